@@ -1,0 +1,1 @@
+"""course_lib: Keras's layers, losses, optimizers and training loop, from scratch in NumPy."""
