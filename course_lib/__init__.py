@@ -1,1 +1,28 @@
-"""course_lib: Keras's layers, losses, optimizers and training loop, from scratch in NumPy."""
+"""course_lib: Keras's layers, losses, optimizers and training loop, from scratch in NumPy.
+
+Write ``import course_lib as keras`` where a Keras tutorial writes
+``from tensorflow import keras``: the names, arguments and numbers are the same.
+"""
+from course_lib import (
+    activations,
+    backend,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
+    testing,
+    utils,
+)
+from course_lib.layers import Input
+from course_lib.models import Model, Sequential, load_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "initializers",
+    "layers", "load_model", "losses", "metrics", "models", "ops", "optimizers", "testing", "utils",
+]

@@ -1,0 +1,30 @@
+# Two commands matter: `make book` builds the HTML book, `make test` runs every test.
+# Both create .venv and install requirements.txt on first use (only Python and pip needed).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test bench release clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+book: $(STAMP)  ## build the HTML book into _build/html (every chapter executed)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: $(STAMP)  ## run the whole test suite (unit, gradient checks, parity, grading, book)
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+bench: $(STAMP)  ## course_lib against tf.keras, printed as ratios
+	$(BIN)/python benchmarks/bench_mlp.py
+
+release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader
+	cd . && $(BIN)/nbgrader generate_assignment assignment1 --force
+
+clean:
+	rm -rf _build .pytest_cache

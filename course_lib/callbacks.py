@@ -1,0 +1,204 @@
+"""Callbacks: code that fit, evaluate and predict call at fixed points (训练回调).
+
+Hooks, as in Keras: ``on_train_begin/end``, ``on_epoch_begin/end``,
+``on_train_batch_begin/end``, ``on_test_begin/end``, ``on_test_batch_begin/end``,
+``on_predict_begin/end``. ``logs`` is a dict such as ``{'loss': 0.3, 'val_loss': 0.4}``.
+"""
+from __future__ import annotations
+
+import operator
+
+from course_lib.utils.progbar import Progbar
+
+
+class Callback:
+    """Base class: override the hooks you need; ``self.model`` is the model being trained."""
+
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = dict(params)
+
+    def on_train_begin(self, logs=None): pass
+    def on_train_end(self, logs=None): pass
+    def on_epoch_begin(self, epoch, logs=None): pass
+    def on_epoch_end(self, epoch, logs=None): pass
+    def on_train_batch_begin(self, batch, logs=None): pass
+    def on_train_batch_end(self, batch, logs=None): pass
+    def on_test_begin(self, logs=None): pass
+    def on_test_end(self, logs=None): pass
+    def on_test_batch_begin(self, batch, logs=None): pass
+    def on_test_batch_end(self, batch, logs=None): pass
+    def on_predict_begin(self, logs=None): pass
+    def on_predict_end(self, logs=None): pass
+    def on_predict_batch_begin(self, batch, logs=None): pass
+    def on_predict_batch_end(self, batch, logs=None): pass
+
+
+class CallbackList:
+    """Calls every callback's hook in order."""
+
+    def __init__(self, callbacks, model, params):
+        self.callbacks = list(callbacks or [])
+        for callback in self.callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    "callbacks: every entry must be a course_lib.callbacks.Callback. "
+                    f"Received: {callback!r}"
+                )
+            callback.set_model(model)
+            callback.set_params(params)
+
+    def __getattr__(self, hook):
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+
+        def call_all(*args):
+            for callback in self.callbacks:
+                getattr(callback, hook)(*args)
+
+        return call_all
+
+
+class History(Callback):
+    """Records every epoch's logs; ``fit`` returns it. ``history.history['loss']`` is a list."""
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+        self.epoch = []
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(value)
+
+
+class ProgbarLogger(Callback):
+    """Prints ``Epoch 1/5`` and a progress bar per epoch (``verbose`` 1 or 2)."""
+
+    def __init__(self, verbose=1):
+        super().__init__()
+        self.verbose = verbose
+        self.progbar = None
+        self.seen = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.verbose:
+            print(f"Epoch {epoch + 1}/{self.params.get('epochs', 1)}")
+            self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen = batch + 1
+        if self.progbar is not None and self.verbose == 1:
+            self.progbar.update(batch + 1, sorted((logs or {}).items()), finalize=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.progbar is not None:
+            steps = self.params.get("steps") or self.seen
+            self.progbar.target = steps
+            self.progbar.update(steps, sorted((logs or {}).items()), finalize=True)
+
+
+class EarlyStopping(Callback):
+    """Stop training when a monitored value has stopped improving (早停).
+
+    Args:
+        monitor: the logs key to watch, e.g. ``'val_loss'`` or ``'val_accuracy'``.
+        min_delta: an improvement must beat the best value by MORE than this.
+        patience: epochs without improvement before stopping.
+        verbose: 1 prints a message when training stops or weights are restored.
+        mode: ``'min'``, ``'max'`` or ``'auto'`` (max for accuracy-like names, else min).
+        baseline: training stops if the value does not beat this within ``patience`` epochs.
+        restore_best_weights: put back the weights of the best epoch when training
+            ends (even when it never stopped early, as Keras does).
+        start_from_epoch: epochs to wait before watching at all.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
+                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        if not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be an int >= 0. Received: patience={patience!r}")
+        self.monitor = monitor
+        self.min_delta = abs(min_delta)
+        self.patience = patience
+        self.verbose = verbose
+        self.mode = mode
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+
+    def _maximize(self):
+        if self.mode != "auto":
+            return self.mode == "max"
+        name = self.monitor.removeprefix("val_")
+        return name != "loss" and ("acc" in name or name.endswith("accuracy") or name in ("auc", "precision", "recall"))
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = None
+        self.best_weights = None
+        self.best_epoch = 0
+        self._compare = operator.gt if self._maximize() else operator.lt
+        self._delta = self.min_delta if self._maximize() else -self.min_delta
+
+    def _is_improvement(self, value, reference):
+        # Strict: equal to the best (within min_delta) is not an improvement.
+        return reference is None or self._compare(value - self._delta, reference)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(
+                f"EarlyStopping: monitor={self.monitor!r} is not in the logs. "
+                f"Available keys: {sorted(logs)}"
+            )
+        current = logs[self.monitor]
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+class LambdaCallback(Callback):
+    """A callback made of plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda e, logs: ...)``."""
+
+    def __init__(self, **hooks):
+        super().__init__()
+        for hook, function in hooks.items():
+            if not hook.startswith("on_") or not hasattr(Callback, hook):
+                raise ValueError(f"LambdaCallback: unknown hook {hook!r}.")
+            setattr(self, hook, function)

@@ -1,0 +1,27 @@
+"""Layers with Keras's names, arguments and weight layouts, each with a backward pass."""
+from course_lib.layers.base import InputSpec, KerasTensor, Layer
+from course_lib.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from course_lib.layers.merging import Add, Concatenate
+
+__all__ = [
+    "Activation", "Add", "Concatenate", "Dense", "Dropout", "Flatten", "Input", "InputLayer",
+    "InputSpec", "KerasTensor", "Layer", "Reshape", "get", "serialize", "deserialize",
+]
+
+_CLASSES = {cls.__name__: cls for cls in (Activation, Add, Concatenate, Dense, Dropout, Flatten, InputLayer, Reshape)}
+
+
+def serialize(layer):
+    """``{'class_name': ..., 'config': ...}`` for a layer."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config, custom_objects=None):
+    """Rebuild a layer from :func:`serialize`'s output."""
+    classes = dict(_CLASSES, **(custom_objects or {}))
+    name = config.get("class_name")
+    if name not in classes:
+        raise ValueError(
+            f"layers.deserialize: unknown layer class {name!r}. Known: {sorted(classes)}"
+        )
+    return classes[name].from_config(dict(config.get("config", {})))

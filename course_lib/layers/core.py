@@ -1,0 +1,335 @@
+"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
+from __future__ import annotations
+
+import math
+
+from course_lib import activations, backend, initializers
+from course_lib.layers.base import InputSpec, KerasTensor, Layer, Node, standardize_shape
+from course_lib.ops import dense_backward, dense_forward
+
+
+class InputLayer(Layer):
+    """The entry point of a model: holds the expected shape, computes nothing.
+
+    Args:
+        shape: shape of one sample, without the batch axis.
+        batch_size: fixed batch size, or None.
+        batch_shape: the full shape including the batch axis (instead of shape).
+    """
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
+                 input_shape=None, batch_input_shape=None, **kwargs):
+        shape = shape if shape is not None else input_shape
+        batch_shape = batch_shape if batch_shape is not None else batch_input_shape
+        if shape is None and batch_shape is None:
+            raise ValueError("InputLayer: you must pass a `shape` argument (the shape of one sample).")
+        if shape is not None and batch_shape is not None:
+            raise ValueError(
+                f"InputLayer: pass either `shape` or `batch_shape`, not both. "
+                f"Received: shape={shape}, batch_shape={batch_shape}"
+            )
+        super().__init__(name=name or backend.unique_name("input_layer"), dtype=dtype, **kwargs)
+        if batch_shape is None:
+            batch_shape = (batch_size,) + standardize_shape(shape, "InputLayer shape")
+        self.batch_shape = standardize_shape(batch_shape, "InputLayer batch_shape")
+        self.built = True
+        node = Node(self, [], [], False)
+        self.output = KerasTensor(self.batch_shape, self.dtype, node=node, name=self.name)
+        node.outputs.append(self.output)
+        self._inbound_nodes.append(node)
+
+    def call(self, inputs, training=False):
+        return inputs
+
+    def backward(self, dy):
+        return dy
+
+    def get_config(self):
+        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "name": self.name}
+
+
+def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
+    """A symbolic input tensor for the functional API (or the start of a Sequential model).
+
+    Args:
+        shape: shape of one sample, without the batch axis, e.g. ``(784,)``.
+        batch_size: optional fixed batch size.
+        batch_shape: full shape with the batch axis, instead of ``shape``.
+
+    Returns:
+        A :class:`KerasTensor` of shape ``(batch_size, *shape)``.
+    """
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name)
+    return layer.output
+
+
+class _ActivatedLayer(Layer):
+    """A layer ending in an activation: keeps the pre-activation for backward.
+
+    The training engine may pass a gradient with respect to the pre-activation
+    (the logits) directly, as Keras does when a softmax or sigmoid output feeds
+    a crossentropy loss.
+    """
+
+    def _activate(self, pre):
+        out = self.activation(pre)
+        return out
+
+    def _activation_backward(self, dy, pre, out, wrt_pre_activation):
+        if wrt_pre_activation:
+            return dy
+        return self.activation.backward(pre, out, dy)
+
+    def pre_activation(self, cache):
+        """The logits kept in a forward ``cache`` of this layer."""
+        return cache["pre"]
+
+
+class Dense(_ActivatedLayer):
+    """Densely connected layer (全连接层): ``activation(x @ kernel + bias)``.
+
+    Args:
+        units: positive int, size of the output.
+        activation: name or function; None means linear.
+        use_bias: whether to add a bias vector.
+        kernel_initializer, bias_initializer: initializers (names or objects).
+
+    Input shape:
+        ``(batch_size, ..., input_dim)``.
+
+    Output shape:
+        ``(batch_size, ..., units)``.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive int. Received: units={units!r}")
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"Dense '{self.name}': the last dimension of the input must be known. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.kernel = self.add_weight("kernel", (input_dim, self.units), self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
+        self.built = True
+
+    def call(self, inputs, training=False):
+        pre, dense_cache = dense_forward(inputs, self.kernel, self.bias)
+        out = self._activate(pre)
+        self._cache = {"dense": dense_cache, "pre": pre, "out": out}
+        return out
+
+    def backward(self, dy, wrt_pre_activation=False):
+        cache = self._cache
+        dpre = self._activation_backward(dy, cache["pre"], cache["out"], wrt_pre_activation)
+        dx, dkernel, dbias = dense_backward(dpre, cache["dense"])
+        self.grads = {"kernel": dkernel}
+        if self.use_bias:
+            self.grads["bias"] = dbias
+        return dx
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            activation=activations.serialize(self.activation),
+            use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+        )
+        return config
+
+
+class Activation(_ActivatedLayer):
+    """Applies an activation function (激活函数) to its input.
+
+    Args:
+        activation: a name such as ``'relu'`` or a function from ``course_lib.activations``.
+    """
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs, training=False):
+        out = self._activate(inputs)
+        self._cache = {"pre": inputs, "out": out}
+        return out
+
+    def backward(self, dy, wrt_pre_activation=False):
+        self.grads = {}
+        return self._activation_backward(dy, self._cache["pre"], self._cache["out"], wrt_pre_activation)
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = activations.serialize(self.activation)
+        return config
+
+
+class Dropout(Layer):
+    """Randomly sets a fraction ``rate`` of inputs to 0 while training (随机失活).
+
+    Kept units are scaled by ``1 / (1 - rate)`` so the expected sum is unchanged;
+    at inference time the layer is the identity.
+
+    Args:
+        rate: float in [0, 1), the fraction of units to drop.
+        noise_shape: shape of the binary mask, broadcast against the input
+            (``None`` entries take the input's size), e.g. ``(None, 1, features)``.
+        seed: int seed for the mask.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(
+                f"Dropout: rate must be a float in the range [0, 1). Received: rate={rate!r}"
+            )
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        self._rng = backend.rng(seed) if seed is not None else None
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            self._cache = None
+            return inputs
+        shape = inputs.shape
+        if self.noise_shape is not None:
+            shape = tuple(
+                size if want is None else want for size, want in zip(inputs.shape, self.noise_shape)
+            )
+        generator = self._rng or backend.rng()
+        keep = generator.random(shape) >= self.rate
+        mask = keep.astype(inputs.dtype) / inputs.dtype.type(1.0 - self.rate)
+        self._cache = mask
+        return inputs * mask
+
+    def backward(self, dy):
+        self.grads = {}
+        return dy if self._cache is None else dy * self._cache
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, noise_shape=self.noise_shape, seed=self.seed)
+        return config
+
+
+class Flatten(Layer):
+    """Flattens every axis but the batch axis (压平): ``(N, H, W, C) -> (N, H*W*C)``.
+
+    The order is (H, W, C), as in Keras with ``data_format='channels_last'``;
+    with ``'channels_first'`` the channel axis is first moved last.
+    """
+
+    def __init__(self, data_format=None, **kwargs):
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(
+                "Flatten: data_format must be 'channels_last' or 'channels_first'. "
+                f"Received: data_format={data_format!r}"
+            )
+        super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
+
+    def call(self, inputs, training=False):
+        if self.data_format == "channels_first" and inputs.ndim > 2:
+            inputs = backend.xp.moveaxis(inputs, 1, -1)
+        self._cache = inputs.shape
+        return inputs.reshape(inputs.shape[0], -1)
+
+    def backward(self, dy):
+        self.grads = {}
+        dx = dy.reshape(self._cache)
+        if self.data_format == "channels_first" and dx.ndim > 2:
+            dx = backend.xp.moveaxis(dx, -1, 1)
+        return dx
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(s is None for s in rest) else int(math.prod(rest))
+        return (input_shape[0], size)
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (the batch axis is kept).
+
+    Args:
+        target_shape: tuple of ints, without the batch axis; one entry may be -1.
+    """
+
+    def __init__(self, target_shape, **kwargs):
+        try:
+            target_shape = tuple(target_shape)
+        except TypeError:
+            raise TypeError(
+                f"Reshape: target_shape must be a tuple of ints. Received: target_shape={target_shape!r}"
+            ) from None
+        if any(not isinstance(s, int) or (s <= 0 and s != -1) for s in target_shape) or (
+            list(target_shape).count(-1) > 1
+        ):
+            raise ValueError(
+                "Reshape: target_shape must hold positive ints and at most one -1. "
+                f"Received: target_shape={target_shape}"
+            )
+        super().__init__(**kwargs)
+        self.target_shape = target_shape
+
+    def _resolve(self, input_shape):
+        size = None if any(s is None for s in input_shape[1:]) else int(math.prod(input_shape[1:]))
+        known = int(math.prod(s for s in self.target_shape if s != -1))
+        if -1 in self.target_shape:
+            if size is None:
+                return tuple(None if s == -1 else s for s in self.target_shape)
+            if size % known:
+                self._size_error(input_shape)
+            return tuple(size // known if s == -1 else s for s in self.target_shape)
+        if size is not None and size != known:
+            self._size_error(input_shape)
+        return self.target_shape
+
+    def _size_error(self, input_shape):
+        raise ValueError(
+            f"Reshape '{self.name}': cannot reshape a sample of shape {tuple(input_shape[1:])} "
+            f"into target_shape {self.target_shape}: the total sizes differ."
+        )
+
+    def build(self, input_shape):
+        self._resolve(input_shape)
+        self.built = True
+
+    def call(self, inputs, training=False):
+        shape = self._resolve(inputs.shape)
+        self._cache = inputs.shape
+        return inputs.reshape((inputs.shape[0],) + shape)
+
+    def backward(self, dy):
+        self.grads = {}
+        return dy.reshape(self._cache)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self._resolve(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = self.target_shape
+        return config

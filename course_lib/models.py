@@ -1,0 +1,615 @@
+"""Models: Sequential (a stack of layers) and Model (a graph of layers, the functional API).
+
+Both share one training engine (:mod:`course_lib.training`). A model's forward
+pass runs each layer's ``call``; its backward pass walks the layers in reverse
+order, summing gradients where a tensor feeds several layers.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+from course_lib import backend
+from course_lib import layers as layers_module
+from course_lib.layers.base import KerasTensor, Layer
+from course_lib.layers.core import InputLayer, _ActivatedLayer
+from course_lib.training import Trainer
+from course_lib.utils.summary import print_summary
+
+
+class Model(Trainer, Layer):
+    """A model defined by its input and output tensors (函数式 API, the functional API).
+
+    Args:
+        inputs: a KerasTensor from ``Input`` or a list of them.
+        outputs: the KerasTensor(s) obtained by calling layers on the inputs.
+        name: the model's name.
+
+    Example::
+
+        inputs = Input(shape=(4,))
+        hidden = Dense(8, activation="relu")(inputs)
+        model = Model(inputs, Dense(3, activation="softmax")(hidden))
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if type(self) is Model and (inputs is None or outputs is None):
+            raise ValueError(
+                "Model: pass both `inputs` and `outputs` (tensors from keras.Input and the layers "
+                f"called on them). Received: inputs={inputs!r}, outputs={outputs!r}"
+            )
+        default = "sequential" if isinstance(self, Sequential) else "functional"
+        Layer.__init__(self, name=name or backend.unique_name(default), trainable=trainable, **kwargs)
+        Trainer.__init__(self)
+        if inputs is not None:
+            self._init_graph(inputs, outputs)
+
+    # ------------------------------------------------------------------ graph
+    def _init_graph(self, inputs, outputs):
+        self._inputs_are_list = isinstance(inputs, (list, tuple, dict))
+        self._outputs_are_list = isinstance(outputs, (list, tuple, dict))
+        self.inputs = _tensor_list(inputs, "inputs")
+        self.outputs = _tensor_list(outputs, "outputs")
+        for tensor in self.inputs:
+            if tensor.node is None or not isinstance(tensor.node.layer, InputLayer):
+                raise ValueError(
+                    f"Model '{self.name}': every input must come from keras.Input. Received: {tensor}"
+                )
+        self._nodes = _topological_nodes(self.outputs, self.inputs, self.name)
+        self._layers = []
+        for node in self._nodes:
+            if node.layer not in self._layers:
+                self._layers.append(node.layer)
+        self._uses = {layer: sum(node.layer is layer for node in self._nodes) for layer in self._layers}
+        self.built = True
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def input_names(self):
+        return [tensor.node.layer.name for tensor in self.inputs]
+
+    @property
+    def output_names(self):
+        return [tensor.node.layer.name for tensor in self.outputs]
+
+    @property
+    def input_shape(self):
+        shapes = [tensor.shape for tensor in self.inputs]
+        return shapes if len(shapes) > 1 else shapes[0]
+
+    @property
+    def output_shape(self):
+        shapes = [tensor.shape for tensor in self.outputs]
+        return shapes if len(shapes) > 1 else shapes[0]
+
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name``, or at position ``index`` in :attr:`layers`."""
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"Model '{self.name}' has no layer named {name!r}. Layers: {[l.name for l in self.layers]}"
+        )
+
+    # --------------------------------------------------------------- weights
+    def _unique_layers(self):
+        return self.layers
+
+    @property
+    def weights(self):
+        return [w for layer in self._unique_layers() for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return [w for layer in self._unique_layers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return [w for layer in self._unique_layers() for w in layer.non_trainable_weights]
+
+    def _trainable_gradients(self):
+        """Gradients aligned with :attr:`trainable_weights`, from the last backward pass."""
+        grads = []
+        for layer in self._unique_layers():
+            for name in layer.trainable_weight_names:
+                grads.append(layer.grads[name])
+        return grads
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        expected = sum(len(layer.weights) for layer in self._unique_layers())
+        if len(weights) != expected:
+            raise ValueError(
+                f"Model '{self.name}' expects {expected} weight arrays, but received {len(weights)}."
+            )
+        start = 0
+        for layer in self._unique_layers():
+            count = len(layer.weights)
+            layer.set_weights(weights[start:start + count])
+            start += count
+
+    def count_params(self):
+        self._require_built("count_params")
+        return int(sum(layer.count_params() for layer in self._unique_layers()))
+
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(
+                f"Model '{self.name}': this model has not yet been built, so `{what}` cannot run. "
+                "Build it by giving the first layer an input shape (keras.Input(shape=...) or "
+                "input_shape=...), by calling `build(input_shape)`, or by calling it on data."
+            )
+
+    # --------------------------------------------------------- forward/back
+    def __call__(self, inputs, training=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Model '{self.name}': unrecognized call arguments: {sorted(kwargs)}.")
+        if _contains_symbolic(inputs):
+            return Layer.__call__(self, inputs)
+        outputs = self._forward(self._standardize_inputs(inputs, "call"), bool(training))
+        return outputs if self._outputs_are_list else outputs[0]
+
+    def call(self, inputs, training=False):
+        outputs = self._forward(inputs if isinstance(inputs, list) else [inputs], training)
+        return outputs if self._outputs_are_list else outputs[0]
+
+    def compute_output_shape(self, input_shape):
+        return self.output_shape
+
+    def _standardize_inputs(self, inputs, where):
+        """A list of float arrays, one per model input, checked against the Input shapes."""
+        arrays = _structure_to_list(inputs, self.input_names, f"Model '{self.name}' {where}", "inputs")
+        arrays = [backend.to_array(a, None, f"Model '{self.name}'") for a in arrays]
+        self._check_input_arrays(arrays)
+        return arrays
+
+    def _check_input_arrays(self, arrays):
+        for index, (tensor, array) in enumerate(zip(self.inputs, arrays)):
+            expected = tensor.shape
+            if array.ndim != len(expected) or any(
+                e is not None and e != s for e, s in zip(expected, array.shape)
+            ):
+                raise ValueError(
+                    f"Input {index} of model '{self.name}' is incompatible: expected shape={expected}, "
+                    f"found shape={array.shape}"
+                )
+
+    def _forward(self, inputs, training):
+        values = {id(tensor): array for tensor, array in zip(self.inputs, inputs)}
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            args = [values[id(t)] for t in node.inputs]
+            layer_input = args if node.inputs_are_list else args[0]
+            layer_input = _cast(layer_input, node.layer.dtype)
+            node.layer._check_input(
+                [a.shape for a in args] if node.inputs_are_list else args[0].shape
+            )
+            values[id(node.outputs[0])] = node.layer.call(layer_input, training=training)
+            node.cache = node.layer._cache
+        return [values[id(tensor)] for tensor in self.outputs]
+
+    def _output_logits(self, index, activation_name):
+        """The pre-activation of output ``index`` if it ends in ``activation_name``."""
+        node = self.outputs[index].node
+        return _logits_of(node.layer, node.cache, activation_name)
+
+    def _backward(self, output_grads, wrt_logits=None):
+        """Backpropagate gradients of the outputs; returns the inputs' gradients.
+
+        Args:
+            output_grads: one array (or None) per model output.
+            wrt_logits: per output, True when its gradient is with respect to
+                the output layer's pre-activation (see :meth:`_output_logits`).
+        """
+        wrt_logits = wrt_logits or [False] * len(self.outputs)
+        grads, logits_nodes = {}, set()
+        for tensor, grad, flag in zip(self.outputs, output_grads, wrt_logits):
+            if grad is not None:
+                _accumulate(grads, id(tensor), grad)
+                if flag:
+                    logits_nodes.add(id(tensor.node))
+        summed = {}
+        for node in reversed(self._nodes):
+            layer = node.layer
+            dy = grads.get(id(node.outputs[0]))
+            if dy is None or isinstance(layer, InputLayer):
+                continue
+            layer._cache = node.cache
+            if id(node) in logits_nodes:
+                dx = layer.backward(dy, wrt_pre_activation=True)
+            else:
+                dx = layer.backward(dy)
+            if self._uses[layer] > 1:
+                totals = summed.setdefault(layer, {})
+                for name, value in layer.grads.items():
+                    totals[name] = totals[name] + value if name in totals else value
+            for tensor, grad in zip(node.inputs, dx if node.inputs_are_list else [dx]):
+                _accumulate(grads, id(tensor), grad)
+        for layer, totals in summed.items():
+            layer.grads = totals
+        return [grads.get(id(tensor)) for tensor in self.inputs]
+
+    def backward(self, dy):
+        dys = dy if self._outputs_are_list else [dy]
+        dx = self._backward(dys)
+        return dx if self._inputs_are_list else dx[0]
+
+    @property
+    def grads(self):
+        return {}
+
+    @grads.setter
+    def grads(self, value):
+        # A model keeps its gradients in its layers; Layer.__init__ assigns here.
+        pass
+
+    # --------------------------------------------------------------- summary
+    def summary(self, print_fn=None, line_length=None):
+        """Print the layers, output shapes and parameter counts in Keras's table format."""
+        self._require_built("summary")
+        print_summary(self, print_fn=print_fn, line_length=line_length)
+
+    # --------------------------------------------------------- serialization
+    def get_config(self):
+        index = {}
+        for node in self._nodes:
+            index.setdefault(id(node.layer), []).append(node)
+        def ref(tensor):
+            layer = tensor.node.layer
+            return [layer.name, index[id(layer)].index(tensor.node), tensor.index]
+        entries = []
+        for layer in self._layers:
+            inbound = [
+                [ref(t) for t in node.inputs] for node in index[id(layer)] if node.inputs
+            ]
+            entries.append({
+                "class_name": type(layer).__name__, "config": layer.get_config(),
+                "name": layer.name, "inbound_nodes": inbound,
+                "list_call": [node.inputs_are_list for node in index[id(layer)] if node.inputs],
+            })
+        return {
+            "name": self.name, "layers": entries, "trainable": self.trainable,
+            "input_layers": [ref(t) for t in self.inputs],
+            "output_layers": [ref(t) for t in self.outputs],
+            "inputs_are_list": self._inputs_are_list, "outputs_are_list": self._outputs_are_list,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        created, produced = {}, {}
+        for entry in config["layers"]:
+            layer = layers_module.deserialize(entry, custom_objects)
+            created[entry["name"]] = layer
+            if isinstance(layer, InputLayer):
+                produced[(layer.name, 0)] = [layer.output]
+        pending = [e for e in config["layers"] if e["inbound_nodes"]]
+        while pending:
+            progressed = False
+            for entry in list(pending):
+                calls = list(zip(entry["inbound_nodes"], entry["list_call"]))
+                done = sum(1 for key in produced if key[0] == entry["name"])
+                if done == len(calls):
+                    pending.remove(entry)
+                    continue
+                refs, as_list = calls[done]
+                if all((name, node) in produced for name, node, _ in refs):
+                    args = [produced[(name, node)][t] for name, node, t in refs]
+                    output = created[entry["name"]](args if as_list else args[0])
+                    produced[(entry["name"], done)] = [output]
+                    progressed = True
+            if not progressed and pending:
+                raise ValueError(f"Model.from_config: the graph of {config['name']!r} cannot be rebuilt.")
+        inputs = [produced[(n, i)][t] for n, i, t in config["input_layers"]]
+        outputs = [produced[(n, i)][t] for n, i, t in config["output_layers"]]
+        return cls(
+            inputs if config.get("inputs_are_list") else inputs[0],
+            outputs if config.get("outputs_are_list") else outputs[0],
+            name=config["name"], trainable=config.get("trainable", True),
+        )
+
+    def save_weights(self, filepath):
+        """Save the weights (in Keras's order) to a NumPy ``.weights.npz`` file."""
+        filepath = os.fspath(filepath)
+        if not filepath.endswith(".weights.npz"):
+            raise ValueError(
+                "save_weights: the file name must end in `.weights.npz` (Keras 3 uses "
+                f"`.weights.h5`; course_lib stores NumPy arrays). Received: filepath={filepath!r}"
+            )
+        with open(filepath, "wb") as handle:
+            backend.xp.savez(handle, **_weights_dict(self))
+
+    def load_weights(self, filepath):
+        """Load weights saved by :meth:`save_weights` (shapes are checked layer by layer)."""
+        with backend.xp.load(os.fspath(filepath)) as data:
+            self.set_weights([data[key] for key in sorted(data.files)])
+
+    def save(self, filepath):
+        """Save architecture, weights and compile settings to one ``.keras`` zip file."""
+        filepath = os.fspath(filepath)
+        if not filepath.endswith(".keras"):
+            raise ValueError(
+                f"save: the file name must end in `.keras`. Received: filepath={filepath!r}"
+            )
+        document = {
+            "class_name": type(self).__name__ if isinstance(self, Sequential) else "Functional",
+            "config": self.get_config(),
+            "compile_config": self._compile_config(),
+        }
+        weights = io.BytesIO()
+        backend.xp.savez(weights, **_weights_dict(self))
+        with zipfile.ZipFile(filepath, "w") as archive:
+            archive.writestr("config.json", json.dumps(document, indent=2))
+            archive.writestr("model.weights.npz", weights.getvalue())
+
+
+class Sequential(Model):
+    """A linear stack of layers (序贯模型): each layer's output is the next one's input.
+
+    Args:
+        layers: optional list of layers (an ``Input(...)`` may come first).
+        name: the model's name.
+
+    The input shape comes from an ``Input`` first, from the first layer's
+    ``input_shape``/``input_dim``/``batch_input_shape``, or from the first batch
+    the model sees.
+    """
+
+    def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+        Model.__init__(self, name=name, trainable=trainable, **kwargs)
+        self._layers = []
+        self._input_layer = None
+        self.built = False
+        self._shapes = []
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def add(self, layer):
+        """Append a layer (or an ``Input``) to the top of the stack."""
+        if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
+            layer = layer.node.layer
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential.add: expected a Layer instance. Received: {layer!r} "
+                f"(of type {type(layer).__name__})"
+            )
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input_layer is not None:
+                raise ValueError("Sequential.add: an Input can only be the first entry of the stack.")
+            self._input_layer = layer
+            self._build_from(layer.batch_shape)
+            return
+        if layer in self._layers:
+            raise ValueError(f"Sequential.add: layer '{layer.name}' is already in the model.")
+        if not self._layers and self._input_layer is None and layer._batch_input_shape is not None:
+            self._input_layer = InputLayer(batch_shape=layer._batch_input_shape, dtype=layer._dtype)
+        self._layers.append(layer)
+        if self._input_layer is not None:
+            self._build_from(self._input_layer.batch_shape)
+
+    def pop(self):
+        """Remove and return the top layer."""
+        if not self._layers:
+            raise TypeError("Sequential.pop: there are no layers in the model.")
+        layer = self._layers.pop()
+        if self._input_layer is not None:
+            self._build_from(self._input_layer.batch_shape)
+        return layer
+
+    def build(self, input_shape=None):
+        """Build every layer for inputs of ``input_shape`` (with the batch axis)."""
+        if input_shape is None:
+            self._require_built("build")
+            return
+        if self._input_layer is None:
+            self._input_layer = InputLayer(batch_shape=tuple(input_shape))
+        self._build_from(tuple(input_shape))
+
+    def _build_from(self, batch_shape):
+        shape = tuple(batch_shape)
+        self._shapes = []
+        for layer in self._layers:
+            layer._maybe_build(shape)
+            layer._check_input(shape)
+            shape = layer.compute_output_shape(shape)
+            self._shapes.append(shape)
+        self.built = True
+        self.inputs = [self._input_layer.output]
+        self._inputs_are_list = False
+        self._outputs_are_list = False
+        self.outputs = [KerasTensor(shape, name=self._layers[-1].name if self._layers else None)]
+
+    @property
+    def input_names(self):
+        return [self._input_layer.name] if self._input_layer else ["input_layer"]
+
+    @property
+    def output_names(self):
+        return [self._layers[-1].name] if self._layers else []
+
+    def _standardize_inputs(self, inputs, where):
+        if not self._layers:
+            raise ValueError(f"Sequential model '{self.name}' has no layers yet: add some first.")
+        arrays = _structure_to_list(inputs, self.input_names, f"Model '{self.name}' {where}", "inputs")
+        arrays = [backend.to_array(a, None, f"Model '{self.name}'") for a in arrays]
+        if not self.built:
+            # Like Keras: a model without an input shape builds on its first batch.
+            self.build((None,) + arrays[0].shape[1:])
+        self._check_input_arrays(arrays)
+        return arrays
+
+    def _forward(self, inputs, training):
+        x = inputs[0]
+        for layer in self._layers:
+            x = _cast(x, layer.dtype)
+            layer._check_input(x.shape)
+            x = layer.call(x, training=training)
+        return [x]
+
+    def _output_logits(self, index, activation_name):
+        layer = self._layers[-1]
+        return _logits_of(layer, layer._cache, activation_name)
+
+    def _backward(self, output_grads, wrt_logits=None):
+        dy = output_grads[0]
+        for position, layer in enumerate(reversed(self._layers)):
+            if position == 0 and wrt_logits and wrt_logits[0]:
+                dy = layer.backward(dy, wrt_pre_activation=True)
+            else:
+                dy = layer.backward(dy)
+        return [dy]
+
+    def summary(self, print_fn=None, line_length=None):
+        self._require_built("summary")
+        print_summary(self, print_fn=print_fn, line_length=line_length)
+
+    def _layer_output_shapes(self):
+        return list(self._shapes)
+
+    def get_config(self):
+        entries = []
+        if self._input_layer is not None:
+            entries.append(layers_module.serialize(self._input_layer))
+        entries += [layers_module.serialize(layer) for layer in self._layers]
+        return {"name": self.name, "trainable": self.trainable, "layers": entries}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for entry in config["layers"]:
+            model.add(layers_module.deserialize(entry, custom_objects))
+        return model
+
+
+def load_model(filepath, custom_objects=None, compile=True):
+    """Load a model saved by ``model.save(...)``: architecture, weights and compile settings."""
+    filepath = os.fspath(filepath)
+    if not zipfile.is_zipfile(filepath):
+        raise ValueError(f"load_model: {filepath!r} is not a `.keras` file written by model.save().")
+    with zipfile.ZipFile(filepath) as archive:
+        document = json.loads(archive.read("config.json"))
+        weights = archive.read("model.weights.npz")
+    cls = Sequential if document["class_name"] == "Sequential" else Model
+    model = cls.from_config(document["config"], custom_objects)
+    with backend.xp.load(io.BytesIO(weights)) as data:
+        model.set_weights([data[key] for key in sorted(data.files)])
+    if compile and document.get("compile_config"):
+        model._compile_from_config(document["compile_config"])
+    return model
+
+
+# ---------------------------------------------------------------- helpers
+def _weights_dict(model):
+    return {f"w{i:05d}": weight for i, weight in enumerate(model.weights)}
+
+
+def _cast(value, dtype):
+    if isinstance(value, list):
+        return [v.astype(dtype, copy=False) for v in value]
+    return value.astype(dtype, copy=False)
+
+
+def _accumulate(grads, key, value):
+    grads[key] = grads[key] + value if key in grads else value
+
+
+def _logits_of(layer, cache, activation_name):
+    if (
+        isinstance(layer, _ActivatedLayer)
+        and getattr(layer.activation, "name", None) == activation_name
+        and isinstance(cache, dict)
+    ):
+        return layer.pre_activation(cache)
+    return None
+
+
+def _contains_symbolic(inputs):
+    if isinstance(inputs, KerasTensor):
+        return True
+    return isinstance(inputs, (list, tuple)) and any(isinstance(i, KerasTensor) for i in inputs)
+
+
+def _tensor_list(value, what):
+    items = list(value.values()) if isinstance(value, dict) else (
+        list(value) if isinstance(value, (list, tuple)) else [value]
+    )
+    for item in items:
+        if not isinstance(item, KerasTensor):
+            raise TypeError(
+                f"Model: every entry of `{what}` must be a symbolic tensor (from keras.Input or a "
+                f"layer called on one). Received: {type(item).__name__}"
+            )
+    return items
+
+
+def _topological_nodes(outputs, inputs, model_name):
+    """Every node between ``inputs`` and ``outputs``, each after the nodes it depends on."""
+    order, state = [], {}
+    input_ids = {id(t) for t in inputs}
+
+    def visit(tensor):
+        node = tensor.node
+        if node is None:
+            raise ValueError(f"Model '{model_name}': tensor {tensor} was not produced by a layer.")
+        if state.get(id(node)) == "done":
+            return
+        if isinstance(node.layer, InputLayer) and id(tensor) not in input_ids:
+            raise ValueError(
+                f"Model '{model_name}': graph disconnected: the output depends on input "
+                f"'{node.layer.name}', which is not among the model's inputs "
+                f"{[t.node.layer.name for t in inputs]}."
+            )
+        state[id(node)] = "visiting"
+        for parent in node.inputs:
+            visit(parent)
+        state[id(node)] = "done"
+        order.append(node)
+
+    for tensor in inputs:
+        visit(tensor)
+    for tensor in outputs:
+        visit(tensor)
+    return order
+
+
+def _structure_to_list(value, names, where, what):
+    """Accept one array, a list/tuple (one per model input or output) or a dict by name."""
+    if isinstance(value, dict):
+        missing = [name for name in names if name not in value]
+        if missing:
+            raise ValueError(
+                f"{where}: the dict of {what} has keys {sorted(value)}, expected keys {names}."
+            )
+        return [value[name] for name in names]
+    if isinstance(value, (list, tuple)) and len(names) > 1:
+        if len(value) != len(names):
+            raise ValueError(
+                f"{where}: expected {len(names)} {what} ({names}), received a list of {len(value)}."
+            )
+        return list(value)
+    if isinstance(value, (list, tuple)) and len(value) == 1 and hasattr(value[0], "shape"):
+        return [value[0]]
+    if len(names) > 1:
+        raise ValueError(
+            f"{where}: the model has {len(names)} {what} ({names}); pass a list or a dict of arrays. "
+            f"Received: {type(value).__name__}"
+        )
+    return [value]

@@ -1,0 +1,577 @@
+"""The one training engine behind compile, fit, evaluate, predict and the *_on_batch methods.
+
+A training step is: forward (``training=True``), loss and its gradient with
+respect to each output, backward through the model, one optimizer update.
+As Keras's TensorFlow backend does, a crossentropy loss on a softmax or
+sigmoid output is computed from the output layer's logits (more stable, and
+the same numbers Keras reports).
+"""
+from __future__ import annotations
+
+import math
+
+from course_lib import backend, callbacks as callbacks_module, losses, metrics as metrics_module
+from course_lib import optimizers
+from course_lib.utils.progbar import Progbar
+
+_COMPILE_OPTIONS = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
+
+
+class Trainer:
+    """Mixed into :class:`~course_lib.models.Model`: everything about training."""
+
+    def __init__(self):
+        self.compiled = False
+        self.optimizer = None
+        self.stop_training = False
+        self.history = None
+        self._loss_spec = None
+
+    # ---------------------------------------------------------------- compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
+        """Choose the optimizer, the loss(es) and the metrics.
+
+        Args:
+            optimizer: a name ('sgd', 'adam', ...) or an optimizer object.
+            loss: a name, a Loss object, or one per output (list or dict by output name).
+            metrics: a list of names/objects; for several outputs a list of lists or a dict.
+            loss_weights: a float per output (list or dict) multiplying its loss in the total.
+        """
+        unknown = set(kwargs) - _COMPILE_OPTIONS
+        if unknown:
+            raise TypeError(f"compile: unrecognized keyword arguments: {sorted(unknown)}.")
+        self.optimizer = optimizers.get(optimizer)
+        names = self.output_names or ["output"]
+        self._loss_spec = (loss, metrics, loss_weights)
+        self._losses = None if loss is None else [
+            losses.get(item) for item in _per_output(loss, names, "loss")
+        ]
+        self._loss_weights = (
+            [1.0] * len(names) if loss_weights is None
+            else [float(w) for w in _per_output(loss_weights, names, "loss_weights")]
+        )
+        self._logit_losses = [None] * len(names)
+        if self._losses is not None:
+            for index, loss_object in enumerate(self._losses):
+                activation = _logits_activation(loss_object)
+                if activation is not None:
+                    self._logit_losses[index] = (activation, loss_object.with_logits())
+        self._metric_ids = _metrics_per_output(metrics, names)
+        self._metric_objects = None
+        self.compiled = True
+        self.stop_training = False
+
+    def _compile_config(self):
+        if not self.compiled:
+            return None
+        loss, metrics, loss_weights = self._loss_spec
+        return {
+            "optimizer": {"class_name": type(self.optimizer).__name__, "config": self.optimizer.get_config()},
+            "loss": None if self._losses is None else [losses.serialize(item) for item in self._losses],
+            "metrics": metrics if _is_plain(metrics) else None,
+            "loss_weights": loss_weights,
+        }
+
+    def _compile_from_config(self, config):
+        loss = None if config["loss"] is None else [losses.deserialize(item) for item in config["loss"]]
+        if loss is not None and len(loss) == 1:
+            loss = loss[0]
+        self.compile(optimizers.get(config["optimizer"]), loss, config["metrics"], config["loss_weights"])
+
+    def _require_compiled(self, what, need_loss=True):
+        if not self.compiled:
+            raise RuntimeError(f"You must call `compile()` before using the model ({what} was called).")
+        if need_loss and self._losses is None:
+            raise ValueError(f"{what}: the model was compiled without a loss; pass `loss=` to compile().")
+
+    @property
+    def metrics_names(self):
+        names = ["loss"]
+        if len(self._output_count_names()) > 1:
+            names += [f"{name}_loss" for name in self._output_count_names()]
+        if self._metric_objects:
+            names += [name for name, _, _ in self._metric_objects]
+        return names
+
+    def _output_count_names(self):
+        return self.output_names or ["output"]
+
+    # ------------------------------------------------------------ one step
+    def _loss_and_output_grads(self, ys, outputs):
+        """Total loss, unweighted loss per output, the gradient per output, and logits flags."""
+        total, per_output, grads, flags = 0.0, [], [], []
+        for index, (y_true, y_pred) in enumerate(zip(ys, outputs)):
+            loss_object, weight = self._losses[index], self._loss_weights[index]
+            target, logits = y_pred, None
+            if self._logit_losses[index] is not None:
+                activation, logits_loss = self._logit_losses[index]
+                logits = self._output_logits(index, activation)
+                if logits is not None:
+                    loss_object, target = logits_loss, logits
+            value = float(loss_object(y_true, target))
+            grad = loss_object.gradient(y_true, target)
+            per_output.append(value)
+            total += weight * value
+            grads.append(grad * grad.dtype.type(weight) if weight != 1.0 else grad)
+            flags.append(logits is not None)
+        return total, per_output, grads, flags
+
+    def _ensure_metrics(self, ys, outputs):
+        if self._metric_objects is not None:
+            return
+        names = self._output_count_names()
+        prefix = len(names) > 1
+        self._metric_objects = []
+        for index, identifiers in enumerate(self._metric_ids):
+            loss = self._losses[index] if self._losses else None
+            for identifier in identifiers:
+                metric = metrics_module.get(identifier, loss=loss, y_true=ys[index], y_pred=outputs[index])
+                name = f"{names[index]}_{metric.name}" if prefix else metric.name
+                self._metric_objects.append((name, index, metric))
+
+    def _new_trackers(self):
+        count = len(self._output_count_names())
+        return {"loss": metrics_module.Mean(name="loss"),
+                "outputs": [metrics_module.Mean(name="loss") for _ in range(count)]}
+
+    def _update_trackers(self, trackers, batch_size, total, per_output, ys, outputs):
+        trackers["loss"].update_state(total, sample_weight=batch_size)
+        for tracker, value in zip(trackers["outputs"], per_output):
+            tracker.update_state(value, sample_weight=batch_size)
+        self._ensure_metrics(ys, outputs)
+        for _, index, metric in self._metric_objects:
+            metric.update_state(ys[index], outputs[index])
+
+    def _logs(self, trackers, prefix=""):
+        logs = {"loss": trackers["loss"].result()}
+        names = self._output_count_names()
+        if len(names) > 1:
+            for name, tracker in zip(names, trackers["outputs"]):
+                logs[f"{name}_loss"] = tracker.result()
+        for name, _, metric in self._metric_objects or []:
+            logs[name] = metric.result()
+        return {prefix + key: float(logs[key]) for key in sorted(logs)}
+
+    def _reset_metrics(self):
+        for _, _, metric in self._metric_objects or []:
+            metric.reset_state()
+
+    def _train_step(self, xs, ys, trackers):
+        outputs = self._forward(xs, training=True)
+        total, per_output, grads, flags = self._loss_and_output_grads(ys, outputs)
+        if not math.isfinite(total):
+            raise FloatingPointError(
+                f"Model '{self.name}': the loss became {total} during training. Lower the "
+                "learning rate or check the inputs and labels for NaN/inf."
+            )
+        self._backward(grads, flags)
+        self.optimizer.apply(self._trainable_gradients(), self.trainable_weights)
+        self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
+
+    def _test_step(self, xs, ys, trackers):
+        outputs = self._forward(xs, training=False)
+        total, per_output, _, _ = self._loss_and_output_grads(ys, outputs)
+        self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1, class_weight=None, sample_weight=None):
+        """Train for ``epochs`` epochs; returns a :class:`~course_lib.callbacks.History`.
+
+        Args:
+            x, y: arrays (or lists/dicts of arrays for several inputs/outputs), or
+                ``x`` a generator / Sequence yielding ``(x_batch, y_batch)``.
+            batch_size: samples per step (32 by default; not for generators).
+            validation_split: fraction of the data (the LAST samples, taken before
+                shuffling) held out for validation.
+            validation_data: ``(x_val, y_val)`` or a generator.
+            shuffle: reshuffle the training samples every epoch.
+            steps_per_epoch: batches per epoch (needed for endless generators).
+        """
+        self._require_compiled("fit")
+        _refuse_weights("fit", class_weight, sample_weight)
+        _check_positive_int("fit", "epochs", epochs)
+        verbose = 1 if verbose == "auto" else verbose
+        if validation_split and validation_data is not None:
+            validation_split = 0.0
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"fit: validation_split must be in [0, 1). Received: {validation_split}")
+        train = _Data(self, x, y, batch_size, "fit", steps=steps_per_epoch, shuffle=shuffle)
+        if validation_split:
+            train, validation = train.split(validation_split)
+        elif validation_data is not None:
+            validation = _Data.from_validation(self, validation_data, validation_batch_size or batch_size,
+                                               validation_steps)
+        else:
+            validation = None
+        history = callbacks_module.History()
+        callback_list = list(callbacks or [])
+        if verbose:
+            callback_list.append(callbacks_module.ProgbarLogger(verbose))
+        callback_list.append(history)
+        params = {"epochs": epochs, "steps": train.steps, "verbose": verbose}
+        hooks = callbacks_module.CallbackList(callback_list, self, params)
+        self.stop_training = False
+        hooks.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self._reset_metrics()
+            trackers = self._new_trackers()
+            hooks.on_epoch_begin(epoch)
+            step = -1
+            for step, (xs, ys) in enumerate(train.batches(epoch)):
+                hooks.on_train_batch_begin(step)
+                self._train_step(xs, ys, trackers)
+                hooks.on_train_batch_end(step, self._logs(trackers))
+                if self.stop_training:
+                    break
+            if step < 0:
+                raise ValueError("fit: the training data produced no batches in this epoch.")
+            logs = self._logs(trackers)
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                logs.update(self._evaluate_data(validation, prefix="val_"))
+            hooks.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        hooks.on_train_end(logs)
+        self.history = history
+        return history
+
+    # ------------------------------------------------------------- evaluate
+    def _evaluate_data(self, data, prefix="", hooks=None, verbose=0):
+        self._reset_metrics()
+        trackers = self._new_trackers()
+        progbar = Progbar(data.steps, verbose=verbose) if verbose else None
+        step = -1
+        for step, (xs, ys) in enumerate(data.batches(0)):
+            if hooks:
+                hooks.on_test_batch_begin(step)
+            self._test_step(xs, ys, trackers)
+            if hooks:
+                hooks.on_test_batch_end(step, self._logs(trackers))
+            if progbar:
+                progbar.update(step + 1, list(self._logs(trackers).items()), finalize=False)
+        if step < 0:
+            raise ValueError("evaluate: the data produced no batches.")
+        logs = self._logs(trackers)
+        if progbar:
+            progbar.target = progbar.target or step + 1
+            progbar.update(step + 1, list(logs.items()), finalize=True)
+        return {prefix + key: value for key, value in logs.items()}
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None, callbacks=None,
+                 return_dict=False, sample_weight=None):
+        """Loss (and metrics) on the given data, in test mode.
+
+        Returns:
+            The loss as a float when there are no metrics and one output,
+            else ``[loss, *output_losses, *metrics]`` (or a dict with ``return_dict``).
+        """
+        self._require_compiled("evaluate")
+        _refuse_weights("evaluate", None, sample_weight)
+        verbose = 1 if verbose == "auto" else verbose
+        data = _Data(self, x, y, batch_size, "evaluate", steps=steps, shuffle=False)
+        hooks = callbacks_module.CallbackList(callbacks, self, {"steps": data.steps, "verbose": verbose})
+        hooks.on_test_begin()
+        logs = self._evaluate_data(data, hooks=hooks, verbose=verbose)
+        hooks.on_test_end(logs)
+        return self._format_results(logs, return_dict)
+
+    def _format_results(self, logs, return_dict):
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names]
+        return values[0] if len(values) == 1 else values
+
+    # -------------------------------------------------------------- predict
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for the inputs ``x``, batch by batch, in inference mode."""
+        verbose = 1 if verbose == "auto" else verbose
+        data = _Data(self, x, None, batch_size, "predict", steps=steps, shuffle=False)
+        hooks = callbacks_module.CallbackList(callbacks, self, {"steps": data.steps, "verbose": verbose})
+        progbar = Progbar(data.steps, verbose=verbose) if verbose else None
+        hooks.on_predict_begin()
+        chunks = None
+        step = -1
+        for step, (xs, _) in enumerate(data.batches(0)):
+            hooks.on_predict_batch_begin(step)
+            outputs = self._forward(xs, training=False)
+            chunks = [[] for _ in outputs] if chunks is None else chunks
+            for store, output in zip(chunks, outputs):
+                store.append(output)
+            hooks.on_predict_batch_end(step)
+            if progbar:
+                progbar.update(step + 1, finalize=False)
+        if chunks is None:
+            raise ValueError("predict: the data produced no batches.")
+        if progbar:
+            progbar.target = progbar.target or step + 1
+            progbar.update(step + 1, finalize=True)
+        hooks.on_predict_end()
+        results = [backend.xp.concatenate(store, axis=0) for store in chunks]
+        return results if len(results) > 1 else results[0]
+
+    # ----------------------------------------------------------- on batch
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch")
+        _refuse_weights("train_on_batch", class_weight, sample_weight)
+        xs, ys = _Data(self, x, y, None, "train_on_batch", shuffle=False).whole()
+        self._reset_metrics()
+        trackers = self._new_trackers()
+        self._train_step(xs, ys, trackers)
+        return self._format_results(self._logs(trackers), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) of one batch, without updating the weights."""
+        self._require_compiled("test_on_batch")
+        _refuse_weights("test_on_batch", None, sample_weight)
+        xs, ys = _Data(self, x, y, None, "test_on_batch", shuffle=False).whole()
+        self._reset_metrics()
+        trackers = self._new_trackers()
+        self._test_step(xs, ys, trackers)
+        return self._format_results(self._logs(trackers), return_dict)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch ``x``."""
+        xs = self._standardize_inputs(x, "predict_on_batch")
+        outputs = self._forward(xs, training=False)
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    def fit_generator(self, *args, **kwargs):
+        raise AttributeError(
+            "fit_generator was removed in Keras 3 (and course_lib follows Keras 3): pass the "
+            "generator to `fit(generator, steps_per_epoch=..., epochs=...)` instead."
+        )
+
+
+class _Data:
+    """Batches for one of fit/evaluate/predict: from arrays, a generator, or a Sequence."""
+
+    def __init__(self, model, x, y, batch_size, where, steps=None, shuffle=False):
+        self.model, self.where, self.shuffle = model, where, shuffle
+        self.steps = steps
+        self.source = None
+        if _is_generator_like(x):
+            if y is not None:
+                raise ValueError(f"{where}: when x is a generator or Sequence, do not pass y. Received y.")
+            if batch_size is not None:
+                raise ValueError(f"{where}: do not pass batch_size with a generator: it sets the batch size.")
+            self.source = x
+            if steps is None and hasattr(x, "__len__"):
+                self.steps = len(x)
+            return
+        if x is None:
+            raise ValueError(f"{where}: x is required.")
+        if batch_size is not None:
+            _check_positive_int(where, "batch_size", batch_size)
+        self.batch_size = batch_size or 32
+        self.xs = model._standardize_inputs(x, where)
+        self.ys = None
+        if where != "predict":
+            if y is None:
+                raise ValueError(f"{where}: y (the targets) is required.")
+            self.ys = _targets(model, y, where)
+        self._check_lengths()
+        self.count = len(self.xs[0])
+        if self.steps is None:
+            self.steps = math.ceil(self.count / self.batch_size)
+
+    def _check_lengths(self):
+        x_sizes = [len(a) for a in self.xs]
+        y_sizes = [len(a) for a in self.ys or []]
+        if len(set(x_sizes + y_sizes)) > 1:
+            raise ValueError(
+                f"{self.where}: x and y must have the same number of samples. "
+                f"Received: x sizes {x_sizes}, y sizes {y_sizes}"
+            )
+
+    @classmethod
+    def from_validation(cls, model, data, batch_size, steps):
+        if _is_generator_like(data):
+            return cls(model, data, None, None, "fit (validation_data)", steps=steps)
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError(
+                "fit: validation_data must be a tuple (x_val, y_val) or a generator. "
+                f"Received: {type(data).__name__}"
+                + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
+            )
+        return cls(model, data[0], data[1], batch_size, "fit (validation_data)", steps=steps)
+
+    def split(self, fraction):
+        """Keras's rule: the last ``fraction`` of the samples, before any shuffling."""
+        if self.source is not None:
+            raise ValueError("fit: validation_split is only supported for array inputs, not generators.")
+        split_at = int(math.floor(self.count * (1.0 - fraction)))
+        if split_at in (0, self.count):
+            raise ValueError(
+                f"fit: validation_split={fraction} leaves no samples in one part "
+                f"({self.count} samples in all)."
+            )
+        parts = []
+        for chunk in (slice(0, split_at), slice(split_at, None)):
+            part = _Data.__new__(_Data)
+            part.__dict__.update(self.__dict__)
+            part.xs = [a[chunk] for a in self.xs]
+            part.ys = [a[chunk] for a in self.ys]
+            part.count = len(part.xs[0])
+            part.steps = math.ceil(part.count / self.batch_size)
+            parts.append(part)
+        parts[1].shuffle = False
+        return parts[0], parts[1]
+
+    def whole(self):
+        return self.xs, self.ys
+
+    def batches(self, epoch):
+        if self.source is not None:
+            yield from self._generator_batches()
+            return
+        order = backend.rng().permutation(self.count) if self.shuffle else None
+        for step in range(self.steps):
+            start = step * self.batch_size
+            if start >= self.count:
+                break
+            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            yield [a[index] for a in self.xs], None if self.ys is None else [a[index] for a in self.ys]
+
+    def _generator_batches(self):
+        source = self.source
+        if hasattr(source, "__getitem__") and hasattr(source, "__len__"):
+            items = (source[i] for i in range(self.steps if self.steps is not None else len(source)))
+        else:
+            if not hasattr(self, "_iterator"):
+                self._iterator = iter(source)
+            items = self._take(self._iterator)
+        for item in items:
+            yield self._unpack(item)
+        if hasattr(source, "on_epoch_end"):
+            source.on_epoch_end()
+
+    def _take(self, iterator):
+        count = 0
+        while self.steps is None or count < self.steps:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                if self.steps is not None and count < self.steps:
+                    raise ValueError(
+                        f"{self.where}: the generator ran out after {count} batches, but "
+                        f"steps={self.steps} were requested."
+                    ) from None
+                return
+            count += 1
+            yield item
+
+    def _unpack(self, item):
+        if not isinstance(item, (tuple, list)) or not 1 <= len(item) <= 3:
+            raise ValueError(
+                f"{self.where}: a generator must yield (x, y) tuples (or (x,) for predict). "
+                f"Received: {type(item).__name__}"
+            )
+        if len(item) == 3:
+            _refuse_weights(self.where, None, item[2])
+        xs = self.model._standardize_inputs(item[0], self.where)
+        if self.where == "predict":
+            return xs, None
+        if len(item) < 2:
+            raise ValueError(f"{self.where}: the generator yielded x without y.")
+        ys = _targets(self.model, item[1], self.where)
+        return xs, ys
+
+
+# ------------------------------------------------------------------ helpers
+def _is_generator_like(x):
+    if x is None or hasattr(x, "shape") or isinstance(x, (list, tuple, dict)):
+        return False
+    return hasattr(x, "__next__") or hasattr(x, "__iter__") or (
+        hasattr(x, "__getitem__") and hasattr(x, "__len__")
+    )
+
+
+def _targets(model, y, where):
+    from course_lib.models import _structure_to_list
+
+    names = model._output_count_names()
+    targets = _structure_to_list(y, names, where, "targets")
+    result = []
+    for target in targets:
+        array = backend.xp.asarray(target)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{where}: targets must be numeric. Received: an array of dtype {array.dtype}"
+            )
+        result.append(array)
+    return result
+
+
+def _batch_size(xs):
+    return len(xs[0])
+
+
+def _per_output(value, names, what):
+    if isinstance(value, dict):
+        unknown = set(value) - set(names)
+        if unknown:
+            raise ValueError(f"compile: {what} has keys {sorted(unknown)} that are not outputs {names}.")
+        missing = [n for n in names if n not in value]
+        if missing:
+            raise ValueError(f"compile: {what} is missing outputs {missing}.")
+        return [value[name] for name in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(
+                f"compile: {what} must have one entry per output ({len(names)}: {names}). "
+                f"Received {len(value)}."
+            )
+        return list(value)
+    return [value] * len(names)
+
+
+def _metrics_per_output(metrics, names):
+    if metrics is None:
+        return [[] for _ in names]
+    if isinstance(metrics, dict):
+        return [_as_list(metrics.get(name)) for name in names]
+    if not isinstance(metrics, (list, tuple)):
+        raise TypeError(f"compile: metrics must be a list or a dict. Received: {metrics!r}")
+    if len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) or m is None for m in metrics):
+        return [_as_list(m) for m in _per_output(list(metrics), names, "metrics")]
+    return [list(metrics) for _ in names]
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _logits_activation(loss_object):
+    if not hasattr(loss_object, "with_logits") or getattr(loss_object, "from_logits", True):
+        return None
+    return "sigmoid" if isinstance(loss_object, losses.BinaryCrossentropy) else "softmax"
+
+
+def _is_plain(value):
+    if value is None or isinstance(value, (str, int, float)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_plain(v) for v in value.values())
+    return False
+
+
+def _refuse_weights(where, class_weight, sample_weight):
+    if class_weight is not None or sample_weight is not None:
+        raise ValueError(
+            f"{where}: course_lib does not support sample_weight or class_weight; "
+            "weight the loss yourself or drop the argument."
+        )
+
+
+def _check_positive_int(where, name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{where}: {name} must be a positive int. Received: {name}={value!r}")

@@ -1,0 +1,35 @@
+"""Utilities with Keras's names: seeding and label encoding."""
+from course_lib import backend
+
+
+def set_random_seed(seed):
+    """Seed course_lib's random draws (initializers, dropout masks, shuffling)."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"set_random_seed: expected an int seed. Received: {seed!r}")
+    backend.set_seed(seed)
+
+
+def to_categorical(y, num_classes=None):
+    """One-hot encode integer class labels: ``(N,) -> (N, num_classes)``.
+
+    Args:
+        y: integer labels from 0 to ``num_classes - 1``; a trailing axis of size 1 is dropped.
+        num_classes: number of classes; ``max(y) + 1`` when None.
+    """
+    labels = backend.xp.asarray(y)
+    if labels.dtype.kind == "f" and not (labels == labels.astype(int)).all():
+        raise ValueError("to_categorical: labels must be whole numbers. Received non-integer values.")
+    labels = labels.astype(int)
+    if labels.ndim > 1 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"to_categorical: labels must be >= 0. Received a minimum of {labels.min()}")
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    elif labels.size and labels.max() >= num_classes:
+        raise ValueError(
+            f"to_categorical: label {labels.max()} is out of range for num_classes={num_classes}"
+        )
+    out = backend.xp.zeros(labels.shape + (num_classes,), dtype=backend.floatx())
+    backend.xp.put_along_axis(out, labels[..., None], 1.0, axis=-1)
+    return out
