@@ -1,0 +1,97 @@
+"""A whole multi-epoch fit in course_lib ends where tf.keras's ends: same weights, same History."""
+import numpy as np
+import pytest
+
+import course_lib as cl
+
+tf = pytest.importorskip("tensorflow")
+keras = tf.keras
+
+pytestmark = pytest.mark.parity
+
+# float32 training drifts apart by rounding only; after 5 epochs of 8 steps the
+# weights agree to this relative tolerance.
+RTOL, ATOL = 2e-4, 2e-5
+
+
+def _data(seed=0, samples=90, features=6, classes=3):
+    generator = np.random.default_rng(seed)
+    x = generator.standard_normal((samples, features)).astype("float32")
+    y = generator.integers(0, classes, samples)
+    return x, y
+
+
+def _mlp(output_activation="softmax", outputs=3):
+    return keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(8, activation="tanh"),
+        keras.layers.Dense(outputs, activation=output_activation),
+    ])
+
+
+@pytest.mark.parametrize(
+    "optimizer, loss, metrics, output_activation, outputs",
+    [
+        ("sgd", "sparse_categorical_crossentropy", ["accuracy"], "softmax", 3),
+        ("adam", "categorical_crossentropy", ["accuracy"], "softmax", 3),
+        ("rmsprop", "binary_crossentropy", ["accuracy"], "sigmoid", 1),
+        ("adam", "mse", ["mae"], None, 1),
+    ],
+)
+def test_fit_matches_keras(optimizer, loss, metrics, output_activation, outputs):
+    x, labels = _data()
+    if loss == "categorical_crossentropy":
+        y = np.eye(3, dtype="float32")[labels]
+    elif outputs == 1:
+        y = (labels == 1).astype("float32")
+    else:
+        y = labels
+    keras_model = _mlp(output_activation, outputs)
+    ours = cl.testing.from_keras(keras_model)
+    keras_model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    ours.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+    kwargs = dict(epochs=5, batch_size=16, shuffle=False, verbose=0, validation_split=0.2)
+    keras_history = keras_model.fit(x, y, **kwargs).history
+    our_history = ours.fit(x, y, **kwargs).history
+
+    assert sorted(our_history) == sorted(keras_history)
+    for key in keras_history:
+        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    for ours_w, keras_w in zip(ours.get_weights(), keras_model.get_weights()):
+        np.testing.assert_allclose(ours_w, keras_w, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        ours.evaluate(x, y, verbose=0), keras_model.evaluate(x, y, verbose=0), rtol=RTOL, atol=ATOL
+    )
+
+
+def test_train_on_batch_and_two_output_model_match_keras():
+    a = keras.Input((4,), name="a")
+    b = keras.Input((3,), name="b")
+    merged = keras.layers.Concatenate()([a, b])
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(merged)
+    added = keras.layers.Add()([hidden, keras.layers.Dense(8, name="skip")(merged)])
+    first = keras.layers.Dense(1, name="first")(added)
+    second = keras.layers.Dense(3, activation="softmax", name="second")(added)
+    keras_model = keras.Model([a, b], [first, second])
+    ours = cl.testing.from_keras(keras_model)
+    compile_args = dict(optimizer="adam", loss=["mse", "sparse_categorical_crossentropy"],
+                        loss_weights=[0.5, 1.0], metrics=[["mae"], ["accuracy"]])
+    keras_model.compile(**compile_args)
+    ours.compile(**compile_args)
+    generator = np.random.default_rng(3)
+    xa = generator.standard_normal((32, 4)).astype("float32")
+    xb = generator.standard_normal((32, 3)).astype("float32")
+    y1 = generator.standard_normal((32, 1)).astype("float32")
+    y2 = generator.integers(0, 3, 32)
+    for _ in range(5):
+        expected = keras_model.train_on_batch([xa, xb], [y1, y2])
+        received = ours.train_on_batch([xa, xb], [y1, y2])
+        np.testing.assert_allclose(received, expected, rtol=1e-4, atol=1e-6)
+    assert ours.metrics_names == ["loss", "first_loss", "second_loss", "first_mae", "second_accuracy"]
+    keras_history = keras_model.fit([xa, xb], [y1, y2], epochs=3, batch_size=8, shuffle=False, verbose=0).history
+    our_history = ours.fit([xa, xb], [y1, y2], epochs=3, batch_size=8, shuffle=False, verbose=0).history
+    assert sorted(our_history) == sorted(keras_history)
+    for key in keras_history:
+        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
