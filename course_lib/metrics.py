@@ -1,0 +1,548 @@
+"""Metrics with Keras 3's names and numbers: per-sample functions and stateful classes.
+
+A metric accumulates over batches: ``update_state`` adds a batch,
+``result`` reads the running value, ``reset_state`` starts again (the training
+engine resets at the start of each epoch). As in Keras, the running totals are
+kept in float32, so the numbers match ``tf.keras`` metric objects fed the same
+batches.
+
+``get`` resolves what ``model.compile(metrics=[...])`` accepts, including
+Keras's shape-based choice for ``'accuracy'``/``'acc'``.
+"""
+from __future__ import annotations
+
+import abc
+import inspect
+
+import numpy
+
+from course_lib import backend
+from course_lib import losses
+from course_lib.losses import (
+    is_binary_or_sparse_categorical,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    squeeze_or_expand_to_same_rank,
+)
+
+_ACCUMULATOR = "float32"
+
+
+# ---------------------------------------------------------------------------
+# Per-sample functions
+# ---------------------------------------------------------------------------
+
+
+def _numeric(value, where):
+    array = numpy.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{where}: expected a numeric array. Received: an array of dtype "
+            f"{array.dtype} with shape {array.shape}"
+        )
+    return array
+
+
+def _float_predictions(y_pred, where):
+    y_pred = _numeric(y_pred, where)
+    return y_pred if y_pred.dtype.kind == "f" else y_pred.astype(backend.floatx())
+
+
+def accuracy(y_true, y_pred):
+    """1.0 where ``y_pred`` equals ``y_true`` exactly, else 0.0.
+
+    Args:
+        y_true: labels, shape ``(batch, ...)``.
+        y_pred: predicted labels (not probabilities), same shape.
+
+    Returns:
+        float32 matches, the broadcast shape of the two arguments.
+    """
+    y_pred = _float_predictions(y_pred, "accuracy")
+    y_true = _numeric(y_true, "accuracy").astype(y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    _check_broadcast(y_true, y_pred, "accuracy")
+    return (y_true == y_pred).astype(backend.floatx())
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """1.0 where ``y_pred > threshold`` agrees with the 0/1 label, else 0.0.
+
+    Args:
+        y_true: 0/1 labels, shape ``(batch, ...)`` (``(batch,)`` against
+            ``(batch, 1)`` predictions is reshaped, not broadcast).
+        y_pred: probabilities (or scores), same shape.
+        threshold: predictions above it count as 1.
+
+    Returns:
+        float32 matches with the shape of the lined-up arguments.
+    """
+    y_pred = _numeric(y_pred, "binary_accuracy")
+    y_true = _numeric(y_true, "binary_accuracy")
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    _check_broadcast(y_true, y_pred, "binary_accuracy")
+    # The thresholded prediction takes the label's dtype before the comparison,
+    # so labels that are not exactly 0 or 1 never match.
+    predicted = (y_pred > threshold).astype(y_true.dtype)
+    return (y_true == predicted).astype(backend.floatx())
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1.0 where the arg-max of ``y_pred`` is the arg-max of the one-hot label.
+
+    Args:
+        y_true: one-hot labels, shape ``(batch, ..., classes)``.
+        y_pred: probabilities or logits, same shape.
+
+    Returns:
+        float32 matches, shape ``(batch, ...)``.
+    """
+    y_pred = _float_predictions(y_pred, "categorical_accuracy")
+    y_true = _numeric(y_true, "categorical_accuracy")
+    if y_true.ndim < 1 or y_pred.ndim < 1:
+        raise ValueError(
+            "categorical_accuracy: y_true and y_pred need a class axis. "
+            f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
+        )
+    labels = numpy.argmax(y_true, axis=-1).astype(y_pred.dtype)
+    original_shape = labels.shape
+    reshape = labels.ndim == y_pred.ndim
+    if reshape:
+        if labels.shape[-1] != 1:
+            raise ValueError(
+                "categorical_accuracy: y_true has one more axis than expected. "
+                f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
+            )
+        labels = labels[..., 0]
+    predicted = numpy.argmax(y_pred, axis=-1).astype(labels.dtype)
+    _check_broadcast(labels, predicted, "categorical_accuracy")
+    matches = (labels == predicted).astype(backend.floatx())
+    return matches.reshape(original_shape) if reshape else matches
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1.0 where the arg-max of ``y_pred`` equals the integer label.
+
+    Args:
+        y_true: class ids, shape ``(batch, ...)`` or ``(batch, ..., 1)``.
+        y_pred: probabilities or logits, shape ``(batch, ..., classes)``.
+
+    Returns:
+        float32 matches, shape ``(batch, ...)``.
+    """
+    y_pred = _float_predictions(y_pred, "sparse_categorical_accuracy")
+    y_true = _numeric(y_true, "sparse_categorical_accuracy").astype(y_pred.dtype)
+    if y_pred.ndim < 1:
+        raise ValueError(
+            "sparse_categorical_accuracy: y_pred needs a class axis. "
+            f"Received: y_pred.shape={y_pred.shape}"
+        )
+    original_shape = y_true.shape
+    reshape = y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1
+    if reshape:
+        y_true = y_true[..., 0]
+    predicted = numpy.argmax(y_pred, axis=-1).astype(y_true.dtype)
+    if y_true.shape != predicted.shape:
+        raise ValueError(
+            "sparse_categorical_accuracy: y_true must hold one class id per sample, "
+            f"shape {y_pred.shape[:-1]}. Received: y_true.shape={original_shape}, "
+            f"y_pred.shape={y_pred.shape}"
+        )
+    matches = (y_true == predicted).astype(backend.floatx())
+    if reshape:
+        matches = matches.reshape(original_shape)
+    if matches.ndim > 1 and matches.shape[-1] == 1:
+        matches = matches[..., 0]
+    return matches
+
+
+def _check_broadcast(a, b, where):
+    try:
+        numpy.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"{where}: y_true and y_pred must have the same shape. "
+            f"Received: y_true.shape={a.shape}, y_pred.shape={b.shape}"
+        ) from None
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+
+
+# ---------------------------------------------------------------------------
+# Stateful metrics
+# ---------------------------------------------------------------------------
+
+
+class Metric(abc.ABC):
+    """Base of every metric: running state updated batch by batch.
+
+    Subclasses define ``update_state``, ``result`` and ``reset_state``.
+
+    Args:
+        name: the name shown in training logs; by default the snake-case class name.
+        dtype: float type of the result (float32 by default, as Keras).
+    """
+
+    def __init__(self, name=None, dtype=None):
+        self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
+        self.dtype = numpy.dtype(dtype or _ACCUMULATOR).name
+
+    @abc.abstractmethod
+    def update_state(self, *args, **kwargs):
+        """Add one batch to the running state."""
+
+    @abc.abstractmethod
+    def result(self) -> float:
+        """The metric's value over every batch since the last reset."""
+
+    @abc.abstractmethod
+    def reset_state(self):
+        """Forget every batch seen so far."""
+
+    def __call__(self, *args, **kwargs):
+        """Update with one batch, then return the running result."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} result={self.result():.6g}>"
+
+
+def _reduce_to_samplewise(values, sample_weight, dtype):
+    """Per-sample values (and weights), reduced the way Keras's Mean metric does.
+
+    Weights are lined up with the values; values with more axes than the
+    weights are averaged down to the weights' rank; finally every axis after
+    the first is averaged away.
+    """
+    values = numpy.asarray(values).astype(dtype)
+    if sample_weight is not None:
+        sample_weight = backend.to_array(sample_weight, dtype, where="Mean (sample_weight)")
+        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        weight_ndim, values_ndim = sample_weight.ndim, values.ndim
+        if values_ndim > weight_ndim:
+            values = numpy.mean(values, axis=tuple(range(weight_ndim, values_ndim)))
+        try:
+            sample_weight = numpy.broadcast_to(sample_weight, values.shape)
+        except ValueError:
+            raise ValueError(
+                f"Mean: sample_weight of shape {sample_weight.shape} does not fit "
+                f"values of shape {values.shape}."
+            ) from None
+        values = values * sample_weight
+        if weight_ndim > 1:
+            sample_weight = numpy.mean(sample_weight, axis=tuple(range(1, weight_ndim)))
+    if values.ndim > 1:
+        values = numpy.mean(values, axis=tuple(range(1, values.ndim)))
+    return values, sample_weight
+
+
+class Mean(Metric):
+    """The (weighted) mean of every value seen: ``total / count``.
+
+    Args:
+        name: the metric's name.
+        dtype: float type of the running total and count (float32).
+    """
+
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
+
+    def update_state(self, values, sample_weight=None):
+        """Add values (any shape; axes after the first are averaged per sample).
+
+        Args:
+            values: array of shape ``(batch, ...)`` or a scalar.
+            sample_weight: None or weights that line up with ``values``.
+        """
+        values, sample_weight = _reduce_to_samplewise(values, sample_weight, self.dtype)
+        self.total = self.total + numpy.sum(values, dtype=self.dtype)
+        if sample_weight is not None:
+            count = numpy.sum(sample_weight, dtype=self.dtype)
+        elif values.ndim >= 1:
+            count = values.shape[0]
+        else:
+            count = 1
+        self.count = self.count + numpy.asarray(count, self.dtype)
+
+    def result(self) -> float:
+        if self.count == 0:
+            return 0.0
+        return float(numpy.asarray(self.total / self.count, self.dtype))
+
+    def reset_state(self):
+        self.total = numpy.zeros((), self.dtype)
+        self.count = numpy.zeros((), self.dtype)
+
+
+class MeanMetricWrapper(Mean):
+    """The running mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``.
+
+    Args:
+        fn: the per-sample function.
+        name: the metric's name (by default the snake-case class name).
+        dtype: float type of the running totals.
+        **kwargs: passed on to ``fn``.
+    """
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"MeanMetricWrapper: fn must be callable. Received: fn={fn!r}")
+        super().__init__(name=name or backend.unique_name("mean_metric_wrapper"), dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch.
+
+        Args:
+            y_true: labels or targets for the batch.
+            y_pred: predictions for the batch.
+            sample_weight: None or one weight per sample.
+        """
+        values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), **self._fn_kwargs}
+
+
+class Accuracy(MeanMetricWrapper):
+    """How often predictions equal labels exactly; see :func:`accuracy`."""
+
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(accuracy, name=name, dtype=dtype)
+
+    def get_config(self):
+        return Metric.get_config(self)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    """How often thresholded predictions match 0/1 labels; see :func:`binary_accuracy`.
+
+    Args:
+        threshold: predictions above it count as 1.
+    """
+
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
+        self.threshold = threshold
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    """How often the arg-max matches one-hot labels; see :func:`categorical_accuracy`."""
+
+    def __init__(self, name="categorical_accuracy", dtype=None):
+        super().__init__(categorical_accuracy, name=name, dtype=dtype)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    """How often the arg-max matches integer labels; see :func:`sparse_categorical_accuracy`."""
+
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+        super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    """Running mean absolute error; see :func:`mean_absolute_error`."""
+
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        super().__init__(mean_absolute_error, name=name, dtype=dtype)
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    """Running mean squared error; see :func:`mean_squared_error`."""
+
+    def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(mean_squared_error, name=name, dtype=dtype)
+
+
+class MeanAbsolutePercentageError(MeanMetricWrapper):
+    """Running mean absolute percentage error."""
+
+    def __init__(self, name="mean_absolute_percentage_error", dtype=None):
+        super().__init__(mean_absolute_percentage_error, name=name, dtype=dtype)
+
+
+class MeanSquaredLogarithmicError(MeanMetricWrapper):
+    """Running mean squared logarithmic error."""
+
+    def __init__(self, name="mean_squared_logarithmic_error", dtype=None):
+        super().__init__(mean_squared_logarithmic_error, name=name, dtype=dtype)
+
+
+class BinaryCrossentropy(MeanMetricWrapper):
+    """Running binary cross-entropy; see :func:`losses.binary_crossentropy`."""
+
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0):
+        super().__init__(losses.binary_crossentropy, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing)
+
+
+class CategoricalCrossentropy(MeanMetricWrapper):
+    """Running categorical cross-entropy; see :func:`losses.categorical_crossentropy`."""
+
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False,
+                 label_smoothing=0.0, axis=-1):
+        super().__init__(losses.categorical_crossentropy, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class SparseCategoricalCrossentropy(MeanMetricWrapper):
+    """Running sparse categorical cross-entropy."""
+
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, axis=-1):
+        super().__init__(losses.sparse_categorical_crossentropy, name=name, dtype=dtype,
+                         from_logits=from_logits, axis=axis)
+
+
+class KLDivergence(MeanMetricWrapper):
+    """Running Kullback-Leibler divergence."""
+
+    def __init__(self, name="kl_divergence", dtype=None):
+        super().__init__(losses.kl_divergence, name=name, dtype=dtype)
+
+
+class Hinge(MeanMetricWrapper):
+    """Running hinge loss."""
+
+    def __init__(self, name="hinge", dtype=None):
+        super().__init__(losses.hinge, name=name, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------
+# Lookup
+# ---------------------------------------------------------------------------
+
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+        MeanAbsoluteError, MeanSquaredError, MeanAbsolutePercentageError,
+        MeanSquaredLogarithmicError, BinaryCrossentropy, CategoricalCrossentropy,
+        SparseCategoricalCrossentropy, KLDivergence, Hinge,
+    )
+}
+# As in Keras: class names, their snake-case forms, and a few short aliases.
+_NAMES = {**_CLASSES, **{backend.snake_case(name): cls for name, cls in _CLASSES.items()}}
+_NAMES.update({
+    "mse": MeanSquaredError, "MSE": MeanSquaredError,
+    "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+    "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+})
+KNOWN_NAMES = tuple(sorted(_NAMES)) + ("acc",)
+
+_ACCURACY_FOR_LOSS = {
+    losses.BinaryCrossentropy: BinaryAccuracy,
+    losses.CategoricalCrossentropy: CategoricalAccuracy,
+    losses.SparseCategoricalCrossentropy: SparseCategoricalAccuracy,
+}
+
+
+def get(identifier, loss=None, y_true=None, y_pred=None):
+    """A Metric instance for what ``compile(metrics=[...])`` accepts.
+
+    ``'accuracy'`` and ``'acc'`` (any case) are resolved as Keras 3's compile
+    does, from the SHAPES of a batch, not from the loss: predictions with one
+    column give :class:`BinaryAccuracy`; labels with fewer axes than the
+    predictions (or one column against several) give
+    :class:`SparseCategoricalAccuracy`; anything else
+    :class:`CategoricalAccuracy`. So ``loss='mse'`` with one output also gets
+    BinaryAccuracy. When no batch is given, a cross-entropy ``loss`` decides
+    (binary/categorical/sparse); with neither, ``'accuracy'`` is the
+    exact-match :class:`Accuracy` (``keras.metrics.get``'s answer).
+
+    A string keeps the name the user wrote (``'acc'`` is logged as ``acc``,
+    ``'mae'`` as ``mae``), as in Keras's logs.
+
+    Args:
+        identifier: a name (``'accuracy'``, ``'acc'``, ``'mae'``,
+            ``'mean_squared_error'``, ``'BinaryAccuracy'`` ...), a
+            :class:`Metric` (returned as is), a Metric subclass, or a function
+            ``f(y_true, y_pred)`` (wrapped in :class:`MeanMetricWrapper`).
+        loss: the compiled loss (anything :func:`losses.get` accepts).
+        y_true, y_pred: a batch of labels and predictions (only shapes are read).
+
+    Returns:
+        A :class:`Metric`.
+    """
+    if isinstance(identifier, Metric):
+        return identifier
+    if inspect.isclass(identifier) and issubclass(identifier, Metric):
+        return identifier()
+    if isinstance(identifier, str):
+        if identifier.lower() in ("accuracy", "acc"):
+            resolved = _resolve_accuracy(identifier, loss, y_true, y_pred)
+            if resolved is not None:
+                return resolved
+        if identifier in _NAMES:
+            return _NAMES[identifier](name=identifier)
+    elif callable(identifier):
+        name = backend.snake_case(getattr(identifier, "__name__", type(identifier).__name__))
+        return MeanMetricWrapper(identifier, name=name)
+    raise ValueError(
+        f"metrics.get: could not interpret metric identifier {identifier!r}. "
+        f"Known names: {', '.join(KNOWN_NAMES)}; or pass a Metric instance, a Metric "
+        "class or a function f(y_true, y_pred)."
+    )
+
+
+def _resolve_accuracy(identifier, loss, y_true, y_pred):
+    if y_true is not None and y_pred is not None:
+        is_binary, is_sparse = is_binary_or_sparse_categorical(y_true, y_pred)
+        if is_binary:
+            return BinaryAccuracy(name=identifier)
+        if is_sparse:
+            return SparseCategoricalAccuracy(name=identifier)
+        return CategoricalAccuracy(name=identifier)
+    if loss is not None:
+        loss_object = losses.get(loss)
+        for loss_class, metric_class in _ACCURACY_FOR_LOSS.items():
+            if isinstance(loss_object, loss_class):
+                return metric_class(name=identifier)
+        raise ValueError(
+            f"metrics.get: {identifier!r} is resolved from the shapes of y_true and "
+            f"y_pred (Keras 3 compile); with loss {loss_object.name!r} it cannot be "
+            "guessed from the loss alone. Pass y_true= and y_pred= (one batch)."
+        )
+    if identifier == "accuracy":
+        return None
+    raise ValueError(
+        f"metrics.get: {identifier!r} is resolved from the shapes of y_true and y_pred, "
+        "as Keras 3's compile does. Pass y_true= and y_pred= (one batch), or loss=."
+    )
+
+
+def serialize(metric) -> dict:
+    """``{'class_name': ..., 'config': ...}`` for a built-in Metric."""
+    if not isinstance(metric, Metric) or type(metric).__name__ not in _CLASSES:
+        raise TypeError(f"metrics.serialize: expected a built-in Metric. Received: {metric!r}")
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(config):
+    """A Metric from :func:`serialize`'s dict, or from a name as :func:`get`."""
+    if isinstance(config, str):
+        return get(config)
+    if not isinstance(config, dict) or config.get("class_name") not in _CLASSES:
+        raise ValueError(
+            "metrics.deserialize: expected {'class_name': one of "
+            f"{sorted(_CLASSES)}, 'config': {{...}}}}. Received: {config!r}"
+        )
+    return _CLASSES[config["class_name"]].from_config(dict(config.get("config", {})))

@@ -1,0 +1,1132 @@
+"""Optimizers and learning-rate schedules, with Keras 3's update formulas.
+
+An optimizer turns gradients into in-place updates of NumPy arrays. The
+arrays are the layers' own weights: the optimizer writes into them
+(``variable -= ...``) and never rebinds them, because each layer keeps a
+reference to its arrays and would otherwise go on using the old values.
+
+One step of :meth:`Optimizer.apply` does what Keras 3 does, in this order:
+
+1. drop the pairs whose gradient is ``None`` (with a warning);
+2. clip the gradients (``clipnorm``, ``clipvalue`` or ``global_clipnorm``);
+3. decoupled weight decay: ``variable -= variable * weight_decay * lr``;
+4. the optimizer's own ``update_step`` for each variable;
+5. ``iterations += 1``.
+
+The learning rate of a step is read once, before the step, so a schedule is
+evaluated at the number of steps already taken (0 for the first step).
+
+Per-variable state ("slots": momentums, velocities, ...) is created on the
+first call for the variables seen then, in Keras's order, and lives in
+:attr:`Optimizer.variables`. Arithmetic runs in each variable's dtype: a
+float32 weight stays float32, a float64 weight is updated in float64.
+
+Example::
+
+    from course_lib import optimizers
+    weights = [kernel, bias]                     # NumPy arrays owned by a layer
+    optimizer = optimizers.Adam(learning_rate=1e-3)
+    optimizer.apply(gradients, weights)          # updates kernel and bias in place
+"""
+from __future__ import annotations
+
+import abc
+import math
+import numbers
+import sys
+import types
+import warnings
+
+from course_lib import backend
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "RMSprop",
+    "Adam",
+    "Adagrad",
+    "Adadelta",
+    "Adamax",
+    "Nadam",
+    "get",
+    "serialize",
+    "deserialize",
+    "schedules",
+]
+
+
+# --------------------------------------------------------------------------
+# Argument checks shared by optimizers and schedules
+# --------------------------------------------------------------------------
+
+def _check_number(where, argument, value, low=None, high=None,
+                  low_open=False, high_open=False):
+    """Return ``value`` as a float after checking its type and range.
+
+    Raises TypeError for something that is not a real number (booleans
+    included, since ``momentum=True`` is always a slip) and ValueError for a
+    number outside ``[low, high]`` (ends excluded when ``low_open`` /
+    ``high_open``) or not finite.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{where}: `{argument}` must be a float. "
+            f"Received: {argument}={value!r} of type {type(value).__name__}"
+        )
+    number = float(value)
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
+    if not math.isfinite(number) or too_low or too_high:
+        if low is not None and high is not None:
+            wanted = (f"in {'(' if low_open else '['}{low:g}, {high:g}"
+                      f"{')' if high_open else ']'}")
+        elif low is not None:
+            wanted = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            wanted = f"{'<' if high_open else '<='} {high:g}"
+        raise ValueError(
+            f"{where}: `{argument}` must be a finite float {wanted}. "
+            f"Received: {argument}={value!r}"
+        )
+    return number
+
+
+def _check_bool(where, argument, value):
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"{where}: `{argument}` must be True or False. "
+            f"Received: {argument}={value!r}"
+        )
+    return value
+
+
+# --------------------------------------------------------------------------
+# Learning-rate schedules
+# --------------------------------------------------------------------------
+
+class LearningRateSchedule(abc.ABC):
+    """A learning rate that depends on the step: ``schedule(step) -> float``.
+
+    Pass an instance as an optimizer's ``learning_rate``; the optimizer calls
+    it with its ``iterations`` (the number of steps already applied) before
+    every step, as Keras does.
+    """
+
+    @abc.abstractmethod
+    def __call__(self, step) -> float:
+        """The learning rate to use at ``step`` (an int >= 0)."""
+
+    @abc.abstractmethod
+    def get_config(self) -> dict:
+        """The constructor arguments, so that ``cls(**config)`` rebuilds it."""
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuild a schedule from :meth:`get_config`'s output."""
+        return cls(**config)
+
+    def _check_step(self, step):
+        return _check_number(f"{type(self).__name__}", "step", step, low=0)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``.
+
+    With ``staircase=True`` the exponent is floored, so the rate drops in
+    steps every ``decay_steps`` steps.
+
+    Args:
+        initial_learning_rate: float >= 0, the rate at step 0.
+        decay_steps: float > 0, the number of steps over which the rate is
+            multiplied by ``decay_rate`` once.
+        decay_rate: float >= 0.
+        staircase: bool, floor ``step / decay_steps``.
+        name: str, kept for Keras compatibility of configs.
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate,
+                 staircase=False, name="ExponentialDecay"):
+        where = "ExponentialDecay"
+        self.initial_learning_rate = _check_number(
+            where, "initial_learning_rate", initial_learning_rate, low=0)
+        self.decay_steps = _check_number(where, "decay_steps", decay_steps, low=0, low_open=True)
+        self.decay_rate = _check_number(where, "decay_rate", decay_rate, low=0)
+        self.staircase = _check_bool(where, "staircase", staircase)
+        self.name = name
+        # Keep the integers the user gave so that configs echo them unchanged.
+        if isinstance(decay_steps, numbers.Integral):
+            self.decay_steps = int(decay_steps)
+
+    def __call__(self, step) -> float:
+        exponent = self._check_step(step) / self.decay_steps
+        if self.staircase:
+            exponent = math.floor(exponent)
+        return self.initial_learning_rate * self.decay_rate ** exponent
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
+
+    With ``decay_steps=1`` this is exactly the ``decay=`` argument of Keras 2
+    optimizers (``lr / (1 + decay * iterations)``), which Keras 3 removed.
+
+    Args:
+        initial_learning_rate: float >= 0, the rate at step 0.
+        decay_steps: float > 0.
+        decay_rate: float >= 0.
+        staircase: bool, floor ``step / decay_steps``.
+        name: str, kept for Keras compatibility of configs.
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate,
+                 staircase=False, name="InverseTimeDecay"):
+        where = "InverseTimeDecay"
+        self.initial_learning_rate = _check_number(
+            where, "initial_learning_rate", initial_learning_rate, low=0)
+        self.decay_steps = _check_number(where, "decay_steps", decay_steps, low=0, low_open=True)
+        self.decay_rate = _check_number(where, "decay_rate", decay_rate, low=0)
+        self.staircase = _check_bool(where, "staircase", staircase)
+        self.name = name
+        if isinstance(decay_steps, numbers.Integral):
+            self.decay_steps = int(decay_steps)
+
+    def __call__(self, step) -> float:
+        progress = self._check_step(step) / self.decay_steps
+        if self.staircase:
+            progress = math.floor(progress)
+        return self.initial_learning_rate / (1.0 + self.decay_rate * progress)
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """A constant rate on each interval between boundaries.
+
+    ``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while
+    ``boundaries[i-1] < step <= boundaries[i]``, and ``values[-1]`` once
+    ``step > boundaries[-1]`` (Keras's closed-on-the-right intervals).
+
+    Args:
+        boundaries: increasing list of steps, length n.
+        values: list of n + 1 learning rates.
+        name: str, kept for Keras compatibility of configs.
+    """
+
+    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+        where = "PiecewiseConstantDecay"
+        boundaries, values = list(boundaries), list(values)
+        if len(boundaries) != len(values) - 1 or not boundaries:
+            raise ValueError(
+                f"{where}: `values` must have exactly one more entry than "
+                f"`boundaries`, and `boundaries` at least one. Received: "
+                f"boundaries={boundaries} (length {len(boundaries)}), "
+                f"values={values} (length {len(values)})"
+            )
+        for boundary in boundaries:
+            _check_number(where, "boundaries", boundary)
+        for value in values:
+            _check_number(where, "values", value, low=0)
+        if any(later <= earlier for earlier, later in zip(boundaries, boundaries[1:])):
+            raise ValueError(
+                f"{where}: `boundaries` must be strictly increasing. "
+                f"Received: boundaries={boundaries}"
+            )
+        self.boundaries = boundaries
+        self.values = values
+        self.name = name
+
+    def __call__(self, step) -> float:
+        step = self._check_step(step)
+        for boundary, value in zip(self.boundaries, self.values):
+            if step <= boundary:
+                return float(value)
+        return float(self.values[-1])
+
+    def get_config(self):
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+_SCHEDULES = {
+    cls.__name__: cls
+    for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay)
+}
+
+
+def serialize_schedule(schedule) -> dict:
+    """``{'class_name': ..., 'config': ...}`` for a schedule."""
+    if not isinstance(schedule, LearningRateSchedule):
+        raise TypeError(
+            "schedules.serialize: expected a LearningRateSchedule. "
+            f"Received: {schedule!r}"
+        )
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize_schedule(config) -> LearningRateSchedule:
+    """Rebuild a schedule from ``{'class_name': ..., 'config': ...}``.
+
+    Keras's own serialized schedules (with extra ``module`` and
+    ``registered_name`` keys) are accepted too.
+    """
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(
+            "schedules.deserialize: expected a dict with keys 'class_name' and "
+            f"'config'. Received: {config!r}"
+        )
+    cls = _SCHEDULES.get(config["class_name"])
+    if cls is None:
+        raise ValueError(
+            f"schedules.deserialize: unknown schedule {config['class_name']!r}. "
+            f"Known schedules: {sorted(_SCHEDULES)}"
+        )
+    return cls.from_config(dict(config.get("config", {})))
+
+
+# Keras users write `keras.optimizers.schedules.ExponentialDecay`. A module
+# object registered in sys.modules gives that spelling, and also
+# `from course_lib.optimizers.schedules import ExponentialDecay`, while the
+# whole optimizer story stays in this one file.
+schedules = types.ModuleType(
+    __name__ + ".schedules",
+    "Learning-rate schedules: ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay.",
+)
+schedules.LearningRateSchedule = LearningRateSchedule
+schedules.ExponentialDecay = ExponentialDecay
+schedules.InverseTimeDecay = InverseTimeDecay
+schedules.PiecewiseConstantDecay = PiecewiseConstantDecay
+schedules.serialize = serialize_schedule
+schedules.deserialize = deserialize_schedule
+sys.modules[schedules.__name__] = schedules
+
+
+# --------------------------------------------------------------------------
+# The optimizer base class
+# --------------------------------------------------------------------------
+
+# Keras 3 arguments course_lib does not implement: accepted only at the value
+# that switches them off, so that a config written by tf.keras loads here.
+_INACTIVE_KERAS_ARGUMENTS = {
+    "use_ema": (False, "exponential moving averages of the weights"),
+    "loss_scale_factor": (None, "loss scaling"),
+    "gradient_accumulation_steps": (None, "gradient accumulation"),
+}
+# Only meaningful with use_ema=True, which is refused above; Keras ignores
+# them otherwise, and so do we.
+_IGNORED_KERAS_ARGUMENTS = ("ema_momentum", "ema_overwrite_frequency")
+
+
+class Optimizer(abc.ABC):
+    """Base class: gradient clipping, weight decay, slots and the step loop.
+
+    A subclass creates its slots in :meth:`_create_slots` with
+    :meth:`add_optimizer_variables` and writes its formula in
+    :meth:`update_step`.
+
+    Args:
+        learning_rate: float >= 0, a :class:`LearningRateSchedule`, or a
+            callable without arguments that returns the rate.
+        weight_decay: None or float >= 0. Decoupled decay applied before each
+            update: ``variable -= variable * weight_decay * learning_rate``.
+        clipnorm: None or float > 0. Each gradient is rescaled so that its own
+            L2 norm is at most ``clipnorm``.
+        clipvalue: None or float > 0. Each gradient element is clipped to
+            ``[-clipvalue, clipvalue]``.
+        global_clipnorm: None or float > 0. All gradients are rescaled by one
+            factor so that their joint L2 norm is at most ``global_clipnorm``.
+            At most one of the three clipping arguments may be set.
+        name: None or str; by default the snake-case class name, numbered
+            (``adam``, ``adam_1``, ...) as Keras names them.
+
+    Keras 2 spellings get an error that says what replaced them: ``lr=`` is
+    ``learning_rate=``; ``decay=`` is a schedule (``decay=None`` or ``0`` is
+    accepted since it changes nothing). Keras 3 features course_lib does not
+    implement (``use_ema``, ``loss_scale_factor``,
+    ``gradient_accumulation_steps``) are accepted only switched off, so that
+    configs written by tf.keras load; switched on, they raise.
+    """
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        where = type(self).__name__
+        self._check_keyword_arguments(kwargs)
+        self._learning_rate = self._checked_learning_rate(learning_rate)
+        self.weight_decay = (None if weight_decay is None else
+                             _check_number(where, "weight_decay", weight_decay, low=0))
+        self.clipnorm = (None if clipnorm is None else
+                         _check_number(where, "clipnorm", clipnorm, low=0, low_open=True))
+        self.clipvalue = (None if clipvalue is None else
+                          _check_number(where, "clipvalue", clipvalue, low=0, low_open=True))
+        self.global_clipnorm = (None if global_clipnorm is None else
+                                _check_number(where, "global_clipnorm", global_clipnorm,
+                                              low=0, low_open=True))
+        clip_arguments = {"clipnorm": clipnorm, "clipvalue": clipvalue,
+                          "global_clipnorm": global_clipnorm}
+        if sum(value is not None for value in clip_arguments.values()) > 1:
+            received = ", ".join(f"{key}={value}" for key, value in clip_arguments.items())
+            raise ValueError(
+                f"{where}: only one of `clipnorm`, `clipvalue` and "
+                f"`global_clipnorm` can be set. Received: {received}"
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{where}: `name` must be a str or None. Received: name={name!r}")
+        self.name = name or backend.unique_name(backend.snake_case(where))
+        self._iterations = 0
+        self.built = False
+        self._trainable_variables = []
+        self._variable_index = {}
+        self._variables = []
+
+    # ---- construction helpers -------------------------------------------
+
+    def _check_keyword_arguments(self, kwargs):
+        where = type(self).__name__
+        if "lr" in kwargs:
+            raise TypeError(
+                f"{where}: the argument `lr` was renamed `learning_rate` in "
+                f"Keras 3 (older tutorials still write `lr=`). Write "
+                f"{where}(learning_rate={kwargs['lr']!r}) instead. "
+                f"Received: lr={kwargs['lr']!r}"
+            )
+        decay = kwargs.pop("decay", None)
+        if decay is not None and decay != 0:
+            raise TypeError(
+                f"{where}: the argument `decay` was removed in Keras 3 (tf.keras "
+                f"only warns and then ignores it, so the rate would silently stay "
+                f"constant). Keras 2 used lr / (1 + decay * iterations); the same "
+                f"rate is now a schedule: {where}(learning_rate=optimizers.schedules."
+                f"InverseTimeDecay(initial_learning_rate=<lr>, decay_steps=1, "
+                f"decay_rate={decay!r})). Received: decay={decay!r}"
+            )
+        for argument, (inactive, feature) in _INACTIVE_KERAS_ARGUMENTS.items():
+            value = kwargs.pop(argument, inactive)
+            if value != inactive or type(value) is not type(inactive):
+                raise ValueError(
+                    f"{where}: course_lib does not implement {feature}; "
+                    f"`{argument}` must stay {inactive!r}. Received: {argument}={value!r}"
+                )
+        for argument in _IGNORED_KERAS_ARGUMENTS:
+            kwargs.pop(argument, None)
+        if kwargs:
+            raise TypeError(
+                f"{where}: unexpected keyword argument(s) {sorted(kwargs)}. "
+                f"Received: {kwargs}"
+            )
+
+    def _checked_learning_rate(self, learning_rate):
+        if callable(learning_rate):  # a LearningRateSchedule or a plain function
+            return learning_rate
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
+            raise TypeError(
+                f"{type(self).__name__}: `learning_rate` must be a float, a "
+                f"LearningRateSchedule or a callable returning a float. "
+                f"Received: learning_rate={learning_rate!r}"
+            )
+        return _check_number(type(self).__name__, "learning_rate", learning_rate, low=0)
+
+    # ---- public state ----------------------------------------------------
+
+    @property
+    def iterations(self) -> int:
+        """Number of steps applied so far (schedules are evaluated at it)."""
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(
+                f"{type(self).__name__}: `iterations` must be an int >= 0. "
+                f"Received: iterations={value!r}"
+            )
+        self._iterations = int(value)
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (a schedule evaluated at ``iterations``)."""
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            return float(self._learning_rate(self._iterations))
+        if callable(self._learning_rate):
+            return float(self._learning_rate())
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if (isinstance(self._learning_rate, LearningRateSchedule)
+                and not callable(value)):
+            raise TypeError(
+                f"{type(self).__name__}: this optimizer was created with a "
+                f"LearningRateSchedule, so its learning rate cannot be set to a "
+                f"number (as in Keras). Create the optimizer with a float "
+                f"learning_rate if you need to change it. Received: {value!r}"
+            )
+        self._learning_rate = self._checked_learning_rate(value)
+
+    @property
+    def variables(self) -> list:
+        """The slot arrays, in Keras's creation order.
+
+        Keras's own ``optimizer.variables`` starts with the iteration counter
+        and, unless the rate is a schedule, the learning rate; the rest lines
+        up with this list one to one.
+        """
+        return list(self._variables)
+
+    # ---- building --------------------------------------------------------
+
+    def build(self, variables):
+        """Create the slots for ``variables`` (called by the first ``apply``).
+
+        Args:
+            variables: list of writeable float NumPy arrays, the weights this
+                optimizer will update. Building again does nothing.
+        """
+        if self.built:
+            return
+        variables = list(variables)
+        self._check_are_variables(variables, "build")
+        seen = {}
+        for position, variable in enumerate(variables):
+            if id(variable) in seen:
+                raise ValueError(
+                    f"{type(self).__name__}.build: variables {seen[id(variable)]} and "
+                    f"{position} are the same array; each weight must appear once."
+                )
+            seen[id(variable)] = position
+        # Holding the arrays keeps their ids valid for the identity lookups.
+        self._trainable_variables = variables
+        self._variable_index = seen
+        self._variables = []
+        self._create_slots(variables)
+        self.built = True
+
+    def add_optimizer_variables(self, variables, names, initial_value=0.0):
+        """Create one slot array per variable and per name, like Keras.
+
+        Args:
+            variables: the weights (arrays) to mirror in shape and dtype.
+            names: a str, or a list of str for several slots per variable;
+                arrays are created variable by variable, name by name, which
+                is Keras's order in ``optimizer.variables``.
+            initial_value: float, the value the slots start at.
+
+        Returns:
+            A list of arrays (one name) or a tuple of lists (several names).
+        """
+        single = isinstance(names, str)
+        names = [names] if single else list(names)
+        slots = [[] for _ in names]
+        for variable in variables:
+            for slot_list in slots:
+                slot = backend.xp.full(variable.shape, initial_value, dtype=variable.dtype)
+                slot_list.append(slot)
+                self._variables.append(slot)
+        return slots[0] if single else tuple(slots)
+
+    def _track(self, array):
+        """Register an extra state array (not per-variable) in ``variables``."""
+        self._variables.append(array)
+        return array
+
+    def _get_variable_index(self, variable) -> int:
+        return self._variable_index[id(variable)]
+
+    @abc.abstractmethod
+    def _create_slots(self, variables):
+        """Create this optimizer's per-variable state for ``variables``."""
+
+    @abc.abstractmethod
+    def update_step(self, gradient, variable, learning_rate):
+        """Update ``variable`` in place from ``gradient``.
+
+        Args:
+            gradient: array of ``variable.shape`` and ``variable.dtype``,
+                already clipped.
+            variable: the weight array, updated in place.
+            learning_rate: float, this step's rate.
+        """
+
+    # ---- applying gradients ----------------------------------------------
+
+    def apply_gradients(self, grads_and_vars):
+        """Apply ``(gradient, variable)`` pairs, as in Keras.
+
+        Returns:
+            ``iterations`` after the step.
+        """
+        pairs = list(grads_and_vars)
+        for position, pair in enumerate(pairs):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(
+                    f"{type(self).__name__}.apply_gradients: expected (gradient, "
+                    f"variable) pairs. Received at index {position}: {pair!r}"
+                )
+        if pairs:
+            self.apply([g for g, _ in pairs], [v for _, v in pairs])
+        return self._iterations
+
+    def apply(self, grads, variables=None):
+        """Take one optimization step.
+
+        Args:
+            grads: list of gradient arrays (or None for a weight that got no
+                gradient: it is left unchanged, with a warning, as in Keras).
+            variables: list of weight arrays of the same length, updated in
+                place. May be omitted once the optimizer is built; later calls
+                must pass weights it was built with (checked by identity).
+                An empty ``grads`` list is a no-op, as in Keras.
+        """
+        where = f"{type(self).__name__}.apply"
+        grads = list(grads)
+        if not grads:
+            return
+        if variables is None:
+            if not self.built:
+                raise ValueError(
+                    f"{where}: without `variables` the optimizer must already be "
+                    f"built; call optimizer.build(variables) first or pass them."
+                )
+            variables = self._trainable_variables
+        else:
+            variables = list(variables)
+            self._check_are_variables(variables, "apply")
+        if len(grads) != len(variables):
+            raise ValueError(
+                f"{where}: gradients and variables must pair up one to one. "
+                f"Received: {len(grads)} gradients for {len(variables)} variables"
+            )
+        if not self.built:
+            self.build(variables)
+        for position, variable in enumerate(variables):
+            if id(variable) not in self._variable_index:
+                raise ValueError(
+                    f"{where}: variable {position} (shape {variable.shape}) is not one "
+                    f"of the {len(self._trainable_variables)} arrays this optimizer "
+                    f"was built with. An optimizer keeps state per weight, so it "
+                    f"can only update the weights it first saw (the same array "
+                    f"objects; update them in place instead of replacing them), or "
+                    f"create a new optimizer for new weights."
+                )
+
+        present_grads, present_variables, missing = [], [], []
+        for position, (gradient, variable) in enumerate(zip(grads, variables)):
+            if gradient is None:
+                missing.append(position)
+                continue
+            gradient = backend.to_array(gradient, dtype=variable.dtype,
+                                        where=f"{where} (gradient {position})")
+            if gradient.shape != variable.shape:
+                raise ValueError(
+                    f"{where}: gradient {position} has shape {gradient.shape} but "
+                    f"its variable has shape {variable.shape}; they must be equal."
+                )
+            present_grads.append(gradient)
+            present_variables.append(variable)
+        if not present_grads:
+            raise ValueError(f"{where}: no gradients provided for any variable "
+                             f"(all {len(grads)} are None).")
+        if missing:
+            warnings.warn(
+                f"{where}: gradients do not exist for variables at positions "
+                f"{missing}; they are left unchanged.",
+                stacklevel=2,
+            )
+
+        present_grads = self._clip_gradients(present_grads)
+        learning_rate = self.learning_rate
+        self._apply_weight_decay(present_variables, learning_rate)
+        self._update_variables(present_grads, present_variables, learning_rate)
+        self._iterations += 1
+
+    def _update_variables(self, grads, variables, learning_rate):
+        """Run :meth:`update_step` on each pair (Nadam adds a shared update first)."""
+        for gradient, variable in zip(grads, variables):
+            self.update_step(gradient, variable, learning_rate)
+
+    def _check_are_variables(self, variables, method):
+        for position, variable in enumerate(variables):
+            if not (isinstance(variable, backend.xp.ndarray)
+                    and variable.dtype.kind == "f" and variable.flags.writeable):
+                received = (f"an array of dtype {variable.dtype}"
+                            if isinstance(variable, backend.xp.ndarray)
+                            else type(variable).__name__)
+                raise TypeError(
+                    f"{type(self).__name__}.{method}: variable {position} must be a "
+                    f"writeable floating-point NumPy array, since the optimizer "
+                    f"updates it in place. Received: {received}"
+                )
+
+    def _clip_gradients(self, grads):
+        xp = backend.xp
+        if self.clipnorm is not None:
+            clipped = []
+            for gradient in grads:
+                norm = xp.sqrt(xp.sum(xp.square(gradient)))
+                clipped.append(gradient * self.clipnorm / xp.maximum(norm, self.clipnorm))
+            return clipped
+        if self.global_clipnorm is not None:
+            dtype = xp.result_type(*grads)
+            squared = sum(xp.sum(xp.square(g)).astype(dtype) for g in grads)
+            norm = xp.sqrt(squared)
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                # As in Keras: a scale of 1 while the norm is within bounds,
+                # clip/norm above, and NaN when the norm itself is inf or NaN
+                # (so that a blow-up shows instead of being silently clipped).
+                scale = self.global_clipnorm * xp.minimum(1.0 / norm, 1.0 / self.global_clipnorm)
+                scale = scale + (norm - norm)
+            return [g * scale.astype(g.dtype) for g in grads]
+        if self.clipvalue is not None:
+            return [xp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
+    def _apply_weight_decay(self, variables, learning_rate):
+        if self.weight_decay is None:
+            return
+        for variable in variables:
+            cast = variable.dtype.type
+            variable -= variable * cast(self.weight_decay) * cast(learning_rate)
+
+    # ---- configuration ---------------------------------------------------
+
+    def get_config(self) -> dict:
+        """The constructor arguments (a schedule is stored serialized)."""
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            learning_rate = serialize_schedule(self._learning_rate)
+        else:
+            learning_rate = self._learning_rate
+        return {
+            "name": self.name,
+            "learning_rate": learning_rate,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """A new optimizer (without slots) from :meth:`get_config`'s output.
+
+        Configs written by tf.keras load too: their extra arguments
+        (``use_ema=False`` ...) are accepted at their inactive values.
+        """
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = deserialize_schedule(config["learning_rate"])
+        return cls(**config)
+
+    def __repr__(self):
+        return (f"<{type(self).__name__} name={self.name!r} "
+                f"learning_rate={self.learning_rate:g} iterations={self._iterations}>")
+
+
+# --------------------------------------------------------------------------
+# The optimizers
+# --------------------------------------------------------------------------
+
+class SGD(Optimizer):
+    """Gradient descent, with optional (Nesterov) momentum.
+
+    Without momentum: ``w -= lr * g``. With momentum ``mu`` the velocity is
+    ``m = mu * m - lr * g`` and ``w += m``; Nesterov's variant looks one
+    step ahead: ``w += mu * m - lr * g`` (with the updated ``m``).
+
+    Args:
+        learning_rate: default 0.01.
+        momentum: float in [0, 1], default 0.
+        nesterov: bool, default False.
+        **kwargs: the base arguments (weight_decay, clipping, name).
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.momentum = _check_number("SGD", "momentum", momentum, low=0, high=1)
+        self.nesterov = _check_bool("SGD", "nesterov", nesterov)
+
+    def _create_slots(self, variables):
+        self._momentums = (self.add_optimizer_variables(variables, "momentum")
+                           if self.momentum != 0 else [])
+
+    def update_step(self, gradient, variable, learning_rate):
+        cast = variable.dtype.type
+        lr = cast(learning_rate)
+        if self.momentum == 0:
+            variable -= gradient * lr
+            return
+        momentum = cast(self.momentum)
+        velocity = self._momentums[self._get_variable_index(variable)]
+        velocity[...] = velocity * momentum - gradient * lr
+        if self.nesterov:
+            variable += velocity * momentum - gradient * lr
+        else:
+            variable += velocity
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """Divide the gradient by a running root-mean-square of recent gradients.
+
+    ``v = rho * v + (1 - rho) * g**2`` and ``w -= lr * g / sqrt(v + eps)``
+    (epsilon inside the root, as Keras does). ``centered=True`` subtracts the
+    squared running mean of the gradient from ``v`` (an estimate of the
+    variance); ``momentum > 0`` accumulates the increments.
+
+    Args:
+        learning_rate: default 0.001.
+        rho: float in [0, 1), default 0.9.
+        momentum: float in [0, 1], default 0.
+        epsilon: float >= 0, default 1e-7.
+        centered: bool, default False.
+        **kwargs: the base arguments.
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
+                 centered=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rho = _check_number("RMSprop", "rho", rho, low=0, high=1, high_open=True)
+        self.momentum = _check_number("RMSprop", "momentum", momentum, low=0, high=1)
+        self.epsilon = _check_number("RMSprop", "epsilon", epsilon, low=0)
+        self.centered = _check_bool("RMSprop", "centered", centered)
+
+    def _create_slots(self, variables):
+        self._velocities = self.add_optimizer_variables(variables, "velocity")
+        self._momentums = (self.add_optimizer_variables(variables, "momentum")
+                           if self.momentum > 0 else [])
+        self._average_gradients = (self.add_optimizer_variables(variables, "average_gradient")
+                                   if self.centered else [])
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = variable.dtype.type(learning_rate)
+        index = self._get_variable_index(variable)
+        velocity = self._velocities[index]
+        velocity[...] = self.rho * velocity + (1 - self.rho) * backend.xp.square(gradient)
+        if self.centered:
+            average = self._average_gradients[index]
+            average[...] = self.rho * average + (1 - self.rho) * gradient
+            denominator = velocity - backend.xp.square(average) + self.epsilon
+        else:
+            denominator = velocity + self.epsilon
+        increment = lr * gradient / backend.xp.sqrt(denominator)
+        if self.momentum > 0:
+            accumulated = self._momentums[index]
+            accumulated[...] = self.momentum * accumulated + increment
+            variable -= accumulated
+        else:
+            variable -= increment
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+def _check_betas(where, beta_1, beta_2):
+    return (_check_number(where, "beta_1", beta_1, low=0, high=1, high_open=True),
+            _check_number(where, "beta_2", beta_2, low=0, high=1, high_open=True))
+
+
+class Adam(Optimizer):
+    """Adaptive moments: running means of the gradient and of its square.
+
+    ``m += (1 - beta_1) * (g - m)``, ``v += (1 - beta_2) * (g**2 - v)`` and,
+    with ``t`` the 1-based step,
+    ``w -= alpha * m / (sqrt(v) + eps)`` where
+    ``alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``: Keras folds the
+    bias corrections into the step size, so epsilon is added to the
+    uncorrected ``sqrt(v)``. ``amsgrad=True`` uses the running maximum of
+    ``v`` instead of ``v``.
+
+    Args:
+        learning_rate: default 0.001.
+        beta_1: float in [0, 1), default 0.9.
+        beta_2: float in [0, 1), default 0.999.
+        epsilon: float >= 0, default 1e-7.
+        amsgrad: bool, default False.
+        **kwargs: the base arguments.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = _check_betas("Adam", beta_1, beta_2)
+        self.epsilon = _check_number("Adam", "epsilon", epsilon, low=0)
+        self.amsgrad = _check_bool("Adam", "amsgrad", amsgrad)
+
+    def _create_slots(self, variables):
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            variables, ["momentum", "velocity"])
+        self._velocity_hats = (self.add_optimizer_variables(variables, "velocity_hat")
+                               if self.amsgrad else [])
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp, cast = backend.xp, variable.dtype.type
+        lr = cast(learning_rate)
+        step = cast(self._iterations + 1)
+        beta_1_power = cast(self.beta_1) ** step
+        beta_2_power = cast(self.beta_2) ** step
+        alpha = lr * xp.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        m += (gradient - m) * (1 - self.beta_1)
+        v += (xp.square(gradient) - v) * (1 - self.beta_2)
+        if self.amsgrad:
+            v_hat = self._velocity_hats[index]
+            xp.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        variable -= m * alpha / (xp.sqrt(v) + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class Adagrad(Optimizer):
+    """Per-element step sizes shrinking with the sum of squared gradients.
+
+    ``acc += g**2`` and ``w -= lr * g / sqrt(acc + eps)``; ``acc`` starts at
+    ``initial_accumulator_value``.
+
+    Args:
+        learning_rate: default 0.001.
+        initial_accumulator_value: float >= 0, default 0.1.
+        epsilon: float >= 0, default 1e-7.
+        **kwargs: the base arguments.
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.initial_accumulator_value = _check_number(
+            "Adagrad", "initial_accumulator_value", initial_accumulator_value, low=0)
+        self.epsilon = _check_number("Adagrad", "epsilon", epsilon, low=0)
+
+    def _create_slots(self, variables):
+        self._accumulators = self.add_optimizer_variables(
+            variables, "accumulator", initial_value=self.initial_accumulator_value)
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp = backend.xp
+        lr = variable.dtype.type(learning_rate)
+        accumulator = self._accumulators[self._get_variable_index(variable)]
+        accumulator += xp.square(gradient)
+        variable -= lr * gradient / xp.sqrt(accumulator + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Step sizes from the ratio of two running RMS: of updates and of gradients.
+
+    ``Eg = rho * Eg + (1 - rho) * g**2``,
+    ``delta = -sqrt(Edx + eps) * g / sqrt(Eg + eps)``,
+    ``Edx = rho * Edx + (1 - rho) * delta**2`` and ``w += lr * delta``.
+    The original paper has no learning rate (lr = 1.0); Keras's default is
+    0.001, which makes Adadelta very slow unless you raise it.
+
+    Args:
+        learning_rate: default 0.001.
+        rho: float in [0, 1), default 0.95.
+        epsilon: float >= 0, default 1e-7.
+        **kwargs: the base arguments.
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rho = _check_number("Adadelta", "rho", rho, low=0, high=1, high_open=True)
+        self.epsilon = _check_number("Adadelta", "epsilon", epsilon, low=0)
+
+    def _create_slots(self, variables):
+        self._accumulated_grads, self._accumulated_delta_vars = self.add_optimizer_variables(
+            variables, ["accumulated_grad", "accumulated_delta_var"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp = backend.xp
+        lr = variable.dtype.type(learning_rate)
+        index = self._get_variable_index(variable)
+        mean_square_grad = self._accumulated_grads[index]
+        mean_square_delta = self._accumulated_delta_vars[index]
+        mean_square_grad[...] = self.rho * mean_square_grad + (1 - self.rho) * xp.square(gradient)
+        delta = -(xp.sqrt(mean_square_delta + self.epsilon) * gradient
+                  / xp.sqrt(mean_square_grad + self.epsilon))
+        mean_square_delta[...] = self.rho * mean_square_delta + (1 - self.rho) * xp.square(delta)
+        variable += lr * delta
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Adam with the infinity norm: ``u = max(beta_2 * u, |g|)``.
+
+    ``m += (1 - beta_1) * (g - m)`` and
+    ``w -= lr * m / ((1 - beta_1**t) * (u + eps))``.
+
+    Args:
+        learning_rate: default 0.001.
+        beta_1: float in [0, 1), default 0.9.
+        beta_2: float in [0, 1), default 0.999.
+        epsilon: float >= 0, default 1e-7.
+        **kwargs: the base arguments.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = _check_betas("Adamax", beta_1, beta_2)
+        self.epsilon = _check_number("Adamax", "epsilon", epsilon, low=0)
+
+    def _create_slots(self, variables):
+        self._m, self._u = self.add_optimizer_variables(variables, ["momentum", "norm"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp, cast = backend.xp, variable.dtype.type
+        lr = cast(learning_rate)
+        beta_1_power = cast(self.beta_1) ** cast(self._iterations + 1)
+        index = self._get_variable_index(variable)
+        m, u = self._m[index], self._u[index]
+        m += (gradient - m) * (1 - self.beta_1)
+        xp.maximum(self.beta_2 * u, xp.abs(gradient), out=u)
+        variable -= lr * m / ((1 - beta_1_power) * (u + self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Adam with Nesterov momentum and Dozat's momentum schedule.
+
+    The momentum coefficient of step ``t`` (1-based) is
+    ``mu_t = beta_1 * (1 - 0.5 * 0.96**t)``; their running product
+    ``prod_t = mu_1 * ... * mu_t`` corrects the bias. With ``m`` and ``v``
+    updated as in Adam,
+    ``m_hat = mu_{t+1} * m / (1 - prod_t * mu_{t+1}) + (1 - mu_t) * g / (1 - prod_t)``,
+    ``v_hat = v / (1 - beta_2**t)`` and ``w -= lr * m_hat / (sqrt(v_hat) + eps)``.
+    The product is one scalar shared by all variables, kept in the dtype of
+    the first variable and updated once per step before the variables.
+
+    Args:
+        learning_rate: default 0.001.
+        beta_1: float in [0, 1), default 0.9.
+        beta_2: float in [0, 1), default 0.999.
+        epsilon: float >= 0, default 1e-7.
+        **kwargs: the base arguments.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = _check_betas("Nadam", beta_1, beta_2)
+        self.epsilon = _check_number("Nadam", "epsilon", epsilon, low=0)
+
+    def _create_slots(self, variables):
+        dtype = variables[0].dtype if variables else backend.floatx()
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            variables, ["momentum", "velocity"])
+        self._u_product = self._track(backend.xp.ones((), dtype=dtype))
+
+    def _update_variables(self, grads, variables, learning_rate):
+        cast = self._u_product.dtype.type
+        self._u_product[...] = (self._u_product * self.beta_1
+                                * (1.0 - 0.5 * cast(0.96) ** cast(self._iterations + 1)))
+        super()._update_variables(grads, variables, learning_rate)
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp, cast = backend.xp, variable.dtype.type
+        lr = cast(learning_rate)
+        beta_1, beta_2, decay = cast(self.beta_1), cast(self.beta_2), cast(0.96)
+        step = cast(self._iterations + 1)
+        mu_t = beta_1 * (1.0 - 0.5 * decay ** step)
+        mu_next = beta_1 * (1.0 - 0.5 * decay ** (step + 1))
+        u_product = cast(self._u_product)
+        u_product_next = u_product * mu_next
+        beta_2_power = beta_2 ** step
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        m += (gradient - m) * (1 - beta_1)
+        v += (xp.square(gradient) - v) * (1 - beta_2)
+        m_hat = mu_next * m / (1 - u_product_next) + (1 - mu_t) * gradient / (1 - u_product)
+        v_hat = v / (1 - beta_2_power)
+        variable -= m_hat * lr / (xp.sqrt(v_hat) + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+# --------------------------------------------------------------------------
+# Lookup by name and (de)serialization
+# --------------------------------------------------------------------------
+
+_OPTIMIZERS = {cls.__name__.lower(): cls
+               for cls in (SGD, RMSprop, Adam, Adagrad, Adadelta, Adamax, Nadam)}
+
+
+def serialize(optimizer) -> dict:
+    """``{'class_name': ..., 'config': ...}`` for an optimizer."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizers.serialize: expected an Optimizer. Received: {optimizer!r}")
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config) -> Optimizer:
+    """An optimizer from ``{'class_name': ..., 'config': ...}`` (class name in any case)."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(
+            "optimizers.deserialize: expected a dict with keys 'class_name' and "
+            f"'config'. Received: {config!r}"
+        )
+    cls = _OPTIMIZERS.get(str(config["class_name"]).lower())
+    if cls is None:
+        raise ValueError(
+            f"optimizers.deserialize: unknown optimizer {config['class_name']!r}. "
+            f"Known optimizers: {sorted(_OPTIMIZERS)}"
+        )
+    return cls.from_config(config.get("config", {}))
+
+
+def get(identifier):
+    """Resolve what ``compile(optimizer=...)`` receives into an optimizer.
+
+    Args:
+        identifier: a name (``'adam'``, ``'SGD'``, ``'RMSprop'``, ... in any
+            case; a new instance with default arguments), an
+            :class:`Optimizer` (returned as it is), a dict
+            ``{'class_name': ..., 'config': ...}``, or None (returns None).
+
+    Returns:
+        An :class:`Optimizer`, or None.
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str) and identifier.lower() in _OPTIMIZERS:
+        return _OPTIMIZERS[identifier.lower()]()
+    raise ValueError(
+        f"optimizers.get: could not interpret optimizer identifier {identifier!r}. "
+        f"Expected one of {sorted(_OPTIMIZERS)} (any case), an Optimizer instance "
+        f"or a dict {{'class_name': ..., 'config': ...}}."
+    )
