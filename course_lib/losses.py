@@ -932,6 +932,20 @@ class _Crossentropy(_FunctionLoss):
         y_true, y_pred = self._line_up(y_true, y_pred)
         return type(self)._forward(y_true, y_pred, **self._kwargs, where=type(self).__name__)
 
+    def _set_options(self, from_logits, label_smoothing, axis, reduction, name, dtype):
+        label_smoothing = _check_smoothing(type(self).__name__, label_smoothing)
+        super().__init__(reduction=reduction, name=name, dtype=dtype, from_logits=bool(from_logits),
+                         label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        config = {**super().get_config(), "from_logits": self.from_logits, "axis": self.axis}
+        if hasattr(self, "label_smoothing"):
+            config["label_smoothing"] = self.label_smoothing
+        return config
+
     def with_logits(self):
         """The same loss reading ``y_pred`` as logits.
 
@@ -978,16 +992,7 @@ class BinaryCrossentropy(_Crossentropy):
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
-        label_smoothing = _check_smoothing("BinaryCrossentropy", label_smoothing)
-        super().__init__(reduction=reduction, name=name, dtype=dtype, from_logits=bool(from_logits),
-                         label_smoothing=label_smoothing, axis=axis)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": self.axis}
+        self._set_options(from_logits, label_smoothing, axis, reduction, name, dtype)
 
 
 class CategoricalCrossentropy(_Crossentropy):
@@ -1004,16 +1009,7 @@ class CategoricalCrossentropy(_Crossentropy):
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
-        label_smoothing = _check_smoothing("CategoricalCrossentropy", label_smoothing)
-        super().__init__(reduction=reduction, name=name, dtype=dtype, from_logits=bool(from_logits),
-                         label_smoothing=label_smoothing, axis=axis)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": self.axis}
+        self._set_options(from_logits, label_smoothing, axis, reduction, name, dtype)
 
 
 class SparseCategoricalCrossentropy(_Crossentropy):
@@ -1042,9 +1038,6 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
     def _line_up(self, y_true, y_pred):
         return y_true, y_pred
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits, "axis": self.axis}
 
 
 class LossFunctionWrapper(Loss):

@@ -173,7 +173,11 @@ class Model(Trainer, Layer):
     def _standardize_inputs(self, inputs, where):
         """A list of float arrays, one per model input, checked against the Input shapes."""
         arrays = _structure_to_list(inputs, self.input_names, f"Model '{self.name}' {where}", "inputs")
-        arrays = [backend.to_array(a, None, f"Model '{self.name}'") for a in arrays]
+        # Each input takes its Input's dtype (as in Keras), not the floatx of the moment:
+        # a float64 model called outside floatx_scope must not round its inputs to float32.
+        arrays = [
+            backend.to_array(a, tensor.dtype, f"Model '{self.name}'") for a, tensor in zip(arrays, self.inputs)
+        ]
         self._check_input_arrays(arrays)
         return arrays
 
@@ -449,7 +453,8 @@ class Sequential(Model):
         if not self._layers:
             raise ValueError(f"Sequential model '{self.name}' has no layers yet: add some first.")
         arrays = _structure_to_list(inputs, self.input_names, f"Model '{self.name}' {where}", "inputs")
-        arrays = [backend.to_array(a, None, f"Model '{self.name}'") for a in arrays]
+        # The first layer's dtype, which _forward casts to anyway (float64 stays float64).
+        arrays = [backend.to_array(a, self._layers[0].dtype, f"Model '{self.name}'") for a in arrays]
         if not self.built:
             # Like Keras: a model without an input shape builds on its first batch.
             self.build((None,) + arrays[0].shape[1:])

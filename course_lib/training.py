@@ -466,6 +466,9 @@ class _Data:
             yield item
 
     def _unpack(self, item):
+        if self.where == "predict" and hasattr(item, "shape"):
+            # Keras lets a predict generator yield the inputs alone, without a tuple.
+            item = (item,)
         if not isinstance(item, (tuple, list)) or not 1 <= len(item) <= 3:
             raise ValueError(
                 f"{self.where}: a generator must yield (x, y) tuples (or (x,) for predict). "

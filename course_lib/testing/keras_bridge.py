@@ -90,13 +90,28 @@ def _functional_from_keras(keras_model):
                 progressed = True
         if not progressed and pending:
             raise ValueError(f"from_keras: cannot rebuild the graph of model {keras_model.name!r}.")
-    inputs = [produced[tuple(ref)] for ref in config["input_layers"]]
-    outputs = [produced[tuple(ref)] for ref in config["output_layers"]]
+    input_refs, inputs_are_list = _tensor_refs(config["input_layers"])
+    output_refs, outputs_are_list = _tensor_refs(config["output_layers"])
+    inputs = [produced[tuple(ref)] for ref in input_refs]
+    outputs = [produced[tuple(ref)] for ref in output_refs]
     return Model(
-        inputs if len(inputs) > 1 else inputs[0],
-        outputs if isinstance(keras_model.output, (list, tuple)) else outputs[0],
+        inputs if inputs_are_list else inputs[0],
+        outputs if outputs_are_list else outputs[0],
         name=keras_model.name,
     )
+
+
+def _tensor_refs(refs):
+    """``(list of [layer_name, node_index, tensor_index], given_as_a_structure)``.
+
+    Keras 3 writes a single input or output as one bare reference ``['x', 0, 0]``,
+    a list of them as ``[['x', 0, 0], ...]`` and a dict as ``{'name': ref}``.
+    """
+    if isinstance(refs, dict):
+        return list(refs.values()), True
+    if refs and isinstance(refs[0], str):
+        return [refs], False
+    return list(refs), True
 
 
 def layer_to_keras(layer):
