@@ -7,6 +7,7 @@ Hooks, as in Keras: ``on_train_begin/end``, ``on_epoch_begin/end``,
 from __future__ import annotations
 
 import operator
+import warnings
 
 from course_lib.utils.progbar import Progbar
 
@@ -161,10 +162,13 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self.monitor not in logs:
-            raise ValueError(
-                f"EarlyStopping: monitor={self.monitor!r} is not in the logs. "
-                f"Available keys: {sorted(logs)}"
+            # As Keras: warn and skip (with validation_freq > 1 some epochs have no val_ keys).
+            warnings.warn(
+                f"EarlyStopping: monitor={self.monitor!r} is not in this epoch's logs, so the "
+                f"epoch is skipped. Available keys: {sorted(logs)}",
+                stacklevel=2,
             )
+            return
         current = logs[self.monitor]
         if epoch < self.start_from_epoch:
             return

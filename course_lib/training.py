@@ -231,7 +231,11 @@ class Trainer:
                 raise ValueError("fit: the training data produced no batches in this epoch.")
             logs = self._logs(trackers)
             if validation is not None and (epoch + 1) % validation_freq == 0:
-                logs.update(self._evaluate_data(validation, prefix="val_"))
+                # As Keras's fit runs evaluate with the same callbacks: test hooks, unprefixed logs.
+                hooks.on_test_begin()
+                validation_logs = self._evaluate_data(validation, hooks=hooks)
+                hooks.on_test_end(validation_logs)
+                logs.update({"val_" + key: value for key, value in validation_logs.items()})
             hooks.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
