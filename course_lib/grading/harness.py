@@ -1,0 +1,241 @@
+"""The machinery every checker shares: calling student code safely, comparing
+arrays with a readable reason, and turning passed cases into points.
+
+A checker never raises because of the student's code: whatever the student's
+function does (raise, loop, print to stderr, return the wrong type) becomes a
+line of explanation and fewer points. That keeps nbgrader's traceback (which
+would show the hidden test) out of the student's feedback.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import signal
+import threading
+import warnings
+
+import numpy
+
+RELATIVE_TOLERANCE = 1e-6
+"""Largest accepted relative error for float64 results (CS231n's rule of thumb)."""
+
+
+class StudentCodeError(Exception):
+    """The student's function failed; ``str(error)`` is the reason shown to the student.
+
+    ``fatal`` marks failures (an endless loop) after which running more cases
+    would only waste the time limit again.
+    """
+
+    def __init__(self, reason: str, fatal: bool = False):
+        super().__init__(reason)
+        self.fatal = fatal
+
+
+class _TimeLimitReached(BaseException):
+    # BaseException, not Exception: a student's ``except Exception`` must not
+    # swallow the alarm and keep looping.
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Raise :class:`_TimeLimitReached` in the main thread after ``seconds``.
+
+    Uses SIGALRM, which exists on Linux and macOS and fires only in the main
+    thread (where Jupyter kernels run cells); elsewhere there is no limit and
+    nbgrader's cell timeout is the only guard.
+    """
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def _on_alarm(signum, frame):
+        raise _TimeLimitReached()
+
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def call_student(name: str, func, *args, time_limit=10.0, notes=None):
+    """Call ``func(*args)`` and return its result, or raise :class:`StudentCodeError`.
+
+    Anything the function writes to stderr, and any warning it emits, is
+    captured (nbgrader scores a test cell 0 as soon as it sees stderr output)
+    and added to ``notes`` so that it can be reported on stdout instead.
+
+    Args:
+        name: the function's name as the exercise calls it, for messages.
+        func: the student's function.
+        *args: its arguments (pass copies: the student may modify them).
+        time_limit: seconds before the call is abandoned, or None.
+        notes: a list that collects warnings and stderr text, or None.
+    """
+    if func is None:
+        raise StudentCodeError(
+            f"{name} is not defined: did the cell that defines it run without an error?"
+        )
+    if not callable(func):
+        raise StudentCodeError(
+            f"{name}: expected a function, received {type(func).__name__} {func!r:.60}"
+        )
+    stderr = io.StringIO()
+    try:
+        with _time_limit(time_limit), contextlib.redirect_stderr(stderr), \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = func(*args)
+    except _TimeLimitReached:
+        raise StudentCodeError(
+            f"{name} did not return within {time_limit:g} s (an endless loop?)", fatal=True
+        ) from None
+    except (Exception, SystemExit) as error:
+        message = f": {error}" if str(error) else ""
+        raise StudentCodeError(f"{name} raised {type(error).__name__}{message}") from None
+    if notes is not None:
+        for warning in caught:
+            notes.append(f"{name} emitted {warning.category.__name__}: {warning.message}")
+        if stderr.getvalue().strip():
+            notes.append(f"{name} wrote to stderr: {stderr.getvalue().strip()[:200]}")
+    return result
+
+
+def unpack(name: str, result, count: int, description: str):
+    """Check that ``result`` is a tuple or list of ``count`` items and return it.
+
+    Raises:
+        StudentCodeError: naming what was expected (``description``) and received.
+    """
+    if not isinstance(result, (tuple, list)) or len(result) != count:
+        received = (
+            f"a {type(result).__name__} of length {len(result)}"
+            if isinstance(result, (tuple, list))
+            else f"a {type(result).__name__}"
+        )
+        raise StudentCodeError(f"{name} must return {description}; it returned {received}")
+    return result
+
+
+def compare(what: str, expected, received, tolerance: float = RELATIVE_TOLERANCE):
+    """Compare a student's array with the reference.
+
+    Args:
+        what: how to name the value in the message, e.g. ``'dW'``.
+        expected: the reference array.
+        received: the student's value (anything).
+        tolerance: largest accepted relative error.
+
+    Returns:
+        None when they agree, else a one-line reason such as
+        ``'dW relative error 3.0e-02 at index (1, 4); expected < 1e-06'``.
+    """
+    expected = numpy.asarray(expected)
+    if received is None:
+        return f"{what}: an array of shape {expected.shape} expected, received None"
+    try:
+        received = numpy.asarray(received)
+    except Exception as error:  # ragged lists and the like
+        return f"{what}: could not be turned into an array ({type(error).__name__}: {error})"
+    if received.dtype.kind not in "biuf":
+        return f"{what}: a numeric array expected, received dtype {received.dtype}"
+    if received.shape != expected.shape:
+        return f"{what} shape {expected.shape} expected, received {received.shape}"
+    received = received.astype("float64")
+    finite = numpy.isfinite(received)
+    if not finite.all():
+        position = int(numpy.argmin(finite.ravel()))
+        where = f" at index {_index(position, received.shape)}" if received.ndim else ""
+        return f"{what} is {received.ravel()[position]}{where}; expected finite numbers"
+    error = relative_error(expected, received)
+    if error.size and error.max() > tolerance:
+        position = int(numpy.argmax(error))
+        return (
+            f"{what} relative error {error.max():.1e} at index {_index(position, error.shape)}; "
+            f"expected < {tolerance:.0e}"
+        )
+    return None
+
+
+def relative_error(expected, received):
+    """Element-wise ``|a - b| / max(1e-8, |a| + |b|)``.
+
+    The floor keeps values that should be zero (and are 1e-17 after a
+    different summation order) from looking 100% wrong.
+    """
+    expected = numpy.asarray(expected, dtype="float64")
+    received = numpy.asarray(received, dtype="float64")
+    return numpy.abs(expected - received) / numpy.maximum(1e-8, numpy.abs(expected) + numpy.abs(received))
+
+
+def _index(flat_position: int, shape) -> tuple:
+    return tuple(int(i) for i in numpy.unravel_index(flat_position, shape)) if shape else ()
+
+
+def describe(**arrays) -> str:
+    """``describe(x=x, W=W)`` -> ``'x (4, 3), W (3, 5)'`` for case labels."""
+    return ", ".join(f"{key} {numpy.shape(value)}" for key, value in arrays.items())
+
+
+def run_cases(name: str, points, cases, verbose: bool = True) -> float:
+    """Run a checker's cases, print the reasons, and return the points earned.
+
+    Args:
+        name: the exercise (function) name, first word of every line printed.
+        points: the points the whole check is worth.
+        cases: list of ``(label, run)`` where ``run(notes)`` returns a list of
+            ``(weight, reason_or_None)`` parts; a part with a reason fails.
+            ``notes`` is a list ``run`` passes on to :func:`call_student`.
+            ``run`` may raise :class:`StudentCodeError`, failing the whole case.
+        verbose: print a line per failed part and a summary line.
+
+    Returns:
+        A Python float in ``[0, points]``, rounded to 2 decimals: nbgrader reads
+        a test cell whose result is a number as its partial credit, and
+        ``numpy.float64`` would print as ``np.float64(...)``, which it cannot read.
+    """
+    points = float(points)
+    earned_fraction = 0.0
+    failures = {}  # reason -> labels of the cases where it happened
+    notes = []
+    passed_cases = 0
+    stopped = None
+    for label, run in cases:
+        if stopped is not None:
+            failures.setdefault(f"skipped ({stopped})", []).append(label)
+            continue
+        try:
+            parts = run(notes)
+        except StudentCodeError as error:
+            failures.setdefault(str(error), []).append(label)
+            if error.fatal:
+                stopped = "an earlier case ran out of time"
+            continue
+        total_weight = sum(weight for weight, _ in parts)
+        case_fraction = sum(weight for weight, reason in parts if reason is None) / total_weight
+        earned_fraction += case_fraction
+        passed_cases += case_fraction == 1.0
+        for _, reason in parts:
+            labels = failures.setdefault(reason, []) if reason is not None else None
+            if labels is not None and label not in labels:
+                labels.append(label)
+    score = round(min(points, points * earned_fraction / max(len(cases), 1)), 2)
+    if verbose:
+        for reason, labels in failures.items():
+            # One line per distinct problem: a function that raises fails every
+            # case the same way, and repeating that helps nobody.
+            more = f" (and {len(labels) - 1} more case{'s' if len(labels) > 2 else ''})" if len(labels) > 1 else ""
+            print(f"{name} [{labels[0]}]: {reason}{more}")
+        for note in dict.fromkeys(notes):
+            print(f"note: {note}")
+        print(f"{name}: {passed_cases} of {len(cases)} cases fully passed; {score:g} / {points:g} points")
+    return float(score)

@@ -1,0 +1,361 @@
+"""The whole nbgrader pipeline of assignment 1, run in a copy of the course directory.
+
+One module-scoped run does the instructor's work once: regenerate the release,
+add students, autograde six kinds of submission, generate feedback and export.
+The tests then read what that run left behind. Nothing is written into the
+repository (gradebook.db, submitted/, autograded/ and feedback/ live under tmp).
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "assignment1"
+SOURCE_NOTEBOOK = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+RELEASE_NOTEBOOK = REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+
+POINTS = {
+    "dense_forward_tests": 2.0,
+    "dense_backward_tests": 3.0,
+    "relu_forward_tests": 1.0,
+    "relu_backward_tests": 1.0,
+    "softmax_cross_entropy_tests": 3.0,
+    "sgd_step_tests": 1.0,
+    "train_mlp_tests": 4.0,
+}
+TOTAL = sum(POINTS.values())
+# Short enough that the endless-loop submission costs little, long enough for
+# every real cell (the slowest, training, takes about a second).
+CELL_TIMEOUT = 20
+
+# What each kind of submission should score, cell by cell (a missing key means full points).
+EXPECTED = {
+    "alice": {},  # the reference solution
+    "bob": {cell: 0.0 for cell in POINTS},  # the untouched release
+    # dense_backward raises inside; the sgd_step cell raises before its def,
+    # so sgd_step does not exist; training needs both (and its hidden cell
+    # raises too: the student rebound `grading`).
+    "carol": {"dense_backward_tests": 0.0, "sgd_step_tests": 0.0, "train_mlp_tests": 0.0},
+    # an endless loop before relu_backward's def: the cell times out, so
+    # relu_backward does not exist, and training needs it.
+    "dave": {"relu_backward_tests": 0.0, "train_mlp_tests": 0.0},
+    # deleted two test cells; dense_forward is right, relu_backward left as the stub.
+    "erin": {"relu_backward_tests": 0.0, "train_mlp_tests": 0.0},
+    # softmax without the max shift (fails only the large-logit case, a quarter of 3 points)
+    # and an SGD step that rebinds instead of updating in place (half of 1 point).
+    "frank": {"softmax_cross_entropy_tests": 2.25, "sgd_step_tests": 0.5},
+}
+ADDED_STUDENTS = ["alice", "bob", "carol", "gina"]  # gina never submits
+
+
+def _environment():
+    env = dict(os.environ)
+    # nbgrader runs `alembic` from PATH when it creates the gradebook.
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    # The grading kernel runs in autograded/<student>/assignment1/ and must import course_lib.
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
+
+def nbgrader(course: Path, *args, timeout=300):
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course, env=_environment(), capture_output=True, text=True, timeout=timeout,
+    )
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def nbgrader_meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def strip_solution_markers(source: str) -> str:
+    return "\n".join(line for line in source.split("\n") if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
+
+
+def solution_lines(source_nb) -> list[str]:
+    """Lines inside BEGIN/END SOLUTION or BEGIN/END HIDDEN TESTS regions of the source notebook."""
+    found = []
+    for cell in source_nb.cells:
+        inside = False
+        for line in cell.source.split("\n"):
+            if re.search(r"BEGIN (SOLUTION|HIDDEN TESTS)", line):
+                inside = True
+            elif re.search(r"END (SOLUTION|HIDDEN TESTS)", line):
+                inside = False
+            elif inside and line.strip():
+                found.append(line.strip())
+    return found
+
+
+def make_submission(release_nb, source_nb, answered=(), replace=None, delete=()):
+    """A student's notebook: the release with some answers filled in from the solution.
+
+    Args:
+        answered: grade_ids of the solution cells to fill in with the reference answer.
+        replace: grade_id -> source written instead (a broken answer).
+        delete: grade_ids of cells the student deleted.
+    """
+    replace = replace or {}
+    solutions = {nbgrader_meta(c).get("grade_id"): c.source for c in source_nb.cells if nbgrader_meta(c).get("solution")}
+    nb = copy.deepcopy(release_nb)
+    kept = []
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in delete:
+            continue
+        if grade_id in replace:
+            cell.source = replace[grade_id]
+        elif grade_id in answered:
+            cell.source = strip_solution_markers(solutions[grade_id])
+        kept.append(cell)
+    nb.cells = kept
+    return nb
+
+
+def _answer_ids(source_nb):
+    return [nbgrader_meta(c)["grade_id"] for c in source_nb.cells if nbgrader_meta(c).get("solution")]
+
+
+def _submissions(release_nb, source_nb):
+    answers = _answer_ids(source_nb)
+    solutions = {nbgrader_meta(c).get("grade_id"): strip_solution_markers(c.source)
+                 for c in source_nb.cells if nbgrader_meta(c).get("solution")}
+    raising_backward = solutions["dense_backward_answer"].replace(
+        "    x, W, b = cache\n", "    raise ValueError('shapes do not match')\n")
+    assert raising_backward != solutions["dense_backward_answer"]
+    naive_softmax = '''
+def softmax_cross_entropy(logits, labels):
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    batch = len(labels)
+    loss = -np.log(probs[np.arange(batch), labels]).mean()
+    dlogits = probs.copy()
+    dlogits[np.arange(batch), labels] -= 1
+    return loss, dlogits / batch
+'''
+    rebinding_sgd = '''
+def sgd_step(params, grads, learning_rate):
+    for name in params:
+        params[name] = params[name] - learning_rate * grads[name]
+'''
+    return {
+        "alice": make_submission(release_nb, source_nb, answered=answers),
+        "bob": copy.deepcopy(release_nb),
+        "carol": make_submission(release_nb, source_nb, answered=answers, replace={
+            "dense_backward_answer": raising_backward,
+            "sgd_step_answer": "raise RuntimeError('not finished')\n" + solutions["sgd_step_answer"],
+            # Rebinding the checkers' module makes the hidden training cell itself raise.
+            "train_mlp_answer": solutions["train_mlp_answer"] + "\n\ngrading = None\n",
+        }),
+        "dave": make_submission(release_nb, source_nb, answered=answers, replace={
+            "relu_backward_answer": "while True:\n    pass\n" + solutions["relu_backward_answer"],
+        }),
+        "erin": make_submission(
+            release_nb, source_nb,
+            answered=[a for a in answers if a != "relu_backward_answer"],
+            delete={"dense_forward_tests", "relu_backward_tests"},
+        ),
+        "frank": make_submission(release_nb, source_nb, answered=answers, replace={
+            "softmax_cross_entropy_answer": naive_softmax,
+            "sgd_step_answer": rebinding_sgd,
+        }),
+    }
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """Run the instructor's whole pipeline once in a copy of the course directory."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copytree(REPO / "solutions", root / "solutions")
+    shutil.copytree(REPO / "exercises", root / "exercises")
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+
+    # Regenerate into a separate folder so that the committed release can be compared.
+    nbgrader(root, "generate_assignment", ASSIGNMENT, "--force",
+             "--CourseDirectory.release_directory=regenerated")
+    for student in ADDED_STUDENTS:
+        nbgrader(root, "db", "student", "add", student, f"--first-name={student.title()}", "--last-name=Tester")
+
+    source_nb = nbformat.read(SOURCE_NOTEBOOK, as_version=4)
+    release_nb = nbformat.read(root / "regenerated" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    for student, nb in _submissions(release_nb, source_nb).items():
+        folder = root / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
+
+    autograde = nbgrader(root, "autograde", ASSIGNMENT, f"--Execute.timeout={CELL_TIMEOUT}", timeout=600)
+    nbgrader(root, "generate_feedback", ASSIGNMENT)
+    nbgrader(root, "export", "--to=grades.csv")
+    return {"root": root, "autograde_log": autograde.stderr + autograde.stdout}
+
+
+def cell_scores(root: Path, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+        return {grade.name: grade.score for grade in notebook.grades}
+
+
+def autograded_notebook(root: Path, student: str):
+    return nbformat.read(root / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+
+
+# --- release -----------------------------------------------------------------
+
+
+def _comparable(nb):
+    return [
+        (cell.cell_type, cell.source, nbgrader_meta(cell))
+        for cell in nb.cells
+    ]
+
+
+def test_regenerated_release_matches_committed_exercises(course):
+    regenerated = nbformat.read(course["root"] / "regenerated" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    committed = nbformat.read(RELEASE_NOTEBOOK, as_version=4)
+    assert _comparable(regenerated) == _comparable(committed), (
+        "exercises/ is out of date: run `nbgrader generate_assignment assignment1 --force` from the repository root"
+    )
+    assert committed.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_release_contains_no_solutions_and_no_hidden_tests():
+    text = RELEASE_NOTEBOOK.read_text()
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    assert "BEGIN HIDDEN TESTS" not in text
+    release_lines = {line.strip() for cell in nbformat.reads(text, as_version=4).cells for line in cell.source.split("\n")}
+    secret = solution_lines(nbformat.read(SOURCE_NOTEBOOK, as_version=4))
+    assert len(secret) > 30  # the extraction found the answers and hidden tests
+    leaked = [line for line in secret if line in release_lines]
+    assert leaked == []
+    assert "raise NotImplementedError()" in release_lines
+
+
+def test_every_graded_cell_is_a_single_checker_call():
+    """Hidden tests hold no checking logic: only calls into course_lib.grading."""
+    source_nb = nbformat.read(SOURCE_NOTEBOOK, as_version=4)
+    graded = {nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells if nbgrader_meta(c).get("grade")}
+    assert {k: float(nbgrader_meta(c)["points"]) for k, c in graded.items()} == POINTS
+    for cell in graded.values():
+        code = [line for line in cell.source.split("\n") if line.strip() and not line.lstrip().startswith("#")]
+        assert len(code) == 1 and code[0].startswith("grading.check_"), cell.source
+
+
+def test_every_graded_cell_follows_an_answer_cell():
+    """nbgrader 0.9.6 puts a deleted test cell back after the cell before it in the source,
+    and crashes (KeyError) unless that cell is a solution or graded cell."""
+    cells = nbformat.read(SOURCE_NOTEBOOK, as_version=4).cells
+    for previous, cell in zip(cells, cells[1:]):
+        if nbgrader_meta(cell).get("grade"):
+            assert nbgrader_meta(previous).get("solution") or nbgrader_meta(previous).get("grade"), (
+                nbgrader_meta(cell)["grade_id"]
+            )
+
+
+# --- autograding -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_autograde_scores(course, student):
+    scores = cell_scores(course["root"], student)
+    expected = {cell: EXPECTED[student].get(cell, points) for cell, points in POINTS.items()}
+    assert scores == pytest.approx(expected), f"{student}: {scores}"
+
+
+def test_reference_solution_gets_full_marks_and_passes_every_visible_test(course):
+    assert sum(cell_scores(course["root"], "alice").values()) == pytest.approx(TOTAL)
+    nb = autograded_notebook(course["root"], "alice")
+    errors = [(nbgrader_meta(c).get("grade_id"), o.get("ename")) for c in nb.cells if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error" or o.get("name") == "stderr"]
+    assert errors == []
+
+
+def test_student_code_errors_are_reported_not_raised_in_hidden_cells(course):
+    nb = autograded_notebook(course["root"], "carol")
+    cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "dense_backward_tests")
+    assert all(output.output_type != "error" for output in cell.outputs)
+    printed = "".join(output.get("text", "") for output in cell.outputs)
+    assert "dense_backward raised ValueError: shapes do not match" in printed
+
+
+def test_endless_loop_times_out_and_grading_goes_on(course):
+    nb = autograded_notebook(course["root"], "dave")
+    looping = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "relu_backward_answer")
+    errors = [output for output in looping.outputs if output.output_type == "error"]
+    assert errors, "the endless loop should have been interrupted with an error"
+    # Cells after the loop still ran and were graded.
+    assert cell_scores(course["root"], "dave")["softmax_cross_entropy_tests"] == 3.0
+
+
+def test_deleted_test_cells_are_restored(course):
+    nb = autograded_notebook(course["root"], "erin")
+    grade_ids = [nbgrader_meta(c).get("grade_id") for c in nb.cells]
+    for deleted in ("dense_forward_tests", "relu_backward_tests"):
+        assert deleted in grade_ids
+        restored = nb.cells[grade_ids.index(deleted)]
+        assert "was missing from the submission" in restored.source
+    # Restored right after the answer cell that precedes them in the source.
+    assert grade_ids.index("dense_forward_tests") == grade_ids.index("dense_forward_answer") + 1
+    assert "Missing grade cell relu_backward_tests encountered, adding to notebook" in course["autograde_log"]
+
+
+def test_partial_credit_reasons_are_printed(course):
+    nb = autograded_notebook(course["root"], "frank")
+    cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "softmax_cross_entropy_tests")
+    printed = "".join(output.get("text", "") for output in cell.outputs)
+    assert "large logits" in printed and "expected finite numbers" in printed
+    # The overflow warning went to stdout as a note, not to stderr (which would zero the cell).
+    assert all(getattr(output, "name", "") != "stderr" for output in cell.outputs)
+
+
+# --- feedback and export -----------------------------------------------------------
+
+
+def test_feedback_hides_hidden_tests(course):
+    hidden = [line for line in solution_lines(nbformat.read(SOURCE_NOTEBOOK, as_version=4)) if "grading.check_" in line]
+    assert len(hidden) == len(POINTS)
+    pages = sorted((course["root"] / "feedback").glob(f"*/{ASSIGNMENT}/{ASSIGNMENT}.html"))
+    assert {page.parts[-3] for page in pages} == set(EXPECTED)
+    for page in pages:
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        assert "HIDDEN TESTS" not in text, page
+        for line in hidden:
+            assert line not in text, (page, line)
+    carol = html.unescape(re.sub(r"<[^>]+>", "", (course["root"] / "feedback" / "carol" / ASSIGNMENT /
+                                                   f"{ASSIGNMENT}.html").read_text()))
+    # The checkers' reasons reach the student ...
+    assert "dense_backward raised ValueError: shapes do not match" in carol
+    # ... and so does the error of a hidden cell that raised, without the traceback
+    # that quotes the hidden line (it is there in the autograded notebook).
+    assert "AttributeError: 'NoneType' object has no attribute 'check_train_mlp'" in carol
+    train_cell = next(c for c in autograded_notebook(course["root"], "carol").cells
+                      if nbgrader_meta(c).get("grade_id") == "train_mlp_tests")
+    assert "check_train_mlp" in "".join(train_cell.outputs[0].traceback)
+
+
+def test_export_lists_every_student(course):
+    with open(course["root"] / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_student = {row["student_id"]: row for row in rows}
+    assert set(by_student) == set(EXPECTED) | set(ADDED_STUDENTS)
+    for student, missing in EXPECTED.items():
+        expected_total = sum(missing.get(cell, points) for cell, points in POINTS.items())
+        assert float(by_student[student]["score"]) == pytest.approx(expected_total)
+        assert float(by_student[student]["max_score"]) == pytest.approx(TOTAL)
+    assert float(by_student["gina"]["score"]) == 0.0
