@@ -1,8 +1,8 @@
 """One training epoch of a 784-256-10 MLP (batch 128): course_lib against tf.keras.
 
 Both run in the same process on the same data with the same starting weights;
-each is warmed up once (TensorFlow traces its graph), then timed over several
-epochs. The printed ratio is course_lib's median time over tf.keras's: below
+each is warmed up once (TensorFlow traces its graph), then the two are timed
+epoch by epoch, interleaved. The printed ratio is course_lib's median time over tf.keras's: below
 1.0 means course_lib is faster.
 
 Usage: python benchmarks/bench_mlp.py [--samples N] [--repeats R]
@@ -26,14 +26,13 @@ def build(keras_module, seed):
     ])
 
 
-def time_epochs(model, x, y, repeats):
-    model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)
-        times.append(time.perf_counter() - start)
-    return times
+def time_epoch(model, x, y):
+    # Let the other library's worker threads, which spin for a while after
+    # their last task, go idle first: otherwise they steal this run's cores.
+    time.sleep(0.5)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)
+    return time.perf_counter() - start
 
 
 def main():
@@ -56,8 +55,12 @@ def main():
     keras_model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     ours.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
-    keras_times = time_epochs(keras_model, x, y, args.repeats)
-    our_times = time_epochs(ours, x, y, args.repeats)
+    for model in (ours, keras_model):  # warm-up: TensorFlow traces its graph here
+        model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)
+    our_times, keras_times = [], []
+    for _ in range(args.repeats):  # interleaved, so that load changes hit both alike
+        our_times.append(time_epoch(ours, x, y))
+        keras_times.append(time_epoch(keras_model, x, y))
     keras_median, our_median = statistics.median(keras_times), statistics.median(our_times)
     steps = -(-args.samples // 128)
     print(f"MLP 784-256-10, batch 128, {args.samples} samples ({steps} steps), Adam, median of {args.repeats}")

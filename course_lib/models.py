@@ -212,13 +212,16 @@ class Model(Trainer, Layer):
         node = self.outputs[index].node
         return _logits_of(node.layer, node.cache, activation_name)
 
-    def _backward(self, output_grads, wrt_logits=None):
+    def _backward(self, output_grads, wrt_logits=None, need_input_gradients=True):
         """Backpropagate gradients of the outputs; returns the inputs' gradients.
 
         Args:
             output_grads: one array (or None) per model output.
             wrt_logits: per output, True when its gradient is with respect to
                 the output layer's pre-activation (see :meth:`_output_logits`).
+            need_input_gradients: False lets layers fed only by the model's
+                inputs skip their input gradient (training needs none); the
+                returned gradients are then None.
         """
         wrt_logits = wrt_logits or [False] * len(self.outputs)
         grads, logits_nodes = {}, set()
@@ -228,22 +231,25 @@ class Model(Trainer, Layer):
                 if flag:
                     logits_nodes.add(id(tensor.node))
         summed = {}
+        input_ids = {id(tensor) for tensor in self.inputs}
         for node in reversed(self._nodes):
             layer = node.layer
             dy = grads.get(id(node.outputs[0]))
             if dy is None or isinstance(layer, InputLayer):
                 continue
             layer._cache = node.cache
-            if id(node) in logits_nodes:
-                dx = layer.backward(dy, wrt_pre_activation=True)
+            kwargs = {"wrt_pre_activation": True} if id(node) in logits_nodes else {}
+            if not need_input_gradients and all(id(t) in input_ids for t in node.inputs):
+                dx = layer._backward_without_input_gradient(dy, **kwargs)
             else:
-                dx = layer.backward(dy)
+                dx = layer.backward(dy, **kwargs)
             if self._uses[layer] > 1:
                 totals = summed.setdefault(layer, {})
                 for name, value in layer.grads.items():
                     totals[name] = totals[name] + value if name in totals else value
             for tensor, grad in zip(node.inputs, dx if node.inputs_are_list else [dx]):
-                _accumulate(grads, id(tensor), grad)
+                if grad is not None:
+                    _accumulate(grads, id(tensor), grad)
         for layer, totals in summed.items():
             layer.grads = totals
         return [grads.get(id(tensor)) for tensor in self.inputs]
@@ -473,13 +479,15 @@ class Sequential(Model):
         layer = self._layers[-1]
         return _logits_of(layer, layer._cache, activation_name)
 
-    def _backward(self, output_grads, wrt_logits=None):
+    def _backward(self, output_grads, wrt_logits=None, need_input_gradients=True):
         dy = output_grads[0]
+        last = len(self._layers) - 1
         for position, layer in enumerate(reversed(self._layers)):
-            if position == 0 and wrt_logits and wrt_logits[0]:
-                dy = layer.backward(dy, wrt_pre_activation=True)
+            kwargs = {"wrt_pre_activation": True} if position == 0 and wrt_logits and wrt_logits[0] else {}
+            if position == last and not need_input_gradients:
+                dy = layer._backward_without_input_gradient(dy, **kwargs)
             else:
-                dy = layer.backward(dy)
+                dy = layer.backward(dy, **kwargs)
         return [dy]
 
     def summary(self, print_fn=None, line_length=None):

@@ -886,13 +886,24 @@ class Adam(Optimizer):
         alpha = lr * xp.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
-        m += (gradient - m) * (1 - self.beta_1)
-        v += (xp.square(gradient) - v) * (1 - self.beta_2)
+        # In-place arithmetic (same operations, same order as the plain
+        # formulas) avoids allocating a temporary per term on large weights.
+        step_m = xp.subtract(gradient, m)
+        step_m *= 1 - self.beta_1
+        m += step_m
+        step_v = xp.square(gradient)
+        step_v -= v
+        step_v *= 1 - self.beta_2
+        v += step_v
         if self.amsgrad:
             v_hat = self._velocity_hats[index]
             xp.maximum(v_hat, v, out=v_hat)
             v = v_hat
-        variable -= m * alpha / (xp.sqrt(v) + self.epsilon)
+        denominator = xp.sqrt(v, out=step_v)
+        denominator += self.epsilon
+        update = xp.multiply(m, alpha, out=step_m)
+        update /= denominator
+        variable -= update
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

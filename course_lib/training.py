@@ -164,7 +164,7 @@ class Trainer:
                 f"Model '{self.name}': the loss became {total} during training. Lower the "
                 "learning rate or check the inputs and labels for NaN/inf."
             )
-        self._backward(grads, flags)
+        self._backward(grads, flags, need_input_gradients=False)
         self.optimizer.apply(self._trainable_gradients(), self.trainable_weights)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 

@@ -268,6 +268,17 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    # Layers may skip computing dx when this is False (set by a model for its
+    # first layers during training, where no one needs the input gradient).
+    _input_gradient_needed = True
+
+    def _backward_without_input_gradient(self, dy, **kwargs):
+        self._input_gradient_needed = False
+        try:
+            return self.backward(dy, **kwargs)
+        finally:
+            del self._input_gradient_needed
+
     def __call__(self, inputs, training=None, **kwargs):
         if kwargs:
             raise TypeError(f"Layer '{self.name}': unrecognized call arguments: {sorted(kwargs)}.")

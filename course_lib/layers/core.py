@@ -134,7 +134,7 @@ class Dense(_ActivatedLayer):
     def backward(self, dy, wrt_pre_activation=False):
         cache = self._cache
         dpre = self._activation_backward(dy, cache["pre"], cache["out"], wrt_pre_activation)
-        dx, dkernel, dbias = dense_backward(dpre, cache["dense"])
+        dx, dkernel, dbias = dense_backward(dpre, cache["dense"], need_dx=self._input_gradient_needed)
         self.grads = {"kernel": dkernel}
         if self.use_bias:
             self.grads["bias"] = dbias
