@@ -1,0 +1,156 @@
+"""The online book builds from scratch, offline, with warnings as errors.
+
+One build (module-scoped fixture) into a temporary directory, then checks on
+its HTML: every page of `_toc.yml` exists, every chapter shows a figure and the
+printed result of its parity assertion, and nothing from nbgrader's solution or
+hidden-test regions reaches a page.
+"""
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_BUDGET_SECONDS = 360
+# Printed by each chapter's parity cell once its assert has passed; the number
+# makes it an output line (the cell's source holds a format string instead).
+PARITY_LINE = re.compile(r"PARITY OK: max \|keras - course_lib\| = \d\.\d\de[-+]\d\d \(tolerance \de-\d\d\)")
+NBGRADER_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def _toc_files():
+    """Every document named in _toc.yml (root first), without extension."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+    pending = list(toc.get("chapters", [])) + [
+        chapter for part in toc.get("parts", []) for chapter in part.get("chapters", [])
+    ]
+    while pending:
+        entry = pending.pop(0)
+        files.append(entry["file"])
+        pending.extend(entry.get("sections", []))
+    return files
+
+
+def _jupyter_book():
+    beside_python = Path(sys.executable).parent / "jupyter-book"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("jupyter-book")
+    if found is None:
+        pytest.fail("jupyter-book is not installed; run `make book` once to create .venv")
+    return found
+
+
+def _page_text(path):
+    """The visible text of an HTML page: tags removed, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    output = tmp_path_factory.mktemp("book")
+    started = time.monotonic()
+    result = subprocess.run(
+        [_jupyter_book(), "build", str(REPO), "--path-output", str(output), "-W", "-n", "--keep-going"],
+        capture_output=True,
+        text=True,
+        timeout=2 * BUILD_BUDGET_SECONDS,
+    )
+    seconds = time.monotonic() - started
+    return {"result": result, "seconds": seconds, "html": output / "_build" / "html"}
+
+
+def test_build_succeeds_with_warnings_as_errors(build):
+    result = build["result"]
+    assert result.returncode == 0, (
+        f"jupyter-book build failed (exit {result.returncode}).\n"
+        f"--- stdout (end) ---\n{result.stdout[-6000:]}\n--- stderr (end) ---\n{result.stderr[-4000:]}"
+    )
+
+
+def test_build_stays_within_budget(build):
+    assert build["seconds"] < BUILD_BUDGET_SECONDS, (
+        f"the book took {build['seconds']:.0f} s to build; the budget is {BUILD_BUDGET_SECONDS} s"
+    )
+
+
+def test_every_toc_page_has_html(build):
+    missing = [name for name in _toc_files() if not (build["html"] / f"{name}.html").is_file()]
+    assert not missing, f"pages in _toc.yml without HTML output: {missing}"
+    assert (build["html"] / "index.html").is_file(), "the book has no index.html"
+
+
+def _chapters():
+    return [name for name in _toc_files() if re.match(r"book/\d\d_", name)]
+
+
+def test_toc_lists_the_five_chapters():
+    assert len(_chapters()) == 5, f"expected chapters 1-5 in _toc.yml, found {_chapters()}"
+
+
+@pytest.mark.parametrize("chapter", _chapters())
+def test_chapter_shows_a_figure(build, chapter):
+    page = (build["html"] / f"{chapter}.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', page)
+    assert images, f"{chapter}: no executed matplotlib figure on the page"
+    for match in re.findall(r'src="([^"]*_images/[^"]+\.png)"', page):
+        assert (build["html"] / chapter).parent.joinpath(match).resolve().is_file(), (
+            f"{chapter}: figure {match} is referenced but was not written"
+        )
+
+
+@pytest.mark.parametrize("chapter", _chapters())
+def test_chapter_prints_its_parity_result(build, chapter):
+    text = _page_text(build["html"] / f"{chapter}.html")
+    assert PARITY_LINE.search(text), f"{chapter}: the parity cell's printed result is missing"
+
+
+@pytest.mark.parametrize("chapter", _chapters())
+def test_chapter_links_the_graded_notebook(build, chapter):
+    page = (build["html"] / f"{chapter}.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="([^"]*_downloads/[^"]*assignment1\.ipynb)"', page)
+    assert links, f"{chapter}: no download link to the assignment notebook"
+    target = (build["html"] / chapter).parent.joinpath(links[0]).resolve()
+    assert target.is_file(), f"{chapter}: the linked notebook {links[0]} was not copied"
+
+
+def _solution_blocks():
+    """Code between nbgrader's solution markers in the source notebooks."""
+    blocks = []
+    for notebook in sorted((REPO / "solutions").glob("*/*.ipynb")):
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for block in re.findall(r"BEGIN SOLUTION[^\n]*\n(.*?)\n[^\n]*END SOLUTION", source, re.S):
+                lines = [line.strip() for line in block.splitlines() if line.strip()]
+                if len(" ".join(lines)) >= 40:
+                    blocks.append(" ".join(lines))
+    return blocks
+
+
+def test_no_solution_or_hidden_test_reaches_the_book(build):
+    pages = sorted(build["html"].rglob("*.html"))
+    assert pages, "no HTML pages were built"
+    blocks = _solution_blocks()
+    for page in pages:
+        text = _page_text(page)
+        for marker in NBGRADER_MARKERS:
+            assert marker not in text, f"{page.relative_to(build['html'])} contains {marker!r}"
+        flat = " ".join(line.strip() for line in text.splitlines() if line.strip())
+        for block in blocks:
+            assert block not in flat, (
+                f"{page.relative_to(build['html'])} contains solution code: {block[:80]!r}"
+            )
+    for download in build["html"].rglob("_downloads/**/*.ipynb"):
+        content = download.read_text(encoding="utf-8")
+        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"):
+            assert marker not in content, f"downloadable {download.name} contains {marker!r}"
