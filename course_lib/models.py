@@ -385,6 +385,7 @@ class Sequential(Model):
         self._input_layer = None
         self.built = False
         self._shapes = []
+        self._own_nodes = []
         for layer in layers or []:
             self.add(layer)
 
@@ -434,18 +435,22 @@ class Sequential(Model):
         self._build_from(tuple(input_shape))
 
     def _build_from(self, batch_shape):
-        shape = tuple(batch_shape)
-        self._shapes = []
+        # The stack is also recorded as a graph, so that `layer.output` and
+        # `layer.input` work as in Keras; a rebuild (add, pop) replaces it.
+        for node in self._own_nodes:
+            if node in node.layer._inbound_nodes:
+                node.layer._inbound_nodes.remove(node)
+        tensor = self._input_layer.output
+        self._own_nodes, self._shapes = [], []
         for layer in self._layers:
-            layer._maybe_build(shape)
-            layer._check_input(shape)
-            shape = layer.compute_output_shape(shape)
-            self._shapes.append(shape)
+            tensor = layer._symbolic_call(tensor)
+            self._own_nodes.append(tensor.node)
+            self._shapes.append(tensor.shape)
         self.built = True
         self.inputs = [self._input_layer.output]
         self._inputs_are_list = False
         self._outputs_are_list = False
-        self.outputs = [KerasTensor(shape, name=self._layers[-1].name if self._layers else None)]
+        self.outputs = [tensor]
 
     @property
     def input_names(self):

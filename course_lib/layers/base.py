@@ -323,6 +323,26 @@ class Layer:
         self._inbound_nodes.append(node)
         return output
 
+    @property
+    def output(self):
+        """The symbolic output of this layer's one call in a graph (as in Keras)."""
+        return self._single_node("output").outputs[0]
+
+    @property
+    def input(self):
+        """The symbolic input(s) of this layer's one call in a graph (as in Keras)."""
+        node = self._single_node("input")
+        return list(node.inputs) if node.inputs_are_list else node.inputs[0]
+
+    def _single_node(self, what):
+        if len(self._inbound_nodes) != 1:
+            raise AttributeError(
+                f"Layer '{self.name}' has {len(self._inbound_nodes)} calls in model graphs, so "
+                f"`{what}` is ambiguous: it is defined for a layer called exactly once on a "
+                "symbolic input (keras.Input), or inside one Sequential model with an input shape."
+            )
+        return self._inbound_nodes[0]
+
     # ---------------------------------------------------------- serialization
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}

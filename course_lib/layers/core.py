@@ -34,8 +34,7 @@ class InputLayer(Layer):
         self.batch_shape = standardize_shape(batch_shape, "InputLayer batch_shape")
         self.built = True
         node = Node(self, [], [], False)
-        self.output = KerasTensor(self.batch_shape, self.dtype, node=node, name=self.name)
-        node.outputs.append(self.output)
+        node.outputs.append(KerasTensor(self.batch_shape, self.dtype, node=node, name=self.name))
         self._inbound_nodes.append(node)
 
     def call(self, inputs, training=False):

@@ -432,3 +432,20 @@ def test_functional_config_round_trip_rebuilds_the_same_graph():
     x = _normal((3, 4)).astype("float32")
     np.testing.assert_array_equal(clone(x), model(x))
     assert clone._uses[clone.get_layer("shared")] == 2
+
+
+def test_layer_output_and_input_are_symbolic_tensors_as_in_keras():
+    model = cl.Sequential([cl.Input(shape=(64,)), cl.layers.Dense(3), cl.layers.Dense(2)])
+    assert model.layers[0].output.shape == (None, 3)
+    assert model.layers[1].input.shape == (None, 3)
+    model.pop()
+    assert model.output_shape == (None, 3)
+    assert len(model.layers[0]._inbound_nodes) == 1  # rebuilding does not pile up graph nodes
+    features = cl.Model(model.inputs, model.layers[0].output)  # Keras's feature-extraction idiom
+    x = np.ones((4, 64), "float32")
+    np.testing.assert_allclose(features.predict(x, verbose=0), model.predict(x, verbose=0))
+    shared = cl.layers.Dense(2)
+    a, b = cl.Input((3,)), cl.Input((3,))
+    shared(a), shared(b)
+    with pytest.raises(AttributeError, match=r"has 2 calls in model graphs, so `output` is ambiguous"):
+        shared.output
