@@ -400,8 +400,9 @@ class Optimizer(abc.ABC):
 
     def _check_keyword_arguments(self, kwargs):
         where = type(self).__name__
+        # ValueError, as tf.keras raises for arguments it does not recognise.
         if "lr" in kwargs:
-            raise TypeError(
+            raise ValueError(
                 f"{where}: the argument `lr` was renamed `learning_rate` in "
                 f"Keras 3 (older tutorials still write `lr=`). Write "
                 f"{where}(learning_rate={kwargs['lr']!r}) instead. "
@@ -409,7 +410,7 @@ class Optimizer(abc.ABC):
             )
         decay = kwargs.pop("decay", None)
         if decay is not None and decay != 0:
-            raise TypeError(
+            raise ValueError(
                 f"{where}: the argument `decay` was removed in Keras 3 (tf.keras "
                 f"only warns and then ignores it, so the rate would silently stay "
                 f"constant). Keras 2 used lr / (1 + decay * iterations); the same "
@@ -427,7 +428,7 @@ class Optimizer(abc.ABC):
         for argument in _IGNORED_KERAS_ARGUMENTS:
             kwargs.pop(argument, None)
         if kwargs:
-            raise TypeError(
+            raise ValueError(
                 f"{where}: unexpected keyword argument(s) {sorted(kwargs)}. "
                 f"Received: {kwargs}"
             )

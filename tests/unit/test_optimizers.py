@@ -494,7 +494,7 @@ def test_schedule_serialization_round_trip():
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
 def test_lr_spelling_explains_the_rename(name):
-    with pytest.raises(TypeError) as error:
+    with pytest.raises(ValueError) as error:  # the exception class tf.keras raises
         getattr(optimizers, name)(lr=0.01)
     message = str(error.value)
     assert message.startswith(f"{name}:") and "learning_rate" in message
@@ -502,7 +502,7 @@ def test_lr_spelling_explains_the_rename(name):
 
 
 def test_decay_points_to_schedules():
-    with pytest.raises(TypeError) as error:
+    with pytest.raises(ValueError) as error:
         optimizers.SGD(learning_rate=0.01, decay=1e-6)
     message = str(error.value)
     assert "removed in Keras 3" in message and "InverseTimeDecay" in message
@@ -513,7 +513,7 @@ def test_decay_points_to_schedules():
 
 
 def test_unknown_keyword_argument():
-    with pytest.raises(TypeError, match=r"Adam: unexpected keyword argument\(s\) \['momentum'\]"):
+    with pytest.raises(ValueError, match=r"Adam: unexpected keyword argument\(s\) \['momentum'\]"):
         optimizers.Adam(momentum=0.9)
 
 
