@@ -408,7 +408,7 @@ def test_bad_compile_arguments():
         r"the argument `lr` was renamed "
         r"`learning_rate`.*SGD\(learning_rate=0\.1\).*Received: lr=0\.1"
     )
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(ValueError, match=message):
         model.compile(cl.optimizers.SGD(lr=0.1), loss="mse")
     with pytest.raises(TypeError, match=r"compile: unrecognized keyword arguments: \['loss_weight'\]"):
         model.compile("sgd", loss="mse", loss_weight=[1.0])
