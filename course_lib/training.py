@@ -97,10 +97,11 @@ class Trainer:
         return self.output_names or ["output"]
 
     # ------------------------------------------------------------ one step
-    def _loss_and_output_grads(self, ys, outputs):
-        """Total loss, unweighted loss per output, the gradient per output, and logits flags."""
+    def _loss_and_output_grads(self, ys, outputs, sample_weights=None):
+        """Total loss, loss per output (before loss_weights), the gradient per output, logits flags."""
         total, per_output, grads, flags = 0.0, [], [], []
-        for index, (y_true, y_pred) in enumerate(zip(ys, outputs)):
+        sample_weights = sample_weights or [None] * len(outputs)
+        for index, (y_true, y_pred, weights) in enumerate(zip(ys, outputs, sample_weights)):
             loss_object, weight = self._losses[index], self._loss_weights[index]
             target, logits = y_pred, None
             if self._logit_losses[index] is not None:
@@ -108,8 +109,8 @@ class Trainer:
                 logits = self._output_logits(index, activation)
                 if logits is not None:
                     loss_object, target = logits_loss, logits
-            value = float(loss_object(y_true, target))
-            grad = loss_object.gradient(y_true, target)
+            value = float(loss_object(y_true, target, sample_weight=weights))
+            grad = loss_object.gradient(y_true, target, sample_weight=weights)
             per_output.append(value)
             total += weight * value
             grads.append(grad * grad.dtype.type(weight) if weight != 1.0 else grad)
@@ -139,6 +140,7 @@ class Trainer:
         for tracker, value in zip(trackers["outputs"], per_output):
             tracker.update_state(value, sample_weight=batch_size)
         self._ensure_metrics(ys, outputs)
+        # As in Keras, `metrics` ignore sample weights (Keras has `weighted_metrics` for that).
         for _, index, metric in self._metric_objects:
             metric.update_state(ys[index], outputs[index])
 
@@ -156,9 +158,9 @@ class Trainer:
         for _, _, metric in self._metric_objects or []:
             metric.reset_state()
 
-    def _train_step(self, xs, ys, trackers):
+    def _train_step(self, xs, ys, sample_weights, trackers):
         outputs = self._forward(xs, training=True)
-        total, per_output, grads, flags = self._loss_and_output_grads(ys, outputs)
+        total, per_output, grads, flags = self._loss_and_output_grads(ys, outputs, sample_weights)
         if not math.isfinite(total):
             raise FloatingPointError(
                 f"Model '{self.name}': the loss became {total} during training. Lower the "
@@ -168,9 +170,9 @@ class Trainer:
         self.optimizer.apply(self._trainable_gradients(), self.trainable_weights)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 
-    def _test_step(self, xs, ys, trackers):
+    def _test_step(self, xs, ys, sample_weights, trackers):
         outputs = self._forward(xs, training=False)
-        total, per_output, _, _ = self._loss_and_output_grads(ys, outputs)
+        total, per_output, _, _ = self._loss_and_output_grads(ys, outputs, sample_weights)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 
     # ------------------------------------------------------------------ fit
@@ -189,16 +191,18 @@ class Trainer:
             validation_data: ``(x_val, y_val)`` or a generator.
             shuffle: reshuffle the training samples every epoch.
             steps_per_epoch: batches per epoch (needed for endless generators).
+            sample_weight: a weight per sample (or a list/dict of them, one per output).
+            class_weight: ``{class_index: weight}`` for a single-output model.
         """
         self._require_compiled("fit")
-        _refuse_weights("fit", class_weight, sample_weight)
         _check_positive_int("fit", "epochs", epochs)
         verbose = 1 if verbose == "auto" else verbose
         if validation_split and validation_data is not None:
             validation_split = 0.0
         if not 0 <= validation_split < 1:
             raise ValueError(f"fit: validation_split must be in [0, 1). Received: {validation_split}")
-        train = _Data(self, x, y, batch_size, "fit", steps=steps_per_epoch, shuffle=shuffle)
+        train = _Data(self, x, y, batch_size, "fit", steps=steps_per_epoch, shuffle=shuffle,
+                      sample_weight=sample_weight, class_weight=class_weight)
         if validation_split:
             train, validation = train.split(validation_split)
         elif validation_data is not None:
@@ -221,9 +225,9 @@ class Trainer:
             trackers = self._new_trackers()
             hooks.on_epoch_begin(epoch)
             step = -1
-            for step, (xs, ys) in enumerate(train.batches(epoch)):
+            for step, (xs, ys, weights) in enumerate(train.batches(epoch)):
                 hooks.on_train_batch_begin(step)
-                self._train_step(xs, ys, trackers)
+                self._train_step(xs, ys, weights, trackers)
                 hooks.on_train_batch_end(step, self._logs(trackers))
                 if self.stop_training:
                     break
@@ -249,10 +253,10 @@ class Trainer:
         trackers = self._new_trackers()
         progbar = Progbar(data.steps, verbose=verbose) if verbose else None
         step = -1
-        for step, (xs, ys) in enumerate(data.batches(0)):
+        for step, (xs, ys, weights) in enumerate(data.batches(0)):
             if hooks:
                 hooks.on_test_batch_begin(step)
-            self._test_step(xs, ys, trackers)
+            self._test_step(xs, ys, weights, trackers)
             if hooks:
                 hooks.on_test_batch_end(step, self._logs(trackers))
             if progbar:
@@ -274,9 +278,8 @@ class Trainer:
             else ``[loss, *output_losses, *metrics]`` (or a dict with ``return_dict``).
         """
         self._require_compiled("evaluate")
-        _refuse_weights("evaluate", None, sample_weight)
         verbose = 1 if verbose == "auto" else verbose
-        data = _Data(self, x, y, batch_size, "evaluate", steps=steps, shuffle=False)
+        data = _Data(self, x, y, batch_size, "evaluate", steps=steps, shuffle=False, sample_weight=sample_weight)
         hooks = callbacks_module.CallbackList(callbacks, self, {"steps": data.steps, "verbose": verbose})
         hooks.on_test_begin()
         logs = self._evaluate_data(data, hooks=hooks, verbose=verbose)
@@ -299,7 +302,7 @@ class Trainer:
         hooks.on_predict_begin()
         chunks = None
         step = -1
-        for step, (xs, _) in enumerate(data.batches(0)):
+        for step, (xs, _, _) in enumerate(data.batches(0)):
             hooks.on_predict_batch_begin(step)
             outputs = self._forward(xs, training=False)
             chunks = [[] for _ in outputs] if chunks is None else chunks
@@ -321,21 +324,19 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
-        _refuse_weights("train_on_batch", class_weight, sample_weight)
-        xs, ys = _Data(self, x, y, None, "train_on_batch", shuffle=False).whole()
+        data = _Data(self, x, y, None, "train_on_batch", sample_weight=sample_weight, class_weight=class_weight)
         self._reset_metrics()
         trackers = self._new_trackers()
-        self._train_step(xs, ys, trackers)
+        self._train_step(data.xs, data.ys, data.weights, trackers)
         return self._format_results(self._logs(trackers), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch, without updating the weights."""
         self._require_compiled("test_on_batch")
-        _refuse_weights("test_on_batch", None, sample_weight)
-        xs, ys = _Data(self, x, y, None, "test_on_batch", shuffle=False).whole()
+        data = _Data(self, x, y, None, "test_on_batch", sample_weight=sample_weight)
         self._reset_metrics()
         trackers = self._new_trackers()
-        self._test_step(xs, ys, trackers)
+        self._test_step(data.xs, data.ys, data.weights, trackers)
         return self._format_results(self._logs(trackers), return_dict)
 
     def predict_on_batch(self, x):
@@ -354,13 +355,18 @@ class Trainer:
 class _Data:
     """Batches for one of fit/evaluate/predict: from arrays, a generator, or a Sequence."""
 
-    def __init__(self, model, x, y, batch_size, where, steps=None, shuffle=False):
+    def __init__(self, model, x, y, batch_size, where, steps=None, shuffle=False,
+                 sample_weight=None, class_weight=None):
         self.model, self.where, self.shuffle = model, where, shuffle
         self.steps = steps
         self.source = None
+        self.weights = None
         if _is_generator_like(x):
-            if y is not None:
-                raise ValueError(f"{where}: when x is a generator or Sequence, do not pass y. Received y.")
+            if y is not None or sample_weight is not None or class_weight is not None:
+                raise ValueError(
+                    f"{where}: when x is a generator or Sequence, it yields the targets (and "
+                    "sample weights) itself: do not pass y, sample_weight or class_weight."
+                )
             if batch_size is not None:
                 raise ValueError(f"{where}: do not pass batch_size with a generator: it sets the batch size.")
             self.source = x
@@ -378,6 +384,7 @@ class _Data:
             if y is None:
                 raise ValueError(f"{where}: y (the targets) is required.")
             self.ys = _targets(model, y, where)
+            self.weights = _sample_weights(model, self.ys, sample_weight, class_weight, where)
         self._check_lengths()
         self.count = len(self.xs[0])
         if self.steps is None:
@@ -386,10 +393,12 @@ class _Data:
     def _check_lengths(self):
         x_sizes = [len(a) for a in self.xs]
         y_sizes = [len(a) for a in self.ys or []]
-        if len(set(x_sizes + y_sizes)) > 1:
+        w_sizes = [len(a) for a in self.weights or [] if a is not None]
+        if len(set(x_sizes + y_sizes + w_sizes)) > 1:
             raise ValueError(
-                f"{self.where}: x and y must have the same number of samples. "
+                f"{self.where}: x, y (and sample_weight) must have the same number of samples. "
                 f"Received: x sizes {x_sizes}, y sizes {y_sizes}"
+                + (f", sample_weight sizes {w_sizes}" if w_sizes else "")
             )
 
     @classmethod
@@ -398,11 +407,12 @@ class _Data:
             return cls(model, data, None, None, "fit (validation_data)", steps=steps)
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
             raise ValueError(
-                "fit: validation_data must be a tuple (x_val, y_val) or a generator. "
-                f"Received: {type(data).__name__}"
+                "fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                f"sample_weight_val), or a generator. Received: {type(data).__name__}"
                 + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
             )
-        return cls(model, data[0], data[1], batch_size, "fit (validation_data)", steps=steps)
+        return cls(model, data[0], data[1], batch_size, "fit (validation_data)", steps=steps,
+                   sample_weight=data[2] if len(data) == 3 else None)
 
     def split(self, fraction):
         """Keras's rule: the last ``fraction`` of the samples, before any shuffling."""
@@ -420,14 +430,12 @@ class _Data:
             part.__dict__.update(self.__dict__)
             part.xs = [a[chunk] for a in self.xs]
             part.ys = [a[chunk] for a in self.ys]
+            part.weights = _take(self.weights, chunk)
             part.count = len(part.xs[0])
             part.steps = math.ceil(part.count / self.batch_size)
             parts.append(part)
         parts[1].shuffle = False
         return parts[0], parts[1]
-
-    def whole(self):
-        return self.xs, self.ys
 
     def batches(self, epoch):
         if self.source is not None:
@@ -439,7 +447,7 @@ class _Data:
             if start >= self.count:
                 break
             index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
-            yield [a[index] for a in self.xs], None if self.ys is None else [a[index] for a in self.ys]
+            yield [a[index] for a in self.xs], _take(self.ys, index), _take(self.weights, index)
 
     def _generator_batches(self):
         source = self.source
@@ -478,15 +486,14 @@ class _Data:
                 f"{self.where}: a generator must yield (x, y) tuples (or (x,) for predict). "
                 f"Received: {type(item).__name__}"
             )
-        if len(item) == 3:
-            _refuse_weights(self.where, None, item[2])
         xs = self.model._standardize_inputs(item[0], self.where)
         if self.where == "predict":
-            return xs, None
+            return xs, None, None
         if len(item) < 2:
             raise ValueError(f"{self.where}: the generator yielded x without y.")
         ys = _targets(self.model, item[1], self.where)
-        return xs, ys
+        weights = _sample_weights(self.model, ys, item[2] if len(item) == 3 else None, None, self.where)
+        return xs, ys, weights
 
 
 # ------------------------------------------------------------------ helpers
@@ -571,12 +578,51 @@ def _is_plain(value):
     return False
 
 
-def _refuse_weights(where, class_weight, sample_weight):
-    if class_weight is not None or sample_weight is not None:
-        raise ValueError(
-            f"{where}: course_lib does not support sample_weight or class_weight; "
-            "weight the loss yourself or drop the argument."
-        )
+def _take(arrays, index):
+    if arrays is None:
+        return None
+    return [None if a is None else a[index] for a in arrays]
+
+
+def _sample_weights(model, ys, sample_weight, class_weight, where):
+    """One weight array (or None) per output, from sample_weight or class_weight (Keras's rules)."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(f"{where}: pass either sample_weight or class_weight, not both.")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(
+                f"{where}: class_weight must be a dict {{class_index: weight}}. Received: {class_weight!r}"
+            )
+        if len(ys) != 1:
+            raise ValueError(f"{where}: class_weight is only supported for models with a single output.")
+        labels = ys[0]
+        if labels.ndim > 1:
+            labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+        labels = backend.xp.round(labels).astype("int64")
+        weights = backend.xp.array([class_weight.get(int(label), 1.0) for label in labels], dtype=backend.floatx())
+        return [weights]
+    if sample_weight is None:
+        return None
+    from course_lib.models import _structure_to_list
+
+    names = model._output_count_names()
+    if isinstance(sample_weight, (list, tuple, dict)) and len(names) > 1:
+        per_output = _structure_to_list(sample_weight, names, where, "sample weights")
+    else:
+        per_output = [sample_weight] * len(names)
+    result = []
+    for weights in per_output:
+        if weights is None:
+            result.append(None)
+            continue
+        weights = backend.to_array(weights, None, f"{where} sample_weight")
+        if weights.ndim != 1 and not (weights.ndim == 2 and weights.shape[1] == 1):
+            raise ValueError(
+                f"{where}: sample_weight must have shape (samples,) or (samples, 1). "
+                f"Received: shape {weights.shape}"
+            )
+        result.append(weights.reshape(-1))
+    return result
 
 
 def _check_positive_int(where, name, value):

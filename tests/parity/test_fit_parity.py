@@ -95,3 +95,35 @@ def test_train_on_batch_and_two_output_model_match_keras():
     assert sorted(our_history) == sorted(keras_history)
     for key in keras_history:
         np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+
+
+@pytest.mark.parametrize("weighting", ["sample_weight", "class_weight"])
+def test_weighted_fit_matches_keras(weighting):
+    x, labels = _data(seed=5)
+    keras_model = _mlp()
+    ours = cl.testing.from_keras(keras_model)
+    for model in (keras_model, ours):
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    generator = np.random.default_rng(6)
+    weights = generator.uniform(0.2, 3.0, len(x)).astype("float32")
+    kwargs = dict(epochs=3, batch_size=16, shuffle=False, verbose=0)
+    if weighting == "sample_weight":
+        kwargs["sample_weight"] = weights
+        kwargs["validation_data"] = (x[:30], labels[:30], weights[:30])
+    else:
+        kwargs["class_weight"] = {0: 0.5, 1: 2.0, 2: 1.5}
+    keras_history = keras_model.fit(x, labels, **kwargs).history
+    our_history = ours.fit(x, labels, **kwargs).history
+    assert sorted(our_history) == sorted(keras_history)
+    for key in keras_history:
+        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    for ours_w, keras_w in zip(ours.get_weights(), keras_model.get_weights()):
+        np.testing.assert_allclose(ours_w, keras_w, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        ours.evaluate(x, labels, sample_weight=weights, verbose=0),
+        keras_model.evaluate(x, labels, sample_weight=weights, verbose=0), rtol=RTOL, atol=ATOL,
+    )
+    np.testing.assert_allclose(
+        ours.train_on_batch(x[:16], labels[:16], sample_weight=weights[:16]),
+        keras_model.train_on_batch(x[:16], labels[:16], sample_weight=weights[:16]), rtol=RTOL, atol=ATOL,
+    )

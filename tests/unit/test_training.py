@@ -315,7 +315,7 @@ def test_a_generator_that_runs_out_raises_a_clear_error():
 def test_generator_errors():
     x, labels = blobs(20)
     model = classifier()
-    with pytest.raises(ValueError, match=r"fit: when x is a generator or Sequence, do not pass y"):
+    with pytest.raises(ValueError, match=r"fit: when x is a generator or Sequence, it yields the targets.*do not pass y"):
         model.fit(endless(x, labels, 10, []), labels, steps_per_epoch=1, verbose=0)
     with pytest.raises(ValueError, match=r"fit: do not pass batch_size with a generator"):
         model.fit(endless(x, labels, 10, []), batch_size=4, steps_per_epoch=1, verbose=0)
@@ -349,12 +349,12 @@ def test_fit_evaluate_before_compile():
 
 def test_mismatched_x_and_y_lengths():
     message = (
-        r"fit: x and y must have the same number of "
+        r"fit: x, y \(and sample_weight\) must have the same number of "
         r"samples\. Received: x sizes \[10\], y sizes \[9\]"
     )
     with pytest.raises(ValueError, match=message):
         constant_model().fit(np.ones((10, 2)), np.ones(9), verbose=0)
-    with pytest.raises(ValueError, match=r"evaluate: x and y must have the same number.*\[4\].*\[5\]"):
+    with pytest.raises(ValueError, match=r"evaluate: x, y \(and sample_weight\) must have the same number.*\[4\].*\[5\]"):
         constant_model().evaluate(np.ones((4, 2)), np.ones(5), verbose=0)
 
 
@@ -378,8 +378,14 @@ def test_bad_fit_arguments():
         model.fit(x, y, batch_size=2.5, verbose=0)
     with pytest.raises(ValueError, match=r"fit: y \(the targets\) is required"):
         model.fit(x, verbose=0)
-    with pytest.raises(ValueError, match=r"does not support sample_weight or class_weight"):
-        model.fit(x, y, sample_weight=np.ones(6), verbose=0)
+    with pytest.raises(ValueError, match=r"fit: pass either sample_weight or class_weight, not both"):
+        model.fit(x, y, sample_weight=np.ones(6), class_weight={0: 1.0}, verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(samples,\).*Received: shape \(6, 2\)"):
+        model.fit(x, y, sample_weight=np.ones((6, 2)), verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight sizes \[5\]"):
+        model.fit(x, y, sample_weight=np.ones(5), verbose=0)
+    with pytest.raises(TypeError, match=r"class_weight must be a dict"):
+        model.fit(x, y, class_weight=[1.0, 2.0], verbose=0)
     message = (
         r"validation_data must be a tuple \(x_val, "
         r"y_val\).*Received: list of length 1"
