@@ -133,7 +133,36 @@ class LearningRateSchedule(abc.ABC):
         return f"{type(self).__name__}({arguments})"
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _DecaySchedule(LearningRateSchedule):
+    """Shared arguments of the two decays: a rate, a step scale, a decay rate."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+        where = type(self).__name__
+        self.initial_learning_rate = _check_number(
+            where, "initial_learning_rate", initial_learning_rate, low=0)
+        self.decay_steps = _check_number(where, "decay_steps", decay_steps, low=0, low_open=True)
+        self.decay_rate = _check_number(where, "decay_rate", decay_rate, low=0)
+        self.staircase = _check_bool(where, "staircase", staircase)
+        self.name = name or where
+        # Keep the integers the user gave so that configs echo them unchanged.
+        if isinstance(decay_steps, numbers.Integral):
+            self.decay_steps = int(decay_steps)
+
+    def _progress(self, step):
+        progress = self._check_step(step) / self.decay_steps
+        return math.floor(progress) if self.staircase else progress
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
+class ExponentialDecay(_DecaySchedule):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``.
 
     With ``staircase=True`` the exponent is floored, so the rate drops in
@@ -150,34 +179,13 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate,
                  staircase=False, name="ExponentialDecay"):
-        where = "ExponentialDecay"
-        self.initial_learning_rate = _check_number(
-            where, "initial_learning_rate", initial_learning_rate, low=0)
-        self.decay_steps = _check_number(where, "decay_steps", decay_steps, low=0, low_open=True)
-        self.decay_rate = _check_number(where, "decay_rate", decay_rate, low=0)
-        self.staircase = _check_bool(where, "staircase", staircase)
-        self.name = name
-        # Keep the integers the user gave so that configs echo them unchanged.
-        if isinstance(decay_steps, numbers.Integral):
-            self.decay_steps = int(decay_steps)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step) -> float:
-        exponent = self._check_step(step) / self.decay_steps
-        if self.staircase:
-            exponent = math.floor(exponent)
-        return self.initial_learning_rate * self.decay_rate ** exponent
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_DecaySchedule):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
 
     With ``decay_steps=1`` this is exactly the ``decay=`` argument of Keras 2
@@ -193,30 +201,10 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate,
                  staircase=False, name="InverseTimeDecay"):
-        where = "InverseTimeDecay"
-        self.initial_learning_rate = _check_number(
-            where, "initial_learning_rate", initial_learning_rate, low=0)
-        self.decay_steps = _check_number(where, "decay_steps", decay_steps, low=0, low_open=True)
-        self.decay_rate = _check_number(where, "decay_rate", decay_rate, low=0)
-        self.staircase = _check_bool(where, "staircase", staircase)
-        self.name = name
-        if isinstance(decay_steps, numbers.Integral):
-            self.decay_steps = int(decay_steps)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step) -> float:
-        progress = self._check_step(step) / self.decay_steps
-        if self.staircase:
-            progress = math.floor(progress)
-        return self.initial_learning_rate / (1.0 + self.decay_rate * progress)
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
