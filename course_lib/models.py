@@ -57,11 +57,8 @@ class Model(Trainer, Layer):
                 raise ValueError(
                     f"Model '{self.name}': every input must come from keras.Input. Received: {tensor}"
                 )
-        self._nodes = _topological_nodes(self.outputs, self.inputs, self.name)
-        self._layers = []
-        for node in self._nodes:
-            if node.layer not in self._layers:
-                self._layers.append(node.layer)
+        self._nodes, first_seen = _topological_nodes(self.outputs, self.inputs, self.name)
+        self._layers = _keras_layer_order(self._nodes, first_seen)
         self._uses = {layer: sum(node.layer is layer for node in self._nodes) for layer in self._layers}
         self.built = True
 
@@ -579,8 +576,14 @@ def _tensor_list(value, what):
 
 
 def _topological_nodes(outputs, inputs, model_name):
-    """Every node between ``inputs`` and ``outputs``, each after the nodes it depends on."""
-    order, state = [], {}
+    """Every node between ``inputs`` and ``outputs``, each after the nodes it depends on.
+
+    Returns:
+        ``(nodes, first_seen)``: the nodes in execution order (a depth-first
+        search from the outputs, as Keras walks the graph, then any input not
+        used by an output) and, per layer, when the search first met it.
+    """
+    order, state, first_seen = [], {}, {}
     input_ids = {id(t) for t in inputs}
 
     def visit(tensor):
@@ -595,17 +598,38 @@ def _topological_nodes(outputs, inputs, model_name):
                 f"'{node.layer.name}', which is not among the model's inputs "
                 f"{[t.node.layer.name for t in inputs]}."
             )
+        first_seen.setdefault(node.layer, len(first_seen))
         state[id(node)] = "visiting"
         for parent in node.inputs:
             visit(parent)
         state[id(node)] = "done"
         order.append(node)
 
-    for tensor in inputs:
-        visit(tensor)
     for tensor in outputs:
         visit(tensor)
-    return order
+    for tensor in inputs:
+        if state.get(id(tensor.node)) != "done":
+            first_seen[tensor.node.layer] = -1
+            visit(tensor)
+    return order, first_seen
+
+
+def _keras_layer_order(nodes, first_seen):
+    """Layers in the order Keras lists them (and so orders ``get_weights``).
+
+    A node's depth is its distance from the outputs; layers are listed from the
+    deepest (the inputs) to depth 0, ties broken by when the search from the
+    outputs first met them.
+    """
+    node_depth, layer_depth = {}, {}
+    for node in reversed(nodes):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(node.layer, 0))
+        layer_depth[node.layer] = depth
+        node_depth[id(node)] = depth
+        for parent in node.inputs:
+            key = id(parent.node)
+            node_depth[key] = max(depth + 1, node_depth.get(key, 0))
+    return sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_seen[layer]))
 
 
 def _structure_to_list(value, names, where, what):

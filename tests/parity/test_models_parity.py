@@ -220,3 +220,22 @@ def test_summary_of_the_book_mlp_prints_keras_totals():
     for label in ("Total params", "Trainable params", "Non-trainable params"):
         expected = re.search(rf"{label}: ([\d,]+ \([\d.]+ [KMG]?B\))", keras_text).group(1)
         assert f"{label}: {expected}" in "\n".join(lines)
+
+
+def test_functional_layer_order_and_get_weights_follow_keras():
+    """Branches, a shared layer and an unused input: Keras lists layers by depth, then by
+    first visit from the outputs; get_weights follows that order, so weights copy both ways."""
+    a, b, unused = keras.Input((4,), name="a"), keras.Input((2,), name="b"), keras.Input((3,), name="unused")
+    joined = keras.layers.Concatenate(name="joined")([a, b])
+    short = keras.layers.Dense(3, name="short")(a)
+    long = keras.layers.Dense(3, name="long_2")(keras.layers.Dense(3, name="long_1")(joined))
+    shared = keras.layers.Dense(3, name="shared")
+    total = keras.layers.Add(name="total")([shared(short), shared(long)])
+    keras_model = keras.Model([a, b, unused], [total, joined])
+    ours = cl.testing.from_keras(keras_model)
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in keras_model.layers]
+    fresh = cl.testing.from_keras(keras_model)
+    fresh.set_weights([np.zeros_like(w) for w in fresh.get_weights()])
+    fresh.set_weights(keras_model.get_weights())  # plain positional copy, no name matching
+    for ours_w, keras_w in zip(fresh.get_weights(), keras_model.get_weights()):
+        np.testing.assert_array_equal(ours_w, keras_w)
