@@ -15,23 +15,19 @@ def _rows(model):
         for layer, shape in zip(model.layers, model._layer_output_shapes()):
             rows.append((f"{layer.name} ({type(layer).__name__})", str(shape), layer.count_params(), None))
         return rows
-    for node in model._nodes:
-        layer = node.layer
-        count = layer.count_params() if model._uses[layer] and node is _first_node(model, layer) else 0
+    for layer in model.layers:  # Keras's order; a shared layer is one row
+        nodes = [node for node in model._nodes if node.layer is layer]
         sources = [
-            f"{t.node.layer.name}[{_node_index(model, t.node)}][{t.index}]" for t in node.inputs
+            f"{t.node.layer.name}[{_node_index(model, t.node)}][{t.index}]"
+            for node in nodes for t in node.inputs
         ]
         rows.append((
             f"{layer.name} ({type(layer).__name__})",
-            str(node.outputs[0].shape),
-            count,
+            str(nodes[0].outputs[0].shape),
+            layer.count_params(),
             ", ".join(sources) if sources else "-",
         ))
     return rows
-
-
-def _first_node(model, layer):
-    return next(node for node in model._nodes if node.layer is layer)
 
 
 def _node_index(model, node):
