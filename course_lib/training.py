@@ -41,7 +41,7 @@ class Trainer:
         if unknown:
             raise TypeError(f"compile: unrecognized keyword arguments: {sorted(unknown)}.")
         self.optimizer = optimizers.get(optimizer)
-        names = self.output_names or ["output"]
+        names = self._output_count_names()
         self._loss_spec = (loss, metrics, loss_weights)
         self._losses = None if loss is None else [
             losses.get(item) for item in _per_output(loss, names, "loss")

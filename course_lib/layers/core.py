@@ -70,10 +70,6 @@ class _ActivatedLayer(Layer):
     a crossentropy loss.
     """
 
-    def _activate(self, pre):
-        out = self.activation(pre)
-        return out
-
     def _activation_backward(self, dy, pre, out, wrt_pre_activation):
         if wrt_pre_activation:
             return dy
@@ -126,7 +122,7 @@ class Dense(_ActivatedLayer):
 
     def call(self, inputs, training=False):
         pre, dense_cache = dense_forward(inputs, self.kernel, self.bias)
-        out = self._activate(pre)
+        out = self.activation(pre)
         self._cache = {"dense": dense_cache, "pre": pre, "out": out}
         return out
 
@@ -166,7 +162,7 @@ class Activation(_ActivatedLayer):
         self.activation = activations.get(activation)
 
     def call(self, inputs, training=False):
-        out = self._activate(inputs)
+        out = self.activation(inputs)
         self._cache = {"pre": inputs, "out": out}
         return out
 
