@@ -20,7 +20,9 @@ import yaml
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-BUILD_BUDGET_SECONDS = 360
+# Only a guard against a hung kernel: build time is reported, not asserted
+# (speed goals live in benchmarks, never in timed tests).
+HANG_GUARD_SECONDS = 1800
 # Printed by each chapter's parity cell once its assert has passed; the number
 # makes it an output line (the cell's source holds a format string instead).
 PARITY_LINE = re.compile(r"PARITY OK: max \|keras - course_lib\| = \d\.\d\de[-+]\d\d \(tolerance \de-\d\d\)")
@@ -64,9 +66,10 @@ def build(tmp_path_factory):
         [_jupyter_book(), "build", str(REPO), "--path-output", str(output), "-W", "-n", "--keep-going"],
         capture_output=True,
         text=True,
-        timeout=2 * BUILD_BUDGET_SECONDS,
+        timeout=HANG_GUARD_SECONDS,
     )
     seconds = time.monotonic() - started
+    print(f"book build: {seconds:.0f} s")
     return {"result": result, "seconds": seconds, "html": output / "_build" / "html"}
 
 
@@ -75,12 +78,6 @@ def test_build_succeeds_with_warnings_as_errors(build):
     assert result.returncode == 0, (
         f"jupyter-book build failed (exit {result.returncode}).\n"
         f"--- stdout (end) ---\n{result.stdout[-6000:]}\n--- stderr (end) ---\n{result.stderr[-4000:]}"
-    )
-
-
-def test_build_stays_within_budget(build):
-    assert build["seconds"] < BUILD_BUDGET_SECONDS, (
-        f"the book took {build['seconds']:.0f} s to build; the budget is {BUILD_BUDGET_SECONDS} s"
     )
 
 
