@@ -96,29 +96,38 @@ class Model(Trainer, Layer):
         )
 
     # --------------------------------------------------------------- weights
-    def _unique_layers(self):
-        return self.layers
-
     @property
     def weights(self):
-        return [w for layer in self._unique_layers() for w in layer.weights]
+        return [w for layer in self.layers for w in layer.weights]
 
     @property
     def trainable_weights(self):
         if not self.trainable:
             return []
-        return [w for layer in self._unique_layers() for w in layer.trainable_weights]
+        return [w for layer in self.layers for w in layer.trainable_weights]
 
     @property
     def non_trainable_weights(self):
         if not self.trainable:
             return self.weights
-        return [w for layer in self._unique_layers() for w in layer.non_trainable_weights]
+        return [w for layer in self.layers for w in layer.non_trainable_weights]
+
+    # A model used as a layer inside another model names its weights
+    # "layer/weight", so that the outer model finds them like any layer's.
+    @property
+    def trainable_weight_names(self):
+        if not self.trainable:
+            return []
+        return [f"{layer.name}/{name}" for layer in self.layers for name in layer.trainable_weight_names]
+
+    @property
+    def weight_names(self):
+        return [f"{layer.name}/{name}" for layer in self.layers for name in layer.weight_names]
 
     def _trainable_gradients(self):
         """Gradients aligned with :attr:`trainable_weights`, from the last backward pass."""
         grads = []
-        for layer in self._unique_layers():
+        for layer in self.layers:
             for name in layer.trainable_weight_names:
                 grads.append(layer.grads[name])
         return grads
@@ -128,20 +137,20 @@ class Model(Trainer, Layer):
 
     def set_weights(self, weights):
         weights = list(weights)
-        expected = sum(len(layer.weights) for layer in self._unique_layers())
+        expected = sum(len(layer.weights) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(
                 f"Model '{self.name}' expects {expected} weight arrays, but received {len(weights)}."
             )
         start = 0
-        for layer in self._unique_layers():
+        for layer in self.layers:
             count = len(layer.weights)
             layer.set_weights(weights[start:start + count])
             start += count
 
     def count_params(self):
         self._require_built("count_params")
-        return int(sum(layer.count_params() for layer in self._unique_layers()))
+        return int(sum(layer.count_params() for layer in self.layers))
 
     def _require_built(self, what):
         if not self.built:
@@ -162,7 +171,17 @@ class Model(Trainer, Layer):
 
     def call(self, inputs, training=False):
         outputs = self._forward(inputs if isinstance(inputs, list) else [inputs], training)
+        # As a layer of another model, keep this call's caches: the outer model
+        # may call this one twice before running backward.
+        self._cache = self._snapshot_caches()
         return outputs if self._outputs_are_list else outputs[0]
+
+    def _snapshot_caches(self):
+        return [node.cache for node in self._nodes]
+
+    def _restore_caches(self, snapshot):
+        for node, cache in zip(self._nodes, snapshot):
+            node.cache = cache
 
     def compute_output_shape(self, input_shape):
         return self.output_shape
@@ -252,18 +271,29 @@ class Model(Trainer, Layer):
         return [grads.get(id(tensor)) for tensor in self.inputs]
 
     def backward(self, dy):
+        if isinstance(self._cache, list):
+            self._restore_caches(self._cache)
         dys = dy if self._outputs_are_list else [dy]
         dx = self._backward(dys)
         return dx if self._inputs_are_list else dx[0]
 
     @property
     def grads(self):
-        return {}
+        """The layers' gradients, keyed like :attr:`trainable_weight_names`."""
+        return {
+            f"{layer.name}/{name}": layer.grads[name]
+            for layer in self.layers for name in layer.trainable_weight_names if name in layer.grads
+        }
 
     @grads.setter
     def grads(self, value):
-        # A model keeps its gradients in its layers; Layer.__init__ assigns here.
-        pass
+        # Gradients live in the layers: hand each its share ("layer/weight" keys).
+        by_layer = {}
+        for key, gradient in value.items():
+            layer_name, name = key.split("/", 1)
+            by_layer.setdefault(layer_name, {})[name] = gradient
+        for layer_name, grads in by_layer.items():
+            self.get_layer(layer_name).grads = grads
 
     # --------------------------------------------------------------- summary
     def summary(self, print_fn=None, line_length=None):
@@ -480,6 +510,13 @@ class Sequential(Model):
     def _output_logits(self, index, activation_name):
         layer = self._layers[-1]
         return _logits_of(layer, layer._cache, activation_name)
+
+    def _snapshot_caches(self):
+        return [layer._cache for layer in self._layers]
+
+    def _restore_caches(self, snapshot):
+        for layer, cache in zip(self._layers, snapshot):
+            layer._cache = cache
 
     def _backward(self, output_grads, wrt_logits=None, need_input_gradients=True):
         dy = output_grads[0]

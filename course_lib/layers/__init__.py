@@ -18,7 +18,10 @@ def serialize(layer):
 
 def deserialize(config, custom_objects=None):
     """Rebuild a layer from :func:`serialize`'s output."""
-    classes = dict(_CLASSES, **(custom_objects or {}))
+    from course_lib import models  # models import layers: look them up only now
+
+    classes = dict(_CLASSES, Sequential=models.Sequential, Model=models.Model, Functional=models.Model,
+                   **(custom_objects or {}))
     name = config.get("class_name")
     if name not in classes:
         raise ValueError(

@@ -55,9 +55,9 @@ def _arrays(target):
     layers = target.layers if hasattr(target, "_trainable_gradients") else [target]
     found = []
     for layer in layers:
-        for name in layer.trainable_weight_names:
+        for name, array in zip(layer.trainable_weight_names, layer.trainable_weights):
             label = name if layers == [target] else f"{layer.name}/{name}"
-            found.append((label, layer._params[name], layer, name))
+            found.append((label, array, layer, name))
     return found
 
 

@@ -37,7 +37,12 @@ def _layer_class(name, where):
 
 
 def layer_from_keras(keras_layer):
-    """A course_lib layer with the same configuration (not yet built) as ``keras_layer``."""
+    """A course_lib layer with the same configuration (not yet built) as ``keras_layer``.
+
+    A Keras model used as a layer becomes a course_lib model, weights included.
+    """
+    if type(keras_layer).__name__ in ("Sequential", "Functional"):
+        return from_keras(keras_layer)
     cls = _layer_class(type(keras_layer).__name__, "from_keras")
     config = dict(keras_layer.get_config())
     if isinstance(config.get("target_shape"), list):
@@ -118,6 +123,8 @@ def layer_to_keras(layer):
     """A tf.keras layer with the same configuration as a course_lib ``layer``."""
     from tensorflow import keras
 
+    if isinstance(layer, Model):
+        return to_keras(layer)
     cls = getattr(keras.layers, type(layer).__name__)
     config = {k: v for k, v in layer.get_config().items() if k not in ("dtype", "batch_input_shape")}
     config = {k: v for k, v in config.items() if not k.endswith("_initializer")}

@@ -239,3 +239,39 @@ def test_functional_layer_order_and_get_weights_follow_keras():
     fresh.set_weights(keras_model.get_weights())  # plain positional copy, no name matching
     for ours_w, keras_w in zip(fresh.get_weights(), keras_model.get_weights()):
         np.testing.assert_array_equal(ours_w, keras_w)
+
+
+def test_nested_model_matches_keras_in_forward_backward_and_fit():
+    """A shared Sequential encoder used twice in a functional model (a siamese network)."""
+    encoder = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(4)], name="encoder"
+    )
+    a, b = keras.Input((5,), name="a"), keras.Input((5,), name="b")
+    joined = keras.layers.Concatenate()([encoder(a), encoder(b)])
+    keras_model = keras.Model([a, b], keras.layers.Dense(1, activation="sigmoid", name="head")(joined))
+    ours = cl.testing.from_keras(keras_model)
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in keras_model.layers]
+    generator = np.random.default_rng(0)
+    xa, xb = (generator.standard_normal((64, 5)).astype("float32") for _ in range(2))
+    y = generator.integers(0, 2, 64).astype("float32")
+
+    dy = generator.standard_normal((64, 1)).astype("float32")
+    tensors = [tf.constant(xa), tf.constant(xb)]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors)
+        keras_out = keras_model(tensors)
+    keras_grads = tape.gradient(keras_out, tensors + keras_model.trainable_weights, output_gradients=dy)
+    our_out = ours([xa, xb])
+    our_dx = ours.backward(dy)
+    np.testing.assert_allclose(our_out, keras_out.numpy(), rtol=1e-5, atol=1e-6)
+    for ours_g, keras_g in zip(list(our_dx) + ours._trainable_gradients(), keras_grads):
+        np.testing.assert_allclose(ours_g, keras_g.numpy(), rtol=1e-5, atol=1e-6)
+
+    for model in (keras_model, ours):
+        model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    keras_history = keras_model.fit([xa, xb], y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
+    our_history = ours.fit([xa, xb], y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
+    for key in keras_history:
+        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=1e-5, atol=1e-6)
+    for ours_w, keras_w in zip(ours.get_weights(), keras_model.get_weights()):
+        np.testing.assert_allclose(ours_w, keras_w, rtol=1e-5, atol=1e-6)

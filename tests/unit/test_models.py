@@ -449,3 +449,39 @@ def test_layer_output_and_input_are_symbolic_tensors_as_in_keras():
     shared(a), shared(b)
     with pytest.raises(AttributeError, match=r"has 2 calls in model graphs, so `output` is ambiguous"):
         shared.output
+
+
+def _siamese(encoder_dtype=None):
+    encoder = cl.Sequential([cl.Input((3,)), layers.Dense(4, activation="tanh")], name="encoder")
+    left, right = cl.Input((3,), name="left"), cl.Input((3,), name="right")
+    joined = layers.Add()([encoder(left), encoder(right)])
+    return cl.Model([left, right], layers.Dense(2, name="head")(joined)), encoder
+
+
+def test_a_model_used_twice_as_a_layer_has_exact_gradients():
+    with cl.backend.floatx_scope("float64"):
+        model, encoder = _siamese()
+    generator = np.random.default_rng(0)
+    report = cl.testing.assert_gradients_close(model, [generator.random((4, 3)), generator.random((4, 3))])
+    assert "encoder/dense/kernel" in report.entries
+    assert model.trainable_weight_names == ["encoder/dense/kernel", "encoder/dense/bias", "head/kernel", "head/bias"]
+    assert len(model.trainable_weights) == len(model._trainable_gradients()) == 4
+
+
+def test_nested_models_train_save_and_load(tmp_path):
+    model, encoder = _siamese()
+    model.compile("adam", "mse")
+    generator = np.random.default_rng(1)
+    x = [generator.random((32, 3)).astype("float32"), generator.random((32, 3)).astype("float32")]
+    y = generator.random((32, 2)).astype("float32")
+    before = encoder.get_weights()[0].copy()
+    model.fit(x, y, epochs=2, verbose=0)
+    assert not np.allclose(before, encoder.get_weights()[0])  # the shared encoder learned
+    stack = cl.Sequential([cl.Input((3,)), encoder, layers.Dense(1)])  # a model inside a Sequential
+    assert stack.count_params() == encoder.count_params() + 5
+    for original in (model, stack):
+        path = tmp_path / f"{original.name}.keras"
+        original.save(path)
+        restored = cl.models.load_model(path)
+        inputs = x if original is model else x[0]
+        np.testing.assert_allclose(restored.predict(inputs, verbose=0), original.predict(inputs, verbose=0))

@@ -19,6 +19,7 @@ class KernelPair:
 
     dtype = "float64"
     trainable_weight_names = ()
+    trainable_weights = ()
 
     def __init__(self, name, forward, backward):
         self.name, self._forward, self._backward = name, forward, backward
