@@ -24,7 +24,8 @@ bench: $(STAMP)  ## course_lib against tf.keras, printed as ratios
 	$(BIN)/python benchmarks/bench_mlp.py
 
 release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader
-	cd . && $(BIN)/nbgrader generate_assignment assignment1 --force
+	# nbgrader runs `alembic` from PATH to create its gradebook: put the venv first.
+	PATH="$(CURDIR)/$(BIN):$$PATH" nbgrader generate_assignment assignment1 --force
 
 clean:
 	rm -rf _build .pytest_cache
