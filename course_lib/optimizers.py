@@ -833,7 +833,21 @@ def _check_betas(where, beta_1, beta_2):
             _check_number(where, "beta_2", beta_2, low=0, high=1, high_open=True))
 
 
-class Adam(Optimizer):
+class _AdamFamily(Optimizer):
+    """The arguments Adam, Adamax and Nadam share: two decay rates and an epsilon."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        where = type(self).__name__
+        self.beta_1, self.beta_2 = _check_betas(where, beta_1, beta_2)
+        self.epsilon = _check_number(where, "epsilon", epsilon, low=0)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class Adam(_AdamFamily):
     """Adaptive moments: running means of the gradient and of its square.
 
     ``m += (1 - beta_1) * (g - m)``, ``v += (1 - beta_2) * (g**2 - v)`` and,
@@ -855,9 +869,7 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1, self.beta_2 = _check_betas("Adam", beta_1, beta_2)
-        self.epsilon = _check_number("Adam", "epsilon", epsilon, low=0)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.amsgrad = _check_bool("Adam", "amsgrad", amsgrad)
 
     def _create_slots(self, variables):
@@ -895,8 +907,7 @@ class Adam(Optimizer):
         variable -= update
 
     def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+        return {**super().get_config(), "amsgrad": self.amsgrad}
 
 
 class Adagrad(Optimizer):
@@ -977,7 +988,7 @@ class Adadelta(Optimizer):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
-class Adamax(Optimizer):
+class Adamax(_AdamFamily):
     """Adam with the infinity norm: ``u = max(beta_2 * u, |g|)``.
 
     ``m += (1 - beta_1) * (g - m)`` and
@@ -992,9 +1003,7 @@ class Adamax(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1, self.beta_2 = _check_betas("Adamax", beta_1, beta_2)
-        self.epsilon = _check_number("Adamax", "epsilon", epsilon, low=0)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
 
     def _create_slots(self, variables):
         self._m, self._u = self.add_optimizer_variables(variables, ["momentum", "norm"])
@@ -1009,12 +1018,8 @@ class Adamax(Optimizer):
         xp.maximum(self.beta_2 * u, xp.abs(gradient), out=u)
         variable -= lr * m / ((1 - beta_1_power) * (u + self.epsilon))
 
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon}
 
-
-class Nadam(Optimizer):
+class Nadam(_AdamFamily):
     """Adam with Nesterov momentum and Dozat's momentum schedule.
 
     The momentum coefficient of step ``t`` (1-based) is
@@ -1035,9 +1040,7 @@ class Nadam(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1, self.beta_2 = _check_betas("Nadam", beta_1, beta_2)
-        self.epsilon = _check_number("Nadam", "epsilon", epsilon, low=0)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
 
     def _create_slots(self, variables):
         dtype = variables[0].dtype if variables else backend.floatx()
@@ -1068,10 +1071,6 @@ class Nadam(Optimizer):
         m_hat = mu_next * m / (1 - u_product_next) + (1 - mu_t) * gradient / (1 - u_product)
         v_hat = v / (1 - beta_2_power)
         variable -= m_hat * lr / (xp.sqrt(v_hat) + self.epsilon)
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon}
 
 
 # --------------------------------------------------------------------------
