@@ -78,10 +78,10 @@ class Trainer:
             loss = loss[0]
         self.compile(optimizers.get(config["optimizer"]), loss, config["metrics"], config["loss_weights"])
 
-    def _require_compiled(self, what, need_loss=True):
+    def _require_compiled(self, what):
         if not self.compiled:
             raise RuntimeError(f"You must call `compile()` before using the model ({what} was called).")
-        if need_loss and self._losses is None:
+        if self._losses is None:
             raise ValueError(f"{what}: the model was compiled without a loss; pass `loss=` to compile().")
 
     @property

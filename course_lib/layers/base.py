@@ -64,11 +64,10 @@ class Node:
 class InputSpec:
     """What a layer accepts: a rank (exact or minimum) and fixed sizes on some axes."""
 
-    def __init__(self, ndim=None, min_ndim=None, axes=None, shape=None):
+    def __init__(self, ndim=None, min_ndim=None, axes=None):
         self.ndim = ndim
         self.min_ndim = min_ndim
         self.axes = dict(axes or {})
-        self.shape = tuple(shape) if shape is not None else None
 
     def check(self, layer_name, shape):
         def fail(expected):
@@ -84,12 +83,6 @@ class InputSpec:
         for axis, size in self.axes.items():
             if size is not None and shape[axis] is not None and shape[axis] != size:
                 fail(f"expected axis {axis} of input shape to have value {size}")
-        if self.shape is not None:
-            expected = self.shape
-            if len(shape) != len(expected) or any(
-                e is not None and s is not None and e != s for e, s in zip(expected, shape)
-            ):
-                fail(f"expected shape={expected}")
 
 
 def _is_symbolic(inputs):
@@ -182,9 +175,9 @@ class Layer:
     # ---------------------------------------------------------------- weights
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None):
         """Create a weight, remember it under ``name`` and return the array."""
-        init = initializers.get(initializer)
-        value = backend.xp.asarray(init(tuple(shape), dtype=dtype or self.dtype))
-        value = value.astype(dtype or self.dtype, copy=False)
+        dtype = dtype or self.dtype
+        # asarray with the dtype also fixes up plain callables used as initializers.
+        value = backend.xp.asarray(initializers.get(initializer)(tuple(shape), dtype=dtype), dtype=dtype)
         if name in self._params:
             raise ValueError(f"Layer '{self.name}': a weight named '{name}' already exists.")
         self._params[name] = value

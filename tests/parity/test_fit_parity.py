@@ -30,6 +30,16 @@ def _mlp(output_activation="softmax", outputs=3):
     ])
 
 
+def _assert_same_training(our_history, keras_history, ours=None, keras_model=None):
+    """Same History keys and values, and (given the models) the same final weights."""
+    assert sorted(our_history) == sorted(keras_history)
+    for key in keras_history:
+        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    if ours is not None:
+        for ours_w, keras_w in zip(ours.get_weights(), keras_model.get_weights(), strict=True):
+            np.testing.assert_allclose(ours_w, keras_w, rtol=RTOL, atol=ATOL)
+
+
 @pytest.mark.parametrize(
     "optimizer, loss, metrics, output_activation, outputs",
     [
@@ -56,11 +66,7 @@ def test_fit_matches_keras(optimizer, loss, metrics, output_activation, outputs)
     keras_history = keras_model.fit(x, y, **kwargs).history
     our_history = ours.fit(x, y, **kwargs).history
 
-    assert sorted(our_history) == sorted(keras_history)
-    for key in keras_history:
-        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
-    for ours_w, keras_w in zip(ours.get_weights(), keras_model.get_weights()):
-        np.testing.assert_allclose(ours_w, keras_w, rtol=RTOL, atol=ATOL)
+    _assert_same_training(our_history, keras_history, ours, keras_model)
     np.testing.assert_allclose(
         ours.evaluate(x, y, verbose=0), keras_model.evaluate(x, y, verbose=0), rtol=RTOL, atol=ATOL
     )
@@ -92,9 +98,7 @@ def test_train_on_batch_and_two_output_model_match_keras():
     assert ours.metrics_names == ["loss", "first_loss", "second_loss", "first_mae", "second_accuracy"]
     keras_history = keras_model.fit([xa, xb], [y1, y2], epochs=3, batch_size=8, shuffle=False, verbose=0).history
     our_history = ours.fit([xa, xb], [y1, y2], epochs=3, batch_size=8, shuffle=False, verbose=0).history
-    assert sorted(our_history) == sorted(keras_history)
-    for key in keras_history:
-        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    _assert_same_training(our_history, keras_history, ours, keras_model)
 
 
 @pytest.mark.parametrize("weighting", ["sample_weight", "class_weight"])
@@ -114,11 +118,7 @@ def test_weighted_fit_matches_keras(weighting):
         kwargs["class_weight"] = {0: 0.5, 1: 2.0, 2: 1.5}
     keras_history = keras_model.fit(x, labels, **kwargs).history
     our_history = ours.fit(x, labels, **kwargs).history
-    assert sorted(our_history) == sorted(keras_history)
-    for key in keras_history:
-        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
-    for ours_w, keras_w in zip(ours.get_weights(), keras_model.get_weights()):
-        np.testing.assert_allclose(ours_w, keras_w, rtol=RTOL, atol=ATOL)
+    _assert_same_training(our_history, keras_history, ours, keras_model)
     np.testing.assert_allclose(
         ours.evaluate(x, labels, sample_weight=weights, verbose=0),
         keras_model.evaluate(x, labels, sample_weight=weights, verbose=0), rtol=RTOL, atol=ATOL,
