@@ -1002,9 +1002,6 @@ class Adamax(_AdamFamily):
         **kwargs: the base arguments.
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
-
     def _create_slots(self, variables):
         self._m, self._u = self.add_optimizer_variables(variables, ["momentum", "norm"])
 
@@ -1038,9 +1035,6 @@ class Nadam(_AdamFamily):
         epsilon: float >= 0, default 1e-7.
         **kwargs: the base arguments.
     """
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
 
     def _create_slots(self, variables):
         dtype = variables[0].dtype if variables else backend.floatx()
