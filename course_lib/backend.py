@@ -75,11 +75,10 @@ def rng(seed=None) -> numpy.random.Generator:
     return _rng
 
 
-def to_array(value, dtype=None, where: str = "course_lib"):
-    """Turn ``value`` into an array of a numeric dtype, or raise a clear error.
+def as_numeric(value, where: str = "course_lib"):
+    """Turn ``value`` into an array of its own numeric dtype, or raise a clear error.
 
-    Integers and booleans are cast to ``dtype`` (the default float type when
-    ``dtype`` is None); strings, objects and complex numbers are refused.
+    Strings, objects and complex numbers are refused.
     """
     array = xp.asarray(value)
     if array.dtype.kind not in "biuf":
@@ -87,7 +86,12 @@ def to_array(value, dtype=None, where: str = "course_lib"):
             f"{where}: expected a numeric array (float, int or bool). "
             f"Received: an array of dtype {array.dtype} with shape {array.shape}"
         )
-    return array.astype(dtype or floatx(), copy=False)
+    return array
+
+
+def to_array(value, dtype=None, where: str = "course_lib"):
+    """:func:`as_numeric`, then cast to ``dtype`` (the default float type when None)."""
+    return as_numeric(value, where).astype(dtype or floatx(), copy=False)
 
 
 def unique_name(base: str) -> str:

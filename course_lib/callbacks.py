@@ -1,11 +1,15 @@
 """Callbacks: code that fit, evaluate and predict call at fixed points (训练回调).
 
 Hooks, as in Keras: ``on_train_begin/end``, ``on_epoch_begin/end``,
-``on_train_batch_begin/end``, ``on_test_begin/end``, ``on_test_batch_begin/end``,
-``on_predict_begin/end``. ``logs`` is a dict such as ``{'loss': 0.3, 'val_loss': 0.4}``.
+``on_train_batch_begin/end`` (which call ``on_batch_begin/end``, their Keras 2
+names), ``on_test_begin/end``, ``on_test_batch_begin/end``,
+``on_predict_begin/end``, ``on_predict_batch_begin/end``. Every hook gets a
+``logs`` dict such as ``{'loss': 0.3, 'val_loss': 0.4}`` (``{}`` when there is
+nothing to report; ``{'outputs': ...}`` after a predict batch).
 """
 from __future__ import annotations
 
+import math
 import operator
 import warnings
 
@@ -29,8 +33,16 @@ class Callback:
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
+
+    # As in Keras 3, the train-batch hooks call the older names on_batch_begin/end.
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
     def on_test_batch_begin(self, batch, logs=None): pass
@@ -41,8 +53,17 @@ class Callback:
     def on_predict_batch_end(self, batch, logs=None): pass
 
 
+_EPOCH_HOOKS = ("on_epoch_begin", "on_epoch_end")
+_BATCH_HOOKS = tuple(
+    f"on_{stage}_batch_{when}" for stage in ("train", "test", "predict") for when in ("begin", "end")
+)
+_RUN_HOOKS = tuple(
+    f"on_{stage}_{when}" for stage in ("train", "test", "predict") for when in ("begin", "end")
+)
+
+
 class CallbackList:
-    """Calls every callback's hook in order."""
+    """Calls every callback's hook in order, always with a ``logs`` dict (``{}`` when empty), as Keras does."""
 
     def __init__(self, callbacks, model, params):
         self.callbacks = list(callbacks or [])
@@ -56,14 +77,46 @@ class CallbackList:
             callback.set_params(params)
 
     def __getattr__(self, hook):
-        if not hook.startswith("on_"):
+        if hook in _RUN_HOOKS:
+            def call_all(logs=None):
+                for callback in self.callbacks:
+                    getattr(callback, hook)(dict(logs or {}))
+        elif hook in _EPOCH_HOOKS:
+            def call_all(epoch, logs=None):
+                for callback in self.callbacks:
+                    getattr(callback, hook)(epoch, dict(logs or {}))
+        elif hook in _BATCH_HOOKS:
+            def call_all(batch, logs=None):
+                for callback in self.callbacks:
+                    getattr(callback, hook)(batch, logs=dict(logs or {}))
+        else:
             raise AttributeError(hook)
-
-        def call_all(*args):
-            for callback in self.callbacks:
-                getattr(callback, hook)(*args)
-
         return call_all
+
+
+class TerminateOnNaN(Callback):
+    """Stop training when a batch's loss is NaN or infinite (as Keras's callback).
+
+    Args:
+        raise_error: False stops gracefully (``model.stop_training = True``,
+            so every callback's ``on_train_end`` still runs); True raises a
+            ``RuntimeError`` at once.
+    """
+
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = bool(raise_error)
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            if self.raise_error:
+                raise RuntimeError(
+                    f"NaN or Inf loss encountered at batch {batch}. "
+                    f"Loss value: {loss}. Terminating training immediately."
+                )
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
 
 
 class History(Callback):

@@ -10,11 +10,12 @@ import io
 import json
 import os
 import zipfile
+from typing import NamedTuple
 
 from course_lib import backend
 from course_lib import layers as layers_module
 from course_lib.layers.base import KerasTensor, Layer
-from course_lib.layers.core import InputLayer, _ActivatedLayer
+from course_lib.layers.core import InputLayer
 from course_lib.training import Trainer
 from course_lib.utils.summary import print_summary
 
@@ -58,8 +59,13 @@ class Model(Trainer, Layer):
                     f"Model '{self.name}': every input must come from keras.Input. Received: {tensor}"
                 )
         self._nodes, first_seen = _topological_nodes(self.outputs, self.inputs, self.name)
-        self._layers = _keras_layer_order(self._nodes, first_seen)
-        self._uses = {layer: sum(node.layer is layer for node in self._nodes) for layer in self._layers}
+        if not isinstance(self, Sequential):
+            self._layers = _keras_layer_order(self._nodes, first_seen)
+        self._node_position = {id(node): position for position, node in enumerate(self._nodes)}
+        self._consumers = {}
+        for node in self._nodes:
+            for tensor in node.inputs:
+                self._consumers[id(tensor)] = self._consumers.get(id(tensor), 0) + 1
         self.built = True
 
     @property
@@ -95,6 +101,17 @@ class Model(Trainer, Layer):
             f"Model '{self.name}' has no layer named {name!r}. Layers: {[l.name for l in self.layers]}"
         )
 
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        # As in Keras: freezing (or unfreezing) a model sets every layer inside it.
+        self._trainable = bool(value)
+        for layer in getattr(self, "_layers", []):
+            layer.trainable = value
+
     # --------------------------------------------------------------- weights
     @property
     def weights(self):
@@ -123,14 +140,6 @@ class Model(Trainer, Layer):
     @property
     def weight_names(self):
         return [f"{layer.name}/{name}" for layer in self.layers for name in layer.weight_names]
-
-    def _trainable_gradients(self):
-        """Gradients aligned with :attr:`trainable_weights`, from the last backward pass."""
-        grads = []
-        for layer in self.layers:
-            for name in layer.trainable_weight_names:
-                grads.append(layer.grads[name])
-        return grads
 
     def get_weights(self):
         return [w.copy() for w in self.weights]
@@ -166,31 +175,37 @@ class Model(Trainer, Layer):
             raise TypeError(f"Model '{self.name}': unrecognized call arguments: {sorted(kwargs)}.")
         if _contains_symbolic(inputs):
             return Layer.__call__(self, inputs)
-        outputs = self._forward(self._standardize_inputs(inputs, "call"), bool(training))
-        return outputs if self._outputs_are_list else outputs[0]
+        outputs, cache = self.forward(self._standardize_inputs(inputs, "call"), bool(training))
+        # Only for the sugar `model.backward(dy)`; the engine passes caches explicitly.
+        self._last_call = cache
+        return outputs
 
-    def call(self, inputs, training=False):
-        outputs = self._forward(inputs if isinstance(inputs, list) else [inputs], training)
-        # As a layer of another model, keep this call's caches: the outer model
-        # may call this one twice before running backward.
-        self._cache = self._snapshot_caches()
-        return outputs if self._outputs_are_list else outputs[0]
+    def forward(self, inputs, training=False):
+        """``(outputs, cache)``: the cache holds one entry per node of this call."""
+        outputs, caches = self._run(
+            inputs if isinstance(inputs, list) else [inputs], training, self._backward_plan(True).nodes
+        )
+        return (outputs if self._outputs_are_list else outputs[0]), caches
 
-    def _snapshot_caches(self):
-        return [node.cache for node in self._nodes]
+    def backward(self, output_grads, cache):
+        """``(input_grads, weight_grads)``; ``weight_grads`` is keyed like :attr:`trainable_weight_names`."""
+        grads = output_grads if self._outputs_are_list else [output_grads]
+        input_grads, weight_grads = self._backprop(grads, cache, inputs_need_grads=True)
+        return (input_grads if self._inputs_are_list else input_grads[0]), weight_grads
 
-    def _restore_caches(self, snapshot):
-        for node, cache in zip(self._nodes, snapshot):
-            node.cache = cache
+    def weight_gradients(self, output_grads, cache):
+        grads = output_grads if self._outputs_are_list else [output_grads]
+        return self._backprop(grads, cache, inputs_need_grads=False)[1]
 
     def compute_output_shape(self, input_shape):
         return self.output_shape
 
     def _standardize_inputs(self, inputs, where):
-        """A list of float arrays, one per model input, checked against the Input shapes."""
+        """A list of arrays, one per model input, checked against the Input shapes."""
         arrays = _structure_to_list(inputs, self.input_names, f"Model '{self.name}' {where}", "inputs")
         # Each input takes its Input's dtype (as in Keras), not the floatx of the moment:
-        # a float64 model called outside floatx_scope must not round its inputs to float32.
+        # a float64 model called outside floatx_scope must not round its inputs to float32,
+        # and an integer Input keeps its token ids integers.
         arrays = [
             backend.to_array(a, tensor.dtype, f"Model '{self.name}'") for a, tensor in zip(arrays, self.inputs)
         ]
@@ -208,74 +223,121 @@ class Model(Trainer, Layer):
                     f"found shape={array.shape}"
                 )
 
-    def _forward(self, inputs, training):
+    def _run(self, inputs, training, keep=()):
+        """The forward pass over the graph.
+
+        Args:
+            inputs: one array per model input.
+            keep: positions (in ``self._nodes``) whose caches are kept; the
+                others are dropped as soon as their layer returns, so inference
+                holds no caches.
+
+        Returns:
+            ``(outputs, caches)``: a list of arrays, one per model output, and a
+            list with one cache (or None) per node.
+        """
         values = {id(tensor): array for tensor, array in zip(self.inputs, inputs)}
-        for node in self._nodes:
-            if isinstance(node.layer, InputLayer):
+        caches = [None] * len(self._nodes)
+        for position, node in enumerate(self._nodes):
+            layer = node.layer
+            if isinstance(layer, InputLayer):
                 continue
             args = [values[id(t)] for t in node.inputs]
-            layer_input = args if node.inputs_are_list else args[0]
-            layer_input = _cast(layer_input, node.layer.dtype)
-            node.layer._check_input(
-                [a.shape for a in args] if node.inputs_are_list else args[0].shape
-            )
-            values[id(node.outputs[0])] = node.layer.call(layer_input, training=training)
-            node.cache = node.layer._cache
-        return [values[id(tensor)] for tensor in self.outputs]
+            layer_input = layer._autocast(args if node.inputs_are_list else args[0])
+            layer._check_input([a.shape for a in args] if node.inputs_are_list else args[0].shape)
+            outputs, cache = layer.forward(layer_input, training=training)
+            for tensor, value in zip(node.outputs, outputs if node.outputs_are_list else [outputs]):
+                values[id(tensor)] = value
+            if position in keep:
+                caches[position] = cache
+        return [values[id(tensor)] for tensor in self.outputs], caches
 
-    def _output_logits(self, index, activation_name):
-        """The pre-activation of output ``index`` if it ends in ``activation_name``."""
-        node = self.outputs[index].node
-        return _logits_of(node.layer, node.cache, activation_name)
+    def _backward_plan(self, inputs_need_grads):
+        """Which nodes run backward, and which of them must return input gradients.
 
-    def _backward(self, output_grads, wrt_logits=None, need_input_gradients=True):
-        """Backpropagate gradients of the outputs; returns the inputs' gradients.
+        A tensor needs a gradient when it depends on a trainable weight (or on
+        a model input whose gradient is wanted) through differentiable layers
+        only; a non-differentiable layer (preprocessing, integer lookups) stops
+        the gradient there. Recomputed per step: `trainable` may change.
+        """
+        needs = {id(tensor): inputs_need_grads for tensor in self.inputs}
+        nodes, input_grads = set(), set()
+        for position, node in enumerate(self._nodes):
+            layer = node.layer
+            if isinstance(layer, InputLayer):
+                continue
+            inputs_need = any(needs.get(id(t), False) for t in node.inputs)
+            runs = layer.differentiable and (inputs_need or bool(layer.trainable_weight_names))
+            if runs:
+                nodes.add(position)
+                if inputs_need:
+                    input_grads.add(position)
+            for tensor in node.outputs:
+                needs[id(tensor)] = runs
+        return _Plan(nodes, input_grads, needs)
+
+    def _backprop(self, output_grads, caches, logits_grads=None, inputs_need_grads=True):
+        """Backpropagate gradients of the outputs through the graph.
+
+        Walks the nodes in reverse topological order, summing gradients where a
+        tensor feeds several layers and weight gradients where a layer is used
+        several times.
 
         Args:
             output_grads: one array (or None) per model output.
-            wrt_logits: per output, True when its gradient is with respect to
-                the output layer's pre-activation (see :meth:`_output_logits`).
-            need_input_gradients: False lets layers fed only by the model's
-                inputs skip their input gradient (training needs none); the
-                returned gradients are then None.
+            caches: what :meth:`_run` returned.
+            logits_grads: ``{node position: gradient with respect to that output
+                layer's pre-activation}``, from the engine's loss step (crossentropy
+                scored from logits); those nodes start from it instead.
+            inputs_need_grads: False when nobody needs the inputs' gradients
+                (training): layers fed by the inputs only skip computing them.
+
+        Returns:
+            ``(input_grads, weight_grads)``: one array (or None) per model input,
+            and a dict keyed like :attr:`trainable_weight_names`.
         """
-        wrt_logits = wrt_logits or [False] * len(self.outputs)
-        grads, logits_nodes = {}, set()
-        for tensor, grad, flag in zip(self.outputs, output_grads, wrt_logits):
+        plan = self._backward_plan(inputs_need_grads)
+        logits_grads = logits_grads or {}
+        grads = {}
+        for tensor, grad in zip(self.outputs, output_grads):
             if grad is not None:
                 _accumulate(grads, id(tensor), grad)
-                if flag:
-                    logits_nodes.add(id(tensor.node))
-        summed = {}
-        input_ids = {id(tensor) for tensor in self.inputs}
-        for node in reversed(self._nodes):
+        by_layer = {}
+        for position in sorted(plan.nodes, reverse=True):
+            node, cache = self._nodes[position], caches[position]
             layer = node.layer
-            dy = grads.get(id(node.outputs[0]))
-            if dy is None or isinstance(layer, InputLayer):
-                continue
-            layer._cache = node.cache
-            kwargs = {"wrt_pre_activation": True} if id(node) in logits_nodes else {}
-            if not need_input_gradients and all(id(t) in input_ids for t in node.inputs):
-                dx = layer._backward_without_input_gradient(dy, **kwargs)
+            wants_dx = position in plan.input_grads
+            if position in logits_grads:
+                dpre, inner = logits_grads[position], cache[0]
+                if wants_dx:
+                    dx, weight_grads = layer.backward_pre_activation(dpre, inner)
+                else:
+                    dx, weight_grads = None, layer.weight_gradients_pre_activation(dpre, inner)
             else:
-                dx = layer.backward(dy, **kwargs)
-            if self._uses[layer] > 1:
-                totals = summed.setdefault(layer, {})
-                for name, value in layer.grads.items():
-                    totals[name] = totals[name] + value if name in totals else value
-            for tensor, grad in zip(node.inputs, dx if node.inputs_are_list else [dx]):
-                if grad is not None:
-                    _accumulate(grads, id(tensor), grad)
-        for layer, totals in summed.items():
-            layer.grads = totals
-        return [grads.get(id(tensor)) for tensor in self.inputs]
+                dys = [grads.get(id(t)) for t in node.outputs]
+                if all(dy is None for dy in dys):
+                    continue
+                dy = dys if node.outputs_are_list else dys[0]
+                if wants_dx:
+                    dx, weight_grads = layer.backward(dy, cache)
+                else:
+                    dx, weight_grads = None, layer.weight_gradients(dy, cache)
+            totals = by_layer.setdefault(layer, {})
+            for name, value in (weight_grads or {}).items():
+                _accumulate(totals, name, value)
+            if dx is not None:
+                for tensor, grad in zip(node.inputs, dx if node.inputs_are_list else [dx]):
+                    if grad is not None and plan.needs.get(id(tensor)):
+                        _accumulate(grads, id(tensor), grad)
+        weight_grads = {
+            f"{layer.name}/{name}": totals[name]
+            for layer, totals in by_layer.items() for name in layer.trainable_weight_names if name in totals
+        }
+        return [grads.get(id(tensor)) for tensor in self.inputs], weight_grads
 
-    def backward(self, dy):
-        if isinstance(self._cache, list):
-            self._restore_caches(self._cache)
-        dys = dy if self._outputs_are_list else [dy]
-        dx = self._backward(dys)
-        return dx if self._inputs_are_list else dx[0]
+    def _gradient_list(self, weight_grads):
+        """Gradients aligned with :attr:`trainable_weights` (None where no gradient reached a weight)."""
+        return [weight_grads.get(name) for name in self.trainable_weight_names]
 
     @property
     def grads(self):
@@ -288,10 +350,10 @@ class Model(Trainer, Layer):
     @grads.setter
     def grads(self, value):
         # Gradients live in the layers: hand each its share ("layer/weight" keys).
-        by_layer = {}
+        by_layer = {layer.name: {} for layer in getattr(self, "_layers", [])}
         for key, gradient in value.items():
             layer_name, name = key.split("/", 1)
-            by_layer.setdefault(layer_name, {})[name] = gradient
+            by_layer[layer_name][name] = gradient
         for layer_name, grads in by_layer.items():
             self.get_layer(layer_name).grads = grads
 
@@ -347,7 +409,7 @@ class Model(Trainer, Layer):
                 if all((name, node) in produced for name, node, _ in refs):
                     args = [produced[(name, node)][t] for name, node, t in refs]
                     output = created[entry["name"]](args if as_list else args[0])
-                    produced[(entry["name"], done)] = [output]
+                    produced[(entry["name"], done)] = output if isinstance(output, list) else [output]
                     progressed = True
             if not progressed and pending:
                 raise ValueError(f"Model.from_config: the graph of {config['name']!r} cannot be rebuilt.")
@@ -413,6 +475,7 @@ class Sequential(Model):
         self.built = False
         self._shapes = []
         self._own_nodes = []
+        self._nodes = []
         for layer in layers or []:
             self.add(layer)
 
@@ -473,11 +536,8 @@ class Sequential(Model):
             tensor = layer._symbolic_call(tensor)
             self._own_nodes.append(tensor.node)
             self._shapes.append(tensor.shape)
-        self.built = True
-        self.inputs = [self._input_layer.output]
-        self._inputs_are_list = False
-        self._outputs_are_list = False
-        self.outputs = [tensor]
+        # One engine: from here on the stack is a graph like any functional model's.
+        self._init_graph(self._input_layer.output, tensor)
 
     @property
     def input_names(self):
@@ -490,44 +550,14 @@ class Sequential(Model):
     def _standardize_inputs(self, inputs, where):
         if not self._layers:
             raise ValueError(f"Sequential model '{self.name}' has no layers yet: add some first.")
-        arrays = _structure_to_list(inputs, self.input_names, f"Model '{self.name}' {where}", "inputs")
-        # The first layer's dtype, which _forward casts to anyway (float64 stays float64).
-        arrays = [backend.to_array(a, self._layers[0].dtype, f"Model '{self.name}'") for a in arrays]
         if not self.built:
-            # Like Keras: a model without an input shape builds on its first batch.
-            self.build((None,) + arrays[0].shape[1:])
-        self._check_input_arrays(arrays)
-        return arrays
-
-    def _forward(self, inputs, training):
-        x = inputs[0]
-        for layer in self._layers:
-            x = _cast(x, layer.dtype)
-            layer._check_input(x.shape)
-            x = layer.call(x, training=training)
-        return [x]
-
-    def _output_logits(self, index, activation_name):
-        layer = self._layers[-1]
-        return _logits_of(layer, layer._cache, activation_name)
-
-    def _snapshot_caches(self):
-        return [layer._cache for layer in self._layers]
-
-    def _restore_caches(self, snapshot):
-        for layer, cache in zip(self._layers, snapshot):
-            layer._cache = cache
-
-    def _backward(self, output_grads, wrt_logits=None, need_input_gradients=True):
-        dy = output_grads[0]
-        last = len(self._layers) - 1
-        for position, layer in enumerate(reversed(self._layers)):
-            kwargs = {"wrt_pre_activation": True} if position == 0 and wrt_logits and wrt_logits[0] else {}
-            if position == last and not need_input_gradients:
-                dy = layer._backward_without_input_gradient(dy, **kwargs)
-            else:
-                dy = layer.backward(dy, **kwargs)
-        return [dy]
+            # Like Keras: a model without an input shape builds on its first batch,
+            # with an Input of the first layer's dtype.
+            arrays = _structure_to_list(inputs, self.input_names, f"Model '{self.name}' {where}", "inputs")
+            first = backend.as_numeric(arrays[0], f"Model '{self.name}'")
+            self._input_layer = InputLayer(batch_shape=(None,) + first.shape[1:], dtype=self._layers[0].dtype)
+            self._build_from(self._input_layer.batch_shape)
+        return Model._standardize_inputs(self, inputs, where)
 
     def summary(self, print_fn=None, line_length=None):
         self._require_built("summary")
@@ -573,24 +603,14 @@ def _weights_dict(model):
     return {f"w{i:05d}": weight for i, weight in enumerate(model.weights)}
 
 
-def _cast(value, dtype):
-    if isinstance(value, list):
-        return [v.astype(dtype, copy=False) for v in value]
-    return value.astype(dtype, copy=False)
+class _Plan(NamedTuple):
+    nodes: set          # node positions whose backward runs
+    input_grads: set    # ... and of those, the ones whose input gradients are needed
+    needs: dict         # id(tensor) -> whether the tensor needs a gradient
 
 
 def _accumulate(grads, key, value):
     grads[key] = grads[key] + value if key in grads else value
-
-
-def _logits_of(layer, cache, activation_name):
-    if (
-        isinstance(layer, _ActivatedLayer)
-        and getattr(layer.activation, "name", None) == activation_name
-        and isinstance(cache, dict)
-    ):
-        return layer.pre_activation(cache)
-    return None
 
 
 def _contains_symbolic(inputs):

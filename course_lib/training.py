@@ -9,6 +9,7 @@ the same numbers Keras reports).
 from __future__ import annotations
 
 import math
+import warnings
 
 from course_lib import backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from course_lib import optimizers
@@ -26,6 +27,7 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._loss_spec = None
+        self._warned_non_finite = False
 
     # ---------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
@@ -97,25 +99,58 @@ class Trainer:
         return self.output_names or ["output"]
 
     # ------------------------------------------------------------ one step
-    def _loss_and_output_grads(self, ys, outputs, sample_weights=None):
-        """Total loss, loss per output (before loss_weights), the gradient per output, logits flags."""
-        total, per_output, grads, flags = 0.0, [], [], []
+    def _logits_node(self, index):
+        """The node whose pre-activation scores output ``index`` from logits, or None.
+
+        As Keras's TensorFlow backend does, a crossentropy (not from logits) on
+        an output that ends in the matching softmax/sigmoid is computed from the
+        output layer's logits: more stable, and the numbers Keras reports.
+        """
+        if self._logit_losses[index] is None:
+            return None
+        activation, _ = self._logit_losses[index]
+        tensor = self.outputs[index]
+        layer = tensor.node.layer
+        if (
+            hasattr(layer, "backward_pre_activation")
+            and getattr(layer.activation, "name", None) == activation
+            and not tensor.node.outputs_are_list
+            and not self._consumers.get(id(tensor))
+        ):
+            return self._node_position[id(tensor.node)]
+        return None
+
+    def _loss_step(self, ys, outputs, caches, sample_weights=None, with_gradients=True):
+        """The engine's loss step.
+
+        Returns:
+            ``(total, per_output, output_grads, logits_grads)``: the weighted
+            total, each output's loss (before loss_weights), the gradient per
+            output (None where it is taken with respect to the logits instead)
+            and ``{node position: gradient with respect to the logits}``.
+        """
+        total, per_output, output_grads, logits_grads = 0.0, [], [], {}
         sample_weights = sample_weights or [None] * len(outputs)
         for index, (y_true, y_pred, weights) in enumerate(zip(ys, outputs, sample_weights)):
             loss_object, weight = self._losses[index], self._loss_weights[index]
-            target, logits = y_pred, None
-            if self._logit_losses[index] is not None:
-                activation, logits_loss = self._logit_losses[index]
-                logits = self._output_logits(index, activation)
-                if logits is not None:
-                    loss_object, target = logits_loss, logits
+            target, position = y_pred, self._logits_node(index)
+            if position is not None:
+                loss_object = self._logit_losses[index][1]
+                target = self._nodes[position].layer.pre_activation(caches[position])
             value = float(loss_object(y_true, target, sample_weight=weights))
-            grad = loss_object.gradient(y_true, target, sample_weight=weights)
             per_output.append(value)
             total += weight * value
-            grads.append(grad * grad.dtype.type(weight) if weight != 1.0 else grad)
-            flags.append(logits is not None)
-        return total, per_output, grads, flags
+            grad = None
+            if with_gradients:
+                grad = loss_object.gradient(y_true, target, sample_weight=weights)
+                grad = grad * grad.dtype.type(weight) if weight != 1.0 else grad
+            if position is not None:
+                logits_grads[position], grad = grad, None
+            output_grads.append(grad)
+        return total, per_output, output_grads, logits_grads
+
+    def _loss_cache_positions(self):
+        return {p for p in (self._logits_node(i) for i in range(len(self.outputs))) if p is not None}
 
     def _ensure_metrics(self, ys, outputs):
         if self._metric_objects is not None:
@@ -159,20 +194,24 @@ class Trainer:
             metric.reset_state()
 
     def _train_step(self, xs, ys, sample_weights, trackers):
-        outputs = self._forward(xs, training=True)
-        total, per_output, grads, flags = self._loss_and_output_grads(ys, outputs, sample_weights)
-        if not math.isfinite(total):
-            raise FloatingPointError(
-                f"Model '{self.name}': the loss became {total} during training. Lower the "
-                "learning rate or check the inputs and labels for NaN/inf."
+        keep = self._backward_plan(False).nodes | self._loss_cache_positions()
+        outputs, caches = self._run(xs, True, keep)
+        total, per_output, output_grads, logits_grads = self._loss_step(ys, outputs, caches, sample_weights)
+        if not math.isfinite(total) and not self._warned_non_finite:
+            # Keras trains on (and records) a NaN or infinite loss; TerminateOnNaN stops it.
+            self._warned_non_finite = True
+            warnings.warn(
+                f"Model '{self.name}': the loss became {total} during training. Lower the learning "
+                "rate or check the inputs and labels for NaN/inf; callbacks.TerminateOnNaN() stops "
+                "training when this happens.", RuntimeWarning, stacklevel=4,
             )
-        self._backward(grads, flags, need_input_gradients=False)
-        self.optimizer.apply(self._trainable_gradients(), self.trainable_weights)
+        _, weight_grads = self._backprop(output_grads, caches, logits_grads, inputs_need_grads=False)
+        self.optimizer.apply(self._gradient_list(weight_grads), self.trainable_weights)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 
     def _test_step(self, xs, ys, sample_weights, trackers):
-        outputs = self._forward(xs, training=False)
-        total, per_output, _, _ = self._loss_and_output_grads(ys, outputs, sample_weights)
+        outputs, caches = self._run(xs, False, self._loss_cache_positions())
+        total, per_output, _, _ = self._loss_step(ys, outputs, caches, sample_weights, with_gradients=False)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 
     # ------------------------------------------------------------------ fit
@@ -304,11 +343,11 @@ class Trainer:
         step = -1
         for step, (xs, _, _) in enumerate(data.batches(0)):
             hooks.on_predict_batch_begin(step)
-            outputs = self._forward(xs, training=False)
+            outputs, _ = self._run(xs, False)
             chunks = [[] for _ in outputs] if chunks is None else chunks
             for store, output in zip(chunks, outputs):
                 store.append(output)
-            hooks.on_predict_batch_end(step)
+            hooks.on_predict_batch_end(step, {"outputs": outputs if len(outputs) > 1 else outputs[0]})
             if progbar:
                 progbar.update(step + 1, finalize=False)
         if chunks is None:
@@ -342,7 +381,7 @@ class Trainer:
     def predict_on_batch(self, x):
         """Outputs for one batch ``x``."""
         xs = self._standardize_inputs(x, "predict_on_batch")
-        outputs = self._forward(xs, training=False)
+        outputs, _ = self._run(xs, False)
         return outputs if len(outputs) > 1 else outputs[0]
 
     def fit_generator(self, *args, **kwargs):

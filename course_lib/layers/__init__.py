@@ -1,14 +1,22 @@
 """Layers with Keras's names, arguments and weight layouts, each with a backward pass."""
 from course_lib.layers.base import InputSpec, KerasTensor, Layer
 from course_lib.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
-from course_lib.layers.merging import Add, Concatenate
+from course_lib.layers.leaky_relu import LeakyReLU
+from course_lib.layers.merging import (
+    Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract,
+    add, average, concatenate, maximum, minimum, multiply, subtract,
+)
 
-__all__ = [
-    "Activation", "Add", "Concatenate", "Dense", "Dropout", "Flatten", "Input", "InputLayer",
-    "InputSpec", "KerasTensor", "Layer", "Reshape", "get", "serialize", "deserialize",
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (Activation, Add, Average, Concatenate, Dense, Dropout, Flatten, InputLayer, LeakyReLU,
+                Maximum, Minimum, Multiply, Reshape, Subtract)
+}
+
+__all__ = sorted(_CLASSES) + [
+    "Input", "InputSpec", "KerasTensor", "Layer", "add", "average", "concatenate", "maximum", "minimum",
+    "multiply", "subtract", "serialize", "deserialize",
 ]
-
-_CLASSES = {cls.__name__: cls for cls in (Activation, Add, Concatenate, Dense, Dropout, Flatten, InputLayer, Reshape)}
 
 
 def serialize(layer):

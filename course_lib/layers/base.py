@@ -1,10 +1,22 @@
-"""The Layer base class: Keras's lifecycle plus an explicit backward pass.
+"""The Layer base class: Keras's lifecycle plus a pure, explicit backward pass.
 
 Lifecycle (as in Keras): ``__init__`` stores and validates configuration only;
 ``build(input_shape)`` creates the weights the first time the layer sees an
-input; ``call(inputs, training)`` is the forward pass. On top of Keras, every
-layer has ``backward(dy) -> dx`` which fills ``layer.grads`` (same keys as the
-weights). Gradients OVERWRITE: each backward replaces the previous ones.
+input. The forward and backward passes are a pair of pure methods:
+
+- ``forward(inputs, training) -> (outputs, cache)``: the cache is whatever the
+  backward pass will need; it belongs to the *call*, not to the layer, so a
+  layer called twice (shared, nested, wrapped) keeps one cache per call;
+- ``backward(output_grads, cache) -> (input_grads, weight_grads)``:
+  ``weight_grads`` is a dict with the same keys as the layer's trainable
+  weights. A layer with several outputs gets a list of upstream gradients,
+  ``None`` where an output is unused.
+
+``layer.backward(dy)`` without a cache is sugar for a layer called once on
+arrays: it uses that last call's cache, stores the weight gradients in
+``layer.grads`` (they OVERWRITE, never accumulate) and returns the input
+gradients. ``call(inputs, training)`` is Keras's name for the forward pass and
+returns the outputs alone.
 
 Calling a layer on a symbolic :class:`KerasTensor` (what ``Input`` returns)
 records a :class:`Node` in the graph instead of computing numbers; that is how
@@ -12,7 +24,12 @@ the functional API builds models.
 """
 from __future__ import annotations
 
+import functools
+
 from course_lib import backend, initializers
+
+# The default of ``backward``'s cache: "use the cache of this layer's last call".
+_LAST_CALL = object()
 
 
 class KerasTensor:
@@ -47,18 +64,18 @@ class KerasTensor:
 
 
 class Node:
-    """One call of a layer inside a functional graph.
+    """One call of a layer inside a functional graph: its input and output tensors.
 
-    Holds the input and output tensors and, during a forward pass, the layer's
-    cache for that call, so that a layer used twice keeps two caches.
+    The forward pass of a model keeps each node's cache in a list of its own
+    (one per model call), never on the node or the layer.
     """
 
-    def __init__(self, layer, inputs, outputs, inputs_are_list):
+    def __init__(self, layer, inputs, outputs, inputs_are_list, outputs_are_list=False):
         self.layer = layer
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.inputs_are_list = inputs_are_list
-        self.cache = None
+        self.outputs_are_list = outputs_are_list
 
 
 class InputSpec:
@@ -116,18 +133,39 @@ class Layer:
         name: a unique name; Keras-style automatic names (``dense_1``) if None.
         dtype: float type of weights and computation; ``backend.floatx()`` if None.
         trainable: whether the optimizer updates this layer's weights.
+        autocast: whether float inputs are cast to the layer's dtype (Keras's
+            autocast); integer and boolean inputs are never cast by it.
         input_shape: shape of one sample (no batch axis), for the first layer
             of a Sequential model.
         input_dim: the old Keras 2 spelling of ``input_shape=(input_dim,)``.
         batch_input_shape / batch_size: the shape with the batch axis (Keras 2);
             ``batch_size`` fixes the batch axis of ``input_shape``.
+
+    Class attributes a subclass may set:
+        differentiable: False for a layer no gradient flows through
+            (preprocessing, integer lookups): the engine stops there.
+        keeps_integers: True for a layer that passes integer inputs through
+            unchanged (reshaping, merging); the others compute in floats, so
+            integer inputs are cast to the layer's dtype, as Keras's type
+            promotion does.
     """
+
+    differentiable = True
+    keeps_integers = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Each class writes the pure backward(output_grads, cache); the sugar
+        # backward(dy) for a layer called once is added around it here.
+        if "backward" in cls.__dict__:
+            cls.backward = _with_single_call_sugar(cls.__dict__["backward"])
 
     def __init__(
         self,
         name=None,
         dtype=None,
         trainable=True,
+        autocast=True,
         input_shape=None,
         input_dim=None,
         batch_input_shape=None,
@@ -145,13 +183,14 @@ class Layer:
         # Fixed at construction, as Keras's dtype policy is: a layer made inside
         # floatx_scope('float64') stays float64 afterwards.
         self._dtype = backend._check_float_name(class_name, _dtype_name(dtype or backend.floatx()))
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
+        self.autocast = bool(autocast)
         self.built = False
         self.grads = {}
         self.input_spec = None
         self._params = {}
         self._trainable_names = []
-        self._cache = None
+        self._last_call = _LAST_CALL  # not called on arrays yet
         self._inbound_nodes = []
         self._batch_input_shape = None
         if input_dim is not None:
@@ -171,6 +210,14 @@ class Layer:
     @property
     def dtype(self):
         return self._dtype
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
 
     # ---------------------------------------------------------------- weights
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None):
@@ -251,26 +298,42 @@ class Layer:
         """Create weights for inputs of ``input_shape``; the base has none."""
         self.built = True
 
-    def call(self, inputs, training=False):
-        return inputs
+    def forward(self, inputs, training=False):
+        """The forward pass: ``(outputs, cache)``.
 
-    def backward(self, dy):
-        """Return dL/dx given dL/dy, and store the weights' gradients in ``self.grads``."""
-        raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) does not define backward.")
+        The base runs :meth:`call` (for a Keras-style layer that only defines
+        ``call``) and keeps no cache; a layer that can be trained through
+        overrides this method and :meth:`backward`.
+        """
+        if type(self).call is Layer.call:
+            return inputs, None
+        return self.call(inputs, training=training), None
+
+    def call(self, inputs, training=False):
+        """Keras's forward pass: the outputs of :meth:`forward`, without the cache."""
+        return self.forward(inputs, training=training)[0]
+
+    def backward(self, output_grads, cache):
+        """The backward pass: ``(input_grads, weight_grads)`` from the upstream gradients and the cache."""
+        if type(self).forward is Layer.forward and type(self).call is Layer.call:
+            return output_grads, {}
+        raise TypeError(
+            f"Layer '{self.name}' ({type(self).__name__}) defines no backward pass, so no gradient "
+            "can flow through it. Write `forward(self, inputs, training) -> (outputs, cache)` and "
+            "`backward(self, output_grads, cache) -> (input_grads, weight_grads)`, or set "
+            "`differentiable = False` on the class if no gradient should flow through it."
+        )
+
+    def weight_gradients(self, output_grads, cache):
+        """Only the weight gradients: the engine calls this where no input gradient is needed.
+
+        The default runs :meth:`backward`; a layer whose input gradient is
+        costly (Dense, convolutions) overrides it to skip that work.
+        """
+        return self.backward(output_grads, cache)[1]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    # Layers may skip computing dx when this is False (set by a model for its
-    # first layers during training, where no one needs the input gradient).
-    _input_gradient_needed = True
-
-    def _backward_without_input_gradient(self, dy, **kwargs):
-        self._input_gradient_needed = False
-        try:
-            return self.backward(dy, **kwargs)
-        finally:
-            del self._input_gradient_needed
 
     def __call__(self, inputs, training=None, **kwargs):
         if kwargs:
@@ -281,12 +344,34 @@ class Layer:
         shapes = _shapes_of(inputs)
         self._maybe_build(shapes)
         self._check_input(shapes)
-        return self.call(inputs, training=bool(training))
+        outputs, cache = self.forward(inputs, training=bool(training))
+        # Only for the sugar `layer.backward(dy)`; models and the engine never read it.
+        self._last_call = cache
+        return outputs
 
     def _prepare_inputs(self, inputs):
+        where = f"Layer '{self.name}'"
         if isinstance(inputs, (list, tuple)):
-            return [backend.to_array(item, self.dtype, f"Layer '{self.name}'") for item in inputs]
-        return backend.to_array(inputs, self.dtype, f"Layer '{self.name}'")
+            return [self._autocast(backend.as_numeric(item, where)) for item in inputs]
+        return self._autocast(backend.as_numeric(inputs, where))
+
+    def _autocast(self, value):
+        """Keras's dtype policy: floats take the layer's dtype; integers stay unless the layer computes in floats."""
+        if isinstance(value, list):
+            return [self._autocast(item) for item in value]
+        kind = value.dtype.kind
+        if kind == "f":
+            return value.astype(self.dtype, copy=False) if self.autocast else value
+        if self.keeps_integers:
+            return value
+        return value.astype(self.dtype)
+
+    def _output_dtype(self, input_dtypes):
+        if self.keeps_integers and input_dtypes and all(
+            backend.xp.dtype(d).kind in "biu" for d in input_dtypes
+        ):
+            return input_dtypes[0]
+        return self.dtype
 
     def _maybe_build(self, shapes):
         if not self.built:
@@ -310,16 +395,20 @@ class Layer:
         self._maybe_build(shapes)
         self._check_input(shapes)
         output_shape = self.compute_output_shape(shapes)
-        node = Node(self, tensors, [], inputs_are_list)
-        output = KerasTensor(output_shape, self.dtype, node=node, index=0, name=self.name)
-        node.outputs.append(output)
+        # Several outputs are declared by a list of shapes (a shape itself is a tuple).
+        outputs_are_list = isinstance(output_shape, list)
+        node = Node(self, tensors, [], inputs_are_list, outputs_are_list)
+        dtype = self._output_dtype([t.dtype for t in tensors])
+        for index, shape in enumerate(output_shape if outputs_are_list else [output_shape]):
+            node.outputs.append(KerasTensor(shape, dtype, node=node, index=index, name=self.name))
         self._inbound_nodes.append(node)
-        return output
+        return list(node.outputs) if outputs_are_list else node.outputs[0]
 
     @property
     def output(self):
-        """The symbolic output of this layer's one call in a graph (as in Keras)."""
-        return self._single_node("output").outputs[0]
+        """The symbolic output(s) of this layer's one call in a graph (as in Keras)."""
+        node = self._single_node("output")
+        return list(node.outputs) if node.outputs_are_list else node.outputs[0]
 
     @property
     def input(self):
@@ -339,6 +428,8 @@ class Layer:
     # ---------------------------------------------------------- serialization
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if not self.autocast:
+            config["autocast"] = False
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = self._batch_input_shape
         return config
@@ -349,6 +440,29 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _with_single_call_sugar(pure_backward):
+    """``backward(dy)`` without a cache: the last call's cache, ``self.grads`` filled, input gradients returned."""
+
+    @functools.wraps(pure_backward)
+    def backward(self, output_grads, cache=_LAST_CALL):
+        if cache is not _LAST_CALL:
+            return pure_backward(self, output_grads, cache)
+        if self._last_call is _LAST_CALL:
+            raise RuntimeError(
+                f"Layer '{self.name}': backward(dy) uses the cache of the layer's last call on "
+                "arrays, and there is none yet. Call the layer on arrays first: "
+                "`y = layer(x); dx = layer.backward(dy)`."
+            )
+        input_grads, weight_grads = pure_backward(self, output_grads, self._last_call)
+        self.grads = dict(weight_grads)
+        return input_grads
+
+    return backward
+
+
+Layer.backward = _with_single_call_sugar(Layer.backward)
 
 
 def _dtype_name(dtype):

@@ -9,13 +9,17 @@ from course_lib.ops import dense_backward, dense_forward
 
 
 class InputLayer(Layer):
-    """The entry point of a model: holds the expected shape, computes nothing.
+    """The entry point of a model: holds the expected shape and dtype, computes nothing.
 
     Args:
         shape: shape of one sample, without the batch axis.
         batch_size: fixed batch size, or None.
+        dtype: the inputs' dtype: a float type, or an integer type for token
+            ids and other integer inputs (``Input(shape=(10,), dtype="int32")``).
         batch_shape: the full shape including the batch axis (instead of shape).
     """
+
+    keeps_integers = True
 
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
                  input_shape=None, batch_input_shape=None, **kwargs):
@@ -28,7 +32,8 @@ class InputLayer(Layer):
                 f"InputLayer: pass either `shape` or `batch_shape`, not both. "
                 f"Received: shape={shape}, batch_shape={batch_shape}"
             )
-        super().__init__(name=name or backend.unique_name("input_layer"), dtype=dtype, **kwargs)
+        super().__init__(name=name or backend.unique_name("input_layer"), **kwargs)
+        self._dtype = _input_dtype_name(dtype)
         if batch_shape is None:
             batch_shape = (batch_size,) + standardize_shape(shape, "InputLayer shape")
         self.batch_shape = standardize_shape(batch_shape, "InputLayer batch_shape")
@@ -37,14 +42,23 @@ class InputLayer(Layer):
         node.outputs.append(KerasTensor(self.batch_shape, self.dtype, node=node, name=self.name))
         self._inbound_nodes.append(node)
 
-    def call(self, inputs, training=False):
-        return inputs
-
-    def backward(self, dy):
-        return dy
-
     def get_config(self):
         return {"batch_shape": self.batch_shape, "dtype": self.dtype, "name": self.name}
+
+
+def _input_dtype_name(dtype):
+    from course_lib.layers.base import _dtype_name
+
+    name = _dtype_name(dtype or backend.floatx())
+    try:
+        kind = backend.xp.dtype(name).kind
+    except TypeError:
+        kind = None
+    if kind not in ("b", "i", "u", "f"):
+        raise ValueError(
+            f"InputLayer: dtype must be a float, integer or bool type. Received: dtype={dtype!r}"
+        )
+    return backend.xp.dtype(name).name
 
 
 def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
@@ -53,6 +67,7 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     Args:
         shape: shape of one sample, without the batch axis, e.g. ``(784,)``.
         batch_size: optional fixed batch size.
+        dtype: float type (default ``floatx()``) or an integer type.
         batch_shape: full shape with the batch axis, instead of ``shape``.
 
     Returns:
@@ -62,25 +77,41 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     return layer.output
 
 
-class _ActivatedLayer(Layer):
-    """A layer ending in an activation: keeps the pre-activation for backward.
+class ActivatedLayer(Layer):
+    """A layer whose forward ends in ``self.activation`` (Dense, Activation, convolutions).
 
-    The training engine may pass a gradient with respect to the pre-activation
-    (the logits) directly, as Keras does when a softmax or sigmoid output feeds
-    a crossentropy loss.
+    Subclasses write the part before the activation as a pure pair,
+    ``forward_pre_activation(inputs, training) -> (pre, cache)`` and
+    ``backward_pre_activation(dpre, cache) -> (input_grads, weight_grads)``;
+    this class adds the activation on both sides. The training engine reads
+    the pre-activation (the logits) from the cache with
+    :meth:`pre_activation` when it scores a softmax or sigmoid output with
+    crossentropy from logits, as Keras's TensorFlow backend does.
     """
 
-    def _activation_backward(self, dy, pre, out, wrt_pre_activation):
-        if wrt_pre_activation:
-            return dy
-        return self.activation.backward(pre, out, dy)
+    def forward(self, inputs, training=False):
+        pre, inner = self.forward_pre_activation(inputs, training)
+        out = self.activation(pre)
+        return out, (inner, pre, out)
 
-    def pre_activation(self, cache):
+    def backward(self, output_grads, cache):
+        inner, pre, out = cache
+        return self.backward_pre_activation(self.activation.backward(pre, out, output_grads), inner)
+
+    def weight_gradients(self, output_grads, cache):
+        inner, pre, out = cache
+        return self.weight_gradients_pre_activation(self.activation.backward(pre, out, output_grads), inner)
+
+    def weight_gradients_pre_activation(self, dpre, inner):
+        return self.backward_pre_activation(dpre, inner)[1]
+
+    @staticmethod
+    def pre_activation(cache):
         """The logits kept in a forward ``cache`` of this layer."""
-        return cache["pre"]
+        return cache[1]
 
 
-class Dense(_ActivatedLayer):
+class Dense(ActivatedLayer):
     """Densely connected layer (全连接层): ``activation(x @ kernel + bias)``.
 
     Args:
@@ -120,20 +151,15 @@ class Dense(_ActivatedLayer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
 
-    def call(self, inputs, training=False):
-        pre, dense_cache = dense_forward(inputs, self.kernel, self.bias)
-        out = self.activation(pre)
-        self._cache = {"dense": dense_cache, "pre": pre, "out": out}
-        return out
+    def forward_pre_activation(self, inputs, training=False):
+        return dense_forward(inputs, self.kernel, self.bias)
 
-    def backward(self, dy, wrt_pre_activation=False):
-        cache = self._cache
-        dpre = self._activation_backward(dy, cache["pre"], cache["out"], wrt_pre_activation)
-        dx, dkernel, dbias = dense_backward(dpre, cache["dense"], need_dx=self._input_gradient_needed)
-        self.grads = {"kernel": dkernel}
-        if self.use_bias:
-            self.grads["bias"] = dbias
-        return dx
+    def backward_pre_activation(self, dpre, cache, need_dx=True):
+        dx, dkernel, dbias = dense_backward(dpre, cache, need_dx=need_dx)
+        return dx, ({"kernel": dkernel, "bias": dbias} if self.use_bias else {"kernel": dkernel})
+
+    def weight_gradients_pre_activation(self, dpre, cache):
+        return self.backward_pre_activation(dpre, cache, need_dx=False)[1]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -150,7 +176,7 @@ class Dense(_ActivatedLayer):
         return config
 
 
-class Activation(_ActivatedLayer):
+class Activation(ActivatedLayer):
     """Applies an activation function (激活函数) to its input.
 
     Args:
@@ -161,14 +187,11 @@ class Activation(_ActivatedLayer):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
-    def call(self, inputs, training=False):
-        out = self.activation(inputs)
-        self._cache = {"pre": inputs, "out": out}
-        return out
+    def forward_pre_activation(self, inputs, training=False):
+        return inputs, None
 
-    def backward(self, dy, wrt_pre_activation=False):
-        self.grads = {}
-        return self._activation_backward(dy, self._cache["pre"], self._cache["out"], wrt_pre_activation)
+    def backward_pre_activation(self, dpre, cache):
+        return dpre, {}
 
     def get_config(self):
         config = super().get_config()
@@ -183,16 +206,17 @@ class Dropout(Layer):
     at inference time the layer is the identity.
 
     Args:
-        rate: float in [0, 1), the fraction of units to drop.
+        rate: float in [0, 1], the fraction of units to drop. As in Keras,
+            ``rate=1`` drops every unit while training (the output is zeros).
         noise_shape: shape of the binary mask, broadcast against the input
             (``None`` entries take the input's size), e.g. ``(None, 1, features)``.
         seed: int seed for the mask.
     """
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise ValueError(
-                f"Dropout: rate must be a float in the range [0, 1). Received: rate={rate!r}"
+                f"Dropout: rate must be a float in the range [0, 1]. Received: rate={rate!r}"
             )
         super().__init__(**kwargs)
         self.rate = float(rate)
@@ -200,10 +224,12 @@ class Dropout(Layer):
         self.seed = seed
         self._rng = backend.rng(seed) if seed is not None else None
 
-    def call(self, inputs, training=False):
+    def forward(self, inputs, training=False):
         if not training or self.rate == 0:
-            self._cache = None
-            return inputs
+            return inputs, None
+        if self.rate == 1:
+            mask = backend.xp.zeros_like(inputs)
+            return mask, mask
         shape = inputs.shape
         if self.noise_shape is not None:
             shape = tuple(
@@ -212,12 +238,10 @@ class Dropout(Layer):
         generator = self._rng or backend.rng()
         keep = generator.random(shape) >= self.rate
         mask = keep.astype(inputs.dtype) / inputs.dtype.type(1.0 - self.rate)
-        self._cache = mask
-        return inputs * mask
+        return inputs * mask, mask
 
-    def backward(self, dy):
-        self.grads = {}
-        return dy if self._cache is None else dy * self._cache
+    def backward(self, output_grads, mask):
+        return (output_grads if mask is None else output_grads * mask), {}
 
     def get_config(self):
         config = super().get_config()
@@ -232,6 +256,8 @@ class Flatten(Layer):
     with ``'channels_first'`` the channel axis is first moved last.
     """
 
+    keeps_integers = True
+
     def __init__(self, data_format=None, **kwargs):
         if data_format not in (None, "channels_last", "channels_first"):
             raise ValueError(
@@ -241,18 +267,16 @@ class Flatten(Layer):
         super().__init__(**kwargs)
         self.data_format = data_format or "channels_last"
 
-    def call(self, inputs, training=False):
+    def forward(self, inputs, training=False):
         if self.data_format == "channels_first" and inputs.ndim > 2:
             inputs = backend.xp.moveaxis(inputs, 1, -1)
-        self._cache = inputs.shape
-        return inputs.reshape(inputs.shape[0], -1)
+        return inputs.reshape(inputs.shape[0], -1), inputs.shape
 
-    def backward(self, dy):
-        self.grads = {}
-        dx = dy.reshape(self._cache)
+    def backward(self, output_grads, input_shape):
+        dx = output_grads.reshape(input_shape)
         if self.data_format == "channels_first" and dx.ndim > 2:
             dx = backend.xp.moveaxis(dx, -1, 1)
-        return dx
+        return dx, {}
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
@@ -271,6 +295,8 @@ class Reshape(Layer):
     Args:
         target_shape: tuple of ints, without the batch axis; one entry may be -1.
     """
+
+    keeps_integers = True
 
     def __init__(self, target_shape, **kwargs):
         try:
@@ -312,14 +338,12 @@ class Reshape(Layer):
         self._resolve(input_shape)
         self.built = True
 
-    def call(self, inputs, training=False):
+    def forward(self, inputs, training=False):
         shape = self._resolve(inputs.shape)
-        self._cache = inputs.shape
-        return inputs.reshape((inputs.shape[0],) + shape)
+        return inputs.reshape((inputs.shape[0],) + shape), inputs.shape
 
-    def backward(self, dy):
-        self.grads = {}
-        return dy.reshape(self._cache)
+    def backward(self, output_grads, input_shape):
+        return output_grads.reshape(input_shape), {}
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + self._resolve(input_shape)

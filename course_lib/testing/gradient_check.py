@@ -52,7 +52,7 @@ class GradientReport:
 
 def _arrays(target):
     """(name, array, owner, key) for every weight of a layer or model."""
-    layers = target.layers if hasattr(target, "_trainable_gradients") else [target]
+    layers = target.layers if hasattr(target, "layers") else [target]
     found = []
     for layer in layers:
         for name, array in zip(layer.trainable_weight_names, layer.trainable_weights):
@@ -70,7 +70,7 @@ def check_gradients(target, inputs, upstream=None, training=False, epsilon=1e-6,
     Args:
         target: a Layer or Model.
         inputs: an array, or a list of arrays for layers taking several inputs.
-        upstream: dL/dy; random normal when None.
+        upstream: dL/dy (a list for a target with several outputs); random normal when None.
         training: passed to the forward pass.
         epsilon: the finite-difference step.
         tolerance: largest accepted relative error.
@@ -92,13 +92,23 @@ def check_gradients(target, inputs, upstream=None, training=False, epsilon=1e-6,
     def forward():
         if before_forward is not None:
             before_forward()
-        return np.asarray(target(xs if several else xs[0], training=training), dtype=np.float64)
+        outputs = target(xs if several else xs[0], training=training)
+        return [np.asarray(y, dtype=np.float64) for y in (outputs if isinstance(outputs, list) else [outputs])]
 
-    output = forward()
-    dy = generator.standard_normal(output.shape) if upstream is None else np.asarray(upstream, np.float64)
-    if dy.shape != output.shape:
-        raise ValueError(f"check_gradients: upstream has shape {dy.shape}, the output has {output.shape}.")
-    dx = target.backward(dy)
+    def objective():
+        return float(sum(np.sum(y * d) for y, d in zip(forward(), dys)))
+
+    outputs = forward()
+    several_outputs = len(outputs) > 1
+    if upstream is None:
+        dys = [generator.standard_normal(y.shape) for y in outputs]
+    else:
+        dys = [np.asarray(d, np.float64) for d in (upstream if several_outputs else [upstream])]
+    for d, y in zip(dys, outputs):
+        if d.shape != y.shape:
+            raise ValueError(f"check_gradients: upstream has shape {d.shape}, the output has {y.shape}.")
+    forward()  # the sugar below uses the last call's cache
+    dx = target.backward(dys if several_outputs else dys[0])
     dxs = list(dx) if several else [dx]
     analytic = {f"input_{i}" if several else "input": d for i, d in enumerate(dxs)}
     weights = _arrays(target)
@@ -117,9 +127,9 @@ def check_gradients(target, inputs, upstream=None, training=False, epsilon=1e-6,
             index = np.unravel_index(position, array.shape)
             original = array[index]
             array[index] = original + epsilon
-            plus = float(np.sum(forward() * dy))
+            plus = objective()
             array[index] = original - epsilon
-            minus = float(np.sum(forward() * dy))
+            minus = objective()
             array[index] = original
             numeric[k] = (plus - minus) / (2 * epsilon)
         index_map = [tuple(int(i) for i in np.unravel_index(p, array.shape)) for p in flat_positions]

@@ -150,7 +150,9 @@ def to_keras(model):
                 continue
             keras_layer = made.setdefault(layer, layer_to_keras(layer))
             args = [tensors[id(t)] for t in node.inputs]
-            tensors[id(node.outputs[0])] = keras_layer(args if node.inputs_are_list else args[0])
+            results = keras_layer(args if node.inputs_are_list else args[0])
+            for tensor, result in zip(node.outputs, results if node.outputs_are_list else [results]):
+                tensors[id(tensor)] = result
         inputs = [tensors[id(t)] for t in model.inputs]
         outputs = [tensors[id(t)] for t in model.outputs]
         keras_model = keras.Model(

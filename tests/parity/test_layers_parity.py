@@ -41,6 +41,15 @@ CASES = (
         ("Concatenate-last", "Concatenate", {"axis": -1}, [(2, 3, 4), (2, 3, 2)]),
         ("Concatenate-axis1", "Concatenate", {"axis": 1}, [(2, 3, 4), (2, 5, 4)]),
         ("Add-three", "Add", {}, [(3, 4), (3, 4), (3, 4)]),
+        # Keras's merge layers broadcast: size-1 axes stretch, a lower rank gets axes after the batch.
+        ("Add-broadcast", "Add", {}, [(3, 4), (3, 1)]),
+        ("Subtract-broadcast", "Subtract", {}, [(3, 4), (3, 1)]),
+        ("Multiply-three-broadcast", "Multiply", {}, [(3, 4), (3, 4), (3, 1)]),
+        ("Average-lower-rank", "Average", {}, [(2, 3, 4), (2, 4)]),
+        ("Maximum-three", "Maximum", {}, [(3, 4), (3, 4), (3, 4)]),
+        ("Minimum-broadcast", "Minimum", {}, [(3, 4), (3, 1)]),
+        ("LeakyReLU-default", "LeakyReLU", {}, [(3, 5)]),
+        ("LeakyReLU-0.05", "LeakyReLU", {"negative_slope": 0.05}, [(2, 3, 4)]),
     ]
 )
 
@@ -118,3 +127,31 @@ def test_dropout_training_statistics_and_mask_match_keras_rule():
         keras_out = keras_layer(tensor, training=True)
     keras_dx = tape.gradient(keras_out, tensor, output_gradients=tf.constant(dy)).numpy()
     np.testing.assert_allclose(keras_dx, dy * keras_out.numpy(), rtol=1e-6)
+
+
+def test_dropout_with_rate_one_drops_everything_as_keras_does():
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype("float32")
+    layer = cl.layers.Dropout(1.0)
+    np.testing.assert_array_equal(layer(x, training=True), keras.layers.Dropout(1.0)(x, training=True).numpy())
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), np.zeros_like(x))
+    np.testing.assert_array_equal(layer(x, training=False), x)
+
+
+def test_a_merge_layer_accepts_a_list_of_one_input_as_keras_does():
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    for name in ("Add", "Multiply", "Average", "Maximum", "Minimum"):
+        ours = getattr(cl.layers, name)()
+        np.testing.assert_array_equal(ours([x]), getattr(keras.layers, name)()([x]).numpy())
+        (dx,) = ours.backward(np.ones_like(x))
+        assert dx.shape == x.shape
+
+
+@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"])
+def test_functional_merge_helpers_match_keras(name):
+    generator = np.random.default_rng(1)
+    a, b = (generator.standard_normal((3, 4)).astype("float32") for _ in range(2))
+    inputs = [cl.Input((4,)), cl.Input((4,))]
+    model = cl.Model(inputs, getattr(cl.layers, name)(inputs))
+    keras_inputs = [keras.Input((4,)), keras.Input((4,))]
+    keras_model = keras.Model(keras_inputs, getattr(keras.layers, name)(keras_inputs))
+    np.testing.assert_allclose(model([a, b]), keras_model([a, b]).numpy(), rtol=1e-6)

@@ -185,14 +185,23 @@ def test_early_stopping_matches_keras():
 
 # ---------------------------------------------------- other callbacks, hooks
 class HookRecorder(callbacks.Callback):
+    """Records every hook called, and the logs it got (Keras passes a dict to every hook)."""
+
     def __init__(self):
         super().__init__()
         self.calls = []
+        self.logs = []
 
     def __getattribute__(self, name):
         if name.startswith("on_"):
             calls = object.__getattribute__(self, "calls")
-            return lambda *args: calls.append(name)
+            logs = object.__getattribute__(self, "logs")
+
+            def record(*args, **kwargs):
+                calls.append(name)
+                logs.append(kwargs.get("logs", args[-1] if args else None))
+
+            return record
         return object.__getattribute__(self, name)
 
 
@@ -210,6 +219,7 @@ def test_fit_calls_the_hooks_in_keras_order():
         "on_test_end", "on_epoch_end", "on_train_end",
     ]
     assert recorder.params["epochs"] == 1 and recorder.model is model
+    assert all(isinstance(logs, dict) for logs in recorder.logs), recorder.logs
     recorder.calls.clear()
     model.evaluate(x, y, batch_size=6, callbacks=[recorder], verbose=0)
     model.predict(x, batch_size=6, callbacks=[recorder], verbose=0)

@@ -75,7 +75,9 @@ def test_dropout_gradients_in_training_mode_with_a_fixed_mask():
         )
     assert report.passed
     # The mask really dropped something, so the check covered a non-trivial case.
-    assert 0 < np.count_nonzero(layer._cache == 0) < layer._cache.size
+    reseed()
+    _, mask = layer.forward(_normal((6, 8)), training=True)
+    assert 0 < np.count_nonzero(mask == 0) < mask.size
 
 
 def test_dropout_gradients_in_inference_mode_are_the_identity():
@@ -245,11 +247,11 @@ def test_unknown_activation_name_is_refused():
         layers.Activation("sigmod")
 
 
-@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, "0.5", None])
+@pytest.mark.parametrize("rate", [-0.1, 1.5, "0.5", None])
 def test_dropout_rate_out_of_range(rate):
     message = (
         rf"Dropout: rate must be a float in the "
-        rf"range \[0, 1\)\. Received: rate={rate!r}"
+        rf"range \[0, 1\]\. Received: rate={rate!r}"
     )
     with pytest.raises(ValueError, match=message):
         layers.Dropout(rate)
@@ -284,12 +286,12 @@ def test_concatenate_with_mismatched_shapes():
 
 
 def test_add_with_mismatched_shapes():
-    with pytest.raises(ValueError, match=r"Add 'add': inputs must all have the same shape.*\(2, 3\), \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"Add 'add': inputs have incompatible shapes.*axis 1: sizes \[3, 4\].*\(2, 3\), \(2, 4\)"):
         layers.Add()([np.ones((2, 3)), np.ones((2, 4))])
-    with pytest.raises(ValueError, match=r"list of at least 2 inputs"):
-        layers.Add()([np.ones((2, 3))])
+    with pytest.raises(ValueError, match=r"list of at least 1 inputs. Received: a single input of shape \(2, 3\)"):
+        layers.Add()(np.ones((2, 3)))
     a, b = cl.Input((3,)), cl.Input((4,))
-    with pytest.raises(ValueError, match=r"same shape.*\(None, 3\), \(None, 4\)"):
+    with pytest.raises(ValueError, match=r"incompatible shapes.*\(None, 3\), \(None, 4\)"):
         layers.Add()([a, b])
 
 

@@ -13,18 +13,16 @@ from course_lib import layers
 class WrongKernelGradient(layers.Dense):
     """A Dense whose kernel gradient is off by a factor of 2."""
 
-    def backward(self, dy, wrt_pre_activation=False):
-        dx = super().backward(dy, wrt_pre_activation)
-        self.grads["kernel"] = 2 * self.grads["kernel"]
-        return dx
+    def backward(self, dy, cache):
+        dx, grads = super().backward(dy, cache)
+        return dx, dict(grads, kernel=2 * grads["kernel"])
 
 
 class WrongInputGradient(layers.Activation):
     """tanh whose backward forgets the derivative."""
 
-    def backward(self, dy, wrt_pre_activation=False):
-        self.grads = {}
-        return dy
+    def backward(self, dy, cache):
+        return dy, {}
 
 
 class LyingShape(layers.Flatten):
@@ -39,10 +37,9 @@ class EagerWeights(layers.Dense):
 
 
 class DroppedGradient(layers.Dense):
-    def backward(self, dy, wrt_pre_activation=False):
-        dx = super().backward(dy, wrt_pre_activation)
-        del self.grads["bias"]
-        return dx
+    def backward(self, dy, cache):
+        dx, grads = super().backward(dy, cache)
+        return dx, {"kernel": grads["kernel"]}
 
 
 class ForgetfulConfig(layers.Dropout):

@@ -431,9 +431,27 @@ def test_compile_per_output_arguments_must_match_outputs():
         model.compile("sgd", loss={"a": "mse", "c": "mse"})
 
 
-def test_diverging_training_raises_instead_of_printing_nan():
+def test_diverging_training_goes_on_as_in_keras_and_warns_once():
     model = cl.Sequential([cl.Input((2,)), layers.Dense(1)])
     model.compile(cl.optimizers.SGD(learning_rate=1e6), "mse")
     x = np.random.default_rng(0).standard_normal((64, 2)).astype("float32") * 100
-    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match=r"the loss became (nan|inf)"):
-        model.fit(x, x[:, :1] * 1e3, epochs=50, verbose=0)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match=r"the loss became (nan|inf)") as caught:
+        history = model.fit(x, x[:, :1] * 1e3, epochs=5, verbose=0)
+    assert len(history.history["loss"]) == 5 and not np.isfinite(history.history["loss"][-1])
+    assert sum("the loss became" in str(w.message) for w in caught) == 1
+
+
+def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
+    model = cl.Sequential([cl.Input((2,)), layers.Dense(1)])
+    model.compile(cl.optimizers.SGD(learning_rate=1e6), "mse")
+    x = np.random.default_rng(0).standard_normal((64, 2)).astype("float32") * 100
+    seen = []
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        model.fit(x, x[:, :1] * 1e3, epochs=50, batch_size=8, verbose=0, callbacks=[
+            cl.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(logs["loss"])),
+            cl.callbacks.TerminateOnNaN(),
+        ])
+    assert not np.isfinite(seen[-1]) and all(np.isfinite(seen[:-1]))
+    assert "Invalid loss, terminating training" in capsys.readouterr().out
+    with np.errstate(all="ignore"), pytest.raises(RuntimeError, match="NaN or Inf loss"):  # warned once already
+        model.fit(x, x[:, :1] * 1e3, epochs=5, verbose=0, callbacks=[cl.callbacks.TerminateOnNaN(raise_error=True)])
