@@ -1,12 +1,26 @@
-"""The array module, the default float type and seeding.
+"""The one place that owns the array module, the random generator, the float type and names.
 
-Every other module takes its arrays from :data:`xp` and its float type from
-:func:`floatx`, so that a GPU array module with NumPy's interface (CuPy) can
-replace NumPy later without touching the layers.
+Every other module takes its arrays from :data:`xp` (looked up at call time,
+never imported by value), its float type from :func:`floatx` and its random
+numbers from :func:`rng` / :func:`random_uniform`, so that CuPy can replace
+NumPy without touching the layers:
+
+- ``set_backend("numpy")`` (the default), ``set_backend("cupy")`` for a GPU, or
+  ``set_backend("strict")``: NumPy behind a stand-in that behaves like CuPy
+  where NumPy is more lenient (see :mod:`course_lib.strict_backend`), so that
+  CPU tests catch what a GPU run would trip over. The environment variable
+  ``COURSE_LIB_BACKEND`` picks one at import.
+- Numbers leave the array module only where the user asks for them, through
+  :func:`to_numpy` and :func:`to_float` (History values, ``predict`` results).
+- Random draws come from one host generator (NumPy's PCG64), seeded by
+  ``keras.utils.set_random_seed``; :func:`random_uniform` moves a draw to the
+  array module, so a seed gives the same masks and shuffles on every backend.
 """
 from __future__ import annotations
 
 import contextlib
+import importlib
+import os
 import re
 import threading
 from collections import defaultdict
@@ -14,7 +28,82 @@ from collections import defaultdict
 import numpy
 
 xp = numpy
-"""The array module every kernel uses (NumPy; CuPy can take its place later)."""
+"""The array module every kernel uses: NumPy, CuPy or the strict stand-in."""
+
+_BACKENDS = ("numpy", "cupy", "strict")
+_backend_name = "numpy"
+
+
+def set_backend(name: str) -> None:
+    """Select the array module: ``'numpy'``, ``'cupy'`` (needs a CUDA GPU) or ``'strict'``.
+
+    Arrays made before the switch stay where they are: build models after it.
+    """
+    global xp, _backend_name
+    if name not in _BACKENDS:
+        raise ValueError(f"set_backend: expected one of {_BACKENDS}. Received: {name!r}")
+    if name == "numpy":
+        module = numpy
+    elif name == "cupy":
+        try:
+            module = importlib.import_module("cupy")
+        except ImportError as error:
+            raise ImportError(
+                "set_backend('cupy'): CuPy is not installed (pip install cupy-cuda12x or "
+                f"cupy-cuda13x on a machine with an NVIDIA GPU). Original error: {error}"
+            ) from None
+    else:
+        from course_lib import strict_backend
+
+        module = strict_backend.module
+    xp, _backend_name = module, name
+
+
+def backend_name() -> str:
+    """The name of the active array module: ``'numpy'``, ``'cupy'`` or ``'strict'``."""
+    return _backend_name
+
+
+@contextlib.contextmanager
+def backend_scope(name: str):
+    """Use another array module inside a ``with`` block (tests of the strict stand-in use it)."""
+    previous = _backend_name
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def to_numpy(value):
+    """A NumPy copy of an array of the active module: the one way numbers leave it."""
+    if _backend_name == "cupy" and hasattr(value, "get"):
+        return value.get()
+    if _backend_name == "strict":
+        from course_lib import strict_backend
+
+        return strict_backend.to_numpy(value)
+    return numpy.asarray(value)
+
+
+def to_float(value) -> float:
+    """A Python float from a 0-d array or a number (a host transfer on a GPU)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return float(to_numpy(value))
+
+
+def is_writeable(array) -> bool:
+    """Whether an optimizer may update ``array`` in place (CuPy arrays always are)."""
+    flags = getattr(numpy.ndarray, "flags").__get__(array) if isinstance(array, numpy.ndarray) else None
+    return True if flags is None else bool(flags.writeable)
+
+
+def errstate(**kwargs):
+    """NumPy's ``errstate`` where the array module has one; a no-op elsewhere (CuPy never warns)."""
+    if _backend_name == "numpy" or _backend_name == "strict":
+        return numpy.errstate(**kwargs)
+    return contextlib.nullcontext()
 
 _FLOAT_TYPES = ("float16", "float32", "float64")
 _state = threading.local()
@@ -69,10 +158,28 @@ def set_seed(seed: int) -> None:
 
 
 def rng(seed=None) -> numpy.random.Generator:
-    """The shared random generator, or a fresh one when ``seed`` is given."""
+    """The shared host random generator, or a fresh one when ``seed`` is given.
+
+    Initializers and shuffling draw on the host (once per weight, once per
+    epoch); per-batch draws go through :func:`random_uniform`.
+    """
     if seed is not None:
         return numpy.random.default_rng(seed)
     return _rng
+
+
+def random_uniform(shape, generator=None):
+    """Uniform [0, 1) float64 numbers of ``shape`` in the active array module.
+
+    Drawn on the host from ``generator`` (the shared one by default) and moved
+    once, so that the same seed gives the same numbers on every backend.
+    """
+    return xp.asarray((generator or _rng).random(shape))
+
+
+def permutation(count, generator=None):
+    """A random order of ``range(count)`` as an index array of the active module."""
+    return xp.asarray((generator or _rng).permutation(count))
 
 
 def as_numeric(value, where: str = "course_lib"):
@@ -110,3 +217,8 @@ def snake_case(name: str) -> str:
 def clear_session() -> None:
     """Reset automatic layer names, like ``keras.backend.clear_session``."""
     _name_counts.clear()
+
+
+_requested = os.environ.get("COURSE_LIB_BACKEND")
+if _requested:
+    set_backend(_requested)

@@ -6,6 +6,11 @@ An initializer is configured once and called with a shape::
     init = initializers.get("glorot_uniform")
     kernel = init((784, 128))          # numpy array, dtype backend.floatx()
 
+Initializers run on the host, in NumPy, on purpose: once per weight, from the
+one seeded host generator, so that a seed gives the same starting weights on
+every array module (NumPy, CuPy, the strict stand-in). ``Layer.add_weight``
+then moves the values to the active array module in one transfer.
+
 Every class has ``get_config`` / ``from_config``, and :func:`serialize` gives the
 same ``{'class_name': ..., 'config': {...}}`` dictionary Keras stores in a
 saved model, so configs travel both ways.

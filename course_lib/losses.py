@@ -79,7 +79,7 @@ def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
     Returns:
         ``(x1, x2)``, reshaped where needed; otherwise unchanged.
     """
-    rank1, rank2 = numpy.ndim(x1), numpy.ndim(x2)
+    rank1, rank2 = backend.xp.ndim(x1), backend.xp.ndim(x2)
     if rank1 == rank2:
         return x1, x2
     if rank1 == rank2 + 1 and x1.shape[-1] == 1:
@@ -147,25 +147,25 @@ def _clip_mask(x, low, high):
 def _bounds(dtype):
     """``epsilon`` and ``1 - epsilon`` rounded to ``dtype`` as TensorFlow does."""
     eps = backend.epsilon()
-    return numpy.asarray(eps, dtype), numpy.asarray(1.0 - eps, dtype)
+    return backend.xp.asarray(eps, dtype), backend.xp.asarray(1.0 - eps, dtype)
 
 
 def _softmax(logits, axis=-1):
     shifted = logits - logits.max(axis=axis, keepdims=True)
-    exps = numpy.exp(shifted)
+    exps = backend.xp.exp(shifted)
     return exps / exps.sum(axis=axis, keepdims=True)
 
 
 def _log_softmax(logits, axis=-1):
     shifted = logits - logits.max(axis=axis, keepdims=True)
-    return shifted - numpy.log(numpy.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted - backend.xp.log(backend.xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _sigmoid(x):
     # Two branches so that exp never overflows.
     positive = x >= 0
-    z = numpy.exp(-numpy.abs(x))
-    return numpy.where(positive, 1 / (1 + z), z / (1 + z)).astype(x.dtype)
+    z = backend.xp.exp(-backend.xp.abs(x))
+    return backend.xp.where(positive, 1 / (1 + z), z / (1 + z)).astype(x.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def _sigmoid(x):
 
 
 def _mse_forward(y_true, y_pred):
-    return numpy.mean(numpy.square(y_true - y_pred), axis=-1)
+    return backend.xp.mean(backend.xp.square(y_true - y_pred), axis=-1)
 
 
 def _mse_backward(y_true, y_pred, d_loss):
@@ -187,42 +187,42 @@ def _mse_backward(y_true, y_pred, d_loss):
 
 
 def _mae_forward(y_true, y_pred):
-    return numpy.mean(numpy.abs(y_true - y_pred), axis=-1)
+    return backend.xp.mean(backend.xp.abs(y_true - y_pred), axis=-1)
 
 
 def _mae_backward(y_true, y_pred, d_loss):
     size = numpy.broadcast_shapes(y_true.shape, y_pred.shape)[-1]
-    return (d_loss / y_pred.dtype.type(size))[..., None] * numpy.sign(y_pred - y_true)
+    return (d_loss / y_pred.dtype.type(size))[..., None] * backend.xp.sign(y_pred - y_true)
 
 
 def _mape_forward(y_true, y_pred):
-    eps = numpy.asarray(backend.epsilon(), y_pred.dtype)
-    scaled = (y_true - y_pred) / numpy.maximum(numpy.abs(y_true), eps)
-    return y_pred.dtype.type(100) * numpy.mean(numpy.abs(scaled), axis=-1)
+    eps = backend.xp.asarray(backend.epsilon(), y_pred.dtype)
+    scaled = (y_true - y_pred) / backend.xp.maximum(backend.xp.abs(y_true), eps)
+    return y_pred.dtype.type(100) * backend.xp.mean(backend.xp.abs(scaled), axis=-1)
 
 
 def _mape_backward(y_true, y_pred, d_loss):
-    eps = numpy.asarray(backend.epsilon(), y_pred.dtype)
-    denominator = numpy.maximum(numpy.abs(y_true), eps)
+    eps = backend.xp.asarray(backend.epsilon(), y_pred.dtype)
+    denominator = backend.xp.maximum(backend.xp.abs(y_true), eps)
     scaled = (y_true - y_pred) / denominator
     size = scaled.shape[-1]
     upstream = (y_pred.dtype.type(100) * d_loss / y_pred.dtype.type(size))[..., None]
-    return -upstream * numpy.sign(scaled) / denominator
+    return -upstream * backend.xp.sign(scaled) / denominator
 
 
 def _msle_forward(y_true, y_pred):
-    eps = numpy.asarray(backend.epsilon(), y_pred.dtype)
+    eps = backend.xp.asarray(backend.epsilon(), y_pred.dtype)
     one = y_pred.dtype.type(1)
-    first = numpy.log(numpy.maximum(y_pred, eps) + one)
-    second = numpy.log(numpy.maximum(y_true, eps) + one)
-    return numpy.mean(numpy.square(first - second), axis=-1)
+    first = backend.xp.log(backend.xp.maximum(y_pred, eps) + one)
+    second = backend.xp.log(backend.xp.maximum(y_true, eps) + one)
+    return backend.xp.mean(backend.xp.square(first - second), axis=-1)
 
 
 def _msle_backward(y_true, y_pred, d_loss):
-    eps = numpy.asarray(backend.epsilon(), y_pred.dtype)
+    eps = backend.xp.asarray(backend.epsilon(), y_pred.dtype)
     one = y_pred.dtype.type(1)
-    shifted = numpy.maximum(y_pred, eps) + one
-    difference = numpy.log(shifted) - numpy.log(numpy.maximum(y_true, eps) + one)
+    shifted = backend.xp.maximum(y_pred, eps) + one
+    difference = backend.xp.log(shifted) - backend.xp.log(backend.xp.maximum(y_true, eps) + one)
     size = difference.shape[-1]
     upstream = (d_loss / y_pred.dtype.type(size))[..., None]
     # tf.maximum sends the gradient to y_pred on a tie, so the mask is >=.
@@ -234,16 +234,16 @@ def _huber_forward(y_true, y_pred, delta=1.0):
     delta = y_pred.dtype.type(delta)
     half = y_pred.dtype.type(0.5)
     error = y_pred - y_true
-    abs_error = numpy.abs(error)
-    quadratic = half * numpy.square(error)
-    linear = delta * abs_error - half * numpy.square(delta)
-    return numpy.mean(numpy.where(abs_error <= delta, quadratic, linear), axis=-1)
+    abs_error = backend.xp.abs(error)
+    quadratic = half * backend.xp.square(error)
+    linear = delta * abs_error - half * backend.xp.square(delta)
+    return backend.xp.mean(backend.xp.where(abs_error <= delta, quadratic, linear), axis=-1)
 
 
 def _huber_backward(y_true, y_pred, d_loss, delta=1.0):
     delta = y_pred.dtype.type(delta)
     error = y_pred - y_true
-    slope = numpy.where(numpy.abs(error) <= delta, error, delta * numpy.sign(error))
+    slope = backend.xp.where(backend.xp.abs(error) <= delta, error, delta * backend.xp.sign(error))
     size = error.shape[-1]
     return (d_loss / y_pred.dtype.type(size))[..., None] * slope
 
@@ -254,14 +254,14 @@ def _hinge_labels(y_true):
     The test is over the whole batch, as Keras does it: a single label of 0.5
     leaves every label unchanged.
     """
-    if numpy.all((y_true == 0) | (y_true == 1)):
+    if backend.xp.all((y_true == 0) | (y_true == 1)):
         return y_true.dtype.type(2) * y_true - y_true.dtype.type(1)
     return y_true
 
 
 def _hinge_forward(y_true, y_pred):
     signs = _hinge_labels(y_true)
-    return numpy.mean(numpy.maximum(y_pred.dtype.type(1) - signs * y_pred, 0), axis=-1)
+    return backend.xp.mean(backend.xp.maximum(y_pred.dtype.type(1) - signs * y_pred, 0), axis=-1)
 
 
 def _hinge_backward(y_true, y_pred, d_loss):
@@ -274,18 +274,18 @@ def _hinge_backward(y_true, y_pred, d_loss):
 
 
 def _kld_forward(y_true, y_pred):
-    eps = numpy.asarray(backend.epsilon(), y_pred.dtype)
+    eps = backend.xp.asarray(backend.epsilon(), y_pred.dtype)
     one = y_pred.dtype.type(1)
-    y_true = numpy.clip(y_true, eps, one)
-    y_pred = numpy.clip(y_pred, eps, one)
-    return numpy.sum(y_true * numpy.log(y_true / y_pred), axis=-1)
+    y_true = backend.xp.clip(y_true, eps, one)
+    y_pred = backend.xp.clip(y_pred, eps, one)
+    return backend.xp.sum(y_true * backend.xp.log(y_true / y_pred), axis=-1)
 
 
 def _kld_backward(y_true, y_pred, d_loss):
-    eps = numpy.asarray(backend.epsilon(), y_pred.dtype)
+    eps = backend.xp.asarray(backend.epsilon(), y_pred.dtype)
     one = y_pred.dtype.type(1)
-    clipped_true = numpy.clip(y_true, eps, one)
-    clipped_pred = numpy.clip(y_pred, eps, one)
+    clipped_true = backend.xp.clip(y_true, eps, one)
+    clipped_pred = backend.xp.clip(y_pred, eps, one)
     upstream = d_loss[..., None] * clipped_true
     # Same order of operations as autodiff through log(t / p), for float32 parity.
     d_ratio = upstream / (clipped_true / clipped_pred)
@@ -319,13 +319,13 @@ def _bce_elements(y_true, y_pred, from_logits):
     if from_logits:
         # max(x, 0) - x z + log(1 + exp(-|x|)): never overflows.
         return (
-            numpy.maximum(y_pred, 0) - y_pred * y_true
-            + numpy.log1p(numpy.exp(-numpy.abs(y_pred)))
+            backend.xp.maximum(y_pred, 0) - y_pred * y_true
+            + backend.xp.log1p(backend.xp.exp(-backend.xp.abs(y_pred)))
         )
     low, high = _bounds(y_pred.dtype)
-    clipped = numpy.clip(y_pred, low, high)
+    clipped = backend.xp.clip(y_pred, low, high)
     one = y_pred.dtype.type(1)
-    return -(y_true * numpy.log(clipped) + (one - y_true) * numpy.log(one - clipped))
+    return -(y_true * backend.xp.log(clipped) + (one - y_true) * backend.xp.log(one - clipped))
 
 
 def _bce_forward(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1,
@@ -334,17 +334,17 @@ def _bce_forward(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1
     _check_rank_at_least_1(y_pred, where)
     axis = _check_axis(axis, y_pred.ndim, where)
     y_true = _smooth_binary(y_true, label_smoothing)
-    return numpy.mean(_bce_elements(y_true, y_pred, from_logits), axis=axis)
+    return backend.xp.mean(_bce_elements(y_true, y_pred, from_logits), axis=axis)
 
 
 def _bce_backward(y_true, y_pred, d_loss, from_logits=False, label_smoothing=0.0, axis=-1):
     axis = axis % y_pred.ndim
     y_true = _smooth_binary(y_true, label_smoothing)
-    upstream = numpy.expand_dims(d_loss / y_pred.dtype.type(y_pred.shape[axis]), axis)
+    upstream = backend.xp.expand_dims(d_loss / y_pred.dtype.type(y_pred.shape[axis]), axis)
     if from_logits:
         return upstream * (_sigmoid(y_pred) - y_true)
     low, high = _bounds(y_pred.dtype)
-    clipped = numpy.clip(y_pred, low, high)
+    clipped = backend.xp.clip(y_pred, low, high)
     one = y_pred.dtype.type(1)
     d_clipped = -upstream * (y_true / clipped) + upstream * (one - y_true) / (one - clipped)
     return d_clipped * _clip_mask(y_pred, low, high)
@@ -373,26 +373,26 @@ def _cce_forward(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1
         )
     y_true = _smooth_categorical(y_true, label_smoothing, axis)
     if from_logits:
-        return -numpy.sum(y_true * _log_softmax(y_pred, axis), axis=axis)
+        return -backend.xp.sum(y_true * _log_softmax(y_pred, axis), axis=axis)
     # Rows are renormalised to sum to one before clipping, as Keras does.
-    normalised = y_pred / numpy.sum(y_pred, axis=axis, keepdims=True)
+    normalised = y_pred / backend.xp.sum(y_pred, axis=axis, keepdims=True)
     low, high = _bounds(y_pred.dtype)
-    return -numpy.sum(y_true * numpy.log(numpy.clip(normalised, low, high)), axis=axis)
+    return -backend.xp.sum(y_true * backend.xp.log(backend.xp.clip(normalised, low, high)), axis=axis)
 
 
 def _cce_backward(y_true, y_pred, d_loss, from_logits=False, label_smoothing=0.0, axis=-1):
     axis = axis % y_pred.ndim
     y_true = _smooth_categorical(y_true, label_smoothing, axis)
-    upstream = numpy.expand_dims(d_loss, axis)
+    upstream = backend.xp.expand_dims(d_loss, axis)
     if from_logits:
         # TensorFlow's fused kernel: softmax - labels, whatever the labels sum to.
         return upstream * (_softmax(y_pred, axis) - y_true)
-    total = numpy.sum(y_pred, axis=axis, keepdims=True)
+    total = backend.xp.sum(y_pred, axis=axis, keepdims=True)
     normalised = y_pred / total
     low, high = _bounds(y_pred.dtype)
-    clipped = numpy.clip(normalised, low, high)
+    clipped = backend.xp.clip(normalised, low, high)
     d_normalised = -upstream * y_true / clipped * _clip_mask(normalised, low, high)
-    d_total = -numpy.sum(d_normalised * y_pred / total / total, axis=axis, keepdims=True)
+    d_total = -backend.xp.sum(d_normalised * y_pred / total / total, axis=axis, keepdims=True)
     return d_normalised / total + d_total
 
 
@@ -406,22 +406,22 @@ def _sparse_labels(y_true, y_pred, where):
             f"y_pred.shape[:-1]={y_pred.shape[:-1]} (a trailing axis of 1 is also "
             f"accepted). Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
         )
-    if not numpy.all(numpy.isfinite(y_true)):
+    if not backend.xp.all(backend.xp.isfinite(y_true)):
         raise ValueError(f"{where}: y_true contains NaN or infinite class ids.")
     # Keras casts labels to int64, which truncates toward zero.
-    labels = y_true.astype(numpy.int64)
+    labels = y_true.astype(backend.xp.int64)
     classes = y_pred.shape[-1]
     bad = (labels < 0) | (labels >= classes)
-    if numpy.any(bad):
+    if backend.xp.any(bad):
         raise ValueError(
             f"{where}: class ids must be in [0, {classes}) for y_pred with {classes} "
-            f"classes. Received: class ids {numpy.unique(labels[bad])[:5].tolist()}"
+            f"classes. Received: class ids {backend.xp.unique(labels[bad])[:5].tolist()}"
         )
     return labels
 
 
 def _one_hot(labels, classes, dtype):
-    return (labels[..., None] == numpy.arange(classes)).astype(dtype)
+    return (labels[..., None] == backend.xp.arange(classes)).astype(dtype)
 
 
 def _scce_forward(y_true, y_pred, from_logits=False, axis=-1,
@@ -435,9 +435,9 @@ def _scce_forward(y_true, y_pred, from_logits=False, axis=-1,
         logits = y_pred
     else:
         low, high = _bounds(y_pred.dtype)
-        logits = numpy.log(numpy.clip(y_pred, low, high))
+        logits = backend.xp.log(backend.xp.clip(y_pred, low, high))
     log_probabilities = _log_softmax(logits)
-    return -numpy.take_along_axis(log_probabilities, labels[..., None], axis=-1)[..., 0]
+    return -backend.xp.take_along_axis(log_probabilities, labels[..., None], axis=-1)[..., 0]
 
 
 def _scce_backward(y_true, y_pred, d_loss, from_logits=False, axis=-1):
@@ -449,8 +449,8 @@ def _scce_backward(y_true, y_pred, d_loss, from_logits=False, axis=-1):
     # From probabilities, the logits are log(clip(p)); the kernel's softmax of
     # them is clip(p) renormalised.
     low, high = _bounds(y_pred.dtype)
-    clipped = numpy.clip(y_pred, low, high)
-    d_logits = upstream * (_softmax(numpy.log(clipped)) - one_hot)
+    clipped = backend.xp.clip(y_pred, low, high)
+    d_logits = upstream * (_softmax(backend.xp.log(clipped)) - one_hot)
     return d_logits / clipped * _clip_mask(y_pred, low, high)
 
 
@@ -681,16 +681,16 @@ def _reduce(values, sample_weight, reduction, where):
     weighted, weights, _ = _weigh(values, sample_weight, where)
     if reduction in (None, "none") or weighted.ndim == 0 or weighted.shape == (0,):
         return weighted
-    total = numpy.sum(weighted)
+    total = backend.xp.sum(weighted)
     if reduction == "sum":
         return total
     divisor = _divisor(weighted, weights, reduction)
-    return total / divisor if divisor != 0 else numpy.zeros((), weighted.dtype)
+    return total / divisor if divisor != 0 else backend.xp.zeros((), weighted.dtype)
 
 
 def _divisor(weighted, weights, reduction):
     if reduction == "mean_with_sample_weight" and weights is not None:
-        return numpy.sum(weights, dtype=weighted.dtype)
+        return backend.xp.sum(weights, dtype=weighted.dtype)
     return weighted.dtype.type(weighted.size)
 
 
@@ -698,11 +698,11 @@ def _reduce_backward(values, sample_weight, reduction, where):
     """d(reduced loss) / d(values); for no reduction, the derivative of the sum."""
     weighted, weights, lined_shape = _weigh(values, sample_weight, where)
     if reduction in (None, "none", "sum") or weighted.ndim == 0 or weighted.shape == (0,):
-        d_weighted = numpy.ones_like(weighted)
+        d_weighted = backend.xp.ones_like(weighted)
     else:
         divisor = _divisor(weighted, weights, reduction)
         scale = 1 / divisor if divisor != 0 else 0
-        d_weighted = numpy.full_like(weighted, scale)
+        d_weighted = backend.xp.full_like(weighted, scale)
     d_lined = d_weighted * weights if weights is not None else d_weighted
     return _sum_to_shape(d_lined, lined_shape).reshape(values.shape)
 
@@ -765,10 +765,10 @@ class Loss(abc.ABC):
             A float, or the per-sample array when ``reduction`` is None/'none'.
         """
         y_true, y_pred = self._prepare(y_true, y_pred)
-        values = numpy.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
+        values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
         reduced = _reduce(values, sample_weight, self.reduction, type(self).__name__)
         if reduced.ndim == 0 and self.reduction not in (None, "none"):
-            return float(reduced)
+            return backend.to_float(reduced)
         return reduced
 
     def gradient(self, y_true, y_pred, sample_weight=None):
@@ -788,9 +788,9 @@ class Loss(abc.ABC):
             An array of shape ``S`` in the compute dtype.
         """
         y_true, y_pred = self._prepare(y_true, y_pred)
-        values = numpy.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
+        values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
         d_values = _reduce_backward(values, sample_weight, self.reduction, type(self).__name__)
-        d_pred = numpy.asarray(self.backward(y_true, y_pred, d_values), dtype=y_pred.dtype)
+        d_pred = backend.xp.asarray(self.backward(y_true, y_pred, d_values), dtype=y_pred.dtype)
         if d_pred.shape != y_pred.shape:
             raise ValueError(
                 f"{type(self).__name__}: backward returned shape {d_pred.shape}; "
@@ -1120,7 +1120,7 @@ def is_binary_or_sparse_categorical(y_true, y_pred):
         one column; sparse when the labels have fewer axes, or one column
         against several predicted ones.
     """
-    true_shape, pred_shape = numpy.shape(y_true), numpy.shape(y_pred)
+    true_shape, pred_shape = backend.xp.shape(y_true), backend.xp.shape(y_pred)
     true_last = true_shape[-1] if true_shape else None
     pred_last = pred_shape[-1] if pred_shape else None
     is_binary = pred_last == 1

@@ -36,7 +36,7 @@ _ACCUMULATOR = "float32"
 
 
 def _numeric(value, where):
-    array = numpy.asarray(value)
+    array = backend.xp.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"{where}: expected a numeric array. Received: an array of dtype "
@@ -106,7 +106,7 @@ def categorical_accuracy(y_true, y_pred):
             "categorical_accuracy: y_true and y_pred need a class axis. "
             f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
         )
-    labels = numpy.argmax(y_true, axis=-1).astype(y_pred.dtype)
+    labels = backend.xp.argmax(y_true, axis=-1).astype(y_pred.dtype)
     original_shape = labels.shape
     reshape = labels.ndim == y_pred.ndim
     if reshape:
@@ -116,7 +116,7 @@ def categorical_accuracy(y_true, y_pred):
                 f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
             )
         labels = labels[..., 0]
-    predicted = numpy.argmax(y_pred, axis=-1).astype(labels.dtype)
+    predicted = backend.xp.argmax(y_pred, axis=-1).astype(labels.dtype)
     _check_broadcast(labels, predicted, "categorical_accuracy")
     matches = (labels == predicted).astype(backend.floatx())
     return matches.reshape(original_shape) if reshape else matches
@@ -143,7 +143,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
     reshape = y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1
     if reshape:
         y_true = y_true[..., 0]
-    predicted = numpy.argmax(y_pred, axis=-1).astype(y_true.dtype)
+    predicted = backend.xp.argmax(y_pred, axis=-1).astype(y_true.dtype)
     if y_true.shape != predicted.shape:
         raise ValueError(
             "sparse_categorical_accuracy: y_true must hold one class id per sample, "
@@ -228,15 +228,15 @@ def _reduce_to_samplewise(values, sample_weight, dtype):
     weights are averaged down to the weights' rank; finally every axis after
     the first is averaged away.
     """
-    values = numpy.asarray(values).astype(dtype)
+    values = backend.xp.asarray(values).astype(dtype)
     if sample_weight is not None:
         sample_weight = backend.to_array(sample_weight, dtype, where="Mean (sample_weight)")
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
         weight_ndim, values_ndim = sample_weight.ndim, values.ndim
         if values_ndim > weight_ndim:
-            values = numpy.mean(values, axis=tuple(range(weight_ndim, values_ndim)))
+            values = backend.xp.mean(values, axis=tuple(range(weight_ndim, values_ndim)))
         try:
-            sample_weight = numpy.broadcast_to(sample_weight, values.shape)
+            sample_weight = backend.xp.broadcast_to(sample_weight, values.shape)
         except ValueError:
             raise ValueError(
                 f"Mean: sample_weight of shape {sample_weight.shape} does not fit "
@@ -244,9 +244,9 @@ def _reduce_to_samplewise(values, sample_weight, dtype):
             ) from None
         values = values * sample_weight
         if weight_ndim > 1:
-            sample_weight = numpy.mean(sample_weight, axis=tuple(range(1, weight_ndim)))
+            sample_weight = backend.xp.mean(sample_weight, axis=tuple(range(1, weight_ndim)))
     if values.ndim > 1:
-        values = numpy.mean(values, axis=tuple(range(1, values.ndim)))
+        values = backend.xp.mean(values, axis=tuple(range(1, values.ndim)))
     return values, sample_weight
 
 
@@ -270,23 +270,23 @@ class Mean(Metric):
             sample_weight: None or weights that line up with ``values``.
         """
         values, sample_weight = _reduce_to_samplewise(values, sample_weight, self.dtype)
-        self.total = self.total + numpy.sum(values, dtype=self.dtype)
+        self.total = self.total + backend.xp.sum(values, dtype=self.dtype)
         if sample_weight is not None:
-            count = numpy.sum(sample_weight, dtype=self.dtype)
+            count = backend.xp.sum(sample_weight, dtype=self.dtype)
         elif values.ndim >= 1:
             count = values.shape[0]
         else:
             count = 1
-        self.count = self.count + numpy.asarray(count, self.dtype)
+        self.count = self.count + backend.xp.asarray(count, self.dtype)
 
     def result(self) -> float:
         if self.count == 0:
             return 0.0
-        return float(numpy.asarray(self.total / self.count, self.dtype))
+        return backend.to_float(backend.xp.asarray(self.total / self.count, self.dtype))
 
     def reset_state(self):
-        self.total = numpy.zeros((), self.dtype)
-        self.count = numpy.zeros((), self.dtype)
+        self.total = backend.xp.zeros((), self.dtype)
+        self.count = backend.xp.zeros((), self.dtype)
 
 
 class MeanMetricWrapper(Mean):

@@ -653,7 +653,7 @@ class Optimizer(abc.ABC):
     def _check_are_variables(self, variables, method):
         for position, variable in enumerate(variables):
             if not (isinstance(variable, backend.xp.ndarray)
-                    and variable.dtype.kind == "f" and variable.flags.writeable):
+                    and variable.dtype.kind == "f" and backend.is_writeable(variable)):
                 received = (f"an array of dtype {variable.dtype}"
                             if isinstance(variable, backend.xp.ndarray)
                             else type(variable).__name__)
@@ -675,7 +675,7 @@ class Optimizer(abc.ABC):
             dtype = xp.result_type(*grads)
             squared = sum(xp.sum(xp.square(g)).astype(dtype) for g in grads)
             norm = xp.sqrt(squared)
-            with xp.errstate(divide="ignore", invalid="ignore"):
+            with backend.errstate(divide="ignore", invalid="ignore"):
                 # As in Keras: a scale of 1 while the norm is within bounds,
                 # clip/norm above, and NaN when the norm itself is inf or NaN
                 # (so that a blow-up shows instead of being silently clipped).

@@ -137,7 +137,7 @@ class Trainer:
             if position is not None:
                 loss_object = self._logit_losses[index][1]
                 target = self._nodes[position].layer.pre_activation(caches[position])
-            value = float(loss_object(y_true, target, sample_weight=weights))
+            value = backend.to_float(loss_object(y_true, target, sample_weight=weights))
             per_output.append(value)
             total += weight * value
             grad = None
@@ -187,7 +187,7 @@ class Trainer:
                 logs[f"{name}_loss"] = tracker.result()
         for name, _, metric in self._metric_objects or []:
             logs[name] = metric.result()
-        return {prefix + key: float(logs[key]) for key in sorted(logs)}
+        return {prefix + key: backend.to_float(logs[key]) for key in sorted(logs)}
 
     def _reset_metrics(self):
         for _, _, metric in self._metric_objects or []:
@@ -356,7 +356,8 @@ class Trainer:
             progbar.target = progbar.target or step + 1
             progbar.update(step + 1, finalize=True)
         hooks.on_predict_end()
-        results = [backend.xp.concatenate(store, axis=0) for store in chunks]
+        # As Keras: predict returns NumPy arrays, whatever the array module.
+        results = [backend.to_numpy(backend.xp.concatenate(store, axis=0)) for store in chunks]
         return results if len(results) > 1 else results[0]
 
     # ----------------------------------------------------------- on batch
@@ -480,7 +481,7 @@ class _Data:
         if self.source is not None:
             yield from self._generator_batches()
             return
-        order = backend.rng().permutation(self.count) if self.shuffle else None
+        order = backend.permutation(self.count) if self.shuffle else None
         for step in range(self.steps):
             start = step * self.batch_size
             if start >= self.count:

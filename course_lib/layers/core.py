@@ -236,7 +236,7 @@ class Dropout(Layer):
                 size if want is None else want for size, want in zip(inputs.shape, self.noise_shape)
             )
         generator = self._rng or backend.rng()
-        keep = generator.random(shape) >= self.rate
+        keep = backend.random_uniform(shape, generator) >= self.rate
         mask = keep.astype(inputs.dtype) / inputs.dtype.type(1.0 - self.rate)
         return inputs * mask, mask
 
