@@ -14,15 +14,16 @@ from course_lib import (
     models,
     ops,
     optimizers,
+    saving,
     testing,
     utils,
 )
 from course_lib.layers import Input
-from course_lib.models import Model, Sequential, load_model
+from course_lib.models import Model, Sequential, load_model, model_from_json
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "initializers",
-    "layers", "load_model", "losses", "metrics", "models", "ops", "optimizers", "testing", "utils",
+    "layers", "load_model", "losses", "model_from_json", "saving", "metrics", "models", "ops", "optimizers", "testing", "utils",
 ]

@@ -598,11 +598,13 @@ def serialize(initializer):
         initializer: an :class:`Initializer`, or a plain callable.
 
     Returns:
-        ``{'class_name': 'GlorotUniform', 'config': {...}}``; for a plain
-        function ``{'class_name': 'function', 'config': its __name__}``.
+        ``{'module': 'keras.initializers', 'class_name': 'GlorotUniform',
+        'config': {...}, 'registered_name': None}``, exactly as Keras writes it;
+        for a plain function ``{'class_name': 'function', 'config': its __name__}``.
     """
     if isinstance(initializer, Initializer):
-        return {"class_name": initializer.__class__.__name__, "config": initializer.get_config()}
+        return {"module": "keras.initializers", "class_name": initializer.__class__.__name__,
+                "config": initializer.get_config(), "registered_name": None}
     if callable(initializer) and not isinstance(initializer, type):
         # Keras records a plain function by name too; it cannot be rebuilt from
         # that name alone, which deserialize() explains.

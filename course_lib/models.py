@@ -6,15 +6,12 @@ order, summing gradients where a tensor feeds several layers.
 """
 from __future__ import annotations
 
-import io
 import json
-import os
-import zipfile
 from typing import NamedTuple
 
 from course_lib import backend
 from course_lib import layers as layers_module
-from course_lib.layers.base import KerasTensor, Layer
+from course_lib.layers.base import KerasTensor, Layer, dtype_policy
 from course_lib.layers.core import InputLayer
 from course_lib.training import Trainer
 from course_lib.utils.summary import print_summary
@@ -365,95 +362,106 @@ class Model(Trainer, Layer):
 
     # --------------------------------------------------------- serialization
     def get_config(self):
-        index = {}
-        for node in self._nodes:
-            index.setdefault(id(node.layer), []).append(node)
+        """Keras 3's functional config: layers with their ``inbound_nodes``, input and output references."""
         def ref(tensor):
             layer = tensor.node.layer
-            return [layer.name, index[id(layer)].index(tensor.node), tensor.index]
+            return [layer.name, self._node_index(tensor.node), tensor.index]
+
+        def keras_tensor(tensor):
+            return {"class_name": "__keras_tensor__",
+                    "config": {"shape": list(tensor.shape), "dtype": tensor.dtype, "keras_history": ref(tensor)}}
+
         entries = []
         for layer in self._layers:
-            inbound = [
-                [ref(t) for t in node.inputs] for node in index[id(layer)] if node.inputs
+            entry = layers_module.serialize(layer)
+            calls = [node for node in layer._inbound_nodes if id(node) in self._node_position and node.inputs]
+            entry["name"] = layer.name
+            entry["inbound_nodes"] = [
+                {"args": [[keras_tensor(t) for t in node.inputs] if node.inputs_are_list
+                          else keras_tensor(node.inputs[0])], "kwargs": {}}
+                for node in calls
             ]
-            entries.append({
-                "class_name": type(layer).__name__, "config": layer.get_config(),
-                "name": layer.name, "inbound_nodes": inbound,
-                "list_call": [node.inputs_are_list for node in index[id(layer)] if node.inputs],
-            })
+            entries.append(entry)
+        inputs = [ref(t) for t in self.inputs]
+        outputs = [ref(t) for t in self.outputs]
         return {
-            "name": self.name, "layers": entries, "trainable": self.trainable,
-            "input_layers": [ref(t) for t in self.inputs],
-            "output_layers": [ref(t) for t in self.outputs],
-            "inputs_are_list": self._inputs_are_list, "outputs_are_list": self._outputs_are_list,
+            "name": self.name, "trainable": self.trainable, "layers": entries,
+            "input_layers": inputs if self._inputs_are_list else inputs[0],
+            "output_layers": outputs if self._outputs_are_list else outputs[0],
         }
+
+    def _node_index(self, node):
+        """The node's position among its layer's calls inside this model (Keras's node index)."""
+        calls = [n for n in node.layer._inbound_nodes if id(n) in self._node_position]
+        return calls.index(node)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        """Rebuild a functional model from Keras 3's config (course_lib's, or one Keras wrote)."""
         created, produced = {}, {}
         for entry in config["layers"]:
             layer = layers_module.deserialize(entry, custom_objects)
             created[entry["name"]] = layer
             if isinstance(layer, InputLayer):
                 produced[(layer.name, 0)] = [layer.output]
-        pending = [e for e in config["layers"] if e["inbound_nodes"]]
+        pending = [entry for entry in config["layers"] if entry.get("inbound_nodes")]
         while pending:
             progressed = False
             for entry in list(pending):
-                calls = list(zip(entry["inbound_nodes"], entry["list_call"]))
-                done = sum(1 for key in produced if key[0] == entry["name"])
+                name, calls = entry["name"], entry["inbound_nodes"]
+                done = sum(1 for key in produced if key[0] == name)
                 if done == len(calls):
                     pending.remove(entry)
                     continue
-                refs, as_list = calls[done]
-                if all((name, node) in produced for name, node, _ in refs):
-                    args = [produced[(name, node)][t] for name, node, t in refs]
-                    output = created[entry["name"]](args if as_list else args[0])
-                    produced[(entry["name"], done)] = output if isinstance(output, list) else [output]
+                first = calls[done]["args"][0]
+                as_list = isinstance(first, list)
+                history = [tuple(t["config"]["keras_history"]) for t in (first if as_list else [first])]
+                if all((layer, node) in produced for layer, node, _ in history):
+                    args = [produced[(layer, node)][index] for layer, node, index in history]
+                    output = created[name](args if as_list else args[0])
+                    produced[(name, done)] = output if isinstance(output, list) else [output]
                     progressed = True
             if not progressed and pending:
-                raise ValueError(f"Model.from_config: the graph of {config['name']!r} cannot be rebuilt.")
-        inputs = [produced[(n, i)][t] for n, i, t in config["input_layers"]]
-        outputs = [produced[(n, i)][t] for n, i, t in config["output_layers"]]
-        return cls(
-            inputs if config.get("inputs_are_list") else inputs[0],
-            outputs if config.get("outputs_are_list") else outputs[0],
-            name=config["name"], trainable=config.get("trainable", True),
-        )
+                raise ValueError(
+                    f"Model.from_config: the graph of {config['name']!r} cannot be rebuilt: layers "
+                    f"{[entry['name'] for entry in pending]} wait for inputs that no layer produces."
+                )
 
-    def save_weights(self, filepath):
-        """Save the weights (in Keras's order) to a NumPy ``.weights.npz`` file."""
-        filepath = os.fspath(filepath)
-        if not filepath.endswith(".weights.npz"):
-            raise ValueError(
-                "save_weights: the file name must end in `.weights.npz` (Keras 3 uses "
-                f"`.weights.h5`; course_lib stores NumPy arrays). Received: filepath={filepath!r}"
-            )
-        with open(filepath, "wb") as handle:
-            backend.xp.savez(handle, **_weights_dict(self))
+        def tensors(refs):
+            # Keras writes one reference bare (['x', 0, 0]), several as a list, or a dict by name.
+            if isinstance(refs, dict):
+                refs, several = list(refs.values()), True
+            elif refs and isinstance(refs[0], str):
+                refs, several = [refs], False
+            else:
+                several = True
+            found = [produced[(name, node)][index] for name, node, index in refs]
+            return found if several else found[0]
 
-    def load_weights(self, filepath):
-        """Load weights saved by :meth:`save_weights` (shapes are checked layer by layer)."""
-        with backend.xp.load(os.fspath(filepath)) as data:
-            self.set_weights([data[key] for key in sorted(data.files)])
+        return cls(tensors(config["input_layers"]), tensors(config["output_layers"]),
+                   name=config["name"], trainable=config.get("trainable", True))
 
-    def save(self, filepath):
-        """Save architecture, weights and compile settings to one ``.keras`` zip file."""
-        filepath = os.fspath(filepath)
-        if not filepath.endswith(".keras"):
-            raise ValueError(
-                f"save: the file name must end in `.keras`. Received: filepath={filepath!r}"
-            )
-        document = {
-            "class_name": type(self).__name__ if isinstance(self, Sequential) else "Functional",
-            "config": self.get_config(),
-            "compile_config": self._compile_config(),
-        }
-        weights = io.BytesIO()
-        backend.xp.savez(weights, **_weights_dict(self))
-        with zipfile.ZipFile(filepath, "w") as archive:
-            archive.writestr("config.json", json.dumps(document, indent=2))
-            archive.writestr("model.weights.npz", weights.getvalue())
+    def to_json(self, **kwargs):
+        """The architecture as Keras's JSON (``keras.models.model_from_json`` reads it)."""
+        return json.dumps(layers_module.serialize(self), **kwargs)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save the weights in Keras 3's ``.weights.h5`` format (Keras's ``load_weights`` reads it)."""
+        from course_lib import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        """Load weights from a ``.weights.h5`` or ``.keras`` file (written by Keras or course_lib)."""
+        from course_lib import saving
+
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def save(self, filepath, overwrite=True):
+        """Save architecture, weights and compile settings to a Keras 3 ``.keras`` file."""
+        from course_lib import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite)
 
 
 class Sequential(Model):
@@ -567,42 +575,38 @@ class Sequential(Model):
         return list(self._shapes)
 
     def get_config(self):
-        entries = []
-        if self._input_layer is not None:
-            entries.append(layers_module.serialize(self._input_layer))
+        """Keras 3's Sequential config: the serialized layers, an InputLayer first when known."""
+        entries = [layers_module.serialize(self._input_layer)] if self._input_layer is not None else []
         entries += [layers_module.serialize(layer) for layer in self._layers]
-        return {"name": self.name, "trainable": self.trainable, "layers": entries}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype),
+                  "layers": entries}
+        if self._input_layer is not None:
+            config["build_input_shape"] = list(self._input_layer.batch_shape)
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         for entry in config["layers"]:
             model.add(layers_module.deserialize(entry, custom_objects))
+        if model._input_layer is None and config.get("build_input_shape"):
+            model.build(tuple(config["build_input_shape"]))
         return model
 
 
-def load_model(filepath, custom_objects=None, compile=True):
-    """Load a model saved by ``model.save(...)``: architecture, weights and compile settings."""
-    filepath = os.fspath(filepath)
-    if not zipfile.is_zipfile(filepath):
-        raise ValueError(f"load_model: {filepath!r} is not a `.keras` file written by model.save().")
-    with zipfile.ZipFile(filepath) as archive:
-        document = json.loads(archive.read("config.json"))
-        weights = archive.read("model.weights.npz")
-    cls = Sequential if document["class_name"] == "Sequential" else Model
-    model = cls.from_config(document["config"], custom_objects)
-    with backend.xp.load(io.BytesIO(weights)) as data:
-        model.set_weights([data[key] for key in sorted(data.files)])
-    if compile and document.get("compile_config"):
-        model._compile_from_config(document["compile_config"])
-    return model
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Load a ``.keras`` file written by ``model.save`` (course_lib's or Keras's)."""
+    from course_lib import saving
+
+    return saving.load_model(filepath, custom_objects=custom_objects, compile=compile)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """Rebuild an (unbuilt-weights) model from :meth:`Model.to_json`'s or Keras's JSON."""
+    return layers_module.deserialize(json.loads(json_string), custom_objects)
 
 
 # ---------------------------------------------------------------- helpers
-def _weights_dict(model):
-    return {f"w{i:05d}": weight for i, weight in enumerate(model.weights)}
-
-
 class _Plan(NamedTuple):
     nodes: set          # node positions whose backward runs
     input_grads: set    # ... and of those, the ones whose input gradients are needed

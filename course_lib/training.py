@@ -64,21 +64,36 @@ class Trainer:
         self.stop_training = False
 
     def _compile_config(self):
+        """Keras 3's compile config, as ``model.get_compile_config()`` gives it."""
         if not self.compiled:
             return None
         loss, metrics, loss_weights = self._loss_spec
         return {
-            "optimizer": {"class_name": type(self.optimizer).__name__, "config": self.optimizer.get_config()},
-            "loss": None if self._losses is None else [losses.serialize(item) for item in self._losses],
-            "metrics": metrics if _is_plain(metrics) else None,
+            "optimizer": {"module": "keras.optimizers", "class_name": type(self.optimizer).__name__,
+                          "config": self.optimizer.get_config(), "registered_name": None},
+            "loss": _serialize_spec(loss, losses),
             "loss_weights": loss_weights,
+            "metrics": _serialize_spec(metrics, metrics_module),
+            "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1,
+            "jit_compile": False, "auto_scale_loss": True,
         }
 
     def _compile_from_config(self, config):
-        loss = None if config["loss"] is None else [losses.deserialize(item) for item in config["loss"]]
-        if loss is not None and len(loss) == 1:
-            loss = loss[0]
-        self.compile(optimizers.get(config["optimizer"]), loss, config["metrics"], config["loss_weights"])
+        def rebuild(spec, module):
+            if isinstance(spec, dict) and "class_name" in spec:
+                return module.deserialize(spec)
+            if isinstance(spec, dict):
+                return {key: rebuild(value, module) for key, value in spec.items()}
+            if isinstance(spec, list):
+                return [rebuild(value, module) for value in spec]
+            return spec
+
+        optimizer = config["optimizer"]
+        self.compile(
+            optimizers.get(optimizer) if not isinstance(optimizer, str) else optimizer,
+            rebuild(config.get("loss"), losses), rebuild(config.get("metrics"), metrics_module),
+            config.get("loss_weights"),
+        )
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -608,14 +623,21 @@ def _logits_activation(loss_object):
     return "sigmoid" if isinstance(loss_object, losses.BinaryCrossentropy) else "softmax"
 
 
-def _is_plain(value):
-    if value is None or isinstance(value, (str, int, float)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(_is_plain(v) for v in value.values())
-    return False
+def _serialize_spec(spec, module):
+    """A loss or metrics argument of compile as Keras saves it: names stay names, objects become dicts."""
+    if spec is None or isinstance(spec, (str, int, float)):
+        return spec
+    if isinstance(spec, (list, tuple)):
+        return [_serialize_spec(item, module) for item in spec]
+    if isinstance(spec, dict):
+        return {key: _serialize_spec(item, module) for key, item in spec.items()}
+    if hasattr(spec, "get_config"):
+        return {"module": module.__name__.replace("course_lib", "keras"), "class_name": type(spec).__name__,
+                "config": spec.get_config(), "registered_name": None}
+    name = getattr(spec, "__name__", None)
+    if name is None:
+        raise TypeError(f"save: cannot serialize the compile argument {spec!r}.")
+    return name
 
 
 def _take(arrays, index):

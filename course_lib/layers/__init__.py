@@ -20,19 +20,66 @@ __all__ = sorted(_CLASSES) + [
 
 
 def serialize(layer):
-    """``{'class_name': ..., 'config': ...}`` for a layer."""
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    """Keras 3's serialized form of a layer (or a model): module, class name, config, build config."""
+    from course_lib import models
+
+    if isinstance(layer, models.Sequential):
+        entry = {"module": "keras", "class_name": "Sequential", "registered_name": None}
+    elif isinstance(layer, models.Model):
+        entry = {"module": "keras.src.models.functional", "class_name": "Functional",
+                 "registered_name": "Functional"}
+    else:
+        class_name = type(layer).__name__
+        builtin = _CLASSES.get(class_name) is type(layer)
+        entry = {"module": "keras.layers" if builtin else type(layer).__module__, "class_name": class_name,
+                 "registered_name": None if builtin else _registered_name(type(layer))}
+    entry["config"] = layer.get_config()
+    shape = _build_shape(layer)
+    if shape is not None:
+        entry["build_config"] = {"input_shape": shape}
+    return entry
+
+
+def _registered_name(cls):
+    return getattr(cls, "_registered_name", cls.__name__)
+
+
+def _build_shape(layer):
+    from course_lib import models
+
+    if isinstance(layer, (InputLayer, models.Model)) or not layer.built:
+        return None  # an Input has its shape in its config; a model rebuilds from its layers
+    nodes = layer._inbound_nodes
+    if not nodes:
+        return getattr(layer, "_build_input_shape", None)
+    node = nodes[0]
+    shapes = [list(t.shape) for t in node.inputs]
+    return shapes if node.inputs_are_list else shapes[0]
 
 
 def deserialize(config, custom_objects=None):
-    """Rebuild a layer from :func:`serialize`'s output."""
+    """Rebuild a layer (or model) from :func:`serialize`'s output or from the config Keras writes."""
     from course_lib import models  # models import layers: look them up only now
+    from course_lib import saving
 
     classes = dict(_CLASSES, Sequential=models.Sequential, Model=models.Model, Functional=models.Model,
-                   **(custom_objects or {}))
+                   **saving.registered_objects(), **(custom_objects or {}))
     name = config.get("class_name")
-    if name not in classes:
+    registered = config.get("registered_name")
+    cls = classes.get(registered) if registered in classes else classes.get(name)
+    if cls is None:
         raise ValueError(
-            f"layers.deserialize: unknown layer class {name!r}. Known: {sorted(classes)}"
+            f"layers.deserialize: unknown layer class {name!r}: course_lib has no such layer. "
+            f"Known: {sorted(classes)}. For a layer of your own, pass custom_objects={{{name!r}: "
+            "YourClass}} or decorate it with keras.saving.register_keras_serializable()."
         )
-    return classes[name].from_config(dict(config.get("config", {})))
+    arguments = dict(config.get("config", {}))
+    if issubclass(cls, models.Model):
+        return cls.from_config(arguments, custom_objects)
+    layer = cls.from_config(arguments)
+    build = config.get("build_config", {}).get("input_shape") if config.get("build_config") else None
+    if build is not None and not layer.built:
+        several = bool(build) and isinstance(build[0], (list, tuple))
+        layer.build([tuple(s) for s in build] if several else tuple(build))
+        layer.built = True
+    return layer

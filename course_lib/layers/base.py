@@ -377,6 +377,7 @@ class Layer:
         if not self.built:
             self.build(shapes)
             self.built = True
+            self._build_input_shape = [list(s) for s in shapes] if isinstance(shapes, list) else list(shapes)
 
     def _check_input(self, shapes):
         if self.input_spec is not None and not isinstance(shapes, list):
@@ -427,11 +428,11 @@ class Layer:
 
     # ---------------------------------------------------------- serialization
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        """Keras's config: the same keys and values ``keras.layers.X.get_config()`` gives."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype)}
         if not self.autocast:
             config["autocast"] = False
-        if self._batch_input_shape is not None:
-            config["batch_input_shape"] = self._batch_input_shape
+        # No batch_input_shape (Keras 3 refuses it): a Sequential saves an InputLayer instead.
         return config
 
     @classmethod
@@ -463,6 +464,11 @@ def _with_single_call_sugar(pure_backward):
 
 
 Layer.backward = _with_single_call_sugar(Layer.backward)
+
+
+def dtype_policy(name):
+    """Keras 3's serialized dtype policy for a dtype name."""
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name}, "registered_name": None}
 
 
 def _dtype_name(dtype):

@@ -22,7 +22,9 @@ class InputLayer(Layer):
     keeps_integers = True
 
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
-                 input_shape=None, batch_input_shape=None, **kwargs):
+                 input_shape=None, batch_input_shape=None, sparse=False, ragged=False, optional=False,
+                 **kwargs):
+        _not_yet_supported("InputLayer", sparse=sparse or None, ragged=ragged or None, optional=optional or None)
         shape = shape if shape is not None else input_shape
         batch_shape = batch_shape if batch_shape is not None else batch_input_shape
         if shape is None and batch_shape is None:
@@ -43,7 +45,18 @@ class InputLayer(Layer):
         self._inbound_nodes.append(node)
 
     def get_config(self):
-        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "name": self.name}
+        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "sparse": False, "ragged": False,
+                "name": self.name, "optional": False}
+
+
+def _not_yet_supported(where, **options):
+    """Keras's options course_lib does not implement: accepted at their defaults, refused otherwise."""
+    for option, value in options.items():
+        if value is not None:
+            raise ValueError(
+                f"{where}: `{option}` is not supported by course_lib (only its default, which "
+                f"Keras writes into saved configs, is accepted). Received: {option}={value!r}"
+            )
 
 
 def _input_dtype_name(dtype):
@@ -128,9 +141,14 @@ class Dense(ActivatedLayer):
     """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 quantization_config=None, **kwargs):
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"Dense: units must be a positive int. Received: units={units!r}")
+        _not_yet_supported("Dense", kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                           activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint, quantization_config=quantization_config)
         super().__init__(**kwargs)
         self.units = units
         self.activation = activations.get(activation)
@@ -172,6 +190,8 @@ class Dense(ActivatedLayer):
             use_bias=self.use_bias,
             kernel_initializer=initializers.serialize(self.kernel_initializer),
             bias_initializer=initializers.serialize(self.bias_initializer),
+            kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+            bias_constraint=None, quantization_config=None,
         )
         return config
 

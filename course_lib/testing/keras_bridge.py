@@ -7,159 +7,52 @@ TensorFlow is imported only when a function here needs it.
 """
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from course_lib import layers as layers_module
-from course_lib.layers.core import InputLayer
-from course_lib.models import Model, Sequential
-
-# Config keys that do not change the computation once weights are copied.
-_DROPPED = ("dtype", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
-            "activity_regularizer", "kernel_constraint", "bias_constraint", "quantization_config",
-            "build_config", "lora_rank", "lora_alpha")
 
 
-def _accepted(cls, config):
-    parameters = set()
-    for klass in cls.__mro__:
-        if "__init__" in klass.__dict__:
-            parameters |= set(inspect.signature(klass.__init__).parameters)
-    return {k: v for k, v in config.items() if k in parameters and k not in _DROPPED}
+def _keras():
+    import keras  # Keras 3 itself: tf.keras is the same library, but lacks the `saving` namespace
 
-
-def _layer_class(name, where):
-    cls = getattr(layers_module, name, None)
-    if cls is None:
-        raise ValueError(f"{where}: course_lib has no layer {name!r} to match the Keras layer.")
-    return cls
+    return keras
 
 
 def layer_from_keras(keras_layer):
     """A course_lib layer with the same configuration (not yet built) as ``keras_layer``.
 
+    It goes through the same serialized form as the files both libraries
+    write, so a Keras option course_lib lacks raises instead of being dropped.
     A Keras model used as a layer becomes a course_lib model, weights included.
     """
     if type(keras_layer).__name__ in ("Sequential", "Functional"):
         return from_keras(keras_layer)
-    cls = _layer_class(type(keras_layer).__name__, "from_keras")
-    config = dict(keras_layer.get_config())
-    if isinstance(config.get("target_shape"), list):
-        config["target_shape"] = tuple(config["target_shape"])
-    return cls(**_accepted(cls, config))
+    entry = _keras().saving.serialize_keras_object(keras_layer)
+    entry.pop("build_config", None)
+    return layers_module.deserialize(entry)
 
 
 def from_keras(keras_model):
     """Rebuild a tf.keras Sequential or functional model in course_lib, with its weights."""
-    class_name = type(keras_model).__name__
-    if class_name == "Sequential":
-        model = Sequential(name=keras_model.name)
-        model.add(layers_module.Input(batch_shape=tuple(keras_model.inputs[0].shape)))
-        for keras_layer in keras_model.layers:
-            model.add(layer_from_keras(keras_layer))
-    else:
-        model = _functional_from_keras(keras_model)
+    model = layers_module.deserialize(_keras().saving.serialize_keras_object(keras_model))
     copy_weights(keras_model, model)
     return model
 
 
-def _functional_from_keras(keras_model):
-    config = keras_model.get_config()
-    produced = {}
-    for entry in config["layers"]:
-        if entry["class_name"] == "InputLayer":
-            cfg = entry["config"]
-            produced[(entry["name"], 0, 0)] = layers_module.Input(
-                batch_shape=tuple(cfg["batch_shape"]), name=cfg["name"]
-            )
-    keras_layers = {layer.name: layer for layer in keras_model.layers}
-    pending = [e for e in config["layers"] if e["class_name"] != "InputLayer"]
-    ours = {}
-    while pending:
-        progressed = False
-        for entry in list(pending):
-            name = entry["name"]
-            done = sum(1 for key in produced if key[0] == name)
-            nodes = entry["inbound_nodes"]
-            if done == len(nodes):
-                pending.remove(entry)
-                continue
-            first = nodes[done]["args"][0]
-            as_list = isinstance(first, list)
-            histories = [t["config"]["keras_history"] for t in (first if as_list else [first])]
-            if all(tuple(h) in produced for h in histories):
-                layer = ours.setdefault(name, layer_from_keras(keras_layers[name]))
-                args = [produced[tuple(h)] for h in histories]
-                produced[(name, done, 0)] = layer(args if as_list else args[0])
-                progressed = True
-        if not progressed and pending:
-            raise ValueError(f"from_keras: cannot rebuild the graph of model {keras_model.name!r}.")
-    input_refs, inputs_are_list = _tensor_refs(config["input_layers"])
-    output_refs, outputs_are_list = _tensor_refs(config["output_layers"])
-    inputs = [produced[tuple(ref)] for ref in input_refs]
-    outputs = [produced[tuple(ref)] for ref in output_refs]
-    return Model(
-        inputs if inputs_are_list else inputs[0],
-        outputs if outputs_are_list else outputs[0],
-        name=keras_model.name,
-    )
-
-
-def _tensor_refs(refs):
-    """``(list of [layer_name, node_index, tensor_index], given_as_a_structure)``.
-
-    Keras 3 writes a single input or output as one bare reference ``['x', 0, 0]``,
-    a list of them as ``[['x', 0, 0], ...]`` and a dict as ``{'name': ref}``.
-    """
-    if isinstance(refs, dict):
-        return list(refs.values()), True
-    if refs and isinstance(refs[0], str):
-        return [refs], False
-    return list(refs), True
-
-
 def layer_to_keras(layer):
     """A tf.keras layer with the same configuration as a course_lib ``layer``."""
-    from tensorflow import keras
+    from course_lib.models import Model
 
     if isinstance(layer, Model):
         return to_keras(layer)
-    cls = getattr(keras.layers, type(layer).__name__)
-    config = {k: v for k, v in layer.get_config().items() if k not in ("dtype", "batch_input_shape")}
-    config = {k: v for k, v in config.items() if not k.endswith("_initializer")}
-    return cls(**config)
+    entry = layers_module.serialize(layer)
+    entry.pop("build_config", None)
+    return _keras().saving.deserialize_keras_object(entry)
 
 
 def to_keras(model):
-    """Rebuild a course_lib model in tf.keras, with its weights."""
-    from tensorflow import keras
-
-    if isinstance(model, Sequential):
-        batch_shape = tuple(model.inputs[0].shape)
-        keras_model = keras.Sequential(
-            [keras.Input(batch_shape=batch_shape)] + [layer_to_keras(layer) for layer in model.layers],
-            name=model.name,
-        )
-    else:
-        tensors, made = {}, {}
-        for node in model._nodes:
-            layer = node.layer
-            if isinstance(layer, InputLayer):
-                tensors[id(node.outputs[0])] = keras.Input(batch_shape=layer.batch_shape, name=layer.name)
-                continue
-            keras_layer = made.setdefault(layer, layer_to_keras(layer))
-            args = [tensors[id(t)] for t in node.inputs]
-            results = keras_layer(args if node.inputs_are_list else args[0])
-            for tensor, result in zip(node.outputs, results if node.outputs_are_list else [results]):
-                tensors[id(tensor)] = result
-        inputs = [tensors[id(t)] for t in model.inputs]
-        outputs = [tensors[id(t)] for t in model.outputs]
-        keras_model = keras.Model(
-            inputs if model._inputs_are_list else inputs[0],
-            outputs if model._outputs_are_list else outputs[0],
-            name=model.name,
-        )
+    """Rebuild a course_lib model in tf.keras (from the config course_lib saves), with its weights."""
+    keras_model = _keras().saving.deserialize_keras_object(layers_module.serialize(model))
     copy_weights(model, keras_model)
     return keras_model
 

@@ -155,3 +155,27 @@ def test_functional_merge_helpers_match_keras(name):
     keras_inputs = [keras.Input((4,)), keras.Input((4,))]
     keras_model = keras.Model(keras_inputs, getattr(keras.layers, name)(keras_inputs))
     np.testing.assert_allclose(model([a, b]), keras_model([a, b]).numpy(), rtol=1e-6)
+
+
+def _without_sharing_ids(value):
+    if isinstance(value, dict):
+        return {k: _without_sharing_ids(v) for k, v in value.items() if k != "shared_object_id"}
+    if isinstance(value, (list, tuple)):
+        return [_without_sharing_ids(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("class_name, kwargs, shapes", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_get_config_is_keras_get_config(class_name, kwargs, shapes):
+    keras_layer = getattr(keras.layers, class_name)(name="same", **kwargs)
+    ours = getattr(cl.layers, class_name)(name="same", **kwargs)
+    batch_shapes = [(None,) + shape[1:] for shape in shapes]
+    keras_layer.build(batch_shapes if len(shapes) > 1 else batch_shapes[0])
+    ours.build(batch_shapes if len(shapes) > 1 else batch_shapes[0])
+    assert _without_sharing_ids(ours.get_config()) == _without_sharing_ids(keras_layer.get_config())
+
+
+def test_input_layer_config_is_keras_config():
+    ours = cl.Input((3, 2), name="pixels", dtype="int32").node.layer.get_config()
+    theirs = keras.Input((3, 2), name="pixels", dtype="int32")._keras_history[0].get_config()
+    assert ours == theirs

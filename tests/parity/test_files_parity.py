@@ -1,0 +1,161 @@
+"""Files move both ways: `.keras` and `.weights.h5` written by one library, opened by the other.
+
+Every test writes with one library and reads with the other in the same test,
+then compares predictions (bit-identical: the same float32 weights go through
+the same arithmetic up to summation order, so the tolerance is 1e-6).
+"""
+import numpy as np
+import pytest
+
+import course_lib as cl
+
+tf = pytest.importorskip("tensorflow")
+import keras  # noqa: E402  (Keras 3, the library tf.keras is)
+
+pytestmark = pytest.mark.parity
+
+
+def _sequential(library):
+    return library.Sequential([
+        library.Input((6,)),
+        library.layers.Dense(8, activation="relu"),
+        library.layers.Dropout(0.0),  # in the file, but no random masks when training resumes
+        library.layers.Dense(8, activation="tanh"),
+        library.layers.Dense(8, activation="elu"),
+        library.layers.Dense(8),
+        library.layers.LeakyReLU(0.1),
+        library.layers.Dense(3, activation="softmax"),
+    ], name="classifier")
+
+
+def _functional(library):
+    """Two inputs, a shared layer, a nested model, a merge that broadcasts and two outputs."""
+    encoder = library.Sequential([library.Input((6,)), library.layers.Dense(5, activation="tanh")], name="encoder")
+    left, right = library.Input((6,), name="left"), library.Input((6,), name="right")
+    shared = library.layers.Dense(4, name="shared")
+    a, b = shared(encoder(left)), shared(encoder(right))
+    merged = library.layers.Concatenate()([library.layers.Subtract()([a, b]), library.layers.Multiply()([a, b])])
+    gate = library.layers.Dense(1, activation="sigmoid", name="gate")(merged)
+    scaled = library.layers.Multiply()([merged, gate])
+    return library.Model(
+        [left, right],
+        [library.layers.Dense(1, name="score")(scaled), library.layers.Dense(2, activation="softmax", name="label")(merged)],
+        name="siamese",
+    )
+
+
+def _data(seed=0):
+    generator = np.random.default_rng(seed)
+    return [generator.standard_normal((16, 6)).astype("float32") for _ in range(2)]
+
+
+def _predictions(model, inputs):
+    outputs = model.predict(inputs, verbose=0)
+    return [np.asarray(o) for o in (outputs if isinstance(outputs, list) else [outputs])]
+
+
+def _assert_same_predictions(first, second, inputs):
+    for mine, theirs in zip(_predictions(first, inputs), _predictions(second, inputs), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("builder", [_sequential, _functional], ids=["sequential", "functional"])
+def test_a_keras_file_opens_in_course_lib(builder, tmp_path):
+    keras.utils.set_random_seed(0)
+    original = builder(keras)
+    original.compile("adam", "mse" if builder is _sequential else ["mse", "sparse_categorical_crossentropy"])
+    path = tmp_path / "from_keras.keras"
+    original.save(path)
+    inputs = _data()[0] if builder is _sequential else _data()
+    loaded = cl.models.load_model(path)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in original.layers]
+    assert loaded.count_params() == original.count_params()
+    _assert_same_predictions(original, loaded, inputs)
+    assert loaded.compiled and type(loaded.optimizer).__name__ == "Adam"
+
+
+@pytest.mark.parametrize("builder", [_sequential, _functional], ids=["sequential", "functional"])
+def test_a_course_lib_file_opens_in_keras_and_trains_on(builder, tmp_path):
+    cl.utils.set_random_seed(0)
+    original = builder(cl)
+    losses = "sparse_categorical_crossentropy" if builder is _sequential else ["mse", "sparse_categorical_crossentropy"]
+    original.compile(cl.optimizers.Adam(learning_rate=0.01), losses, metrics=["accuracy"] if builder is _sequential else None)
+    inputs = _data()[0] if builder is _sequential else _data()
+    labels = np.arange(16) % (3 if builder is _sequential else 2)
+    targets = labels if builder is _sequential else [np.ones((16, 1), "float32"), labels]
+    original.fit(inputs, targets, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    path = tmp_path / "from_course_lib.keras"
+    original.save(path)
+    loaded = keras.models.load_model(path)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in original.layers]
+    _assert_same_predictions(original, loaded, inputs)
+    assert type(loaded.optimizer).__name__ == "Adam"
+    assert int(loaded.optimizer.iterations) == original.optimizer.iterations == 2
+    # The optimizer's moments came along: both continue on the same batches to the same weights.
+    ours_history = original.fit(inputs, targets, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+    keras_history = loaded.fit(inputs, targets, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(ours_history["loss"], keras_history["loss"], rtol=1e-5)
+    for mine, theirs in zip(original.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_weights_files_cross_both_ways_with_frozen_and_nested_layers(tmp_path):
+    keras.utils.set_random_seed(1)
+    theirs = _functional(keras)
+    ours = _functional(cl)
+    ours.get_layer("encoder").trainable = False  # non-trainable weights keep their place in the file
+    theirs.get_layer("encoder").trainable = False
+    assert len(ours.weights) == len(theirs.weights) >= 10
+    theirs.save_weights(tmp_path / "keras.weights.h5")
+    ours.load_weights(tmp_path / "keras.weights.h5")
+    _assert_same_predictions(theirs, ours, _data(2))
+    for layer in ours.layers:  # now write ours with new values and read them back in Keras
+        layer.set_weights([w * 0.5 + 0.1 for w in layer.get_weights()])
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    _assert_same_predictions(theirs, ours, _data(3))
+    # A .keras file is a weights source too, as in Keras.
+    ours.save(tmp_path / "ours.keras")
+    fresh = _functional(cl)
+    fresh.load_weights(tmp_path / "ours.keras")
+    _assert_same_predictions(fresh, ours, _data(4))
+
+
+def test_an_unknown_layer_in_a_keras_file_names_its_class(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2), keras.layers.LayerNormalization()])
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=r"unknown layer class 'LayerNormalization': course_lib has no such layer"):
+        cl.models.load_model(tmp_path / "m.keras")
+
+
+def test_architecture_json_crosses_both_ways():
+    ours = _functional(cl)
+    rebuilt = keras.models.model_from_json(ours.to_json())
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in ours.layers]
+    assert rebuilt.count_params() == ours.count_params()
+    back = cl.models.model_from_json(rebuilt.to_json())
+    assert [layer.name for layer in back.layers] == [layer.name for layer in ours.layers]
+
+
+def test_a_registered_custom_layer_saves_and_loads(tmp_path):
+    @cl.saving.register_keras_serializable(package="course")
+    class Scale(cl.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def forward(self, inputs, training=False):
+            return inputs * self.factor, None
+
+        def backward(self, output_grads, cache):
+            return output_grads * self.factor, {}
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    model = cl.Sequential([cl.Input((3,)), cl.layers.Dense(2), Scale(3.0)])
+    model.save(tmp_path / "custom.keras")
+    loaded = cl.models.load_model(tmp_path / "custom.keras")
+    assert type(loaded.layers[1]) is Scale and loaded.layers[1].factor == 3.0
+    x = np.ones((2, 3), "float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
