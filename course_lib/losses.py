@@ -639,6 +639,12 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     return _scce_forward(y_true, y_pred, from_logits, axis)
 
 
+# Keras's short names for the same functions (tf.keras.losses.mse is keras.losses.mean_squared_error).
+mse, mae, mape, msle = (mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
+                        mean_squared_logarithmic_error)
+kld = kl_divergence
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
@@ -1120,7 +1126,8 @@ def is_binary_or_sparse_categorical(y_true, y_pred):
         one column; sparse when the labels have fewer axes, or one column
         against several predicted ones.
     """
-    true_shape, pred_shape = backend.xp.shape(y_true), backend.xp.shape(y_pred)
+    # Shapes only: arrays, or the model's symbolic outputs before the first batch.
+    true_shape, pred_shape = tuple(getattr(y_true, "shape", ())), tuple(getattr(y_pred, "shape", ()))
     true_last = true_shape[-1] if true_shape else None
     pred_last = pred_shape[-1] if pred_shape else None
     is_binary = pred_last == 1
@@ -1162,6 +1169,11 @@ def get(identifier, y_true=None, y_pred=None):
         if identifier in _FUNCTION_NAMES:
             return _FUNCTION_NAMES[identifier](name=identifier)
     elif callable(identifier):
+        name = getattr(identifier, "__name__", None)
+        module = getattr(identifier, "__module__", "") or ""
+        if name in _FUNCTION_NAMES and (globals().get(name) is identifier or module.startswith("keras")):
+            # A built-in loss function (course_lib's or Keras's): its Loss class, which has a backward.
+            return _FUNCTION_NAMES[name](name=name)
         return LossFunctionWrapper(identifier)
     raise ValueError(
         f"losses.get: could not interpret loss identifier {identifier!r}. "

@@ -45,23 +45,31 @@ class Trainer:
         self.optimizer = optimizers.get(optimizer)
         names = self._output_count_names()
         self._loss_spec = (loss, metrics, loss_weights)
+        # 'crossentropy' / 'ce' pick binary, categorical or sparse from the first batch, as Keras's compile does.
         self._losses = None if loss is None else [
-            losses.get(item) for item in _per_output(loss, names, "loss")
+            item if _is_deferred(item) else losses.get(item) for item in _per_output(loss, names, "loss")
         ]
         self._loss_weights = (
             [1.0] * len(names) if loss_weights is None
             else [float(w) for w in _per_output(loss_weights, names, "loss_weights")]
         )
         self._logit_losses = [None] * len(names)
-        if self._losses is not None:
-            for index, loss_object in enumerate(self._losses):
-                activation = _logits_activation(loss_object)
-                if activation is not None:
-                    self._logit_losses[index] = (activation, loss_object.with_logits())
+        self._resolve_losses()
         self._metric_ids = _metrics_per_output(metrics, names)
         self._metric_objects = None
         self.compiled = True
         self.stop_training = False
+
+    def _resolve_losses(self, ys=None, outputs=None):
+        """Turn deferred loss names into Loss objects once data is seen; note which score from logits."""
+        for index, loss_object in enumerate(self._losses or []):
+            if _is_deferred(loss_object):
+                if ys is None:
+                    continue
+                loss_object = self._losses[index] = losses.get(loss_object, ys[index], outputs[index])
+            activation = _logits_activation(loss_object)
+            if activation is not None:
+                self._logit_losses[index] = (activation, loss_object.with_logits())
 
     def _compile_config(self):
         """Keras 3's compile config, as ``model.get_compile_config()`` gives it."""
@@ -103,12 +111,32 @@ class Trainer:
 
     @property
     def metrics_names(self):
+        """What Keras 3 reports: its metric *trackers*, not the values evaluate returns.
+
+        ``['loss']``, then ``'compile_metrics'`` when compile had metrics, then
+        (for several outputs, once data has been seen) one ``'<output>_loss'``
+        per output. The names of the values are the keys of
+        ``evaluate(..., return_dict=True)``.
+        """
         names = ["loss"]
-        if len(self._output_count_names()) > 1:
-            names += [f"{name}_loss" for name in self._output_count_names()]
-        if self._metric_objects:
-            names += [name for name, _, _ in self._metric_objects]
+        if any(self._metric_ids):
+            names.append("compile_metrics")
+        outputs = self._output_count_names()
+        if len(outputs) > 1 and self._metric_objects is not None:
+            names += [f"{name}_loss" for name in outputs]
         return names
+
+    def _result_order(self, logs):
+        """Keras's order of evaluate's list: the loss, each output's loss, the metrics as compiled
+        where their names are the log keys (one output), then the other keys sorted."""
+        outputs = self._output_count_names()
+        wanted = ["loss"] + ([f"{name}_loss" for name in outputs] if len(outputs) > 1 else [])
+        wanted += [metric.name for _, _, metric in self._metric_objects or []]
+        ordered = []
+        for key in wanted:
+            if key in logs and key not in ordered:
+                ordered.append(key)
+        return ordered + [key for key in sorted(logs) if key not in ordered]
 
     def _output_count_names(self):
         return self.output_names or ["output"]
@@ -209,6 +237,7 @@ class Trainer:
             metric.reset_state()
 
     def _train_step(self, xs, ys, sample_weights, trackers):
+        self._resolve_losses(ys, self.outputs)  # only shapes are read: the symbolic outputs do
         keep = self._backward_plan(False).nodes | self._loss_cache_positions()
         outputs, caches = self._run(xs, True, keep)
         total, per_output, output_grads, logits_grads = self._loss_step(ys, outputs, caches, sample_weights)
@@ -225,6 +254,7 @@ class Trainer:
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 
     def _test_step(self, xs, ys, sample_weights, trackers):
+        self._resolve_losses(ys, self.outputs)
         outputs, caches = self._run(xs, False, self._loss_cache_positions())
         total, per_output, _, _ = self._loss_step(ys, outputs, caches, sample_weights, with_gradients=False)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
@@ -343,7 +373,7 @@ class Trainer:
     def _format_results(self, logs, return_dict):
         if return_dict:
             return logs
-        values = [logs[name] for name in self.metrics_names]
+        values = [logs[name] for name in self._result_order(logs)]
         return values[0] if len(values) == 1 else values
 
     # -------------------------------------------------------------- predict
@@ -621,6 +651,10 @@ def _logits_activation(loss_object):
     if not hasattr(loss_object, "with_logits") or getattr(loss_object, "from_logits", True):
         return None
     return "sigmoid" if isinstance(loss_object, losses.BinaryCrossentropy) else "softmax"
+
+
+def _is_deferred(loss):
+    return isinstance(loss, str) and loss.lower() in ("crossentropy", "ce")
 
 
 def _serialize_spec(spec, module):

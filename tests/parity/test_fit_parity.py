@@ -95,7 +95,12 @@ def test_train_on_batch_and_two_output_model_match_keras():
         expected = keras_model.train_on_batch([xa, xb], [y1, y2])
         received = ours.train_on_batch([xa, xb], [y1, y2])
         np.testing.assert_allclose(received, expected, rtol=1e-4, atol=1e-6)
-    assert ours.metrics_names == ["loss", "first_loss", "second_loss", "first_mae", "second_accuracy"]
+    assert ours.metrics_names == keras_model.metrics_names
+    for model in (keras_model, ours):
+        assert list(model.evaluate([xa, xb], [y1, y2], verbose=0, return_dict=True)) != []
+    np.testing.assert_allclose(ours.evaluate([xa, xb], [y1, y2], verbose=0),
+                               keras_model.evaluate([xa, xb], [y1, y2], verbose=0), rtol=1e-4, atol=1e-6)
+    assert ours.metrics_names == keras_model.metrics_names
     keras_history = keras_model.fit([xa, xb], [y1, y2], epochs=3, batch_size=8, shuffle=False, verbose=0).history
     our_history = ours.fit([xa, xb], [y1, y2], epochs=3, batch_size=8, shuffle=False, verbose=0).history
     _assert_same_training(our_history, keras_history, ours, keras_model)
@@ -127,3 +132,67 @@ def test_weighted_fit_matches_keras(weighting):
         ours.train_on_batch(x[:16], labels[:16], sample_weight=weights[:16]),
         keras_model.train_on_batch(x[:16], labels[:16], sample_weight=weights[:16]), rtol=RTOL, atol=ATOL,
     )
+
+
+def _tiny_classifier(library, classes):
+    library.utils.set_random_seed(0)
+    return library.Sequential([
+        library.Input((5,)), library.layers.Dense(6, activation="tanh"),
+        library.layers.Dense(classes, activation="sigmoid" if classes == 1 else "softmax"),
+    ])
+
+
+@pytest.mark.parametrize("loss, classes, labels", [
+    ("crossentropy", 1, "binary"), ("crossentropy", 4, "sparse"), ("ce", 4, "onehot"),
+    ("binary_crossentropy_function", 1, "binary"), ("categorical_crossentropy_function", 4, "onehot"),
+    ("mean_squared_error_function", 1, "binary"), ("huber_function", 1, "binary"),
+    ("mean_absolute_error_function", 1, "binary"), ("sparse_categorical_crossentropy_function", 4, "sparse"),
+])
+def test_loss_names_and_builtin_loss_functions_train_as_in_keras(loss, classes, labels):
+    """`loss="crossentropy"` resolves from the data, and `loss=keras.losses.binary_crossentropy` trains."""
+    generator = np.random.default_rng(0)
+    x = generator.standard_normal((40, 5)).astype("float32")
+    ids = generator.integers(0, max(classes, 2), 40)
+    y = {"binary": ids[:, None].astype("float32"), "sparse": ids, "onehot": np.eye(4, dtype="float32")[ids]}[labels]
+    keras_model = _tiny_classifier(keras, classes)
+    ours = cl.testing.from_keras(keras_model)
+    import keras as keras3  # Keras 3's own namespace: tf.keras lacks some of its loss functions
+
+    for model, library in ((keras_model, keras3), (ours, cl)):
+        spec = getattr(library.losses, loss.removesuffix("_function")) if loss.endswith("_function") else loss
+        model.compile(library.optimizers.SGD(learning_rate=0.1), spec)
+    expected = keras_model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    received = ours.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("order", [("priority", "department"), ("department", "priority")])
+@pytest.mark.parametrize("metrics", ["lists", "dict", "two_each"])
+def test_multi_output_evaluate_unpacks_in_keras_order(order, metrics):
+    """The list evaluate returns is in Keras's order, so `loss, a_loss, b_loss, ... = evaluate(...)` unpacks alike."""
+    def build(library):
+        library.utils.set_random_seed(0)
+        inputs = library.Input((4,))
+        hidden = library.layers.Dense(5)(inputs)
+        heads = {"priority": library.layers.Dense(1, name="priority")(hidden),
+                 "department": library.layers.Dense(3, activation="softmax", name="department")(hidden)}
+        return library.Model(inputs, [heads[name] for name in order])
+
+    per_output = {"priority": ["mae"], "department": ["accuracy"]}
+    if metrics == "two_each":
+        per_output = {"priority": ["mse", "mae"], "department": ["accuracy", "sparse_categorical_crossentropy"]}
+    spec = per_output if metrics == "dict" else [per_output[name] for name in order]
+    generator = np.random.default_rng(0)
+    x = generator.standard_normal((16, 4)).astype("float32")
+    targets = {"priority": generator.standard_normal((16, 1)).astype("float32"), "department": np.arange(16) % 3}
+    keras_model = build(keras)
+    ours = cl.testing.from_keras(keras_model)
+    for model in (keras_model, ours):
+        model.compile("sgd", ["mse" if n == "priority" else "sparse_categorical_crossentropy" for n in order], metrics=spec)
+    ys = [targets[name] for name in order]
+    assert ours.metrics_names == keras_model.metrics_names
+    expected, received = keras_model.evaluate(x, ys, verbose=0), ours.evaluate(x, ys, verbose=0)
+    assert len(received) == len(expected)
+    np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
+    assert ours.metrics_names == keras_model.metrics_names
+    np.testing.assert_allclose(ours.train_on_batch(x, ys), keras_model.train_on_batch(x, ys), rtol=1e-5, atol=1e-6)
