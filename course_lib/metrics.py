@@ -158,6 +158,57 @@ def sparse_categorical_accuracy(y_true, y_pred):
     return matches
 
 
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the one-hot label's class is among the ``k`` highest predictions.
+
+    As TensorFlow's ``in_top_k``: classes tied with the label's score all count
+    as in the top k, and a non-finite prediction never matches.
+
+    Args:
+        y_true: one-hot labels, shape ``(batch, ..., classes)``.
+        y_pred: scores, same shape.
+
+    Returns:
+        float matches, shape ``(batch, ...)``.
+    """
+    y_pred = _float_predictions(y_pred, "top_k_categorical_accuracy")
+    labels = backend.xp.argmax(_numeric(y_true, "top_k_categorical_accuracy"), axis=-1)
+    return _in_top_k(labels, y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """1.0 where the integer label is among the ``k`` highest predictions.
+
+    Args:
+        y_true: class ids, shape ``(batch, ...)`` or ``(batch, ..., 1)``.
+        y_pred: scores ``(batch, ..., classes)``, or with ``from_sorted_ids``
+            the class ids ranked from the best, ``(batch, N)``.
+    """
+    y_pred = _numeric(y_pred, "sparse_top_k_categorical_accuracy")
+    labels = _numeric(y_true, "sparse_top_k_categorical_accuracy")
+    if from_sorted_ids:
+        shape = labels.shape
+        flat = labels.reshape(-1)
+        found = (y_pred.reshape(flat.shape[0], -1)[:, :k] == flat[:, None].astype(y_pred.dtype)).any(axis=-1)
+        return found.astype(backend.floatx()).reshape(shape)
+    return _in_top_k(labels.astype("int64"), y_pred.astype(backend.floatx(), copy=False), k)
+
+
+def _in_top_k(labels, y_pred, k):
+    shape = labels.shape
+    scores = y_pred.reshape(-1, y_pred.shape[-1])
+    flat = labels.reshape(-1)
+    if flat.shape[0] != scores.shape[0]:
+        raise ValueError(
+            f"top-k accuracy: {flat.shape[0]} labels for {scores.shape[0]} rows of predictions. "
+            f"Received: y_true of shape {shape}, y_pred of shape {y_pred.shape}"
+        )
+    target = backend.xp.take_along_axis(scores, flat[:, None], axis=-1)
+    better = (scores > target).sum(axis=-1)
+    matches = (better < k) & backend.xp.isfinite(scores).all(axis=-1)
+    return matches.astype(backend.floatx()).reshape(shape)
+
+
 def _check_broadcast(a, b, where):
     try:
         numpy.broadcast_shapes(a.shape, b.shape)
@@ -357,6 +408,27 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
 
 
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the one-hot label is in the top ``k`` predictions; see :func:`top_k_categorical_accuracy`."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the integer label is in the top ``k``; see :func:`sparse_top_k_categorical_accuracy`."""
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k,
+                         from_sorted_ids=from_sorted_ids)
+
+    def get_config(self):
+        config = super().get_config()
+        if not config["from_sorted_ids"]:
+            del config["from_sorted_ids"]  # as Keras writes it
+        return config
+
+
 class MeanAbsoluteError(MeanMetricWrapper):
     """Running mean absolute error; see :func:`mean_absolute_error`."""
 
@@ -432,6 +504,7 @@ _CLASSES = {
     cls.__name__: cls
     for cls in (
         Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+        TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
         MeanAbsoluteError, MeanSquaredError, MeanAbsolutePercentageError,
         MeanSquaredLogarithmicError, BinaryCrossentropy, CategoricalCrossentropy,
         SparseCategoricalCrossentropy, KLDivergence, Hinge,

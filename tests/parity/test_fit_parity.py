@@ -196,3 +196,25 @@ def test_multi_output_evaluate_unpacks_in_keras_order(order, metrics):
     np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
     assert ours.metrics_names == keras_model.metrics_names
     np.testing.assert_allclose(ours.train_on_batch(x, ys), keras_model.train_on_batch(x, ys), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("TopKCategoricalAccuracy", {}), ("TopKCategoricalAccuracy", {"k": 2}),
+    ("SparseTopKCategoricalAccuracy", {"k": 3}), ("SparseTopKCategoricalAccuracy", {"k": 1}),
+    ("SparseTopKCategoricalAccuracy", {"k": 2, "from_sorted_ids": True}),
+])
+def test_top_k_accuracy_matches_keras(name, kwargs):
+    generator = np.random.default_rng(0)
+    scores = generator.standard_normal((30, 7)).astype("float32")
+    scores[0, :] = 1.0  # ties straddling the boundary count as in the top k, as tf.math.in_top_k
+    scores[1, 3] = np.nan
+    labels = generator.integers(0, 7, 30)
+    if kwargs.get("from_sorted_ids"):
+        scores = np.argsort(-np.nan_to_num(scores), axis=-1).astype("float32")
+    y_true = np.eye(7, dtype="float32")[labels] if name.startswith("TopK") else labels[:, None]
+    ours, theirs = getattr(cl.metrics, name)(**kwargs), getattr(keras.metrics, name)(**kwargs)
+    for metric in (ours, theirs):
+        metric.update_state(y_true[:20], scores[:20])
+        metric.update_state(y_true[20:], scores[20:])
+    assert ours.result() == pytest.approx(float(theirs.result()), rel=1e-6)
+    assert ours.get_config() == theirs.get_config()
