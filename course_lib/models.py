@@ -139,7 +139,7 @@ class Model(Trainer, Layer):
         return [f"{layer.name}/{name}" for layer in self.layers for name in layer.weight_names]
 
     def get_weights(self):
-        return [w.copy() for w in self.weights]
+        return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights):
         weights = list(weights)
@@ -400,7 +400,7 @@ class Model(Trainer, Layer):
         """Rebuild a functional model from Keras 3's config (course_lib's, or one Keras wrote)."""
         created, produced = {}, {}
         for entry in config["layers"]:
-            layer = layers_module.deserialize(entry, custom_objects)
+            layer = layers_module.deserialize(entry, custom_objects, build=False)
             created[entry["name"]] = layer
             if isinstance(layer, InputLayer):
                 produced[(layer.name, 0)] = [layer.output]
@@ -481,7 +481,6 @@ class Sequential(Model):
         self._layers = []
         self._input_layer = None
         self.built = False
-        self._shapes = []
         self._own_nodes = []
         self._nodes = []
         for layer in layers or []:
@@ -539,11 +538,12 @@ class Sequential(Model):
             if node in node.layer._inbound_nodes:
                 node.layer._inbound_nodes.remove(node)
         tensor = self._input_layer.output
-        self._own_nodes, self._shapes = [], []
+        self._own_nodes = []
         for layer in self._layers:
+            if not layer.built:
+                layer._path_prefix = f"{self.name}/"  # Keras builds them under the model's name scope
             tensor = layer._symbolic_call(tensor)
             self._own_nodes.append(tensor.node)
-            self._shapes.append(tensor.shape)
         # One engine: from here on the stack is a graph like any functional model's.
         self._init_graph(self._input_layer.output, tensor)
 
@@ -567,13 +567,6 @@ class Sequential(Model):
             self._build_from(self._input_layer.batch_shape)
         return Model._standardize_inputs(self, inputs, where)
 
-    def summary(self, print_fn=None, line_length=None):
-        self._require_built("summary")
-        print_summary(self, print_fn=print_fn, line_length=line_length)
-
-    def _layer_output_shapes(self):
-        return list(self._shapes)
-
     def get_config(self):
         """Keras 3's Sequential config: the serialized layers, an InputLayer first when known."""
         entries = [layers_module.serialize(self._input_layer)] if self._input_layer is not None else []
@@ -588,7 +581,7 @@ class Sequential(Model):
     def from_config(cls, config, custom_objects=None):
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         for entry in config["layers"]:
-            model.add(layers_module.deserialize(entry, custom_objects))
+            model.add(layers_module.deserialize(entry, custom_objects, build=False))
         if model._input_layer is None and config.get("build_input_shape"):
             model.build(tuple(config["build_input_shape"]))
         return model

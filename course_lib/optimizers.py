@@ -37,6 +37,7 @@ import sys
 import types
 import warnings
 
+from course_lib.variables import unwrap
 from course_lib import backend
 
 __all__ = [
@@ -490,7 +491,7 @@ class Optimizer(abc.ABC):
         """
         if self.built:
             return
-        variables = list(variables)
+        variables = [unwrap(v) for v in variables]
         self._check_are_variables(variables, "build")
         seen = {}
         for position, variable in enumerate(variables):
@@ -587,6 +588,8 @@ class Optimizer(abc.ABC):
         grads = list(grads)
         if not grads:
             return
+        if variables is not None:
+            variables = [unwrap(v) for v in variables]  # Keras's Variables: update their arrays
         if variables is None:
             if not self.built:
                 raise ValueError(

@@ -57,8 +57,11 @@ def _build_shape(layer):
     return shapes if node.inputs_are_list else shapes[0]
 
 
-def deserialize(config, custom_objects=None):
-    """Rebuild a layer (or model) from :func:`serialize`'s output or from the config Keras writes."""
+def deserialize(config, custom_objects=None, build=True):
+    """Rebuild a layer (or model) from :func:`serialize`'s output or from the config Keras writes.
+
+    ``build=False`` leaves the layer unbuilt (a model rebuilding its graph builds it).
+    """
     from course_lib import models  # models import layers: look them up only now
     from course_lib import saving
 
@@ -77,9 +80,8 @@ def deserialize(config, custom_objects=None):
     if issubclass(cls, models.Model):
         return cls.from_config(arguments, custom_objects)
     layer = cls.from_config(arguments)
-    build = config.get("build_config", {}).get("input_shape") if config.get("build_config") else None
-    if build is not None and not layer.built:
-        several = bool(build) and isinstance(build[0], (list, tuple))
-        layer.build([tuple(s) for s in build] if several else tuple(build))
-        layer.built = True
+    shape = config.get("build_config", {}).get("input_shape") if config.get("build_config") else None
+    if build and shape is not None and not layer.built:
+        several = bool(shape) and isinstance(shape[0], (list, tuple))
+        layer._maybe_build([tuple(s) for s in shape] if several else tuple(shape))
     return layer

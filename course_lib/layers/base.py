@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 
 from course_lib import backend, initializers
+from course_lib.variables import Variable
 
 # The default of ``backward``'s cache: "use the cache of this layer's last call".
 _LAST_CALL = object()
@@ -188,9 +189,11 @@ class Layer:
         self.built = False
         self.grads = {}
         self.input_spec = None
-        self._params = {}
+        self._params = {}      # name -> the array the layer computes with
+        self._variables = {}   # name -> its Variable (what `weights` lists and add_weight returns)
         self._trainable_names = []
         self._last_call = _LAST_CALL  # not called on arrays yet
+        self._path_prefix = ""  # Keras's name scope of the weights' paths (set by a Sequential that builds it)
         self._inbound_nodes = []
         self._batch_input_shape = None
         if input_dim is not None:
@@ -228,9 +231,10 @@ class Layer:
         if name in self._params:
             raise ValueError(f"Layer '{self.name}': a weight named '{name}' already exists.")
         self._params[name] = value
+        self._variables[name] = Variable(value, name, self, trainable)
         if trainable:
             self._trainable_names.append(name)
-        return value
+        return self._variables[name]
 
     @property
     def weights(self):
@@ -241,13 +245,13 @@ class Layer:
     def trainable_weights(self):
         if not self.trainable:
             return []
-        return [self._params[name] for name in self._params if name in self._trainable_names]
+        return [self._variables[name] for name in self._params if name in self._trainable_names]
 
     @property
     def non_trainable_weights(self):
         if not self.trainable:
-            return list(self._params.values())
-        return [self._params[name] for name in self._params if name not in self._trainable_names]
+            return list(self._variables.values())
+        return [self._variables[name] for name in self._params if name not in self._trainable_names]
 
     @property
     def trainable_weight_names(self):
@@ -260,8 +264,8 @@ class Layer:
         return trainable + [name for name in self._params if name not in trainable]
 
     def get_weights(self):
-        """Copies of the weights, in Keras's order."""
-        return [weight.copy() for weight in self.weights]
+        """NumPy copies of the weights, in Keras's order."""
+        return [weight.numpy() for weight in self.weights]
 
     def set_weights(self, weights):
         """Copy ``weights`` (a list in Keras's order) into this layer's arrays."""
@@ -282,7 +286,7 @@ class Layer:
                 )
         for target, value in zip(own, weights):
             # In place: optimizers and attributes hold references to these arrays.
-            target[...] = value
+            target.assign(value)
 
     def count_params(self):
         if not self.built:

@@ -170,7 +170,7 @@ class Dense(ActivatedLayer):
         self.built = True
 
     def forward_pre_activation(self, inputs, training=False):
-        return dense_forward(inputs, self.kernel, self.bias)
+        return dense_forward(inputs, self.kernel.value, None if self.bias is None else self.bias.value)
 
     def backward_pre_activation(self, dpre, cache, need_dx=True):
         dx, dkernel, dbias = dense_backward(dpre, cache, need_dx=need_dx)

@@ -1,71 +1,137 @@
-"""``model.summary()``: Keras's table of layers, output shapes and parameter counts."""
+"""``model.summary()``: the table Keras 3 prints, with the same layout rules.
+
+The table is drawn with ``rich``, as Keras draws it, from the same inputs:
+column positions ``[0.45, 0.80, 1.0]`` of the line for a model whose graph is a
+chain (no "Connected to" column), ``[0.3, 0.56, 0.74, 1.0]`` for a branching
+functional model; the line is ``line_length`` wide, by default 88 or 108
+characters but at most the terminal's width less 4. Parameter counts end with
+the optimizer's own variables once it has been built, counted in the total.
+The text is the same as Keras's; the colours a terminal would show are left out.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+
+import rich.box
+import rich.console
+import rich.markup
+import rich.table
+
+
+def _memory_size(variables):
+    unique = {id(v): v for v in variables}.values()
+    return sum(math.prod(v.shape) * v.dtype.itemsize for v in unique)
 
 
 def _readable_size(num_bytes):
-    for unit in ("B", "KB", "MB", "GB"):
-        if num_bytes < 1024 or unit == "GB":
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if num_bytes / 1024 < 1:
             return f"{num_bytes:.2f} {unit}"
         num_bytes /= 1024
+    return f"{num_bytes:.2f} PB"
 
 
-def _rows(model):
-    """(layer name and type, output shape, params, connected-to) for each row."""
-    rows = []
-    if hasattr(model, "_layer_output_shapes"):
-        for layer, shape in zip(model.layers, model._layer_output_shapes()):
-            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape), layer.count_params(), None))
-        return rows
-    for layer in model.layers:  # Keras's order; a shared layer is one row
-        nodes = [node for node in model._nodes if node.layer is layer]
-        sources = [
-            f"{t.node.layer.name}[{_node_index(model, t.node)}][{t.index}]"
-            for node in nodes for t in node.inputs
-        ]
-        rows.append((
-            f"{layer.name} ({type(layer).__name__})",
-            str(nodes[0].outputs[0].shape),
-            layer.count_params(),
-            ", ".join(sources) if sources else "-",
-        ))
-    return rows
+def _is_chain(model):
+    """Keras's test: every node has one input tensor and every layer one call in the model."""
+    from course_lib.models import Sequential
+
+    if isinstance(model, Sequential):
+        return True
+    calls = {}
+    for node in model._nodes:
+        if len(node.inputs) > 1 or node.outputs_are_list:
+            return False
+        calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
+    consumers = {}
+    for node in model._nodes:
+        for tensor in node.inputs:
+            consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
+    return max(calls.values(), default=1) <= 1 and max(consumers.values(), default=1) <= 1
 
 
-def _node_index(model, node):
-    return [n for n in model._nodes if n.layer is node.layer].index(node)
+def _shape_text(layer, model):
+    nodes = [node for node in layer._inbound_nodes if id(node) in model._node_position] or layer._inbound_nodes
+    if not nodes:
+        return "?"
+    outputs = nodes[-1].outputs  # Keras shows its last call's shapes
+    shapes = [f"({', '.join(str(size) for size in tensor.shape)})" for tensor in outputs]
+    return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
+
+
+def _connections(layer, model):
+    parts = []
+    for node in layer._inbound_nodes:
+        if id(node) not in model._node_position:
+            continue
+        for tensor in node.inputs:
+            source = tensor.node.layer
+            parts.append(f"{source.name}[{source._inbound_nodes.index(tensor.node)}][{tensor.index}]")
+    return ", ".join(parts) or "-"
 
 
 def print_summary(model, print_fn=None, line_length=None):
-    """Print ``model``'s summary table with box-drawing characters, as Keras 3 does."""
-    print_fn = print_fn or print
-    rows = _rows(model)
-    functional = rows and rows[0][3] is not None
-    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
-    cells = [[r[0], r[1], f"{r[2]:,}"] + ([r[3]] if functional else []) for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    if line_length:
-        widths[0] = max(widths[0], line_length - sum(widths[1:]) - 3 * len(widths) - 1)
+    """Print ``model``'s summary table as Keras 3 does (see the module docstring)."""
+    chain = _is_chain(model)
+    if chain:
+        default, positions = 88, [0.45, 0.80, 1.0]
+        header, justify = ["Layer (type)", "Output Shape", "Param #"], ["left", "left", "right"]
+    else:
+        default, positions = 108, [0.3, 0.56, 0.74, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+        justify = ["left", "left", "right", "left"]
+    line_length = line_length or min(default, shutil.get_terminal_size().columns - 4)
+    widths, current = [], 0
+    for position in positions:
+        width = int(position * line_length) - current
+        if width < 4:
+            raise ValueError(f"summary: line_length={line_length} is too narrow to print the summary.")
+        widths.append(width)
+        current += width
+    table = rich.table.Table(
+        *[rich.table.Column(name, justify=side, width=width) for name, side, width in zip(header, justify, widths)],
+        width=line_length, show_lines=True, box=rich.box.HEAVY_HEAD,
+    )
+    for layer in model.layers:  # Keras's order (a functional model's InputLayers included)
+        params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+        row = [f"{rich.markup.escape(layer.name)} ({type(layer).__name__})", _shape_text(layer, model), params]
+        if not chain:
+            row.append(_connections(layer, model))
+        table.add_row(*row)
 
-    def line(left, mid, right, fill):
-        return left + mid.join(fill * (w + 2) for w in widths) + right
+    trainable, frozen = model.trainable_weights, model.non_trainable_weights
+    optimizer = getattr(model, "optimizer", None)
+    optimizer_built = bool(getattr(model, "compiled", False) and optimizer is not None and optimizer.built)
+    optimizer_vars = _optimizer_variables(optimizer) if optimizer_built else []
+    counts = [sum(math.prod(v.shape) for v in group) for group in (trainable, frozen, optimizer_vars)]
+    sizes = [_memory_size(group) for group in (trainable, frozen, optimizer_vars)]
+    console = rich.console.Console(highlight=False, force_terminal=False, color_system=None)
+    console.begin_capture()
+    console.print(f'Model: "{rich.markup.escape(model.name)}"')
+    console.print(table)
+    console.print(f" Total params: {sum(counts):,} ({_readable_size(sum(sizes))})")
+    console.print(f" Trainable params: {counts[0]:,} ({_readable_size(sizes[0])})")
+    console.print(f" Non-trainable params: {counts[1]:,} ({_readable_size(sizes[1])})")
+    if optimizer_built:
+        console.print(f" Optimizer params: {counts[2]:,} ({_readable_size(sizes[2])})")
+    text = console.end_capture()
+    (print_fn or print)(text.rstrip("\n"))
 
-    def row(values, align_right=(2,)):
-        parts = [
-            f" {v:>{w}} " if i in align_right else f" {v:<{w}} " for i, (v, w) in enumerate(zip(values, widths))
-        ]
-        return "│" + "│".join(parts) + "│"
 
-    print_fn(f'Model: "{model.name}"')
-    print_fn(line("┏", "┳", "┓", "━"))
-    print_fn("┃" + "┃".join(f" {h:<{w}} " if i != 2 else f" {h:>{w}} " for i, (h, w) in enumerate(zip(headers, widths))) + "┃")
-    print_fn(line("┡", "╇", "┩", "━"))
-    for i, values in enumerate(cells):
-        print_fn(row(values))
-        print_fn(line("├", "┼", "┤", "─") if i < len(cells) - 1 else line("└", "┴", "┘", "─"))
-    total = sum(w.size for w in model.weights)
-    trainable = sum(w.size for w in model.trainable_weights)
-    total_bytes = sum(w.nbytes for w in model.weights)
-    trainable_bytes = sum(w.nbytes for w in model.trainable_weights)
-    print_fn(f" Total params: {total:,} ({_readable_size(total_bytes)})")
-    print_fn(f" Trainable params: {trainable:,} ({_readable_size(trainable_bytes)})")
-    print_fn(f" Non-trainable params: {total - trainable:,} ({_readable_size(total_bytes - trainable_bytes)})")
+class _Counter:
+    """The shape and dtype of one of Keras's scalar optimizer variables (iterations, learning rate)."""
 
+    def __init__(self, dtype):
+        import numpy
+
+        self.shape, self.dtype = (), numpy.dtype(dtype)
+
+
+def _optimizer_variables(optimizer):
+    """What Keras counts: the iteration count (int64), the learning rate unless it is a schedule, the slots."""
+    from course_lib.optimizers import LearningRateSchedule
+
+    counters = [_Counter("int64")]
+    if not isinstance(optimizer._learning_rate, LearningRateSchedule):
+        counters.append(_Counter("float32"))
+    return counters + list(optimizer.variables)

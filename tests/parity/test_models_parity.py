@@ -183,7 +183,8 @@ def test_weights_order_matches_keras(name):
 def _summary(model):
     lines = []
     model.summary(print_fn=lines.append)
-    text = "\n".join(lines)
+    text = "\n".join(lines)  # Keras calls print_fn once with the whole table
+    lines = text.splitlines()
     total = int(re.search(r"Total params: ([\d,]+)", text).group(1).replace(",", ""))
     rows = []
     for line in lines:
@@ -276,3 +277,84 @@ def test_nested_model_matches_keras_in_forward_backward_and_fit():
         np.testing.assert_allclose(our_history[key], keras_history[key], rtol=1e-5, atol=1e-6)
     for ours_w, keras_w in zip(ours.get_weights(), keras_model.get_weights()):
         np.testing.assert_allclose(ours_w, keras_w, rtol=1e-5, atol=1e-6)
+
+
+def test_weights_are_variables_as_in_keras():
+    keras_model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"), keras.layers.Dense(2, name="out")])
+    ours = cl.testing.from_keras(keras_model)
+    for mine, theirs in zip(ours.weights, keras_model.weights, strict=True):
+        assert (mine.name, mine.path, mine.shape, mine.trainable) == (theirs.name, theirs.path, tuple(theirs.shape), theirs.trainable)
+        assert mine.dtype == np.dtype(theirs.dtype)
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    layer = ours.get_layer("hidden")
+    assert layer.kernel is ours.weights[0]
+    layer.kernel.assign(np.ones((4, 3)))
+    keras_model.get_layer("hidden").kernel.assign(np.ones((4, 3)))
+    np.testing.assert_array_equal(ours.predict(np.ones((2, 4)), verbose=0), keras_model.predict(np.ones((2, 4)), verbose=0))
+    layer.trainable = False
+    keras_model.get_layer("hidden").trainable = False
+    assert [w.trainable for w in ours.weights] == [w.trainable for w in keras_model.weights]
+    with pytest.raises(ValueError, match=r"Variable 'sequential(_\d+)?/hidden/bias': assign expects shape \(3,\)"):
+        layer.bias.assign(np.zeros(4))
+
+
+def test_a_custom_training_loop_with_apply_gradients_matches_keras():
+    """Keras's loop: gradients for model.trainable_weights, then optimizer.apply_gradients(zip(...))."""
+    keras_model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1)])
+    ours = cl.testing.from_keras(keras_model)
+    keras_optimizer, our_optimizer = keras.optimizers.Adam(0.05), cl.optimizers.Adam(0.05)
+    generator = np.random.default_rng(0)
+    x = generator.standard_normal((16, 5)).astype("float32")
+    y = generator.standard_normal((16, 1)).astype("float32")
+    loss_fn = cl.losses.MeanSquaredError()
+    for _ in range(4):
+        with tf.GradientTape() as tape:
+            keras_loss = keras.losses.MeanSquaredError()(y, keras_model(x, training=True))
+        keras_optimizer.apply_gradients(zip(tape.gradient(keras_loss, keras_model.trainable_weights),
+                                            keras_model.trainable_weights))
+        predictions = ours(x, training=True)
+        our_loss = loss_fn(y, predictions)
+        ours.backward(loss_fn.gradient(y, predictions))
+        grads = [ours.grads[name] for name in ours.trainable_weight_names]
+        our_optimizer.apply_gradients(zip(grads, ours.trainable_weights))
+        assert our_loss == pytest.approx(float(keras_loss), rel=1e-5)
+    for mine, theirs in zip(ours.get_weights(), keras_model.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def _summary_builders(library):
+    def sequential():
+        return library.Sequential([library.Input((4,)), library.layers.Dense(3, name="d1"),
+                                   library.layers.Dense(1, name="d2")], name="seq")
+
+    def linear():
+        x = library.Input((4,), name="x")
+        return library.Model(x, library.layers.Dense(2, name="o")(library.layers.Dense(3, name="h")(x)), name="linear")
+
+    def branched():
+        a, b = library.Input((4,), name="a"), library.Input((4,), name="b")
+        shared = library.layers.Dense(2, name="shared")
+        added = library.layers.Add(name="add")([shared(a), shared(b)])
+        return library.Model([a, b], [added, library.layers.Dense(1, name="head")(added)], name="branched")
+
+    return {"sequential": sequential, "linear": linear, "branched": branched}
+
+
+@pytest.mark.parametrize("kind", ["sequential", "linear", "branched"])
+@pytest.mark.parametrize("line_length", [None, 60, 120])
+@pytest.mark.parametrize("trained", [False, True])
+def test_summary_prints_what_keras_prints(kind, line_length, trained):
+    texts = []
+    for library in (keras, cl):
+        model = _summary_builders(library)[kind]()
+        if trained:
+            model.compile("adam", "mse")
+            inputs = np.ones((4, 4), "float32") if kind != "branched" else [np.ones((4, 4), "float32")] * 2
+            targets = np.ones((4, 1 if kind == "sequential" else 2), "float32")
+            if kind == "branched":
+                targets = [np.ones((4, 2), "float32"), np.ones((4, 1), "float32")]
+            model.fit(inputs, targets, verbose=0)
+        lines = []
+        model.summary(line_length=line_length, print_fn=lines.append)
+        texts.append("\n".join(lines).rstrip())
+    assert texts[1] == texts[0]

@@ -221,6 +221,8 @@ def test_no_module_calls_numpy_behind_the_backends_back():
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#")[0]
+            if code.lstrip().startswith(("import numpy", "from numpy")):
+                continue  # importing a helper (a mixin, a type) is no array work
             for name in re.findall(r"\b(?:numpy|np)\.(\w+)", code):
                 if name not in allowed and "``" not in code:
                     offenders.append(f"{relative}:{number}: numpy.{name}")

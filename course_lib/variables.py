@@ -1,0 +1,116 @@
+"""Keras's Variable: what ``layer.weights`` and ``layer.kernel`` are.
+
+A Variable names one weight array of a layer and updates it *in place*
+(optimizers, ``set_weights`` and ``assign`` all write into the same array, so
+every reference stays valid). It behaves like an array in arithmetic and in
+NumPy functions, as Keras's variables behave like tensors; layers compute with
+``variable.value``, the array itself.
+"""
+from __future__ import annotations
+
+from numpy.lib.mixins import NDArrayOperatorsMixin
+
+from course_lib import backend
+
+
+class Variable(NDArrayOperatorsMixin):
+    """One weight: ``name`` (``'kernel'``), ``path`` (``'dense/kernel'``), ``shape``, ``dtype``, ``trainable``.
+
+    ``trainable`` follows its layer, as in Keras: a weight created trainable is
+    trainable while its layer is.
+    """
+
+    def __init__(self, value, name, layer, trainable=True):
+        self._value = value
+        self.name = name
+        self._layer = layer
+        self._created_trainable = bool(trainable)
+
+    @property
+    def path(self):
+        """``'dense/kernel'``; as in Keras, a layer a Sequential model builds gets the model's name first."""
+        return f"{self._layer._path_prefix}{self._layer.name}/{self.name}"
+
+    # ------------------------------------------------------------ reading
+    @property
+    def value(self):
+        """The array itself (of the active array module)."""
+        return self._value
+
+    def numpy(self):
+        """A NumPy copy of the values."""
+        return backend.to_numpy(self._value).copy()
+
+    @property
+    def shape(self):
+        return tuple(self._value.shape)
+
+    @property
+    def dtype(self):
+        return self._value.dtype
+
+    @property
+    def ndim(self):
+        return self._value.ndim
+
+    @property
+    def size(self):
+        return self._value.size
+
+    @property
+    def nbytes(self):
+        return self._value.nbytes
+
+    @property
+    def trainable(self):
+        return self._created_trainable and self._layer.trainable
+
+    def __len__(self):
+        return len(self._value)
+
+    def __getitem__(self, index):
+        return self._value[index]
+
+    def __array__(self, dtype=None, copy=None):
+        array = backend.to_numpy(self._value)
+        return array if dtype is None else array.astype(dtype)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = tuple(item._value if isinstance(item, Variable) else item for item in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(item._value if isinstance(item, Variable) else item for item in kwargs["out"])
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def copy(self):
+        return self._value.copy()
+
+    def astype(self, dtype, **kwargs):
+        return self._value.astype(dtype, **kwargs)
+
+    # ------------------------------------------------------------ writing
+    def assign(self, value):
+        """Overwrite the values in place (the shape must match); returns the Variable."""
+        value = backend.xp.asarray(value._value if isinstance(value, Variable) else value)
+        if tuple(value.shape) != self.shape:
+            raise ValueError(
+                f"Variable '{self.path}': assign expects shape {self.shape}. Received: shape {tuple(value.shape)}"
+            )
+        self._value[...] = value
+        return self
+
+    def assign_add(self, delta):
+        return self.assign(self._value + (delta._value if isinstance(delta, Variable) else delta))
+
+    def assign_sub(self, delta):
+        return self.assign(self._value - (delta._value if isinstance(delta, Variable) else delta))
+
+    def __setitem__(self, index, value):
+        self._value[index] = value
+
+    def __repr__(self):
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype.name}>"
+
+
+def unwrap(value):
+    """The array behind a Variable (anything else is returned as it is)."""
+    return value._value if isinstance(value, Variable) else value
