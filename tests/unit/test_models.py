@@ -23,9 +23,10 @@ def _normal(shape, seed=0):
 
 
 def summary_lines(model):
-    lines = []
-    model.summary(print_fn=lines.append)
-    return lines
+    calls = []
+    model.summary(print_fn=calls.append)
+    assert len(calls) == 1  # as Keras: print_fn gets the whole table at once
+    return calls[0].splitlines()
 
 
 def summary_total(lines):
