@@ -170,7 +170,9 @@ class EarlyStopping(Callback):
         min_delta: an improvement must beat the best value by MORE than this.
         patience: epochs without improvement before stopping.
         verbose: 1 prints a message when training stops or weights are restored.
-        mode: ``'min'``, ``'max'`` or ``'auto'`` (max for accuracy-like names, else min).
+        mode: ``'min'``, ``'max'`` or ``'auto'`` (as Keras: 'loss' is minimised, a compiled metric
+            gives its own direction, anything else raises at the first epoch's end; an unknown
+            mode warns and falls back to 'auto').
         baseline: training stops if the value does not beat this within ``patience`` epochs.
         restore_best_weights: put back the weights of the best epoch when training
             ends (even when it never stopped early, as Keras does).
@@ -181,7 +183,8 @@ class EarlyStopping(Callback):
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__()
         if mode not in ("auto", "min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+            warnings.warn(f"EarlyStopping mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
+            mode = "auto"
         if not isinstance(patience, int) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an int >= 0. Received: patience={patience!r}")
         self.monitor = monitor
@@ -192,12 +195,29 @@ class EarlyStopping(Callback):
         self.baseline = baseline
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
+        self._compare = None  # set at the first epoch's end, once the metrics exist (as Keras)
 
-    def _maximize(self):
+    def _set_monitor_op(self):
+        """Keras's rule for mode='auto': 'loss' is minimised; a compiled metric tells its direction."""
+        maximize = None
         if self.mode != "auto":
-            return self.mode == "max"
-        name = self.monitor.removeprefix("val_")
-        return name != "loss" and ("acc" in name or name.endswith("accuracy") or name in ("auc", "precision", "recall"))
+            maximize = self.mode == "max"
+        else:
+            name = self.monitor.removeprefix("val_")
+            if name == "loss":
+                maximize = False
+            for _, _, metric in getattr(self.model, "_metric_objects", None) or []:
+                if metric.name == name and metric._direction is not None:
+                    maximize = metric._direction == "up"
+            if maximize is None:
+                raise ValueError(
+                    f"EarlyStopping callback received monitor={self.monitor}, but course_lib (like Keras) "
+                    "isn't able to automatically determine whether that metric should be maximized or "
+                    "minimized. Pass `mode='max'` in order to monitor based on the highest metric value, "
+                    "or pass `mode='min'` in order to use the lowest value."
+                )
+        self._compare = operator.gt if maximize else operator.lt
+        self._delta = self.min_delta if maximize else -self.min_delta
 
     def on_train_begin(self, logs=None):
         self.wait = 0
@@ -205,8 +225,6 @@ class EarlyStopping(Callback):
         self.best = None
         self.best_weights = None
         self.best_epoch = 0
-        self._compare = operator.gt if self._maximize() else operator.lt
-        self._delta = self.min_delta if self._maximize() else -self.min_delta
 
     def _is_improvement(self, value, reference):
         # Strict: equal to the best (within min_delta) is not an improvement.
@@ -214,6 +232,8 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if self._compare is None:
+            self._set_monitor_op()
         if self.monitor not in logs:
             # As Keras: warn and skip (with validation_freq > 1 some epochs have no val_ keys).
             warnings.warn(

@@ -231,6 +231,7 @@ msle = MSLE = mean_squared_logarithmic_error
 
 
 class Metric(abc.ABC):
+    _direction = None  # "up" or "down" where it is known whether larger is better
     """Base of every metric: running state updated batch by batch.
 
     Subclasses define ``update_state``, ``result`` and ``reset_state``.
@@ -510,6 +511,14 @@ _CLASSES = {
         SparseCategoricalCrossentropy, KLDivergence, Hinge,
     )
 }
+# Whether a larger value is better, for EarlyStopping(mode="auto") (Keras's `_direction`).
+for _cls in (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+             TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy):
+    _cls._direction = "up"
+for _cls in (MeanAbsoluteError, MeanSquaredError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
+             BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, KLDivergence, Hinge):
+    _cls._direction = "down"
+del _cls
 # As in Keras: class names, their snake-case forms, and a few short aliases.
 _NAMES = {**_CLASSES, **{backend.snake_case(name): cls for name, cls in _CLASSES.items()}}
 _NAMES.update({

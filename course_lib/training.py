@@ -54,6 +54,7 @@ class Trainer:
             else [float(w) for w in _per_output(loss_weights, names, "loss_weights")]
         )
         self._logit_losses = [None] * len(names)
+        self._warned_logits = [False] * len(names)
         self._resolve_losses()
         self._metric_ids = _metrics_per_output(metrics, names)
         self._metric_objects = None
@@ -70,6 +71,24 @@ class Trainer:
             activation = _logits_activation(loss_object)
             if activation is not None:
                 self._logit_losses[index] = (activation, loss_object.with_logits())
+            if ys is not None and not self._warned_logits[index]:
+                self._warned_logits[index] = True
+                self._warn_if_probabilities_as_logits(index, loss_object)
+
+    def _warn_if_probabilities_as_logits(self, index, loss_object):
+        """Keras's warning: from_logits=True on an output that ends in the matching softmax/sigmoid."""
+        if not isinstance(loss_object, losses.Loss) or not getattr(loss_object, "from_logits", False):
+            return
+        binary = isinstance(loss_object, losses.BinaryCrossentropy)
+        expected, op_type = ("sigmoid", "Sigmoid") if binary else ("softmax", "Softmax")
+        function = backend.snake_case(type(loss_object).__name__)  # the loss function's name, as Keras says it
+        layer = self.outputs[index].node.layer
+        if getattr(getattr(layer, "activation", None), "name", None) == expected:
+            warnings.warn(
+                f'"`{function}` received `from_logits=True`, but the `output` argument was produced by '
+                f"a {op_type} activation and thus does not represent logits. Was this intended?",
+                stacklevel=4,
+            )
 
     def _compile_config(self):
         """Keras 3's compile config, as ``model.get_compile_config()`` gives it."""

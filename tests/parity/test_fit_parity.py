@@ -218,3 +218,60 @@ def test_top_k_accuracy_matches_keras(name, kwargs):
         metric.update_state(y_true[20:], scores[20:])
     assert ours.result() == pytest.approx(float(theirs.result()), rel=1e-6)
     assert ours.get_config() == theirs.get_config()
+
+
+@pytest.mark.parametrize("loss, metrics, monitor", [
+    ("sparse_categorical_crossentropy", ["accuracy"], "val_accuracy"),
+    ("sparse_categorical_crossentropy", ["acc"], "acc"),
+    ("sparse_categorical_crossentropy", ["sparse_categorical_crossentropy"], "val_sparse_categorical_crossentropy"),
+    ("sparse_categorical_crossentropy", ["accuracy"], "val_acc"),
+    ("sparse_categorical_crossentropy", [], "val_loss"),
+    ("sparse_categorical_crossentropy", [], "val_accuracy"),
+    ("mse", ["mae", "mse"], "mae"),
+    ("mse", ["mae"], "val_mean_absolute_error"),
+])
+def test_early_stopping_auto_direction_matches_keras(loss, metrics, monitor):
+    """mode='auto' as Keras decides it: from the compiled metric of that name, else a ValueError."""
+    import keras as keras3
+    from keras.src import ops
+
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+    y = np.arange(8) % 3 if loss.startswith("sparse") else np.ones((8, 3), "float32")
+    verdicts = []
+    for library in (keras3, cl):
+        model = library.Sequential([library.Input((4,)), library.layers.Dense(3, activation="softmax")])
+        model.compile("sgd", loss, metrics=metrics)
+        model.evaluate(x, y, verbose=0)
+        stopper = library.callbacks.EarlyStopping(monitor=monitor)
+        stopper.set_model(model)
+        try:
+            stopper._set_monitor_op()
+        except ValueError:
+            verdicts.append("undecidable")
+            continue
+        if library is keras3:
+            verdicts.append("max" if stopper.monitor_op is ops.greater else "min")
+        else:
+            verdicts.append("max" if stopper._compare(1, 0) else "min")
+    assert verdicts[1] == verdicts[0]
+
+
+@pytest.mark.parametrize("loss, activation, classes", [
+    ("SparseCategoricalCrossentropy", "softmax", 3), ("CategoricalCrossentropy", "softmax", 3),
+    ("BinaryCrossentropy", "sigmoid", 1), ("SparseCategoricalCrossentropy", None, 3),
+])
+def test_from_logits_on_probabilities_warns_as_keras(loss, activation, classes):
+    import warnings
+
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+    y = {"Sparse": np.arange(8) % 3, "Catego": np.eye(3, dtype="float32")[np.arange(8) % 3],
+         "Binary": np.ones((8, 1), "float32")}[loss[:6]]
+    messages = []
+    for library in (keras, cl):
+        model = library.Sequential([library.Input((4,)), library.layers.Dense(classes, activation=activation)])
+        model.compile("sgd", getattr(library.losses, loss)(from_logits=True))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(x, y, epochs=1, verbose=0)
+        messages.append(sorted({str(w.message) for w in caught if "from_logits" in str(w.message)}))
+    assert messages[1] == messages[0]

@@ -12,12 +12,13 @@ from course_lib import callbacks, layers
 
 
 class ScriptedModel:
-    """Just enough of a model for a callback: weights that record the epoch."""
+    """Just enough of a model for a callback: weights that record the epoch, compiled metrics."""
 
-    def __init__(self):
+    def __init__(self, metrics=()):
         self.stop_training = False
         self.epoch = -1
         self.restored = None
+        self._metric_objects = [(metric.name, 0, metric) for metric in metrics]
 
     def get_weights(self):
         return [np.array(self.epoch)]
@@ -26,9 +27,9 @@ class ScriptedModel:
         self.restored = int(weights[0])
 
 
-def run_scripted(callback, values, monitor="val_loss"):
+def run_scripted(callback, values, monitor="val_loss", metrics=()):
     """Feed ``values`` as the monitored log, one per epoch; return (epochs run, model)."""
-    model = ScriptedModel()
+    model = ScriptedModel(metrics)
     callback.set_model(model)
     callback.on_train_begin()
     epochs = 0
@@ -68,16 +69,29 @@ def test_early_stopping_improvement_is_strict():
     assert run_scripted(callbacks.EarlyStopping(min_delta=-0.5, patience=0), [2.0, 1.5, 1.0])[0] == 2
 
 
-@pytest.mark.parametrize("monitor", ["val_accuracy", "accuracy", "val_acc", "acc", "val_binary_accuracy"])
-def test_early_stopping_mode_auto_maximizes_accuracy(monitor):
-    assert run_scripted(callbacks.EarlyStopping(monitor=monitor), [0.5, 0.6, 0.7, 0.8], monitor)[0] == 4
-    assert run_scripted(callbacks.EarlyStopping(monitor=monitor), [0.7, 0.6, 0.8], monitor)[0] == 2
+@pytest.mark.parametrize("monitor, metric", [
+    ("val_accuracy", cl.metrics.Accuracy()), ("accuracy", cl.metrics.SparseCategoricalAccuracy(name="accuracy")),
+    ("val_acc", cl.metrics.BinaryAccuracy(name="acc")), ("val_binary_accuracy", cl.metrics.BinaryAccuracy()),
+    ("top_k_categorical_accuracy", cl.metrics.TopKCategoricalAccuracy()),
+])
+def test_early_stopping_mode_auto_maximizes_a_compiled_accuracy(monitor, metric):
+    """As Keras: the direction comes from the compiled metric of that name, not from the name's spelling."""
+    assert run_scripted(callbacks.EarlyStopping(monitor=monitor), [0.5, 0.6, 0.7, 0.8], monitor, [metric])[0] == 4
+    assert run_scripted(callbacks.EarlyStopping(monitor=monitor), [0.7, 0.6, 0.8], monitor, [metric])[0] == 2
+
+
+def test_early_stopping_mode_auto_raises_where_keras_cannot_tell_the_direction():
+    for monitor, metrics in (("val_accuracy", ()), ("val_los", ()), ("out_loss", ()),
+                             ("val_mean", (cl.metrics.Mean(name="mean"),))):
+        with pytest.raises(ValueError, match=rf"received monitor={monitor}, but course_lib \(like Keras\) isn't able"):
+            run_scripted(callbacks.EarlyStopping(monitor=monitor), [0.5], monitor, metrics)
 
 
 def test_early_stopping_explicit_modes():
     assert run_scripted(callbacks.EarlyStopping(mode="max"), [1.0, 2.0, 3.0])[0] == 3
     assert run_scripted(callbacks.EarlyStopping(mode="min", monitor="val_accuracy"), [0.5, 0.6], "val_accuracy")[0] == 2
-    assert run_scripted(callbacks.EarlyStopping(monitor="val_mae"), [0.5, 0.4, 0.45], "val_mae")[0] == 3
+    mae = [cl.metrics.MeanAbsoluteError(name="mae")]
+    assert run_scripted(callbacks.EarlyStopping(monitor="val_mae"), [0.5, 0.4, 0.45], "val_mae", mae)[0] == 3
 
 
 def test_restore_best_weights_at_the_end_even_without_stopping():
@@ -107,7 +121,7 @@ def test_early_stopping_verbose_messages(capsys):
 
 
 def test_early_stopping_warns_and_skips_a_missing_monitor():
-    stopper = callbacks.EarlyStopping(monitor="val_los")
+    stopper = callbacks.EarlyStopping(monitor="val_los", mode="min")
     stopper.on_train_begin()
     with pytest.warns(UserWarning, match=r"monitor='val_los' is not in this epoch's logs.*\['loss', 'val_loss'\]"):
         stopper.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.0})
@@ -125,12 +139,8 @@ def test_early_stopping_with_validation_freq_skips_epochs_without_validation():
 
 
 def test_early_stopping_errors():
-    message = (
-        r"EarlyStopping: mode must be 'auto', "
-        r"'min' or 'max'\. Received: mode='maximum'"
-    )
-    with pytest.raises(ValueError, match=message):
-        callbacks.EarlyStopping(mode="maximum")
+    with pytest.warns(UserWarning, match=r"EarlyStopping mode 'maximum' is unknown, fallback to auto mode"):
+        assert callbacks.EarlyStopping(mode="maximum").mode == "auto"
     with pytest.raises(ValueError, match=r"EarlyStopping: patience must be an int >= 0\. Received: patience=-1"):
         callbacks.EarlyStopping(patience=-1)
 
