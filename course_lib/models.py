@@ -33,16 +33,68 @@ class Model(Trainer, Layer):
     """
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        if type(self) is Model and (inputs is None or outputs is None):
+        subclassed = type(self) is not Model and not isinstance(self, Sequential)
+        if not subclassed and type(self) is Model and (inputs is None or outputs is None):
             raise ValueError(
                 "Model: pass both `inputs` and `outputs` (tensors from keras.Input and the layers "
                 f"called on them). Received: inputs={inputs!r}, outputs={outputs!r}"
             )
-        default = "sequential" if isinstance(self, Sequential) else "functional"
+        if isinstance(self, Sequential):
+            default = "sequential"
+        elif subclassed and inputs is None:
+            default = backend.snake_case(type(self).__name__)
+        else:
+            default = "functional"
+        self._tracked_layers = []
         Layer.__init__(self, name=name or backend.unique_name(default), trainable=trainable, **kwargs)
         Trainer.__init__(self)
+        # A subclass of Model that defines `call` (Keras's model subclassing) is traced
+        # into the same graph on its first call: one engine for every kind of model.
+        self._traced = subclassed and inputs is None
+        self._nodes = []
+        self.inputs, self.outputs = [], []
         if inputs is not None:
             self._init_graph(inputs, outputs)
+
+    def __setattr__(self, name, value):
+        # As Keras: layers assigned as attributes are the model's layers, in assignment order.
+        tracked = self.__dict__.get("_tracked_layers")
+        if tracked is not None and isinstance(value, Layer) and value is not self and value not in tracked:
+            tracked.append(value)
+        object.__setattr__(self, name, value)
+
+    def _trace(self, shapes, dtypes):
+        """Run the subclass's ``call`` once on symbolic inputs of these shapes and keep the graph."""
+        from course_lib.layers.core import Input
+
+        tensors = [Input(batch_shape=(None,) + tuple(shape[1:]), dtype=dtype) for shape, dtype in zip(shapes, dtypes)]
+        structure = tensors if len(tensors) > 1 else tensors[0]
+        try:
+            outputs = self.call(structure)
+        except TypeError as error:
+            raise TypeError(
+                f"Model '{self.name}' ({type(self).__name__}): its `call` is traced once on symbolic "
+                "inputs into a graph of layers, so it may only call layers (and the helpers of "
+                f"course_lib.layers) on them, not array functions. Tracing failed with: {error}"
+            ) from error
+        self._init_graph(structure, outputs)
+        graph_layers = [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+        # Keras lists the attributes; a weightless helper made inside call (layers.concatenate)
+        # is not a layer of the model, one with weights must be (or its weights would be lost).
+        self._layers = [l for l in self._tracked_layers if l in graph_layers]
+        self._layers += [l for l in graph_layers if l not in self._layers and l._params]
+        if self.compiled and len(self.outputs) != len(self._loss_weights):
+            # Compiled before the outputs were known: spread the settings over them now.
+            optimizer, (loss, metrics, loss_weights) = self.optimizer, self._loss_spec
+            self.compile(optimizer, loss, metrics, loss_weights)
+
+    def build(self, input_shape=None):
+        """Build a subclassed model for inputs of ``input_shape`` (with the batch axis) by tracing its call."""
+        if self._traced and not self.built:
+            several = isinstance(input_shape, list)
+            shapes = input_shape if several else [input_shape]
+            self._trace([tuple(shape) for shape in shapes], [self.dtype] * len(shapes))
+        self.built = True
 
     # ------------------------------------------------------------------ graph
     def _init_graph(self, inputs, outputs):
@@ -67,6 +119,8 @@ class Model(Trainer, Layer):
 
     @property
     def layers(self):
+        if "_layers" not in self.__dict__:
+            return list(self._tracked_layers)  # a subclassed model not yet traced: its attributes
         return list(self._layers)
 
     @property
@@ -199,6 +253,11 @@ class Model(Trainer, Layer):
 
     def _standardize_inputs(self, inputs, where):
         """A list of arrays, one per model input, checked against the Input shapes."""
+        if self._traced and not self.built:
+            given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+            given = [backend.as_numeric(a, f"Model '{self.name}'") for a in given]
+            self._trace([a.shape for a in given],
+                        [a.dtype.name if a.dtype.kind in "biu" else self.dtype for a in given])
         arrays = _structure_to_list(inputs, self.input_names, f"Model '{self.name}' {where}", "inputs")
         # Each input takes its Input's dtype (as in Keras), not the floatx of the moment:
         # a float64 model called outside floatx_scope must not round its inputs to float32,
@@ -592,6 +651,52 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     from course_lib import saving
 
     return saving.load_model(filepath, custom_objects=custom_objects, compile=compile)
+
+
+def clone_model(model, input_tensors=None, clone_function=None):
+    """A new Sequential or functional model with the same architecture and freshly initialised weights.
+
+    As Keras's ``clone_model``: every layer is rebuilt by ``clone_function``
+    (by default ``type(layer).from_config(layer.get_config())``) and the graph
+    is called again on new Inputs (or on ``input_tensors``); a layer shared by
+    several calls stays shared in the clone.
+    """
+    if clone_function is None:
+        def clone_function(layer):
+            return type(layer).from_config(layer.get_config())
+    if model._traced:
+        raise ValueError(
+            f"clone_model: '{model.name}' is a subclassed model ({type(model).__name__}); as in Keras, "
+            "clone_function and input_tensors apply to Sequential and functional models only. "
+            "Rebuild it by calling its class again."
+        )
+    if isinstance(model, Sequential):
+        start = input_tensors if input_tensors is not None else (
+            [InputLayer(batch_shape=model._input_layer.batch_shape, dtype=model._input_layer.dtype)]
+            if model._input_layer is not None else []
+        )
+        start = [start] if isinstance(start, KerasTensor) else list(start)
+        return Sequential(start + [clone_function(layer) for layer in model.layers], name=model.name)
+    clones, tensors = {}, {}
+    given = None if input_tensors is None else (
+        list(input_tensors) if isinstance(input_tensors, (list, tuple)) else [input_tensors]
+    )
+    for node in model._nodes:
+        layer = node.layer
+        if isinstance(layer, InputLayer):
+            position = model.inputs.index(node.outputs[0])
+            tensors[id(node.outputs[0])] = given[position] if given else InputLayer(
+                batch_shape=layer.batch_shape, dtype=layer.dtype, name=layer.name).output
+            continue
+        clone = clones.setdefault(id(layer), clone_function(layer))
+        args = [tensors[id(tensor)] for tensor in node.inputs]
+        results = clone(args if node.inputs_are_list else args[0])
+        for tensor, result in zip(node.outputs, results if node.outputs_are_list else [results]):
+            tensors[id(tensor)] = result
+    inputs = [tensors[id(tensor)] for tensor in model.inputs]
+    outputs = [tensors[id(tensor)] for tensor in model.outputs]
+    return Model(inputs if model._inputs_are_list else inputs[0],
+                 outputs if model._outputs_are_list else outputs[0], name=model.name)
 
 
 def model_from_json(json_string, custom_objects=None):

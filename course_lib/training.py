@@ -43,8 +43,14 @@ class Trainer:
         if unknown:
             raise TypeError(f"compile: unrecognized keyword arguments: {sorted(unknown)}.")
         self.optimizer = optimizers.get(optimizer)
-        names = self._output_count_names()
         self._loss_spec = (loss, metrics, loss_weights)
+        if getattr(self, "_traced", False) and not self.built:
+            # A subclassed model's outputs are known once its call is traced: finish compiling then.
+            self._losses = None if loss is None else []
+            self._loss_weights, self._metric_ids, self._metric_objects = [], [], None
+            self.compiled, self.stop_training = True, False
+            return
+        names = self._output_count_names()
         # 'crossentropy' / 'ce' pick binary, categorical or sparse from the first batch, as Keras's compile does.
         self._losses = None if loss is None else [
             item if _is_deferred(item) else losses.get(item) for item in _per_output(loss, names, "loss")
@@ -140,16 +146,22 @@ class Trainer:
         names = ["loss"]
         if any(self._metric_ids):
             names.append("compile_metrics")
-        outputs = self._output_count_names()
-        if len(outputs) > 1 and self._metric_objects is not None:
-            names += [f"{name}_loss" for name in outputs]
+        if len(self._output_count_names()) > 1 and self._metric_objects is not None:
+            names += self._output_loss_names()
         return names
+
+    def _output_loss_names(self):
+        """The log keys of each output's loss: ``'<output>_loss'``; for a subclassed model, whose
+        outputs have no names in Keras, ``'<loss function>_loss'``."""
+        if getattr(self, "_traced", False):
+            return [f"{getattr(loss, 'name', loss)}_loss" for loss in self._losses]
+        return [f"{name}_loss" for name in self._output_count_names()]
 
     def _result_order(self, logs):
         """Keras's order of evaluate's list: the loss, each output's loss, the metrics as compiled
         where their names are the log keys (one output), then the other keys sorted."""
         outputs = self._output_count_names()
-        wanted = ["loss"] + ([f"{name}_loss" for name in outputs] if len(outputs) > 1 else [])
+        wanted = ["loss"] + (self._output_loss_names() if len(outputs) > 1 else [])
         wanted += [metric.name for _, _, metric in self._metric_objects or []]
         ordered = []
         for key in wanted:
@@ -218,7 +230,7 @@ class Trainer:
         if self._metric_objects is not None:
             return
         names = self._output_count_names()
-        prefix = len(names) > 1
+        prefix = len(names) > 1 and not getattr(self, "_traced", False)  # Keras: no output names there
         self._metric_objects = []
         for index, identifiers in enumerate(self._metric_ids):
             loss = self._losses[index] if self._losses else None
@@ -243,10 +255,9 @@ class Trainer:
 
     def _logs(self, trackers, prefix=""):
         logs = {"loss": trackers["loss"].result()}
-        names = self._output_count_names()
-        if len(names) > 1:
-            for name, tracker in zip(names, trackers["outputs"]):
-                logs[f"{name}_loss"] = tracker.result()
+        if len(self._output_count_names()) > 1:
+            for name, tracker in zip(self._output_loss_names(), trackers["outputs"]):
+                logs[name] = tracker.result()
         for name, _, metric in self._metric_objects or []:
             logs[name] = metric.result()
         return {prefix + key: backend.to_float(logs[key]) for key in sorted(logs)}

@@ -36,8 +36,8 @@ def _is_chain(model):
     """Keras's test: every node has one input tensor and every layer one call in the model."""
     from course_lib.models import Sequential
 
-    if isinstance(model, Sequential):
-        return True
+    if isinstance(model, Sequential) or getattr(model, "_traced", False):
+        return True  # Keras draws a Sequential and a subclassed model without connections
     calls = {}
     for node in model._nodes:
         if len(node.inputs) > 1 or node.outputs_are_list:
