@@ -5,6 +5,13 @@ each is warmed up once (TensorFlow traces its graph), then the two are timed
 epoch by epoch, interleaved. The printed ratio is course_lib's median time over tf.keras's: below
 1.0 means course_lib is faster.
 
+It also prints the share of the machine's ceiling that course_lib's step
+reaches: the time NumPy itself needs for the step's five matrix products
+(forward x@W1 and h@W2; backward h.T@d2, d2@W2.T and x.T@dh; the first
+layer's input gradient is never needed), measured in the same run, over the
+time of course_lib's whole step. The rest of the step is element-wise work
+(activations, the loss, Adam) and Python.
+
 Usage: python benchmarks/bench_mlp.py [--samples N] [--repeats R]
 """
 import argparse
@@ -35,6 +42,25 @@ def time_epoch(model, x, y):
     return time.perf_counter() - start
 
 
+def matmul_ceiling(batch, repeats, generator):
+    """Median seconds NumPy takes for the step's five matrix products, and their FLOPs."""
+    def array(*shape):
+        return generator.random(shape, dtype=np.float32)
+
+    x, w1, w2 = array(batch, 784), array(784, 256), array(256, 10)
+    h, d2, dh = array(batch, 256), array(batch, 10), array(batch, 256)
+    products = [(x, w1), (h, w2), (h.T, d2), (d2, w2.T), (x.T, dh)]
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in products)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(50):
+            for a, b in products:
+                a @ b
+        times.append((time.perf_counter() - start) / 50)
+    return statistics.median(times), flops
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=12800)
@@ -63,10 +89,17 @@ def main():
         keras_times.append(time_epoch(keras_model, x, y))
     keras_median, our_median = statistics.median(keras_times), statistics.median(our_times)
     steps = -(-args.samples // 128)
+    time.sleep(0.5)
+    matmul_seconds, flops = matmul_ceiling(128, args.repeats, generator)
     print(f"MLP 784-256-10, batch 128, {args.samples} samples ({steps} steps), Adam, median of {args.repeats}")
     print(f"  tf.keras   {keras_median * 1000:8.1f} ms/epoch  ({keras_median / steps * 1e3:.2f} ms/step)")
     print(f"  course_lib {our_median * 1000:8.1f} ms/epoch  ({our_median / steps * 1e3:.2f} ms/step)")
     print(f"  ratio course_lib / tf.keras = {our_median / keras_median:.2f}  (target <= 1.0)")
+    step = our_median / steps
+    print(f"  NumPy matrix products alone: {matmul_seconds * 1e3:.3f} ms/step "
+          f"({flops / 1e6:.1f} MFLOP at {flops / matmul_seconds / 1e9:.0f} GFLOP/s)")
+    print(f"  share of the ceiling: {matmul_seconds / step:.0%} of course_lib's step is matrix products "
+          "(the rest: element-wise work and Python)")
     print(f"  numpy {np.__version__}, tensorflow {tf.__version__}, course_lib {cl.__version__}")
 
 
