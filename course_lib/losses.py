@@ -772,10 +772,19 @@ class Loss(abc.ABC):
         """
         y_true, y_pred = self._prepare(y_true, y_pred)
         values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
+        return self._reduced(values, sample_weight)
+
+    def _reduced(self, values, sample_weight):
         reduced = _reduce(values, sample_weight, self.reduction, type(self).__name__)
         if reduced.ndim == 0 and self.reduction not in (None, "none"):
             return backend.to_float(reduced)
         return reduced
+
+    def value_and_gradient(self, y_true, y_pred, sample_weight=None):
+        """``(self(y_true, y_pred, sample_weight), self.gradient(...))`` from one forward pass (the engine's step)."""
+        y_true, y_pred = self._prepare(y_true, y_pred)
+        values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
+        return self._reduced(values, sample_weight), self._gradient_from(y_true, y_pred, values, sample_weight)
 
     def gradient(self, y_true, y_pred, sample_weight=None):
         """Derivative of ``self(y_true, y_pred, sample_weight)`` w.r.t. ``y_pred``.
@@ -795,6 +804,9 @@ class Loss(abc.ABC):
         """
         y_true, y_pred = self._prepare(y_true, y_pred)
         values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
+        return self._gradient_from(y_true, y_pred, values, sample_weight)
+
+    def _gradient_from(self, y_true, y_pred, values, sample_weight):
         d_values = _reduce_backward(values, sample_weight, self.reduction, type(self).__name__)
         d_pred = backend.xp.asarray(self.backward(y_true, y_pred, d_values), dtype=y_pred.dtype)
         if d_pred.shape != y_pred.shape:

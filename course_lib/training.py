@@ -211,13 +211,15 @@ class Trainer:
             if position is not None:
                 loss_object = self._logit_losses[index][1]
                 target = self._nodes[position].layer.pre_activation(caches[position])
-            value = backend.to_float(loss_object(y_true, target, sample_weight=weights))
-            per_output.append(value)
-            total += weight * value
             grad = None
             if with_gradients:
-                grad = loss_object.gradient(y_true, target, sample_weight=weights)
+                value, grad = loss_object.value_and_gradient(y_true, target, sample_weight=weights)
                 grad = grad * grad.dtype.type(weight) if weight != 1.0 else grad
+            else:
+                value = loss_object(y_true, target, sample_weight=weights)
+            value = backend.to_float(value)
+            per_output.append(value)
+            total += weight * value
             if position is not None:
                 logits_grads[position], grad = grad, None
             output_grads.append(grad)

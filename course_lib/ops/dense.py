@@ -14,7 +14,7 @@ def dense_forward(x, kernel, bias=None):
     """
     out = x @ kernel
     if bias is not None:
-        out = out + bias
+        out += bias  # in place: the product is a fresh array, so no second (batch, units) buffer
     return out, (x, kernel, bias is not None)
 
 
