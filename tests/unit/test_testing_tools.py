@@ -42,6 +42,14 @@ class DroppedGradient(layers.Dense):
         return dx, {"kernel": grads["kernel"]}
 
 
+class WrongInputGradientShape(layers.Dense):
+    """Returns the input gradient flattened: the harness must notice the shape."""
+
+    def backward(self, dy, cache):
+        dx, grads = super().backward(dy, cache)
+        return dx.reshape(-1), grads
+
+
 class ForgetfulConfig(layers.Dropout):
     def get_config(self):
         config = super().get_config()
@@ -157,6 +165,8 @@ def test_layer_test_returns_the_built_layer():
         (layers.Dense, {"units": 3}, {"expected_num_weights": 1}, r"expected 1 weights, found 2"),
         (layers.Dense, {"units": 3}, {"expected_num_params": 10}, r"expected 10 parameters, found 15"),
         (ForgetfulConfig, {"rate": 0.5}, {}, r"config key 'rate' changed in from_config: 0\.5 -> 0\.0"),
+        (WrongInputGradientShape, {"units": 2}, {},
+         r"WrongInputGradientShape: backward returned shape \(24,\) for an input of shape \(2, 3, 4\)"),
     ],
 )
 def test_layer_test_catches_broken_layers(layer_class, kwargs, expectation, message):
