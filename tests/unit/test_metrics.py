@@ -227,9 +227,12 @@ def test_get_errors_are_clear():
 
 
 @pytest.mark.parity
-def test_keras_rejects_an_unknown_metric_too():
-    with pytest.raises(ValueError):
-        keras.metrics.get("crossentropy")
+def test_an_unknown_metric_is_refused_as_keras_refuses_it():
+    for name in ("crossentropy", "accuracyy"):
+        with pytest.raises(ValueError):
+            keras.metrics.get(name)
+        with pytest.raises(ValueError, match=rf"metrics.get: could not interpret metric identifier '{name}'"):
+            metrics.get(name)
 
 
 def test_bad_shapes_are_refused():
