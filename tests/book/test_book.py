@@ -151,3 +151,18 @@ def test_no_solution_or_hidden_test_reaches_the_book(build):
         content = download.read_text(encoding="utf-8")
         for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"):
             assert marker not in content, f"downloadable {download.name} contains {marker!r}"
+
+
+# The chapters that teach a layer or the engine show the course_lib code that runs it.
+INSIDE = {
+    "book/02_core_layers": ["def dense_forward", "def dense_backward", "class ActivatedLayer", "class LeakyReLU"],
+    "book/04_training": ["def _train_step", "def _loss_step"],
+    "book/05_functional_api": ["def _backprop", "def _unbroadcast"],
+}
+
+
+@pytest.mark.parametrize("chapter", sorted(INSIDE))
+def test_chapter_shows_the_course_lib_source_it_teaches(build, chapter):
+    text = _page_text(build["html"] / f"{chapter}.html")
+    for definition in INSIDE[chapter]:
+        assert definition in text, f"{chapter}: the included source of {definition!r} is missing"

@@ -111,3 +111,19 @@ def test_shuffle_true_really_shuffles_and_shuffle_false_does_not():
     for epoch in (first, second):
         assert sorted(epoch) == list(x[:, 0]) and not np.array_equal(epoch, x[:, 0])
     assert not np.array_equal(first, second)
+
+
+def test_where_course_lib_is_deliberately_more_lenient_than_keras(tmp_path):
+    """The book says so (chapter 3): old spellings work in course_lib, Keras 3 refuses them."""
+    import keras as keras3
+
+    with pytest.raises(ValueError):
+        keras3.Input(shape=64)
+    with pytest.raises(ValueError):
+        keras3.layers.Dense(3, batch_input_shape=(None, 4))
+    assert cl.Input(shape=64).shape == (None, 64)
+    model = cl.Sequential([cl.layers.Dense(3, batch_input_shape=(None, 4)), cl.layers.Dense(1)])
+    assert model.input_shape == (None, 4)
+    # ... and nothing of it reaches a file: Keras opens what course_lib saved.
+    model.save(tmp_path / "lenient.keras")
+    assert keras3.models.load_model(tmp_path / "lenient.keras").input_shape == (None, 4)
