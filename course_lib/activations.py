@@ -178,13 +178,7 @@ def _as_float_array(value, where):
 
 
 def _check_number(where, argument, value, allow_none=False):
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"activations.{where}: {argument} must be a real number"
-            f"{' or None' if allow_none else ''}. Received: {argument}={value!r}"
-        )
+    backend.check_real(f"activations.{where}", argument, value, allow_none=allow_none)
 
 
 def _check_axis(where, x, axis):

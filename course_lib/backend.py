@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
+import numbers
 import os
 import re
 import threading
@@ -199,6 +201,23 @@ def as_numeric(value, where: str = "course_lib"):
 def to_array(value, dtype=None, where: str = "course_lib"):
     """:func:`as_numeric`, then cast to ``dtype`` (the default float type when None)."""
     return as_numeric(value, where).astype(dtype or floatx(), copy=False)
+
+
+def check_real(where: str, argument: str, value, allow_none=False, finite=False):
+    """The one check of a real-number argument: a TypeError (booleans refused too), then the range.
+
+    Returns ``value`` unchanged.
+    """
+    if allow_none and value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{where}: {argument} must be a real number{' or None' if allow_none else ''}. "
+            f"Received: {argument}={value!r}"
+        )
+    if finite and not math.isfinite(value):
+        raise ValueError(f"{where}: {argument} must be finite. Received: {argument}={value!r}")
+    return value
 
 
 def unique_name(base: str) -> str:

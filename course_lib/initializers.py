@@ -95,13 +95,7 @@ def _resolve_dtype(where, dtype, float_only):
 
 
 def _check_real(where, argument, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{where}: {argument} must be a real number. Received: {argument}={value!r}"
-        )
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: {argument} must be finite. Received: {argument}={value!r}")
-    return value
+    return backend.check_real(where, argument, value, finite=True)
 
 
 def _plain(value):

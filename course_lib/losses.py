@@ -31,7 +31,7 @@ import warnings
 
 import numpy
 
-from course_lib import backend
+from course_lib import activations, backend
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -150,22 +150,10 @@ def _bounds(dtype):
     return backend.xp.asarray(eps, dtype), backend.xp.asarray(1.0 - eps, dtype)
 
 
-def _softmax(logits, axis=-1):
-    shifted = logits - logits.max(axis=axis, keepdims=True)
-    exps = backend.xp.exp(shifted)
-    return exps / exps.sum(axis=axis, keepdims=True)
-
-
-def _log_softmax(logits, axis=-1):
-    shifted = logits - logits.max(axis=axis, keepdims=True)
-    return shifted - backend.xp.log(backend.xp.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def _sigmoid(x):
-    # Two branches so that exp never overflows.
-    positive = x >= 0
-    z = backend.xp.exp(-backend.xp.abs(x))
-    return backend.xp.where(positive, 1 / (1 + z), z / (1 + z)).astype(x.dtype)
+# The library's one softmax, log-softmax and sigmoid (overflow-safe), shared with the activations.
+_softmax = activations._softmax_forward
+_log_softmax = activations._log_softmax_forward
+_sigmoid = activations._stable_sigmoid
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy
 from course_lib import backend
 from course_lib import losses
 from course_lib.losses import (
+    _check_broadcast,
     is_binary_or_sparse_categorical,
     mean_absolute_error,
     mean_absolute_percentage_error,
@@ -35,14 +36,7 @@ _ACCUMULATOR = "float32"
 # ---------------------------------------------------------------------------
 
 
-def _numeric(value, where):
-    array = backend.xp.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{where}: expected a numeric array. Received: an array of dtype "
-            f"{array.dtype} with shape {array.shape}"
-        )
-    return array
+_numeric = backend.as_numeric  # the one numeric-array check
 
 
 def _float_predictions(y_pred, where):
@@ -207,16 +201,6 @@ def _in_top_k(labels, y_pred, k):
     better = (scores > target).sum(axis=-1)
     matches = (better < k) & backend.xp.isfinite(scores).all(axis=-1)
     return matches.astype(backend.floatx()).reshape(shape)
-
-
-def _check_broadcast(a, b, where):
-    try:
-        numpy.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(
-            f"{where}: y_true and y_pred must have the same shape. "
-            f"Received: y_true.shape={a.shape}, y_pred.shape={b.shape}"
-        ) from None
 
 
 mse = MSE = mean_squared_error

@@ -152,11 +152,7 @@ class Model(Trainer, Layer):
             f"Model '{self.name}' has no layer named {name!r}. Layers: {[l.name for l in self.layers]}"
         )
 
-    @property
-    def trainable(self):
-        return self._trainable
-
-    @trainable.setter
+    @Layer.trainable.setter
     def trainable(self, value):
         # As in Keras: freezing (or unfreezing) a model sets every layer inside it.
         self._trainable = bool(value)

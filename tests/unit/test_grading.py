@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from course_lib import grading, ops
-from course_lib.grading import assignment1
 from course_lib.grading.harness import StudentCodeError, call_student, compare, run_cases
 
 REPO = Path(__file__).resolve().parents[2]
