@@ -215,7 +215,6 @@ msle = MSLE = mean_squared_logarithmic_error
 
 
 class Metric(abc.ABC):
-    _direction = None  # "up" or "down" where it is known whether larger is better
     """Base of every metric: running state updated batch by batch.
 
     Subclasses define ``update_state``, ``result`` and ``reset_state``.
@@ -224,6 +223,8 @@ class Metric(abc.ABC):
         name: the name shown in training logs; by default the snake-case class name.
         dtype: float type of the result (float32 by default, as Keras).
     """
+
+    _direction = None  # "up" or "down" where it is known whether larger is better (EarlyStopping)
 
     def __init__(self, name=None, dtype=None):
         self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))

@@ -455,3 +455,63 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
     assert "Invalid loss, terminating training" in capsys.readouterr().out
     with np.errstate(all="ignore"), pytest.raises(RuntimeError, match="NaN or Inf loss"):  # warned once already
         model.fit(x, x[:, :1] * 1e3, epochs=5, verbose=0, callbacks=[cl.callbacks.TerminateOnNaN(raise_error=True)])
+
+
+# ------------------------------------------------------ user-written pieces
+class CountAboveHalf(cl.metrics.Metric):
+    """A custom metric in Keras's shape: state, update_state, result, reset_state."""
+
+    def __init__(self, name="above_half", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.count += float((np.asarray(y_pred) > 0.5).sum())
+
+    def result(self):
+        return self.count
+
+    def reset_state(self):
+        self.count = 0.0
+
+
+class HalfSquaredError(cl.losses.Loss):
+    """A custom loss with its backward: mean over the last axis of (y - t)^2 / 2."""
+
+    def call(self, y_true, y_pred):
+        return 0.5 * np.mean((y_pred - y_true) ** 2, axis=-1)
+
+    def backward(self, y_true, y_pred, d_losses):
+        return d_losses[..., None] * (y_pred - y_true) / y_pred.shape[-1]
+
+
+def test_a_custom_metric_and_a_custom_loss_with_backward_train():
+    x = np.random.default_rng(0).standard_normal((32, 3)).astype("float32")
+    y = np.ones((32, 1), "float32")
+    model = cl.Sequential([cl.Input((3,)), layers.Dense(1, activation="sigmoid")])
+    model.compile(cl.optimizers.SGD(learning_rate=0.5), HalfSquaredError(), metrics=[CountAboveHalf()])
+    history = model.fit(x, y, epochs=5, batch_size=8, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+    assert set(history) == {"loss", "above_half"} and history["above_half"][-1] >= history["above_half"][0]
+    with cl.backend.floatx_scope("float64"):
+        predictions = np.random.default_rng(1).random((4, 2))
+        loss = HalfSquaredError()
+        analytic = loss.gradient(np.zeros((4, 2)), predictions)
+        step = 1e-6
+        numeric = np.zeros_like(predictions)
+        for index in np.ndindex(predictions.shape):
+            shifted = predictions.copy()
+            shifted[index] += step
+            numeric[index] = (loss(np.zeros((4, 2)), shifted) - loss(np.zeros((4, 2)), predictions)) / step
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-6)
+
+
+def test_a_custom_loss_function_without_backward_explains_at_the_first_step():
+    def squared_gap(y_true, y_pred):
+        return (y_true - y_pred) ** 2
+
+    model = cl.Sequential([cl.Input((3,)), layers.Dense(1)])
+    model.compile("sgd", squared_gap)
+    assert model.evaluate(np.ones((4, 3)), np.ones((4, 1)), verbose=0) >= 0  # evaluating works
+    with pytest.raises(TypeError, match=r"custom function 'squared_gap'.*no derivative.*subclass losses.Loss"):
+        model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
