@@ -1,0 +1,404 @@
+"""The trusted grader: scores come from this process, never from the student's kernel.
+
+For each exercise of a submitted notebook it starts a fresh sandboxed child
+(:mod:`course_lib.grading.sandbox`) in a scratch directory, which runs the
+submission's own code cells up to that exercise (never the hidden tests),
+then answers calls. The exercise's checker runs *here*, with the reference
+kernels of this process, and calls the student's function through a proxy:
+its arguments are pickled to the child, its results (plain arrays) are
+unpickled here by an unpickler that builds nothing but NumPy arrays and
+Python containers. Whatever the notebook prints, patches or forges cannot
+change a score, and a child that dies, loops or runs out of memory costs
+that one exercise.
+
+It plugs into nbgrader as :class:`TrustedExecute`, which takes the place of
+nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
+(``nbgrader_config.py``): instructors keep ``nbgrader autograde`` and
+``generate_feedback``; the graded cells simply show the trusted points and
+the reasons. ``python -m course_lib.grading.trusted NOTEBOOK`` grades one
+notebook from the command line.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy
+
+from course_lib.grading import assignment1
+from course_lib.grading.harness import StudentCodeError
+
+SANDBOX = Path(__file__).with_name("sandbox.py")
+COURSE_LIB = Path(__file__).resolve().parents[1]
+COURSE_DIRECTORY = COURSE_LIB.parent
+# What a checker call may take, and the child altogether (it also runs the cells).
+CALL_SECONDS = 60.0
+CELLS_SECONDS = 120.0
+LIMITS = {"RLIMIT_AS": 4 << 30, "RLIMIT_FSIZE": 64 << 20, "RLIMIT_NOFILE": 256, "RLIMIT_CPU": 600}
+MAX_MESSAGE = 256 << 20
+# What an assignment's answers may not use: the reference implementation and the checkers.
+FORBIDDEN_MODULES = ("course_lib.ops", "course_lib.layers", "course_lib.models", "course_lib.testing",
+                     "course_lib.training", "course_lib.grading.assignment1", "course_lib.grading.harness",
+                     "course_lib.grading.trusted", "tensorflow", "keras", "torch", "jax", "sklearn")
+
+# Per assignment: exercise name -> (checker, the partner function the checker also needs).
+ASSIGNMENTS = {"assignment1": assignment1._CHECKERS}
+
+
+class _ChildDied(Exception):
+    pass
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Builds NumPy arrays, NumPy scalars and Python containers, nothing else."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "complex"), ("builtins", "slice"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        if module == "numpy" and name in numpy.sctypeDict and isinstance(getattr(numpy, name, None), type):
+            return getattr(numpy, name)
+        if module.startswith("numpy.dtypes") and name.endswith("DType"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"the grader does not accept a {module}.{name} from student code")
+
+
+class Sandbox:
+    """One child process: the submission's cells, then calls of its functions."""
+
+    def __init__(self, cells, scratch, cells_seconds=CELLS_SECONDS, course_directory=str(COURSE_DIRECTORY)):
+        self.scratch = scratch
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(SANDBOX)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, cwd=scratch, env={"PATH": "/usr/bin:/bin", "HOME": scratch,
+                                                          "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+            start_new_session=True,  # its own process group: killed whole at the end
+        )
+        self._send({
+            "scratch": scratch, "cells": cells, "limits": LIMITS, "course_directory": course_directory,
+            "readable": [str(COURSE_LIB / "datasets")], "blocked_modules": FORBIDDEN_MODULES,
+            "datasets_file": str(COURSE_LIB / "datasets" / "digits.py"),
+        })
+        # Cells run in order; the child says which one starts. If the process ends or a cell
+        # outlives the limit, `fatal_cell` names it, so that the grader can try again without it.
+        self.cell_failures, self.fatal_cell = None, None
+        deadline = time.monotonic() + cells_seconds
+        running = None
+        while True:
+            try:
+                reply = self._receive(max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                reply = None
+            if reply is None:
+                self.fatal_cell = running
+                return
+            if reply[0] == "running":
+                running = reply[1]
+                continue
+            if reply[0] == "ready":
+                self.cell_failures = reply[1]
+            return
+
+    def _send(self, message):
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.process.stdin.write(struct.pack("<Q", len(data)) + data)
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise _ChildDied() from None
+
+    def _read(self, size, deadline):
+        chunks, remaining = [], size
+        stream = self.process.stdout
+        while remaining:
+            if time.monotonic() > deadline:
+                raise TimeoutError()
+            import select
+
+            ready, _, _ = select.select([stream], [], [], max(0.0, min(1.0, deadline - time.monotonic())))
+            if not ready:
+                continue
+            chunk = os.read(stream.fileno(), min(remaining, 1 << 20))
+            if not chunk:
+                raise _ChildDied()
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def _receive(self, seconds):
+        deadline = time.monotonic() + seconds
+        try:
+            (size,) = struct.unpack("<Q", self._read(8, deadline))
+            if size > MAX_MESSAGE:
+                raise _ChildDied()
+            return _SafeUnpickler(io.BytesIO(self._read(size, deadline))).load()
+        except TimeoutError:
+            self.close()
+            raise
+        except (_ChildDied, pickle.UnpicklingError, EOFError, ValueError, struct.error) as error:
+            self.close()
+            if isinstance(error, pickle.UnpicklingError):
+                raise StudentCodeError(f"the answer could not be read: {error}") from None
+            return None
+
+    def call(self, name, args, seconds=CALL_SECONDS):
+        if self.process.poll() is not None:
+            return None
+        self._send((name, args, {}))
+        return self._receive(seconds)
+
+    def close(self):
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # anything it left behind in its group
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+class RemoteFunction:
+    """The student's function as a checker sees it: called here, run in the sandbox."""
+
+    def __init__(self, sandbox, name):
+        self.sandbox, self.__name__ = sandbox, name
+
+    def __call__(self, *args):
+        try:
+            reply = self.sandbox.call(self.__name__, args)
+        except TimeoutError:
+            from course_lib.grading.harness import _TimeLimitReached
+
+            raise _TimeLimitReached() from None
+        if reply is None:
+            raise StudentCodeError(
+                f"{self.__name__}: the process running your code ended (os._exit, exit(), the memory "
+                "limit, a crash?)", fatal=True)
+        kind = reply[0]
+        if kind == "ok":
+            _, result, after = reply
+            _apply_in_place(args, after)
+            return result
+        if kind == "missing":
+            raise StudentCodeError(f"{self.__name__} is not defined: did the cell that defines it run "
+                                   "without an error?")
+        if kind == "not_callable":
+            raise StudentCodeError(f"{self.__name__}: expected a function, received a {reply[1]}")
+        if kind == "raised":
+            raise type(reply[1], (Exception,), {})(reply[2])
+        raise StudentCodeError(f"{self.__name__}: its result could not be sent back ({reply[1]})")
+
+
+def _apply_in_place(args, after):
+    """Mirror what the call did to its arguments: updated arrays in place, rebound entries rebound."""
+    for original, changed in zip(args, after):
+        if isinstance(original, numpy.ndarray) and isinstance(changed, numpy.ndarray) \
+                and changed.shape == original.shape:
+            original[...] = changed
+        elif isinstance(original, dict) and isinstance(changed, dict):
+            for key in list(original):
+                if key not in changed:
+                    del original[key]
+            for key, (value, same_object) in changed.items():
+                target = original.get(key)
+                if same_object and isinstance(target, numpy.ndarray) and isinstance(value, numpy.ndarray) \
+                        and value.shape == target.shape:
+                    target[...] = value
+                else:
+                    original[key] = value
+
+
+# ------------------------------------------------------------------ notebook
+def _code_cells(notebook):
+    """``(label, source, metadata)`` of the code cells, in order."""
+    cells = []
+    for position, cell in enumerate(notebook.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        cells.append((meta.get("grade_id") or f"cell {position}", source, meta))
+    return cells
+
+
+def _defines(source, name):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
+               for node in tree.body)
+
+
+def policy_violation(source):
+    """The forbidden module an answer's source imports or names, or None."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Attribute):
+            parts = []
+            current = node
+            while isinstance(current, ast.Attribute):
+                parts.append(current.attr)
+                current = current.value
+            if isinstance(current, ast.Name):
+                names = [".".join([current.id] + parts[::-1])]
+        for name in names:
+            for forbidden in FORBIDDEN_MODULES:
+                if name == forbidden or name.startswith(forbidden + "."):
+                    return forbidden
+    return None
+
+
+def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, course_directory=None):
+    """Trusted scores of a notebook (a dict as nbformat reads it).
+
+    Args:
+        cells_seconds: wall-clock limit for running the cells before an exercise
+            (``CELLS_SECONDS`` by default).
+        course_directory: the directory the sandbox must not read or write
+            (the repository root, where nbgrader keeps the gradebook and submissions).
+
+    Returns:
+        ``{exercise: (points, max_points, report)}`` where ``report`` is the
+        checker's printed reasons (never the hidden tests).
+    """
+    checkers = ASSIGNMENTS[assignment]
+    cells = _code_cells(notebook)
+    results, skipped = {}, set()
+    for exercise, (checker, partner) in checkers.items():
+        maximum = float(assignment1.DEFAULT_POINTS[exercise])
+        # The code a kernel would have run before this exercise's hidden tests: every code
+        # cell before the (first) test cell, except other test cells; a renamed or copied
+        # cell still counts, since the functions are found by name.
+        position = next((i for i, (label, _, _) in enumerate(cells) if label == f"{exercise}_tests"), None)
+        if position is None:
+            position = max((i + 1 for i, (_, source, _) in enumerate(cells) if _defines(source, exercise)),
+                           default=len(cells))
+        runnable = [(label, source) for label, source, meta in cells[:position] if not meta.get("grade")]
+        # The student's own code for this exercise: the cells that define its functions, and the
+        # editable cells of its section (between the previous exercise's tests and its own).
+        start = max((i + 1 for i, (label, _, meta) in enumerate(cells[:position])
+                     if meta.get("grade") and label.endswith("_tests")), default=0)
+        answers = [source for label, source, meta in cells[:position] if not meta.get("grade") and (
+            _defines(source, exercise) or (partner and _defines(source, partner))
+            or (cells.index((label, source, meta)) >= start and not meta.get("locked")))]
+        forbidden = next((v for v in map(policy_violation, answers) if v), None)
+        if forbidden:
+            results[exercise] = (0.0, maximum, f"{exercise}: your answer uses {forbidden}, which this "
+                                 f"assignment does not allow (write it yourself): 0 / {maximum:g} points")
+            continue
+        results[exercise] = _grade_one(exercise, checker, partner, runnable, maximum,
+                                       cells_seconds or CELLS_SECONDS, skipped,
+                                       str(course_directory or COURSE_DIRECTORY))
+    return results
+
+
+def _grade_one(exercise, checker, partner, runnable, maximum, cells_seconds, skipped, course_directory):
+    """Grade one exercise in a child of its own; a cell that kills the child or never ends is
+    left out (and remembered in ``skipped`` for the later exercises) and the child started again."""
+    with tempfile.TemporaryDirectory(prefix="trusted-grader-") as scratch:
+        while True:
+            cells = [cell for cell in runnable if cell[0] not in skipped]
+            sandbox = Sandbox(cells, scratch, cells_seconds, course_directory)
+            if sandbox.cell_failures is not None or sandbox.fatal_cell is None:
+                break
+            sandbox.close()
+            skipped.add(cells[sandbox.fatal_cell][0])
+        try:
+            if sandbox.cell_failures is None:
+                return (0.0, maximum, f"{exercise}: running your notebook's cells ended the process: "
+                        f"0 / {maximum:g} points")
+            printed = io.StringIO()
+            functions = [RemoteFunction(sandbox, exercise)] + ([RemoteFunction(sandbox, partner)] if partner else [])
+            with contextlib.redirect_stdout(printed):
+                points = float(checker(*functions))
+            return (min(max(points, 0.0), maximum), maximum, printed.getvalue().strip())
+        finally:
+            sandbox.close()
+
+
+# ------------------------------------------------------------------ nbgrader
+def _nbgrader_preprocessor():
+    from nbconvert.preprocessors import Preprocessor
+    from nbformat.v4 import new_output
+
+    class TrustedExecute(Preprocessor):
+        """Replaces nbgrader's Execute: graded cells get the trusted points; no kernel runs the notebook."""
+
+        def preprocess(self, nb, resources):
+            results = grade_notebook(nb)
+            for cell in nb.cells:
+                meta = cell.metadata.get("nbgrader", {})
+                if cell.cell_type != "code":
+                    continue
+                cell.outputs = []
+                exercise = str(meta.get("grade_id", "")).removesuffix("_tests")
+                if meta.get("grade") and not meta.get("solution") and exercise in results:
+                    points, maximum, report = results[exercise]
+                    scale = float(meta.get("points", maximum)) / maximum if maximum else 1.0
+                    if report:
+                        cell.outputs.append(new_output("stream", name="stdout", text=report + "\n"))
+                    cell.outputs.append(new_output("execute_result", data={"text/plain": repr(points * scale)},
+                                                   execution_count=1))
+            return nb, resources
+
+    return TrustedExecute
+
+
+def __getattr__(name):
+    if name == "TrustedExecute":  # built lazily: nbconvert is only needed where nbgrader runs
+        return _nbgrader_preprocessor()
+    raise AttributeError(name)
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Grade one notebook with the trusted grader.")
+    parser.add_argument("notebook")
+    parser.add_argument("--assignment", default="assignment1")
+    args = parser.parse_args(argv)
+    try:
+        notebook = json.loads(Path(args.notebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        print(f"{args.notebook}: not a readable notebook ({error}); nothing graded")
+        return 1
+    total = 0.0
+    for exercise, (points, maximum, report) in grade_notebook(notebook, args.assignment).items():
+        total += points
+        print(f"{exercise}: {points:g} / {maximum:g}")
+    print(f"total: {total:g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

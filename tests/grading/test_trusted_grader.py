@@ -1,0 +1,150 @@
+"""The trusted grader against the red team's submissions and honest students' mistakes.
+
+Each submission is the reference solution with one cell changed (or the
+release's stubs), graded by course_lib.grading.trusted. Expected: cheating
+earns nothing, honest mistakes cost only the affected exercise, the course
+directory is unchanged and no process is left running.
+"""
+import copy
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from course_lib.grading import assignment1, trusted
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SOLUTION = json.loads((REPO / "solutions" / "assignment1" / "assignment1.ipynb").read_text())
+RELEASE = json.loads((REPO / "exercises" / "assignment1" / "assignment1.ipynb").read_text())
+FULL = {name: float(points) for name, points in assignment1.DEFAULT_POINTS.items()}
+
+
+def _cell(notebook, grade_id):
+    return next(c for c in notebook["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def submission(base=SOLUTION, **replace):
+    """``base`` with the sources of the named cells replaced (``dense_forward_answer="..."``)."""
+    notebook = copy.deepcopy(base)
+    for grade_id, source in replace.items():
+        _cell(notebook, grade_id)["source"] = source
+    return notebook
+
+
+def scores(notebook, **kwargs):
+    return {name: points for name, (points, _, _) in trusted.grade_notebook(notebook, **kwargs).items()}
+
+
+def reports(notebook):
+    return {name: report for name, (_, _, report) in trusted.grade_notebook(notebook).items()}
+
+
+STUB = "".join(_cell(RELEASE, "dense_forward_answer")["source"])
+
+
+def test_the_reference_gets_full_marks_and_the_release_none():
+    assert scores(SOLUTION) == FULL
+    assert sum(scores(RELEASE).values()) == 0.0
+
+
+@pytest.mark.parametrize("forgery", [
+    "get_ipython().ast_node_interactivity = 'none'\n",
+    "import sys\nsys.displayhook = lambda value: print(2.0)\n",
+    "import course_lib.grading as g\ng.check_dense_forward = lambda *a, points=2, **k: float(points)\n",
+    "from course_lib import grading\ngrading.check_dense_forward = lambda *a, **k: 2.0\n",
+    "import builtins\nbuiltins.round = lambda *a, **k: 2.0\n",
+    "import numpy as np\nnp.abs = lambda x: x * 0\n",
+])
+def test_forged_output_and_patched_checkers_earn_nothing(forgery):
+    forged = submission(RELEASE, dense_forward_answer=forgery + STUB)
+    assert scores(forged)["dense_forward"] == 0.0
+
+
+def test_delegating_to_the_reference_kernels_earns_nothing_and_says_why():
+    direct = submission(dense_forward_answer="from course_lib.ops import dense_forward\n")
+    result = trusted.grade_notebook(direct)["dense_forward"]
+    assert result[0] == 0.0 and "uses course_lib.ops" in result[2]
+    hidden = submission(dense_forward_answer=(
+        "import importlib\nreference = importlib.import_module('course_' + 'lib.ops')\n"
+        "def dense_forward(x, W, b):\n    return reference.dense_forward(x, W, b)\n"))
+    assert scores(hidden)["dense_forward"] == 0.0
+
+
+def test_the_course_directory_cannot_be_read_or_written(tmp_path):
+    """Against a copy of the course directory, so that a failure cannot damage the real one."""
+    course = tmp_path / "course"
+    (course / "solutions" / "assignment1").mkdir(parents=True)
+    (course / "course_lib" / "grading").mkdir(parents=True)
+    (course / "gradebook.db").write_bytes(b"the real grades")
+    (course / "solutions" / "assignment1" / "assignment1.ipynb").write_text(json.dumps(SOLUTION))
+    grading_file = course / "course_lib" / "grading" / "assignment1.py"
+    grading_file.write_text("CHECKERS = 'honest'\n")
+    attack = submission(relu_forward_answer="".join(_cell(SOLUTION, "relu_forward_answer")["source"]) + (
+        f"\ntry:\n    open({str(course / 'gradebook.db')!r}, 'wb').write(b'forged')\nexcept PermissionError:\n"
+        "    pass\n"), relu_backward_answer=f"open({str(grading_file)!r}, 'a').write('forged = True')\n",
+        sgd_step_answer=f"exec(open({str(course / 'solutions' / 'assignment1' / 'assignment1.ipynb')!r}).read())\n")
+    result = scores(attack, course_directory=course)
+    assert result["relu_forward"] == FULL["relu_forward"]  # its own code is right: the attack just fails
+    assert result["relu_backward"] == 0.0 and result["sgd_step"] == 0.0
+    assert (course / "gradebook.db").read_bytes() == b"the real grades"
+    assert grading_file.read_text() == "CHECKERS = 'honest'\n"
+
+
+def test_no_process_is_left_behind():
+    marker = f"trusted-grader-test-{os.getpid()}"
+    attack = submission(dense_forward_answer=(
+        "import subprocess\ntry:\n    subprocess.Popen(['sleep', '300', '" + marker + "'])\nexcept PermissionError:\n    pass\n" +
+        "".join(_cell(SOLUTION, "dense_forward_answer")["source"])))
+    assert scores(attack)["dense_forward"] == FULL["dense_forward"]
+    time.sleep(0.5)
+    assert marker not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def test_a_dying_kernel_costs_only_the_exercises_after_it():
+    dies = submission(relu_backward_answer="import os\nos._exit(3)\n")
+    result = scores(dies)
+    for name in ("dense_forward", "dense_backward", "relu_forward", "softmax_cross_entropy", "sgd_step"):
+        assert result[name] == FULL[name], name
+    assert result["relu_backward"] == 0.0 and result["train_mlp"] == 0.0
+
+
+def test_an_endless_loop_that_ignores_sigint_is_bounded():
+    loop = submission(dense_forward_answer="import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n")
+    start = time.monotonic()
+    result = scores(loop, cells_seconds=3)
+    assert time.monotonic() - start < 60
+    # The looping cell is left out of every later try: only the exercise it held is lost.
+    assert result == dict(FULL, dense_forward=0.0, dense_backward=0.0, train_mlp=0.0)
+
+
+def test_stderr_memory_bombs_and_huge_output_do_not_change_honest_scores():
+    noisy = submission(
+        dense_forward_answer="import logging\nlogging.warning('debugging')\nprint('x' * 100_000_000)\n"
+        + "".join(_cell(SOLUTION, "dense_forward_answer")["source"]).replace(
+            "    return", "    import sys\n    print('to stderr', file=sys.stderr)\n    return", 1),
+        softmax_cross_entropy_answer="try:\n    hog = bytearray(50 * 2**30)\nexcept MemoryError:\n    pass\n"
+        + "".join(_cell(SOLUTION, "softmax_cross_entropy_answer")["source"]),
+    )
+    assert scores(noisy) == FULL
+
+
+def test_copied_renamed_and_stripped_cells_are_graded_on_what_is_there():
+    notebook = copy.deepcopy(SOLUTION)
+    answer = _cell(notebook, "dense_forward_answer")
+    notebook["cells"].insert(notebook["cells"].index(answer), copy.deepcopy(answer))  # a pasted copy
+    _cell(notebook, "relu_forward_answer")["metadata"]["nbgrader"]["grade_id"] = "my_relu"  # renamed
+    del _cell(notebook, "sgd_step_answer")["metadata"]["nbgrader"]  # stripped
+    assert scores(notebook) == FULL
+
+
+def test_an_answer_that_is_not_plain_arrays_is_refused():
+    sneaky = submission(dense_forward_answer=(
+        "class Liar:\n    def __array__(self, *a, **k):\n        import numpy\n        return numpy.zeros(1)\n"
+        "def dense_forward(x, W, b):\n    return Liar(), None\n"))
+    result = trusted.grade_notebook(sneaky)["dense_forward"]
+    assert result[0] == 0.0 and "could not be" in result[2]
