@@ -13,6 +13,27 @@ c.CourseDirectory.course_id = "keras-from-scratch"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 
+# Scores come from the trusted grader (course_lib.grading.trusted), not from the
+# student's kernel: it replaces nbgrader's Execute, so no kernel runs a submission;
+# each exercise runs in a sandboxed child process and the checkers run outside it.
+# Pasted copies of graded cells lose their nbgrader metadata instead of crashing
+# nbgrader's missing-cell restore. (Both need course_lib importable.)
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "course_lib.grading.nbgrader_plugins.RobustDeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "course_lib.grading.nbgrader_plugins.TrustedExecute",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Per-cell limit while autograding. The training exercise is the slowest cell
 # (the reference trains in well under a second; the checker itself stops a
 # student's train_mlp after 60 s), so 120 s leaves room on a slow machine.

@@ -11,8 +11,8 @@ Python containers. Whatever the notebook prints, patches or forges cannot
 change a score, and a child that dies, loops or runs out of memory costs
 that one exercise.
 
-It plugs into nbgrader as :class:`TrustedExecute`, which takes the place of
-nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
+It plugs into nbgrader as :class:`course_lib.grading.nbgrader_plugins.TrustedExecute`,
+which takes the place of nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
 (``nbgrader_config.py``): instructors keep ``nbgrader autograde`` and
 ``generate_feedback``; the graded cells simply show the trusted points and
 the reasons. ``python -m course_lib.grading.trusted NOTEBOOK`` grades one
@@ -341,43 +341,12 @@ def _grade_one(exercise, checker, partner, runnable, maximum, cells_seconds, ski
             functions = [RemoteFunction(sandbox, exercise)] + ([RemoteFunction(sandbox, partner)] if partner else [])
             with contextlib.redirect_stdout(printed):
                 points = float(checker(*functions))
-            return (min(max(points, 0.0), maximum), maximum, printed.getvalue().strip())
+            left_out = [label for label, _ in runnable if label in skipped]
+            notes = "".join(f"\n(cell {label} was left out: it ended the process running your code or "
+                            f"did not finish within {cells_seconds:g} s)" for label in left_out)
+            return (min(max(points, 0.0), maximum), maximum, printed.getvalue().strip() + notes)
         finally:
             sandbox.close()
-
-
-# ------------------------------------------------------------------ nbgrader
-def _nbgrader_preprocessor():
-    from nbconvert.preprocessors import Preprocessor
-    from nbformat.v4 import new_output
-
-    class TrustedExecute(Preprocessor):
-        """Replaces nbgrader's Execute: graded cells get the trusted points; no kernel runs the notebook."""
-
-        def preprocess(self, nb, resources):
-            results = grade_notebook(nb)
-            for cell in nb.cells:
-                meta = cell.metadata.get("nbgrader", {})
-                if cell.cell_type != "code":
-                    continue
-                cell.outputs = []
-                exercise = str(meta.get("grade_id", "")).removesuffix("_tests")
-                if meta.get("grade") and not meta.get("solution") and exercise in results:
-                    points, maximum, report = results[exercise]
-                    scale = float(meta.get("points", maximum)) / maximum if maximum else 1.0
-                    if report:
-                        cell.outputs.append(new_output("stream", name="stdout", text=report + "\n"))
-                    cell.outputs.append(new_output("execute_result", data={"text/plain": repr(points * scale)},
-                                                   execution_count=1))
-            return nb, resources
-
-    return TrustedExecute
-
-
-def __getattr__(name):
-    if name == "TrustedExecute":  # built lazily: nbconvert is only needed where nbgrader runs
-        return _nbgrader_preprocessor()
-    raise AttributeError(name)
 
 
 def main(argv=None):

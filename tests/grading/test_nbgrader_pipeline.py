@@ -57,6 +57,14 @@ EXPECTED = {
     # softmax without the max shift (fails only the large-logit case, a quarter of 3 points)
     # and an SGD step that rebinds instead of updating in place (half of 1 point).
     "frank": {"softmax_cross_entropy_tests": 2.25, "sgd_step_tests": 0.5},
+    # the untouched release plus the one-line forgery that earned 15/15 in a kernel
+    "mallory": {cell: 0.0 for cell in POINTS},
+    # honest work with a pasted copy of an answer cell and of a test cell (nbgrader crashed: 0/15)
+    "oscar": {},
+    # honest work, plus an attempt to overwrite the gradebook from an answer cell
+    "trent": {},
+    # dense_forward delegated to the reference kernels: that exercise and those built on it get 0
+    "peggy": {"dense_forward_tests": 0.0, "dense_backward_tests": 0.0, "train_mlp_tests": 0.0},
 }
 ADDED_STUDENTS = ["alice", "bob", "carol", "gina"]  # gina never submits
 
@@ -174,7 +182,33 @@ def sgd_step(params, grads, learning_rate):
             "softmax_cross_entropy_answer": naive_softmax,
             "sgd_step_answer": rebinding_sgd,
         }),
+        "mallory": make_submission(release_nb, source_nb, replace={
+            "dense_forward_answer": "get_ipython().ast_node_interactivity = 'none'\n"
+                                    + next(c.source for c in release_nb.cells
+                                           if nbgrader_meta(c).get("grade_id") == "dense_forward_answer"),
+        }),
+        "oscar": _with_copies(make_submission(release_nb, source_nb, answered=answers),
+                              ["dense_forward_answer", "relu_forward_tests"]),
+        "trent": make_submission(release_nb, source_nb, answered=answers, replace={
+            "relu_forward_answer": solutions["relu_forward_answer"] + (
+                "\nimport pathlib\ntry:\n    pathlib.Path('../../../gradebook.db').write_bytes(b'all 15/15')\n"
+                "except PermissionError:\n    pass\n"),
+        }),
+        "peggy": make_submission(release_nb, source_nb, answered=answers, replace={
+            "dense_forward_answer": "from course_lib.ops import dense_forward\n",
+        }),
     }
+
+
+def _with_copies(nb, grade_ids):
+    """The notebook with each named cell pasted again right after itself (metadata and all)."""
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        if nbgrader_meta(cell).get("grade_id") in grade_ids:
+            cells.append(copy.deepcopy(cell))
+    nb.cells = cells
+    return nb
 
 
 @pytest.fixture(scope="module")
@@ -296,10 +330,10 @@ def test_student_code_errors_are_reported_not_raised_in_hidden_cells(course):
 
 def test_endless_loop_times_out_and_grading_goes_on(course):
     nb = autograded_notebook(course["root"], "dave")
-    looping = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "relu_backward_answer")
-    errors = [output for output in looping.outputs if output.output_type == "error"]
-    assert errors, "the endless loop should have been interrupted with an error"
-    # Cells after the loop still ran and were graded.
+    tests = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "relu_backward_tests")
+    printed = "".join(output.get("text", "") for output in tests.outputs)
+    assert "cell relu_backward_answer was left out" in printed and "did not finish" in printed
+    # The looping cell is left out of later tries: the exercises after it are still graded.
     assert cell_scores(course["root"], "dave")["softmax_cross_entropy_tests"] == 3.0
 
 
@@ -341,12 +375,12 @@ def test_feedback_hides_hidden_tests(course):
                                                    f"{ASSIGNMENT}.html").read_text()))
     # The checkers' reasons reach the student ...
     assert "dense_backward raised ValueError: shapes do not match" in carol
-    # ... and so does the error of a hidden cell that raised, without the traceback
-    # that quotes the hidden line (it is there in the autograded notebook).
-    assert "AttributeError: 'NoneType' object has no attribute 'check_train_mlp'" in carol
+    # ... and rebinding `grading` in an answer cell changes nothing: the trusted grader
+    # never runs the hidden cells in the student's kernel, so no error quotes them.
     train_cell = next(c for c in autograded_notebook(course["root"], "carol").cells
                       if nbgrader_meta(c).get("grade_id") == "train_mlp_tests")
-    assert "check_train_mlp" in "".join(train_cell.outputs[0].traceback)
+    assert all(output.output_type != "error" for output in train_cell.outputs)
+    assert "train_mlp: 0 of 1 cases fully passed" in carol and "check_train_mlp" not in carol
 
 
 def test_export_lists_every_student(course):
