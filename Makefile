@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test bench release clean
+.PHONY: book test bench release grade clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ bench: $(STAMP)  ## course_lib against tf.keras, printed as ratios
 release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader
 	# nbgrader runs `alembic` from PATH to create its gradebook: put the venv first.
 	PATH="$(CURDIR)/$(BIN):$$PATH" nbgrader generate_assignment assignment1 --force
+
+ASSIGNMENT ?= assignment1
+grade: $(STAMP)  ## grade every submission of ASSIGNMENT in parallel (trusted grader), then nbgrader autograde
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m course_lib.grading.grade_class $(ASSIGNMENT)
 
 clean:
 	rm -rf _build .pytest_cache

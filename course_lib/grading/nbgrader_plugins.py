@@ -35,8 +35,14 @@ class TrustedExecute(NbGraderPreprocessor):
         # nbgrader's per-cell timeout bounds the cells that run before each exercise.
         timeout = self.config.Execute.get("timeout")
         timeout = float(str(timeout)) if timeout is not None else None  # a command-line value arrives as text
-        results = trusted.grade_notebook(nb, assignment, cells_seconds=timeout if timeout and timeout > 0 else None,
-                                         course_directory=root)
+        # The class command (course_lib.grading.grade_class) grades in parallel first; what it
+        # computed for this exact content is reused, anything else is graded here.
+        results = trusted.cached_results(nb, assignment, root)
+        if results is None:
+            results = trusted.grade_notebook(
+                nb, assignment, cells_seconds=timeout if timeout and timeout > 0 else None, course_directory=root)
+        else:
+            self.log.info("Trusted results computed in parallel by the class command are reused")
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue

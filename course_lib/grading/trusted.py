@@ -44,7 +44,7 @@ COURSE_LIB = Path(__file__).resolve().parents[1]
 COURSE_DIRECTORY = COURSE_LIB.parent
 # What a checker call may take, and the child altogether (it also runs the cells).
 CALL_SECONDS = 60.0
-CELLS_SECONDS = 120.0
+CELLS_SECONDS = 30.0  # the reference notebook's cells take about 2 s
 LIMITS = {"RLIMIT_AS": 4 << 30, "RLIMIT_FSIZE": 64 << 20, "RLIMIT_NOFILE": 256, "RLIMIT_CPU": 600}
 MAX_MESSAGE = 256 << 20
 # What an assignment's answers may not use: the reference implementation and the checkers.
@@ -278,14 +278,22 @@ def policy_violation(source):
     return None
 
 
-def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, course_directory=None):
+def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, course_directory=None,
+                   baseline=True):
     """Trusted scores of a notebook (a dict as nbformat reads it).
+
+    Credit starts from what the release itself earns: each exercise's points
+    are rescaled so that the release's stubs, made to run without doing the
+    work (their ``raise NotImplementedError()`` deleted), score 0 and a
+    perfect answer the full points (an untrained network above chance earns
+    nothing, for example).
 
     Args:
         cells_seconds: wall-clock limit for running the cells before an exercise
             (``CELLS_SECONDS`` by default).
         course_directory: the directory the sandbox must not read or write
             (the repository root, where nbgrader keeps the gradebook and submissions).
+        baseline: False grades without subtracting what the release's stubs earn.
 
     Returns:
         ``{exercise: (points, max_points, report)}`` where ``report`` is the
@@ -319,7 +327,72 @@ def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, cours
         results[exercise] = _grade_one(exercise, checker, partner, runnable, maximum,
                                        cells_seconds or CELLS_SECONDS, skipped,
                                        str(course_directory or COURSE_DIRECTORY))
+    if baseline:
+        floors = release_baseline(assignment, course_directory)
+        for exercise, (points, maximum, report) in results.items():
+            floor = floors.get(exercise, 0.0)
+            if floor > 0:
+                credited = 0.0 if floor >= maximum else max(0.0, points - floor) * maximum / (maximum - floor)
+                report += (f"\n(credit counts from what the release's own code earns, {floor:.2f} points: "
+                           f"{credited:.2f} / {maximum:g} points)")
+                results[exercise] = (credited, maximum, report)
     return results
+
+
+_BASELINES = {}
+CACHE_FOLDER = ".trusted_cache"
+"""Under the course directory: results the class command computed in parallel, by notebook digest."""
+
+
+def notebook_digest(notebook, assignment="assignment1"):
+    """A digest of exactly what :func:`grade_notebook` reads: the code cells, their ids and grade flags."""
+    import hashlib
+
+    # A graded cell's source is never run (nbgrader puts the hidden tests back into it): only its place counts.
+    cells = [(label, "" if meta.get("grade") else source, bool(meta.get("grade")))
+             for label, source, meta in _code_cells(notebook)]
+    return hashlib.sha256(json.dumps([assignment, cells]).encode("utf-8")).hexdigest()
+
+
+def cached_results(notebook, assignment, course_directory):
+    """Results stored by the class command for this very notebook content, or None."""
+    path = Path(course_directory) / CACHE_FOLDER / f"{notebook_digest(notebook, assignment)}.json"
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    return {exercise: tuple(value) for exercise, value in stored.items()}
+
+
+def store_results(notebook, assignment, course_directory, results):
+    folder = Path(course_directory) / CACHE_FOLDER
+    folder.mkdir(exist_ok=True)
+    (folder / f"{notebook_digest(notebook, assignment)}.json").write_text(json.dumps(results), encoding="utf-8")
+
+
+def stubs_made_to_run(release):
+    """The release with each ``raise NotImplementedError()`` line deleted: stubs that run but do no work."""
+    notebook = json.loads(json.dumps(release))
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") == "code" and (cell.get("metadata") or {}).get("nbgrader", {}).get("solution"):
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else source
+            cell["source"] = "\n".join(line for line in source.split("\n")
+                                       if line.strip() != "raise NotImplementedError()")
+    return notebook
+
+
+def release_baseline(assignment, course_directory=None):
+    """Per exercise, the points the release's stubs earn once made to run (cached per release file)."""
+    path = Path(course_directory or COURSE_DIRECTORY) / "exercises" / assignment / f"{assignment}.ipynb"
+    if not path.exists():
+        path = COURSE_DIRECTORY / "exercises" / assignment / f"{assignment}.ipynb"
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _BASELINES:
+        release = json.loads(path.read_text(encoding="utf-8"))
+        graded = grade_notebook(stubs_made_to_run(release), assignment, course_directory=course_directory,
+                                baseline=False)
+        _BASELINES[key] = {exercise: points for exercise, (points, _, _) in graded.items()}
+    return _BASELINES[key]
 
 
 def _grade_one(exercise, checker, partner, runnable, maximum, cells_seconds, skipped, course_directory):

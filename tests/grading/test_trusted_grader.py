@@ -148,3 +148,45 @@ def test_an_answer_that_is_not_plain_arrays_is_refused():
         "def dense_forward(x, W, b):\n    return Liar(), None\n"))
     result = trusted.grade_notebook(sneaky)["dense_forward"]
     assert result[0] == 0.0 and "could not be" in result[2]
+
+
+@pytest.mark.parametrize("assignment", sorted(trusted.ASSIGNMENTS))
+def test_every_stub_made_to_run_without_doing_the_work_scores_zero(assignment):
+    release = json.loads((REPO / "exercises" / assignment / f"{assignment}.ipynb").read_text())
+    stubs = trusted.stubs_made_to_run(release)
+    raw = {name: points for name, (points, _, _) in trusted.grade_notebook(stubs, assignment, baseline=False).items()}
+    assert raw["train_mlp"] > 0  # what the skeleton alone would have earned (an untrained net above chance)
+    assert all(points == 0.0 for points in scores(stubs).values())
+    assert scores(SOLUTION) == FULL  # and the full answer still earns everything
+
+
+def test_the_class_command_grades_everyone_with_one_gradebook_writer(tmp_path):
+    """`make grade`'s command on a small class: parallel trusted grading, then nbgrader once."""
+    import shutil
+    import sys
+
+    course = tmp_path / "course"
+    course.mkdir()
+    for name in ("solutions", "exercises"):
+        shutil.copytree(REPO / name, course / name)
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "assignment1", "--force",
+                    "--CourseDirectory.release_directory=regenerated"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    class_ = {"ada": (SOLUTION, "assignment1.ipynb"), "bea": (RELEASE, "assignment1.ipynb"),
+              "cy": (SOLUTION, "assignment1 (1).ipynb"), "dot": (None, "assignment1.ipynb")}
+    for student, (notebook, filename) in class_.items():
+        folder = course / "submitted" / student / "assignment1"
+        folder.mkdir(parents=True)
+        text = json.dumps(notebook) if notebook is not None else json.dumps(SOLUTION)[:5000]  # truncated JSON
+        (folder / filename).write_text(text)
+    result = subprocess.run([sys.executable, "-m", "course_lib.grading.grade_class", "assignment1", "--jobs=2"],
+                            cwd=course, env=env, capture_output=True, text=True, timeout=600)
+    table = result.stdout
+    assert "graded 4 submissions" in table
+    assert "took the parallel results" in table
+    rows = {line.split()[0]: line for line in table.splitlines()[-5:] if line and not line.startswith("student")}
+    assert "15 / 15" in rows["ada"] and "0 / 15" in rows["bea"]
+    assert "15 / 15" in rows["cy"] and "was named 'assignment1 (1).ipynb'" in rows["cy"]
+    assert "unreadable notebook" in rows["dot"]
