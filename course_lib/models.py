@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from course_lib import backend
 from course_lib import layers as layers_module
-from course_lib.layers.base import KerasTensor, Layer, dtype_policy
+from course_lib.layers.base import _LOSS_COLLECTORS, KerasTensor, Layer, dtype_policy
 from course_lib.layers.core import InputLayer
 from course_lib.training import Trainer
 from course_lib.utils.summary import print_summary
@@ -289,19 +289,31 @@ class Model(Trainer, Layer):
             list with one cache (or None) per node.
         """
         values = {id(tensor): array for tensor, array in zip(self.inputs, inputs)}
-        caches = [None] * len(self._nodes)
-        for position, node in enumerate(self._nodes):
-            layer = node.layer
-            if isinstance(layer, InputLayer):
-                continue
-            args = [values[id(t)] for t in node.inputs]
-            layer_input = layer._autocast(args if node.inputs_are_list else args[0])
-            layer._check_input([a.shape for a in args] if node.inputs_are_list else args[0].shape)
-            outputs, cache = layer.forward(layer_input, training=training)
-            for tensor, value in zip(node.outputs, outputs if node.outputs_are_list else [outputs]):
-                values[id(tensor)] = value
-            if position in keep:
-                caches[position] = cache
+        caches = _Caches([None] * len(self._nodes))
+        collected = []
+        _LOSS_COLLECTORS.append(collected)
+        try:
+            for position, node in enumerate(self._nodes):
+                layer = node.layer
+                if isinstance(layer, InputLayer):
+                    continue
+                args = [values[id(t)] for t in node.inputs]
+                layer_input = layer._autocast(args if node.inputs_are_list else args[0])
+                layer._check_input([a.shape for a in args] if node.inputs_are_list else args[0].shape)
+                before = len(collected)
+                outputs, cache = layer.forward(layer_input, training=training)
+                outputs_list = outputs if node.outputs_are_list else [outputs]
+                for tensor, value in zip(node.outputs, outputs_list):
+                    values[id(tensor)] = value
+                if position in keep:
+                    caches[position] = cache
+                if len(collected) > before:  # add_loss: backward must run even without an upstream gradient
+                    caches.loss_outputs[position] = [(v.shape, v.dtype) for v in outputs_list]
+        finally:
+            _LOSS_COLLECTORS.pop()
+        if _LOSS_COLLECTORS:
+            _LOSS_COLLECTORS[-1].extend(collected)  # a model inside a model: the outer one's losses too
+        self._eager_losses = collected
         return [values[id(tensor)] for tensor in self.outputs], caches
 
     def _backward_plan(self, inputs_need_grads):
@@ -368,7 +380,9 @@ class Model(Trainer, Layer):
             else:
                 dys = [grads.get(id(t)) for t in node.outputs]
                 if all(dy is None for dy in dys):
-                    continue
+                    if position not in getattr(caches, "loss_outputs", {}):
+                        continue
+                    dys = [backend.xp.zeros(shape, dtype) for shape, dtype in caches.loss_outputs[position]]
                 dy = dys if node.outputs_are_list else dys[0]
                 if wants_dx:
                     dx, weight_grads = layer.backward(dy, cache)
@@ -701,6 +715,14 @@ def model_from_json(json_string, custom_objects=None):
 
 
 # ---------------------------------------------------------------- helpers
+class _Caches(list):
+    """One cache per node of a model call, and the output shapes of the nodes that called add_loss."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.loss_outputs = {}
+
+
 class _Plan(NamedTuple):
     nodes: set          # node positions whose backward runs
     input_grads: set    # ... and of those, the ones whose input gradients are needed

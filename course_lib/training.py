@@ -225,6 +225,10 @@ class Trainer:
             output_grads.append(grad)
         return total, per_output, output_grads, logits_grads
 
+    def _added_loss(self):
+        """The sum of what the layers passed to add_loss in the forward pass just run (Keras adds it too)."""
+        return sum(backend.to_float(value) for value in self._eager_losses)
+
     def _loss_cache_positions(self):
         return {p for p in (self._logits_node(i) for i in range(len(self.outputs))) if p is not None}
 
@@ -273,6 +277,7 @@ class Trainer:
         keep = self._backward_plan(False).nodes | self._loss_cache_positions()
         outputs, caches = self._run(xs, True, keep)
         total, per_output, output_grads, logits_grads = self._loss_step(ys, outputs, caches, sample_weights)
+        total += self._added_loss()
         if not math.isfinite(total) and not self._warned_non_finite:
             # Keras trains on (and records) a NaN or infinite loss; TerminateOnNaN stops it.
             self._warned_non_finite = True
@@ -289,6 +294,7 @@ class Trainer:
         self._resolve_losses(ys, self.outputs)
         outputs, caches = self._run(xs, False, self._loss_cache_positions())
         total, per_output, _, _ = self._loss_step(ys, outputs, caches, sample_weights, with_gradients=False)
+        total += self._added_loss()
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 
     # ------------------------------------------------------------------ fit

@@ -31,6 +31,8 @@ from course_lib.variables import Variable
 
 # The default of ``backward``'s cache: "use the cache of this layer's last call".
 _LAST_CALL = object()
+# While a model's forward pass runs, add_loss values go to the innermost list here.
+_LOSS_COLLECTORS = []
 
 
 class KerasTensor:
@@ -193,6 +195,7 @@ class Layer:
         self._variables = {}   # name -> its Variable (what `weights` lists and add_weight returns)
         self._trainable_names = []
         self._last_call = _LAST_CALL  # not called on arrays yet
+        self._eager_losses = []
         self._path_prefix = ""  # Keras's name scope of the weights' paths (set by a Sequential that builds it)
         self._inbound_nodes = []
         self._batch_input_shape = None
@@ -328,6 +331,24 @@ class Layer:
             "`differentiable = False` on the class if no gradient should flow through it."
         )
 
+    def add_loss(self, value):
+        """Add ``value`` (a scalar) to the training loss, from inside ``forward`` (Keras's ``add_loss``).
+
+        course_lib has no automatic differentiation, so the layer's
+        ``backward`` must add the penalty's gradient itself (with respect to
+        its inputs and weights); the engine runs that backward even when no
+        gradient reaches the layer's outputs.
+        """
+        if _LOSS_COLLECTORS:
+            _LOSS_COLLECTORS[-1].append(value)
+        else:
+            self._eager_losses.append(value)
+
+    @property
+    def losses(self):
+        """The values ``add_loss`` received during this layer's (or model's) last forward pass."""
+        return list(self._eager_losses)
+
     def weight_gradients(self, output_grads, cache):
         """Only the weight gradients: the engine calls this where no input gradient is needed.
 
@@ -348,6 +369,7 @@ class Layer:
         shapes = _shapes_of(inputs)
         self._maybe_build(shapes)
         self._check_input(shapes)
+        self._eager_losses = []
         outputs, cache = self.forward(inputs, training=bool(training))
         # Only for the sugar `layer.backward(dy)`; models and the engine never read it.
         self._last_call = cache

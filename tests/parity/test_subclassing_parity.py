@@ -105,3 +105,45 @@ def test_clone_model_rebuilds_the_architecture_with_new_weights(kind):
     ours.set_weights(keras_clone.get_weights())
     x = np.random.default_rng(1).standard_normal((3, 4)).astype("float32")
     np.testing.assert_allclose(ours.predict(x, verbose=0), keras_clone.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_add_loss_trains_as_in_keras():
+    """A layer that penalises its activations with add_loss, written for each library, trains alike."""
+    import keras as keras3
+
+    class KerasPenalty(keras3.layers.Layer):
+        def call(self, inputs):
+            self.add_loss(0.05 * keras3.ops.sum(inputs ** 2))
+            return inputs
+
+    class OurPenalty(cl.layers.Layer):
+        def forward(self, inputs, training=False):
+            self.add_loss(0.05 * np.sum(inputs ** 2))
+            return inputs, inputs
+
+        def backward(self, output_grads, inputs):
+            return output_grads + 0.1 * inputs, {}  # the penalty's gradient is the layer's to add
+
+    def build(library, penalty):
+        library.utils.set_random_seed(0)
+        inputs = library.Input((5,))
+        hidden = penalty()(library.layers.Dense(4, activation="tanh", name="hidden")(inputs))
+        return library.Model(inputs, library.layers.Dense(1, name="out")(hidden))
+
+    generator = np.random.default_rng(0)
+    x = generator.standard_normal((32, 5)).astype("float32")
+    y = generator.standard_normal((32, 1)).astype("float32")
+    keras_model, ours = build(keras3, KerasPenalty), build(cl, OurPenalty)
+    ours.set_weights(keras_model.get_weights())
+    keras_model(x)
+    ours(x)
+    assert len(ours.losses) == len(keras_model.losses) == 1
+    assert float(ours.losses[0]) == pytest.approx(float(keras_model.losses[0]), rel=1e-5)
+    for model, library in ((keras_model, keras3), (ours, cl)):
+        model.compile(library.optimizers.SGD(learning_rate=0.05), "mse")
+    expected = keras_model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    received = ours.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(received, expected, rtol=1e-5)
+    for mine, theirs in zip(ours.get_weights(), keras_model.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert ours.evaluate(x, y, verbose=0) == pytest.approx(keras_model.evaluate(x, y, verbose=0), rel=1e-5)
