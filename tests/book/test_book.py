@@ -166,3 +166,18 @@ def test_chapter_shows_the_course_lib_source_it_teaches(build, chapter):
     text = _page_text(build["html"] / f"{chapter}.html")
     for definition in INSIDE[chapter]:
         assert definition in text, f"{chapter}: the included source of {definition!r} is missing"
+
+
+def test_no_page_loads_anything_from_the_network(build):
+    """Readers offline see everything: scripts, styles and MathJax come from the build itself."""
+    pages = sorted(build["html"].rglob("*.html"))
+    assert pages
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        remote = re.findall(r'<(?:script|img|iframe)[^>]+src="(https?://[^"]+)"', text)
+        remote += re.findall(r'<link[^>]+href="(https?://[^"]+)"', text)
+        assert not remote, f"{page.name} loads {remote}"
+    chapter = (build["html"] / "book" / "02_core_layers.html").read_text(encoding="utf-8")
+    local = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', chapter)
+    assert local and all(not src.startswith("http") for src in local), local
+    assert (build["html"] / "_static" / "mathjax" / "tex-chtml.js").is_file()
