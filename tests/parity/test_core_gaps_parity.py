@@ -114,7 +114,7 @@ def test_shuffle_true_really_shuffles_and_shuffle_false_does_not():
 
 
 def test_where_course_lib_is_deliberately_more_lenient_than_keras(tmp_path):
-    """The book says so (chapter 3): old spellings work in course_lib, Keras 3 refuses them."""
+    """The book says so (chapter 4): old spellings work in course_lib, Keras 3 refuses them."""
     import keras as keras3
 
     with pytest.raises(ValueError):
