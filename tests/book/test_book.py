@@ -182,3 +182,18 @@ def test_no_page_loads_anything_from_the_network(build):
     local = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', chapter)
     assert local and all(not src.startswith("http") for src in local), local
     assert (build["html"] / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+def test_search_finds_english_and_chinese_terms(build):
+    """梯度 must be found inside 随机梯度下降 too: the index segments Chinese words."""
+    text = (build["html"] / "searchindex.js").read_text(encoding="utf-8")
+    index = json.loads(text[text.index("(") + 1:text.rindex(")")])
+    for term in ("gradient", "梯度", "损失"):
+        assert term in index["terms"], term
+
+
+def test_every_chapter_says_how_to_run_it_and_shows_its_setup(build):
+    for chapter in _chapters():
+        page = (build["html"] / f"{chapter}.html").read_text(encoding="utf-8")
+        assert "How to run this page" in page, chapter
+        assert "Setup shared by every chapter" in _page_text(build["html"] / f"{chapter}.html"), chapter
