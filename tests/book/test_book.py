@@ -197,3 +197,14 @@ def test_every_chapter_says_how_to_run_it_and_shows_its_setup(build):
         page = (build["html"] / f"{chapter}.html").read_text(encoding="utf-8")
         assert "How to run this page" in page, chapter
         assert "Setup shared by every chapter" in _page_text(build["html"] / f"{chapter}.html"), chapter
+
+
+@pytest.mark.parametrize("chapter", _chapters())
+def test_every_chapter_ends_in_exercises_with_a_worked_answer(build, chapter):
+    source = (REPO / f"{chapter}.md").read_text(encoding="utf-8")
+    exercises = source.split("\n## Exercises\n", 1)
+    assert len(exercises) == 2, f"{chapter}: no Exercises section"
+    questions = re.findall(r"^\d\. ", exercises[1], flags=re.MULTILINE)
+    assert 3 <= len(questions) <= 5, f"{chapter}: {len(questions)} exercises"
+    assert ":class: dropdown" in exercises[1], f"{chapter}: no worked answer in a toggle"
+    assert "Exercises" in _page_text(build["html"] / f"{chapter}.html")
