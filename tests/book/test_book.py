@@ -208,3 +208,19 @@ def test_every_chapter_ends_in_exercises_with_a_worked_answer(build, chapter):
     assert 3 <= len(questions) <= 5, f"{chapter}: {len(questions)} exercises"
     assert ":class: dropdown" in exercises[1], f"{chapter}: no worked answer in a toggle"
     assert "Exercises" in _page_text(build["html"] / f"{chapter}.html")
+
+
+def test_the_glossary_defines_every_chinese_term_the_chapters_use():
+    """Each `term (中文)` of a chapter is a glossary row with a definition and a link to a page."""
+    rows = {}
+    for line in (REPO / "book" / "glossary.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] != "English" and re.search(r"[\u4e00-\u9fff]", cells[1]):
+            rows[cells[1]] = cells
+    for chapter in _chapters():
+        source = (REPO / f"{chapter}.md").read_text(encoding="utf-8")
+        for term in re.findall(r"\(([\u4e00-\u9fff]+)[,)]", source):
+            assert term in rows or any(term in chinese for chinese in rows), f"{chapter}: {term} not in the glossary"
+    for chinese, (english, _, meaning, where) in rows.items():
+        assert len(meaning.split()) >= 4, f"glossary: {english} ({chinese}) has no definition"
+        assert re.fullmatch(r"\{doc\}`[\w/]+`", where), f"glossary: {english} links nowhere"
