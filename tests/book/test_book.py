@@ -224,3 +224,99 @@ def test_the_glossary_defines_every_chinese_term_the_chapters_use():
     for chinese, (english, _, meaning, where) in rows.items():
         assert len(meaning.split()) >= 4, f"glossary: {english} ({chinese}) has no definition"
         assert re.fullmatch(r"\{doc\}`[\w/]+`", where), f"glossary: {english} links nowhere"
+
+
+# --- the book in a browser (headless Chromium from the distribution, driven by Playwright) ---
+
+def _chromium():
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("browser tests: no Chromium on this machine (apt-get install chromium; .ci/run installs it)")
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        pytest.skip("browser tests: playwright is not installed (it is in requirements.txt)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser_pages(build):
+    """Every page of the book opened offline at 1280 px: console errors, failed requests, measurements."""
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    html = build["html"]
+    pages = [html / f"{name}.html" for name in _toc_files()]
+    results = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
+        for path in pages:
+            page = context.new_page()
+            errors, failed = [], []
+            page.on("console", lambda message, errors=errors: errors.append(message.text)
+                    if message.type == "error" else None)
+            page.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
+            page.on("requestfailed", lambda request, failed=failed: failed.append(request.url))
+            page.goto(path.as_uri(), wait_until="load")
+            page.wait_for_timeout(300)
+            has_math = page.evaluate("document.querySelectorAll('.math, mjx-container').length > 0")
+            if has_math:
+                page.wait_for_function("document.querySelectorAll('mjx-container').length > 0", timeout=15000)
+            results[path.stem if path.parent == html else f"{path.parent.name}/{path.stem}"] = {
+                "errors": errors, "failed": failed, "has_math": has_math,
+                "typeset": page.evaluate("document.querySelectorAll('mjx-container').length"),
+                "raw_tex": page.evaluate("document.body.innerText.includes('\\\\(') || document.body.innerText.includes('\\\\[')"),
+                "broken_images": page.evaluate(
+                    "[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"),
+                "overflow": page.evaluate("document.documentElement.scrollWidth - window.innerWidth"),
+                "links": page.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))"),
+            }
+            page.close()
+        searches = {}
+        for term in ("gradient", "梯度"):
+            page = context.new_page()
+            page.goto((html / "search.html").as_uri() + f"?q={term}", wait_until="load")
+            try:
+                page.wait_for_selector("#search-results li, ul.search li", timeout=20000)
+            except Exception:
+                pass
+            searches[term] = page.evaluate("document.querySelectorAll('#search-results li, ul.search li').length")
+            page.close()
+        browser.close()
+    return {"pages": results, "searches": searches, "html": html}
+
+
+def test_every_page_loads_offline_without_errors(browser_pages):
+    for name, page in browser_pages["pages"].items():
+        assert not page["errors"], f"{name}: console errors {page['errors'][:3]}"
+        assert not page["failed"], f"{name}: failed requests {page['failed'][:3]}"
+        assert not page["broken_images"], f"{name}: images that did not load {page['broken_images'][:3]}"
+
+
+def test_formulas_are_typeset(browser_pages):
+    with_math = {name: page for name, page in browser_pages["pages"].items() if page["has_math"]}
+    assert "book/03_learning" in with_math
+    for name, page in with_math.items():
+        assert page["typeset"] > 0 and not page["raw_tex"], f"{name}: formulas not typeset"
+
+
+def test_no_page_scrolls_sideways_at_1280_px(browser_pages):
+    for name, page in browser_pages["pages"].items():
+        assert page["overflow"] <= 0, f"{name}: {page['overflow']} px wider than the window"
+
+
+def test_internal_links_resolve(browser_pages):
+    html = browser_pages["html"]
+    for name, page in browser_pages["pages"].items():
+        base = (html / f"{name}.html").parent
+        for href in page["links"]:
+            if re.match(r"^[a-z]+:|^#", href):
+                continue
+            target = (base / href.split("#")[0].split("?")[0]).resolve()
+            assert target.exists(), f"{name}: link {href} leads nowhere"
+
+
+def test_search_finds_an_english_and_a_chinese_term_in_the_browser(browser_pages):
+    assert browser_pages["searches"]["gradient"] > 0
+    assert browser_pages["searches"]["梯度"] > 0
