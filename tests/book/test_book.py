@@ -320,3 +320,15 @@ def test_internal_links_resolve(browser_pages):
 def test_search_finds_an_english_and_a_chinese_term_in_the_browser(browser_pages):
     assert browser_pages["searches"]["gradient"] > 0
     assert browser_pages["searches"]["梯度"] > 0
+
+
+@pytest.mark.parametrize("chapter", _chapters())
+def test_every_figure_is_numbered_captioned_and_described(build, chapter):
+    page = (build["html"] / f"{chapter}.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.png"[^>]*>', page)
+    figures = re.findall(r"<figure.*?</figure>", page, flags=re.DOTALL)
+    assert images and len(figures) == len(images), f"{chapter}: {len(images)} images, {len(figures)} figures"
+    for figure in figures:
+        assert 'class="caption-number"' in figure, f"{chapter}: a figure without a number"
+        alt = re.search(r'<img alt="([^"]*)"', figure).group(1)
+        assert len(alt.split()) >= 5 and not alt.endswith(".png"), f"{chapter}: alt text {alt!r}"
