@@ -9,10 +9,14 @@ nothing to report; ``{'outputs': ...}`` after a predict batch).
 """
 from __future__ import annotations
 
+import csv
 import math
+import numbers
 import operator
+import os
 import warnings
 
+from course_lib import backend
 from course_lib.utils.progbar import Progbar
 
 
@@ -77,18 +81,23 @@ class CallbackList:
             callback.set_params(params)
 
     def __getattr__(self, hook):
+        # One dict per hook call, shared by the callbacks in order (as Keras): what one adds
+        # (LearningRateScheduler's learning_rate) the next ones, History included, see.
         if hook in _RUN_HOOKS:
             def call_all(logs=None):
+                shared = dict(logs or {})
                 for callback in self.callbacks:
-                    getattr(callback, hook)(dict(logs or {}))
+                    getattr(callback, hook)(shared)
         elif hook in _EPOCH_HOOKS:
             def call_all(epoch, logs=None):
+                shared = dict(logs or {})
                 for callback in self.callbacks:
-                    getattr(callback, hook)(epoch, dict(logs or {}))
+                    getattr(callback, hook)(epoch, shared)
         elif hook in _BATCH_HOOKS:
             def call_all(batch, logs=None):
+                shared = dict(logs or {})
                 for callback in self.callbacks:
-                    getattr(callback, hook)(batch, logs=dict(logs or {}))
+                    getattr(callback, hook)(batch, logs=shared)
         else:
             raise AttributeError(hook)
         return call_all
@@ -162,7 +171,56 @@ class ProgbarLogger(Callback):
             self.progbar.update(steps, sorted((logs or {}).items()), finalize=True)
 
 
-class EarlyStopping(Callback):
+class MonitorCallback(Callback):
+    """Base of the callbacks that watch one logged value (Keras's MonitorCallback).
+
+    Args:
+        monitor: the logs key, e.g. ``'val_loss'``.
+        mode: ``'min'``, ``'max'`` or ``'auto'``: as Keras, 'loss' is minimised,
+            a compiled metric gives its own direction, anything else raises at
+            the first epoch's end; an unknown mode warns and falls back to 'auto'.
+        min_delta: an improvement must beat the best value by MORE than this.
+    """
+
+    def __init__(self, monitor="val_loss", mode="auto", min_delta=0):
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.",
+                          stacklevel=3)
+            mode = "auto"
+        self.monitor = monitor
+        self.mode = mode
+        self.min_delta = abs(min_delta)
+        self._compare = None  # set at the first epoch's end, once the metrics exist (as Keras)
+
+    def _set_monitor_op(self):
+        """Keras's rule for mode='auto': 'loss' is minimised; a compiled metric tells its direction."""
+        maximize = None
+        if self.mode != "auto":
+            maximize = self.mode == "max"
+        else:
+            name = self.monitor.removeprefix("val_")
+            if name == "loss":
+                maximize = False
+            for _, _, metric in getattr(self.model, "_metric_objects", None) or []:
+                if metric.name == name and metric._direction is not None:
+                    maximize = metric._direction == "up"
+            if maximize is None:
+                raise ValueError(
+                    f"{type(self).__name__} callback received monitor={self.monitor}, but course_lib (like Keras) "
+                    "isn't able to automatically determine whether that metric should be maximized or "
+                    "minimized. Pass `mode='max'` in order to monitor based on the highest metric value, "
+                    "or pass `mode='min'` in order to use the lowest value."
+                )
+        self._compare = operator.gt if maximize else operator.lt
+        self._delta = self.min_delta if maximize else -self.min_delta
+
+    def _is_improvement(self, value, reference):
+        # Strict: equal to the best (within min_delta) is not an improvement.
+        return reference is None or self._compare(value - self._delta, reference)
+
+
+class EarlyStopping(MonitorCallback):
     """Stop training when a monitored value has stopped improving (早停).
 
     Args:
@@ -181,43 +239,14 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
-        super().__init__()
-        if mode not in ("auto", "min", "max"):
-            warnings.warn(f"EarlyStopping mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
-            mode = "auto"
+        super().__init__(monitor, mode, min_delta)
         if not isinstance(patience, int) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an int >= 0. Received: patience={patience!r}")
-        self.monitor = monitor
-        self.min_delta = abs(min_delta)
         self.patience = patience
         self.verbose = verbose
-        self.mode = mode
         self.baseline = baseline
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
-        self._compare = None  # set at the first epoch's end, once the metrics exist (as Keras)
-
-    def _set_monitor_op(self):
-        """Keras's rule for mode='auto': 'loss' is minimised; a compiled metric tells its direction."""
-        maximize = None
-        if self.mode != "auto":
-            maximize = self.mode == "max"
-        else:
-            name = self.monitor.removeprefix("val_")
-            if name == "loss":
-                maximize = False
-            for _, _, metric in getattr(self.model, "_metric_objects", None) or []:
-                if metric.name == name and metric._direction is not None:
-                    maximize = metric._direction == "up"
-            if maximize is None:
-                raise ValueError(
-                    f"EarlyStopping callback received monitor={self.monitor}, but course_lib (like Keras) "
-                    "isn't able to automatically determine whether that metric should be maximized or "
-                    "minimized. Pass `mode='max'` in order to monitor based on the highest metric value, "
-                    "or pass `mode='min'` in order to use the lowest value."
-                )
-        self._compare = operator.gt if maximize else operator.lt
-        self._delta = self.min_delta if maximize else -self.min_delta
 
     def on_train_begin(self, logs=None):
         self.wait = 0
@@ -225,10 +254,6 @@ class EarlyStopping(Callback):
         self.best = None
         self.best_weights = None
         self.best_epoch = 0
-
-    def _is_improvement(self, value, reference):
-        # Strict: equal to the best (within min_delta) is not an improvement.
-        return reference is None or self._compare(value - self._delta, reference)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -268,6 +293,190 @@ class EarlyStopping(Callback):
             if self.verbose > 0:
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(MonitorCallback):
+    """Save the model (``.keras``) or its weights (``.weights.h5``) at the end of epochs (模型检查点).
+
+    Args:
+        filepath: may hold ``{epoch}`` and any logs key, e.g.
+            ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``.
+        monitor, mode: what ``save_best_only`` watches (see :class:`MonitorCallback`).
+        save_best_only: save only when the monitored value improves.
+        save_weights_only: ``save_weights`` instead of ``save`` (the name must end in ``.weights.h5``).
+        save_freq: ``"epoch"``, or an int: every that many batches.
+        initial_value_threshold: the value the first improvement must beat.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__(monitor, mode)
+        self.filepath = os.fspath(filepath)
+        self.verbose, self.save_best_only, self.save_weights_only = verbose, save_best_only, save_weights_only
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)):
+            raise ValueError(f"Unrecognized save_freq: {save_freq}. Expected save_freq are 'epoch' or integer values")
+        self.save_freq = save_freq
+        self.best = initial_value_threshold
+        ending = ".weights.h5" if save_weights_only else ".keras"
+        if not self.filepath.endswith(ending):
+            raise ValueError(
+                f"ModelCheckpoint: with save_weights_only={save_weights_only} the filepath must end in "
+                f"`{ending}` (Keras's format). Received: filepath={self.filepath}"
+            )
+        self._batches = 0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq != "epoch":
+            self._batches += 1
+            if self._batches >= self.save_freq:
+                self._batches = 0
+                self._save(self._epoch, batch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._compare is None:
+            self._set_monitor_op()
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs or {})
+
+    def _save(self, epoch, batch, logs):
+        try:
+            extra = {} if batch is None or "batch" in logs else {"batch": batch + 1}
+            filepath = self.filepath.format(epoch=epoch + 1, **extra, **logs)
+        except KeyError as error:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {error}') from None
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"Can save best model only with {self.monitor} available, skipping.", stacklevel=2)
+                return
+            if self._compare is None:
+                self._set_monitor_op()
+            if not self._is_improvement(current, self.best):
+                if self.verbose > 0:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                return
+            if self.verbose > 0:
+                best = "inf" if self.best is None else f"{self.best:.5f}"
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                      f"saving model to {filepath}")
+            self.best = current
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+        if self.save_weights_only:
+            self.model.save_weights(filepath, overwrite=True)
+        else:
+            self.model.save(filepath, overwrite=True)
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of each epoch from ``schedule(epoch, lr)`` (or ``schedule(epoch)``)."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        learning_rate = float(self.model.optimizer.learning_rate)
+        try:
+            learning_rate = self.schedule(epoch, learning_rate)
+        except TypeError:  # the older one-argument schedules, as Keras accepts them
+            learning_rate = self.schedule(epoch)
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (float, numbers.Real)) \
+                or isinstance(learning_rate, int):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
+        self.model.optimizer.learning_rate = learning_rate
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiply the learning rate by ``factor`` once ``monitor`` has not improved for ``patience`` epochs."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+        super().__init__(monitor, mode, min_delta)
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+        self.factor, self.min_lr, self.patience = factor, min_lr, patience
+        self.verbose, self.cooldown = verbose, cooldown
+        self._reset()
+
+    def _reset(self):
+        self.best, self.cooldown_counter, self.wait = None, 0, 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._compare is None:
+            self._set_monitor_op()
+        logs = logs if logs is not None else {}
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {','.join(logs)}.", stacklevel=2)
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = float(optimizer.learning_rate)
+                if old > backend.to_float(backend.xp.float32(self.min_lr)):  # Keras compares in float32
+                    new = max(old * self.factor, self.min_lr)
+                    optimizer.learning_rate = new
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as a row of a CSV file (``epoch`` first, then the keys sorted)."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self._file = self._writer = self._keys = None
+
+    def on_train_begin(self, logs=None):
+        header = True
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename) as existing:
+                header = not existing.readline()
+        self._header = header
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self._writer = self._keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._keys is None:
+            self._keys = sorted(logs)
+            if self._keys and not any(key.startswith("val_") for key in self._keys):
+                self._keys += [f"val_{key}" for key in self._keys]
+        if self._writer is None:
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self._keys, delimiter=self.separator)
+            if self._header:
+                self._writer.writeheader()
+        self._writer.writerow({"epoch": epoch, **{key: logs.get(key, "NA") for key in self._keys}})
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        self._writer = None
 
 
 class LambdaCallback(Callback):

@@ -275,3 +275,65 @@ def test_from_logits_on_probabilities_warns_as_keras(loss, activation, classes):
             model.fit(x, y, epochs=1, verbose=0)
         messages.append(sorted({str(w.message) for w in caught if "from_logits" in str(w.message)}))
     assert messages[1] == messages[0]
+
+
+def _callback_run(library, callbacks, epochs=12, folder=None):
+    library.utils.set_random_seed(0)
+    generator = np.random.default_rng(4)
+    x = generator.standard_normal((60, 4)).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5], [0.0]], "float32")).astype("float32")
+    model = library.Sequential([library.Input((4,)), library.layers.Dense(3, activation="tanh"), library.layers.Dense(1)])
+    return model, x, y
+
+
+@pytest.mark.parametrize("kind", ["scheduler", "scheduler_one_argument", "plateau"])
+def test_learning_rate_callbacks_match_keras(kind):
+    histories = []
+    keras_model, x, y = _callback_run(keras, None)
+    ours = cl.testing.from_keras(keras_model)
+    for model, library in ((keras_model, keras), (ours, cl)):
+        if kind == "scheduler":
+            callback = library.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.8 if epoch >= 3 else lr)
+        elif kind == "scheduler_one_argument":
+            callback = library.callbacks.LearningRateScheduler(lambda epoch: 0.1 / (1 + epoch))
+        else:
+            callback = library.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_lr=0.005,
+                                                           min_delta=0.05, cooldown=1)
+        optimizer = (keras.optimizers.SGD(0.1) if library is keras else cl.optimizers.SGD(0.1))
+        model.compile(optimizer, "mse")
+        histories.append(model.fit(x, y, epochs=12, batch_size=20, shuffle=False, verbose=0,
+                                   callbacks=[callback]).history)
+    expected, received = histories
+    assert sorted(received) == sorted(expected)
+    np.testing.assert_allclose(received["learning_rate"], expected["learning_rate"], rtol=1e-6)
+    np.testing.assert_allclose(received["loss"], expected["loss"], rtol=1e-5, atol=1e-7)
+
+
+def test_model_checkpoint_and_csv_logger_write_what_keras_writes(tmp_path):
+    import csv
+
+    rows, saved = {}, {}
+    keras_model, x, y = _callback_run(keras, None)
+    ours = cl.testing.from_keras(keras_model)
+    for model, library, name in ((keras_model, keras, "keras"), (ours, cl, "ours")):
+        folder = tmp_path / name
+        folder.mkdir()
+        model.compile((keras.optimizers.SGD(0.05) if library is keras else cl.optimizers.SGD(0.05)), "mse")
+        model.fit(x, y, epochs=6, batch_size=20, shuffle=False, verbose=0, validation_split=0.25, callbacks=[
+            library.callbacks.ModelCheckpoint(str(folder / "best-{epoch:02d}.keras"), save_best_only=True),
+            library.callbacks.ModelCheckpoint(str(folder / "last.weights.h5"), save_weights_only=True),
+            library.callbacks.CSVLogger(str(folder / "log.csv")),
+        ])
+        with open(folder / "log.csv", newline="") as handle:
+            rows[name] = list(csv.DictReader(handle))
+        saved[name] = sorted(p.name for p in folder.iterdir())
+    assert saved["ours"] == saved["keras"]
+    assert list(rows["ours"][0]) == list(rows["keras"][0])
+    for mine, theirs in zip(rows["ours"], rows["keras"], strict=True):
+        assert mine["epoch"] == theirs["epoch"]
+        for key in mine:
+            if key != "epoch":
+                assert float(mine[key]) == pytest.approx(float(theirs[key]), rel=1e-5)
+    best = sorted(p for p in (tmp_path / "ours").iterdir() if p.name.startswith("best"))[-1]
+    reloaded = keras.models.load_model(best)  # a checkpoint course_lib wrote, opened by Keras
+    assert reloaded.count_params() == ours.count_params()
