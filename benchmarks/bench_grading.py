@@ -12,7 +12,6 @@ import argparse
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,16 +59,11 @@ def main():
     args = parser.parse_args()
     release = json.loads((REPO / "exercises" / "assignment1" / "assignment1.ipynb").read_text())
     solution = json.loads((REPO / "solutions" / "assignment1" / "assignment1.ipynb").read_text())
+    from course_lib.grading.grade_class import scratch_course
+
     with tempfile.TemporaryDirectory() as scratch:
         course = Path(scratch) / "course"
-        course.mkdir()
-        for name in ("solutions", "exercises"):
-            shutil.copytree(REPO / name, course / name)
-        shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
-        env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
-        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "assignment1", "--force",
-                        "--CourseDirectory.release_directory=regenerated"], cwd=course, env=env,
-                       check=True, capture_output=True)
+        env = scratch_course(REPO, course)
         plan = []
         for kind, share, notebook in _variants(release, solution):
             plan += [(kind, notebook)] * share

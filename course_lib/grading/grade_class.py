@@ -28,6 +28,27 @@ from pathlib import Path
 from course_lib.grading import trusted
 
 
+def scratch_course(repository, target, assignment="assignment1"):
+    """A copy of the course directory at ``target`` with ``assignment`` registered in a fresh gradebook.
+
+    For trying the grading on made-up submissions (the benchmark, the tests)
+    without touching the real gradebook. Returns the environment to run
+    nbgrader with (the interpreter's folder first on PATH: nbgrader runs alembic).
+    """
+    import shutil
+
+    repository, target = Path(repository), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("solutions", "exercises"):
+        shutil.copytree(repository / name, target / name)
+    shutil.copy(repository / "nbgrader_config.py", target / "nbgrader_config.py")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+                    "--CourseDirectory.release_directory=regenerated"], cwd=target, env=env, check=True,
+                   capture_output=True)
+    return env
+
+
 def _restored(submission, release):
     """The submission with the release's read-only cells put back (what nbgrader's sanitizing does)."""
     locked = {}

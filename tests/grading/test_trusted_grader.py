@@ -162,18 +162,12 @@ def test_every_stub_made_to_run_without_doing_the_work_scores_zero(assignment):
 
 def test_the_class_command_grades_everyone_with_one_gradebook_writer(tmp_path):
     """`make grade`'s command on a small class: parallel trusted grading, then nbgrader once."""
-    import shutil
     import sys
 
+    from course_lib.grading.grade_class import scratch_course
+
     course = tmp_path / "course"
-    course.mkdir()
-    for name in ("solutions", "exercises"):
-        shutil.copytree(REPO / name, course / name)
-    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
-    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "assignment1", "--force",
-                    "--CourseDirectory.release_directory=regenerated"], cwd=course, env=env, check=True,
-                   capture_output=True)
+    env = scratch_course(REPO, course)
     class_ = {"ada": (SOLUTION, "assignment1.ipynb"), "bea": (RELEASE, "assignment1.ipynb"),
               "cy": (SOLUTION, "assignment1 (1).ipynb"), "dot": (None, "assignment1.ipynb")}
     for student, (notebook, filename) in class_.items():
