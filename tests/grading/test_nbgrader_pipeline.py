@@ -65,8 +65,16 @@ EXPECTED = {
     "trent": {},
     # dense_forward delegated to the reference kernels: that exercise and those built on it get 0
     "peggy": {"dense_forward_tests": 0.0, "dense_backward_tests": 0.0, "train_mlp_tests": 0.0},
+    # honest work that logs to stderr, prints 100 MB and tries to allocate 50 GiB
+    "sybil": {},
+    # honest work plus an attempt to read a classmate's submission (were it allowed, the cell would raise)
+    "victor": {},
+    # the kernel dies in relu_backward's cell: what came before keeps its points
+    "walter": {"relu_backward_tests": 0.0, "train_mlp_tests": 0.0},
+    # the untouched release plus a fake course_lib beside the notebook, an import hook and patched checkers
+    "yuri": {cell: 0.0 for cell in POINTS},
 }
-ADDED_STUDENTS = ["alice", "bob", "carol", "gina"]  # gina never submits
+ADDED_STUDENTS = ["alice", "bob", "carol", "gina"]  # gina never submits; the others are added by autograde
 
 
 def _environment():
@@ -140,7 +148,7 @@ def _answer_ids(source_nb):
     return [nbgrader_meta(c)["grade_id"] for c in source_nb.cells if nbgrader_meta(c).get("solution")]
 
 
-def _submissions(release_nb, source_nb):
+def _submissions(release_nb, source_nb, root):
     answers = _answer_ids(source_nb)
     solutions = {nbgrader_meta(c).get("grade_id"): strip_solution_markers(c.source)
                  for c in source_nb.cells if nbgrader_meta(c).get("solution")}
@@ -197,6 +205,31 @@ def sgd_step(params, grads, learning_rate):
         "peggy": make_submission(release_nb, source_nb, answered=answers, replace={
             "dense_forward_answer": "from course_lib.ops import dense_forward\n",
         }),
+        "sybil": make_submission(release_nb, source_nb, answered=answers, replace={
+            "dense_forward_answer": "import logging, sys\nlogging.warning('debugging')\nprint('x' * 100_000_000)\n"
+                                    "print('noise', file=sys.stderr)\ntry:\n    hog = bytearray(50 * 2**30)\n"
+                                    "except MemoryError:\n    pass\n" + solutions["dense_forward_answer"],
+        }),
+        "victor": make_submission(release_nb, source_nb, answered=answers, replace={
+            "sgd_step_answer": "try:\n    copied = open("
+                               + repr(str(root / "submitted" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"))
+                               + ").read()\nexcept PermissionError:\n    pass\n"
+                               "else:\n    raise RuntimeError('read a classmate')\n" + solutions["sgd_step_answer"],
+        }),
+        "walter": make_submission(release_nb, source_nb, answered=answers, replace={
+            "relu_backward_answer": "import os\nos._exit(1)\n" + solutions["relu_backward_answer"],
+        }),
+        "yuri": make_submission(release_nb, source_nb, replace={
+            "dense_forward_answer": (
+                "import os, sys, importlib.abc\nos.makedirs('course_lib/grading', exist_ok=True)\n"
+                "open('course_lib/__init__.py', 'w').write('')\n"
+                "open('course_lib/grading/__init__.py', 'w').write('check_dense_forward = lambda *a, **k: 2.0')\n"
+                "sys.path.insert(0, '.')\n"
+                "class Fake(importlib.abc.MetaPathFinder):\n    def find_spec(self, *args):\n        return None\n"
+                "sys.meta_path.insert(0, Fake())\n"
+                "from course_lib import grading\ngrading.check_dense_forward = lambda *a, **k: 2.0\n"
+                + next(c.source for c in release_nb.cells if nbgrader_meta(c).get("grade_id") == "dense_forward_answer")),
+        }),
     }
 
 
@@ -215,6 +248,7 @@ def _with_copies(nb, grade_ids):
 def course(tmp_path_factory):
     """Run the instructor's whole pipeline once in a copy of the course directory."""
     root = tmp_path_factory.mktemp("course")
+    library_before = _tree_digest(REPO / "course_lib")
     shutil.copytree(REPO / "solutions", root / "solutions")
     shutil.copytree(REPO / "exercises", root / "exercises")
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
@@ -227,7 +261,7 @@ def course(tmp_path_factory):
 
     source_nb = nbformat.read(SOURCE_NOTEBOOK, as_version=4)
     release_nb = nbformat.read(root / "regenerated" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    for student, nb in _submissions(release_nb, source_nb).items():
+    for student, nb in _submissions(release_nb, source_nb, root).items():
         folder = root / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{ASSIGNMENT}.ipynb")
@@ -235,7 +269,22 @@ def course(tmp_path_factory):
     autograde = nbgrader(root, "autograde", ASSIGNMENT, f"--Execute.timeout={CELL_TIMEOUT}", timeout=600)
     nbgrader(root, "generate_feedback", ASSIGNMENT)
     nbgrader(root, "export", "--to=grades.csv")
-    return {"root": root, "autograde_log": autograde.stderr + autograde.stdout}
+    return {"root": root, "autograde_log": autograde.stderr + autograde.stdout, "library_before": library_before}
+
+
+def _tree_digest(folder: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_grading_left_course_lib_unchanged_and_no_process_behind(course):
+    assert _tree_digest(REPO / "course_lib") == course["library_before"]
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sandbox.py" not in processes
 
 
 def cell_scores(root: Path, student: str) -> dict[str, float]:
