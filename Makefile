@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test bench release grade clean
+.PHONY: book test test-gpu bench release grade clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ book: $(STAMP)  ## build the HTML book into _build/html (every chapter executed)
 
 test: $(STAMP)  ## run the whole test suite (unit, gradient checks, parity, grading, book)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-gpu: $(STAMP)  ## the GPU parity tests (course_lib on CuPy vs Keras 3 on JAX); skipped without a GPU
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -m gpu tests/gpu -v
 
 bench: $(STAMP)  ## course_lib against tf.keras, printed as ratios
 	$(BIN)/python benchmarks/bench_mlp.py

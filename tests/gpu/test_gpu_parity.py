@@ -1,0 +1,84 @@
+"""course_lib on CuPy against Keras 3 on the same GPU (marker ``gpu``).
+
+Run with ``make test-gpu`` on a machine with an NVIDIA GPU, CuPy and Keras 3
+on JAX (``KERAS_BACKEND=jax``: the GPU machine has no TensorFlow). Everywhere
+else every test here is skipped with the reason. The CPU suite already runs
+the same workflows under the strict stand-in for CuPy
+(tests/unit/test_strict_backend.py), so what can fail here is what only a GPU
+shows: cuBLAS summation order, device-only code paths.
+"""
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gpu
+
+
+def _gpu_available():
+    if importlib.util.find_spec("cupy") is None:
+        return "CuPy is not installed"
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "no CUDA device"
+    except Exception as error:  # no driver, no device
+        return f"CUDA is not usable here ({type(error).__name__}: {error})"
+    if importlib.util.find_spec("keras") is None:
+        return "Keras is not installed (the GPU reference is Keras 3 on JAX)"
+    return None
+
+
+REASON = _gpu_available()
+if REASON:
+    pytest.skip(f"GPU tests skipped: {REASON}", allow_module_level=True)
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras  # noqa: E402
+
+import course_lib as cl  # noqa: E402
+from course_lib import backend  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def on_the_gpu():
+    with backend.backend_scope("cupy"):
+        yield
+
+
+def _data(seed=0, samples=256):
+    generator = np.random.default_rng(seed)
+    x = generator.standard_normal((samples, 20)).astype("float32")
+    return x, generator.integers(0, 4, samples)
+
+
+def _mlp(library):
+    library.utils.set_random_seed(0)
+    return library.Sequential([library.Input((20,)), library.layers.Dense(64, activation="relu"),
+                               library.layers.Dense(4, activation="softmax")])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_an_mlp_fits_on_the_gpu_as_keras_does(optimizer):
+    x, y = _data()
+    keras_model = _mlp(keras)
+    ours = cl.testing.from_keras(keras_model)
+    assert type(ours.weights[0].value).__module__.startswith("cupy")
+    for model in (keras_model, ours):
+        model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+    expected = keras_model.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0).history
+    received = ours.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(received["loss"], expected["loss"], rtol=1e-4)  # cuBLAS vs XLA summation order
+    for mine, theirs in zip(ours.get_weights(), keras_model.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+    assert isinstance(ours.predict(x, verbose=0), np.ndarray)  # numbers leave the GPU at the API, as in Keras
+
+
+def test_gradients_in_float64_on_the_gpu():
+    with backend.floatx_scope("float64"):
+        inputs = cl.Input((6,))
+        model = cl.Model(inputs, cl.layers.Dense(3, activation="tanh")(cl.layers.Dense(5)(inputs)))
+        report = cl.testing.check_gradients(model, np.random.default_rng(0).standard_normal((4, 6)))
+    assert report.passed, str(report)
