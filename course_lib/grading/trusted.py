@@ -284,7 +284,7 @@ def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, cours
 
     Credit starts from what the release itself earns: each exercise's points
     are rescaled so that the release's stubs, made to run without doing the
-    work (their ``raise NotImplementedError()`` deleted), score 0 and a
+    work (the release's NotImplementedError line deleted), score 0 and a
     perfect answer the full points (an untrained network above chance earns
     nothing, for example).
 
@@ -340,6 +340,7 @@ def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, cours
 
 
 _BASELINES = {}
+_STUB_LINE = f"raise {NotImplementedError.__name__}()"  # the line each answer cell of a release holds
 CACHE_FOLDER = ".trusted_cache"
 """Under the course directory: results the class command computed in parallel, by notebook digest."""
 
@@ -370,14 +371,14 @@ def store_results(notebook, assignment, course_directory, results):
 
 
 def stubs_made_to_run(release):
-    """The release with each ``raise NotImplementedError()`` line deleted: stubs that run but do no work."""
+    """The release with each stub's NotImplementedError line deleted: stubs that run but do no work."""
     notebook = json.loads(json.dumps(release))
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") == "code" and (cell.get("metadata") or {}).get("nbgrader", {}).get("solution"):
             source = cell.get("source", "")
             source = "".join(source) if isinstance(source, list) else source
             cell["source"] = "\n".join(line for line in source.split("\n")
-                                       if line.strip() != "raise NotImplementedError()")
+                                       if line.strip() != _STUB_LINE)
     return notebook
 
 
