@@ -82,14 +82,15 @@ def find_submissions(course, assignment):
 
 
 def _grade(path, assignment, course, release):
+    """Grade one submission and store its results for nbgrader; returns a problem to report, or None."""
     try:
         submission = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        return None, f"unreadable notebook ({type(error).__name__}: {str(error)[:80]})"
+        return f"unreadable notebook ({type(error).__name__}: {str(error)[:80]})"
     notebook = _restored(submission, release)
     results = trusted.grade_notebook(notebook, assignment, course_directory=course)
     trusted.store_results(notebook, assignment, course, results)
-    return sum(points for points, _, _ in results.values()), None
+    return None
 
 
 def main(argv=None):
@@ -109,7 +110,7 @@ def main(argv=None):
                    for student, path in submissions.items()}
         for future in concurrent.futures.as_completed(futures):
             done += 1
-            _, problem = future.result()
+            problem = future.result()
             if problem:
                 problems[futures[future]] = problem
             width = 30

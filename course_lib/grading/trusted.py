@@ -26,6 +26,7 @@ import io
 import json
 import os
 import pickle
+import select
 import signal
 import struct
 import subprocess
@@ -130,8 +131,6 @@ class Sandbox:
         while remaining:
             if time.monotonic() > deadline:
                 raise TimeoutError()
-            import select
-
             ready, _, _ = select.select([stream], [], [], max(0.0, min(1.0, deadline - time.monotonic())))
             if not ready:
                 continue
@@ -159,18 +158,18 @@ class Sandbox:
             return None
 
     def call(self, name, args, seconds=CALL_SECONDS):
-        if self.process.poll() is not None:
+        """The child's reply to one call, or None when the child is gone."""
+        try:
+            self._send((name, args, {}))
+        except _ChildDied:
+            self.close()
             return None
-        self._send((name, args, {}))
         return self._receive(seconds)
 
     def close(self):
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-        else:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)  # anything it left behind in its group
+        # The whole process group, whether the child still runs or not: anything it started goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         for stream in (self.process.stdin, self.process.stdout):
             with contextlib.suppress(OSError):
