@@ -10,7 +10,8 @@ reaches: the time NumPy itself needs for the step's five matrix products
 (forward x@W1 and h@W2; backward h.T@d2, d2@W2.T and x.T@dh; the first
 layer's input gradient is never needed), measured in the same run, over the
 time of course_lib's whole step. The rest of the step is element-wise work
-(activations, the loss, Adam) and Python.
+(activations, the loss, Adam) and Python. The same share for the step written
+by hand in NumPy shows how much of that rest NumPy itself needs.
 
 Usage: python benchmarks/bench_mlp.py [--samples N] [--repeats R]
 """
@@ -40,6 +41,62 @@ def time_epoch(model, x, y):
     start = time.perf_counter()
     model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)
     return time.perf_counter() - start
+
+
+class HandWrittenStep:
+    """The same training step written directly in NumPy, as lean as NumPy allows.
+
+    Forward, softmax cross-entropy from the logits, backward (no input
+    gradient for the first layer) and Adam with Keras's formula, updated in
+    place. It is the floor for any NumPy library on this machine: what is
+    left between it and the matrix products is NumPy's own element-wise work.
+    """
+
+    def __init__(self, weights, beta_1=0.9, beta_2=0.999, learning_rate=1e-3):
+        self.weights = [np.array(w) for w in weights]
+        self.moments = [(np.zeros_like(w), np.zeros_like(w)) for w in self.weights]
+        self.beta_1, self.beta_2 = np.float32(beta_1), np.float32(beta_2)
+        self.learning_rate, self.iterations = np.float32(learning_rate), 0
+
+    def step(self, x, labels):
+        w1, b1, w2, b2 = self.weights
+        z1 = x @ w1
+        z1 += b1
+        h = np.maximum(z1, 0)
+        z2 = h @ w2
+        z2 += b2
+        shifted = z2 - z2.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        d2 = exp / exp.sum(axis=1, keepdims=True)
+        rows = np.arange(len(labels))
+        loss = float(np.log(exp.sum(axis=1)).mean() - shifted[rows, labels].mean())
+        d2[rows, labels] -= 1
+        d2 /= len(labels)
+        dh = d2 @ w2.T
+        dh *= z1 > 0
+        grads = [x.T @ dh, dh.sum(axis=0), h.T @ d2, d2.sum(axis=0)]
+        self.iterations += 1
+        step = np.float32(self.iterations)
+        alpha = (self.learning_rate * np.sqrt(1 - self.beta_2 ** step)
+                 / (1 - self.beta_1 ** step))
+        for g, w, (m, v) in zip(grads, self.weights, self.moments):
+            step_m = np.subtract(g, m)
+            step_m *= 1 - self.beta_1
+            m += step_m
+            step_v = np.square(g)
+            step_v -= v
+            step_v *= 1 - self.beta_2
+            v += step_v
+            denominator = np.sqrt(v, out=step_v)
+            denominator += np.float32(1e-7)
+            update = np.multiply(m, alpha, out=step_m)
+            update /= denominator
+            w -= update
+        return loss
+
+    def fit(self, x, y, batch_size=128, epochs=1, **_):
+        for start in range(0, len(x), batch_size):
+            self.step(x[start:start + batch_size], y[start:start + batch_size])
 
 
 def matmul_ceiling(batch, repeats, generator):
@@ -81,13 +138,17 @@ def main():
     keras_model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     ours.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
-    for model in (ours, keras_model):  # warm-up: TensorFlow traces its graph here
+    hand = HandWrittenStep(ours.get_weights())
+
+    for model in (ours, keras_model, hand):  # warm-up: TensorFlow traces its graph here
         model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)
-    our_times, keras_times = [], []
-    for _ in range(args.repeats):  # interleaved, so that load changes hit both alike
+    our_times, keras_times, hand_times = [], [], []
+    for _ in range(args.repeats):  # interleaved, so that load changes hit all alike
         our_times.append(time_epoch(ours, x, y))
         keras_times.append(time_epoch(keras_model, x, y))
+        hand_times.append(time_epoch(hand, x, y))
     keras_median, our_median = statistics.median(keras_times), statistics.median(our_times)
+    hand_median = statistics.median(hand_times)
     steps = -(-args.samples // 128)
     time.sleep(0.5)
     matmul_seconds, flops = matmul_ceiling(128, args.repeats, generator)
@@ -100,6 +161,9 @@ def main():
           f"({flops / 1e6:.1f} MFLOP at {flops / matmul_seconds / 1e9:.0f} GFLOP/s)")
     print(f"  share of the ceiling: {matmul_seconds / step:.0%} of course_lib's step is matrix products "
           "(the rest: element-wise work and Python)")
+    hand_step = hand_median / steps
+    print(f"  hand-written NumPy step: {hand_step * 1e3:.2f} ms/step, {matmul_seconds / hand_step:.0%} "
+          f"of the ceiling; course_lib / hand-written = {our_median / hand_median:.2f}")
     print(f"  numpy {np.__version__}, tensorflow {tf.__version__}, course_lib {cl.__version__}")
 
 

@@ -428,6 +428,21 @@ def _scce_forward(y_true, y_pred, from_logits=False, axis=-1,
     return -backend.xp.take_along_axis(log_probabilities, labels[..., None], axis=-1)[..., 0]
 
 
+def _scce_logits_value_and_gradient(y_true, logits, where):
+    """Per-sample losses and their logit gradient ``softmax - one_hot`` from one log-softmax.
+
+    The engine's training step: the labels are checked once and the softmax is
+    ``exp`` of the log-softmax the losses already needed.
+    """
+    labels = _sparse_labels(y_true, logits, where)
+    log_probabilities = _log_softmax(logits)
+    values = -backend.xp.take_along_axis(log_probabilities, labels[..., None], axis=-1)[..., 0]
+    d_logits = backend.xp.exp(log_probabilities, out=log_probabilities)
+    flat = d_logits.reshape(-1, d_logits.shape[-1])
+    flat[backend.xp.arange(flat.shape[0]), labels.reshape(-1)] -= 1
+    return values, d_logits
+
+
 def _scce_backward(y_true, y_pred, d_loss, from_logits=False, axis=-1):
     labels = _sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
     one_hot = _one_hot(labels, y_pred.shape[-1], y_pred.dtype)
@@ -1044,6 +1059,17 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
     def _line_up(self, y_true, y_pred):
         return y_true, y_pred
+
+    def value_and_gradient(self, y_true, y_pred, sample_weight=None):
+        if not self.from_logits:
+            return super().value_and_gradient(y_true, y_pred, sample_weight)
+        y_true, y_pred = self._prepare(y_true, y_pred)
+        if y_pred.ndim < 1:
+            return super().value_and_gradient(y_true, y_pred, sample_weight)  # its error message
+        values, d_logits = _scce_logits_value_and_gradient(y_true, y_pred, type(self).__name__)
+        d_values = _reduce_backward(values, sample_weight, self.reduction, type(self).__name__)
+        d_logits *= d_values[..., None]
+        return self._reduced(values, sample_weight), d_logits
 
 
 class LossFunctionWrapper(Loss):

@@ -306,6 +306,14 @@ class Mean(Metric):
             values: array of shape ``(batch, ...)`` or a scalar.
             sample_weight: None or weights that line up with ``values``.
         """
+        if isinstance(values, (int, float)) and isinstance(sample_weight, (int, float, type(None))):
+            # A Python number (the engine's loss of a batch): the general path's
+            # float32 arithmetic without its array work.
+            cast = backend.xp.dtype(self.dtype).type
+            weight = cast(1 if sample_weight is None else sample_weight)
+            self.total = self.total + cast(values) * weight
+            self.count = self.count + weight
+            return
         values, sample_weight = _reduce_to_samplewise(values, sample_weight, self.dtype)
         self.total = self.total + backend.xp.sum(values, dtype=self.dtype)
         if sample_weight is not None:
