@@ -14,6 +14,7 @@ import warnings
 from course_lib import backend, callbacks as callbacks_module, losses, metrics as metrics_module
 from course_lib import optimizers
 from course_lib.utils.progbar import Progbar
+from course_lib.utils.py_dataset import PyDataset, load_batches
 
 _COMPILE_OPTIONS = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
 
@@ -306,13 +307,17 @@ class Trainer:
 
         Args:
             x, y: arrays (or lists/dicts of arrays for several inputs/outputs), or
-                ``x`` a generator / Sequence yielding ``(x_batch, y_batch)``.
-            batch_size: samples per step (32 by default; not for generators).
+                ``x`` a :class:`~course_lib.utils.PyDataset`, generator or Sequence
+                yielding ``(x_batch, y_batch)``.
+            batch_size: samples per step (32 by default; not for generators or a PyDataset).
             validation_split: fraction of the data (the LAST samples, taken before
-                shuffling) held out for validation.
-            validation_data: ``(x_val, y_val)`` or a generator.
-            shuffle: reshuffle the training samples every epoch.
-            steps_per_epoch: batches per epoch (needed for endless generators).
+                shuffling) held out for validation; arrays only.
+            validation_data: ``(x_val, y_val)``, a PyDataset or a generator.
+            shuffle: reshuffle the training samples every epoch (for a PyDataset:
+                the order of its batches, at every new pass over it).
+            steps_per_epoch: batches per epoch (needed for endless generators and
+                datasets). Smaller than a PyDataset's length, the next epoch goes on
+                where the last one stopped, as in Keras.
             sample_weight: a weight per sample (or a list/dict of them, one per output).
             class_weight: ``{class_index: weight}`` for a single-output model.
         """
@@ -323,7 +328,7 @@ class Trainer:
             validation_split = 0.0
         if not 0 <= validation_split < 1:
             raise ValueError(f"fit: validation_split must be in [0, 1). Received: {validation_split}")
-        train = _Data(self, x, y, batch_size, "fit", steps=steps_per_epoch, shuffle=shuffle,
+        train = _data(self, x, y, batch_size, "fit", steps=steps_per_epoch, shuffle=shuffle,
                       sample_weight=sample_weight, class_weight=class_weight)
         if validation_split:
             train, validation = train.split(validation_split)
@@ -340,6 +345,7 @@ class Trainer:
         params = {"epochs": epochs, "steps": train.steps, "verbose": verbose}
         hooks = callbacks_module.CallbackList(callback_list, self, params)
         self.stop_training = False
+        train.reset()
         hooks.on_train_begin()
         logs = {}
         for epoch in range(initial_epoch, epochs):
@@ -371,6 +377,7 @@ class Trainer:
 
     # ------------------------------------------------------------- evaluate
     def _evaluate_data(self, data, prefix="", hooks=None, verbose=0):
+        data.reset()
         self._reset_metrics()
         trackers = self._new_trackers()
         progbar = Progbar(data.steps, verbose=verbose) if verbose else None
@@ -401,7 +408,7 @@ class Trainer:
         """
         self._require_compiled("evaluate")
         verbose = 1 if verbose == "auto" else verbose
-        data = _Data(self, x, y, batch_size, "evaluate", steps=steps, shuffle=False, sample_weight=sample_weight)
+        data = _data(self, x, y, batch_size, "evaluate", steps=steps, shuffle=False, sample_weight=sample_weight)
         hooks = callbacks_module.CallbackList(callbacks, self, {"steps": data.steps, "verbose": verbose})
         hooks.on_test_begin()
         logs = self._evaluate_data(data, hooks=hooks, verbose=verbose)
@@ -418,7 +425,7 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for the inputs ``x``, batch by batch, in inference mode."""
         verbose = 1 if verbose == "auto" else verbose
-        data = _Data(self, x, None, batch_size, "predict", steps=steps, shuffle=False)
+        data = _data(self, x, None, batch_size, "predict", steps=steps, shuffle=False)
         hooks = callbacks_module.CallbackList(callbacks, self, {"steps": data.steps, "verbose": verbose})
         progbar = Progbar(data.steps, verbose=verbose) if verbose else None
         hooks.on_predict_begin()
@@ -527,11 +534,11 @@ class _Data:
     @classmethod
     def from_validation(cls, model, data, batch_size, steps):
         if _is_generator_like(data):
-            return cls(model, data, None, None, "fit (validation_data)", steps=steps)
+            return _data(model, data, None, None, "fit (validation_data)", steps=steps)
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
             raise ValueError(
                 "fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                f"sample_weight_val), or a generator. Received: {type(data).__name__}"
+                f"sample_weight_val), a PyDataset or a generator. Received: {type(data).__name__}"
                 + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
             )
         return cls(model, data[0], data[1], batch_size, "fit (validation_data)", steps=steps,
@@ -559,6 +566,9 @@ class _Data:
             parts.append(part)
         parts[1].shuffle = False
         return parts[0], parts[1]
+
+    def reset(self):
+        """Nothing to reset for arrays and generators (a PyDataset's data does)."""
 
     def batches(self, epoch):
         if self.source is not None:
@@ -619,7 +629,154 @@ class _Data:
         return xs, ys, weights
 
 
+class _PyDatasetData:
+    """Batches from a :class:`~course_lib.utils.PyDataset`, in the order Keras's fit gives them.
+
+    As Keras's PyDatasetAdapter and EpochIterator: ``fit(shuffle=True)`` shuffles
+    the order of the batches at each new pass; ``steps`` smaller than the number
+    of batches makes the next epoch go on where the last one stopped (a new
+    pass starts only once every batch was seen); ``steps`` larger ends the
+    epoch early with a warning; ``reset()`` (called once by fit, and by every
+    evaluation) starts a new pass and calls the dataset's ``on_epoch_end``.
+    """
+
+    def __init__(self, model, dataset, y, batch_size, where, steps=None, shuffle=False,
+                 sample_weight=None, class_weight=None):
+        self.model, self.dataset, self.where = model, dataset, where
+        self.name = type(dataset).__name__
+        for argument, value, what in (("y", y, "the targets"), ("sample_weight", sample_weight, "the sample weights")):
+            if value is not None:
+                raise ValueError(
+                    f"{where}: when x is a PyDataset ({self.name}), `{argument}` should not be passed: "
+                    f"{what} should be part of the batches its __getitem__ returns."
+                )
+        if batch_size is not None:
+            raise ValueError(
+                f"{where}: do not pass batch_size with a PyDataset ({self.name}): its __getitem__ "
+                f"returns whole batches (Keras ignores the argument). Received: batch_size={batch_size!r}"
+            )
+        if class_weight is not None and not isinstance(class_weight, dict):
+            raise TypeError(
+                f"{where}: class_weight must be a dict {{class_index: weight}}. Received: {class_weight!r}"
+            )
+        if steps is not None:
+            _check_positive_int(where, "steps_per_epoch" if where == "fit" else "steps", steps)
+        self.class_weight = class_weight
+        self.requested_steps = steps
+        dataset._warn_if_super_not_called()  # as Keras does, when the subclass skipped super().__init__
+        self.num_batches = self._num_batches()
+        if self.num_batches is None and steps is None:
+            raise ValueError(
+                f"{where}: {self.name} is endless (num_batches is None): pass "
+                f"{'steps_per_epoch' if where == 'fit' else 'validation_steps' if 'validation' in where else 'steps'}"
+                " to say how many batches to take (Keras would never end the epoch)."
+            )
+        self.shuffle = shuffle and self.num_batches is not None
+        if shuffle and self.num_batches is None:
+            warnings.warn(
+                "`shuffle=True` was passed, but will be ignored since the data `x` was provided as an "
+                "infinite PyDataset. The PyDataset is expected to already be shuffled.", stacklevel=4,
+            )
+        self.steps = steps or self.num_batches
+        self._position = None  # where the current pass over the dataset stands; None: no pass open
+
+    def _num_batches(self):
+        count = self.dataset.num_batches
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+            raise TypeError(
+                f"{self.where}: {self.name}.num_batches (or len) must be a non-negative int, or None for an "
+                f"endless dataset. Received: {count!r}"
+            )
+        if count == 0:
+            raise ValueError(f"{self.where}: {self.name} has no batches (its length is 0).")
+        return count
+
+    def reset(self):
+        """Start a new pass, as Keras's EpochIterator.reset: this calls the dataset's on_epoch_end."""
+        self._position = None
+        self.num_batches = self._num_batches()
+        self.dataset.on_epoch_end()
+
+    def split(self, fraction):
+        raise ValueError(
+            f"fit: validation_split is only supported for tensors or NumPy arrays, not for a PyDataset. "
+            f"Received: x of type {self.name} and validation_split={fraction}. Pass validation_data "
+            "(for instance another PyDataset) instead."
+        )
+
+    def batches(self, epoch):
+        self.dataset.on_epoch_begin()
+        indices = self._epoch_indices()
+        for index, item in load_batches(self.dataset, indices, self.where):
+            yield self._unpack(item, index)
+        if self.requested_steps is not None and len(indices) < self.requested_steps:
+            warnings.warn(
+                "Your input ran out of data; interrupting training. Make sure that your dataset or "
+                "generator can generate at least `steps_per_epoch * epochs` batches. "
+                f"({self.name} has {self.num_batches} batches; this epoch took the last {len(indices)}.)",
+                UserWarning, stacklevel=2,
+            )
+        self.dataset.on_epoch_end()
+
+    def _epoch_indices(self):
+        """The batch positions of this epoch: the rest of the open pass, or a new (maybe shuffled) one."""
+        total, steps = self.num_batches, self.requested_steps
+        if self._position is None or steps is None:
+            self._position = 0
+            if total is not None:
+                self._order = (backend.to_numpy(backend.permutation(total)).tolist() if self.shuffle
+                               else list(range(total)))
+        start = self._position
+        if total is None:
+            self._position += steps
+            return range(start, start + steps)
+        end = min(start + (steps or total), total)
+        self._position = None if end >= total else end
+        return self._order[start:end]
+
+    def _unpack(self, item, index):
+        source = f"{self.name}.__getitem__({index})"
+        if isinstance(item, dict) or hasattr(item, "shape"):
+            item = (item,)  # the inputs alone
+        elif isinstance(item, list):
+            item = tuple(item)
+        if not isinstance(item, tuple) or not 1 <= len(item) <= 3:
+            received = f"a tuple of {len(item)}" if isinstance(item, tuple) else type(item).__name__
+            raise ValueError(
+                f"{self.where}: {source} must return a tuple or a dict: (inputs,), (inputs, targets) or "
+                f"(inputs, targets, sample_weights), or the inputs alone as an array or a dict. "
+                f"Received: {received}"
+            )
+        try:
+            xs = self.model._standardize_inputs(item[0], self.where)
+            if self.where == "predict":
+                return xs, None, None
+            if len(item) < 2 or item[1] is None:
+                raise ValueError(
+                    f"{self.where}: {source} returned inputs without targets; training and evaluation "
+                    "need (inputs, targets) or (inputs, targets, sample_weights) batches."
+                )
+            if self.class_weight is not None and len(item) == 3:
+                raise ValueError(
+                    f"{self.where}: {source} returned sample weights and class_weight was passed: you "
+                    "cannot specify `class_weight` and `sample_weight` at the same time."
+                )
+            ys = _targets(self.model, item[1], self.where)
+            weights = _sample_weights(self.model, ys, item[2] if len(item) == 3 else None, self.class_weight,
+                                      self.where)
+        except (ValueError, TypeError) as error:
+            if hasattr(error, "add_note") and source not in str(error):
+                error.add_note(f"{self.where}: in the batch returned by {source}.")
+            raise
+        return xs, ys, weights
+
+
 # ------------------------------------------------------------------ helpers
+def _data(model, x, *args, **kwargs):
+    """The batches of x: a _PyDatasetData for a PyDataset, else a _Data (arrays, generators)."""
+    return (_PyDatasetData if isinstance(x, PyDataset) else _Data)(model, x, *args, **kwargs)
+
+
 def _is_generator_like(x):
     if x is None or hasattr(x, "shape") or isinstance(x, (list, tuple, dict)):
         return False

@@ -1,5 +1,11 @@
-"""Utilities with Keras's names: seeding and label encoding."""
+"""Utilities with Keras's names: seeding, label encoding, PyDataset and plot_model."""
 from course_lib import backend
+from course_lib.utils.plot_model import model_to_graph, plot_model
+from course_lib.utils.py_dataset import PyDataset
+
+Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as another name for PyDataset
+
+__all__ = ["PyDataset", "Sequence", "model_to_graph", "plot_model", "set_random_seed", "to_categorical"]
 
 
 def set_random_seed(seed):

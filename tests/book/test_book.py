@@ -223,7 +223,27 @@ def test_the_glossary_defines_every_chinese_term_the_chapters_use():
             assert term in rows or any(term in chinese for chinese in rows), f"{chapter}: {term} not in the glossary"
     for chinese, (english, _, meaning, where) in rows.items():
         assert len(meaning.split()) >= 4, f"glossary: {english} ({chinese}) has no definition"
-        assert re.fullmatch(r"\{doc\}`[\w/]+`", where), f"glossary: {english} links nowhere"
+        label = "first-" + "-".join(re.findall(r"[a-z0-9]+", english.lower()))
+        assert where == f"{{ref}}`{label}`", f"glossary: {english} must link to its first use, {label}"
+
+
+def test_glossary_links_lead_to_the_paragraph_that_first_uses_the_term(build):
+    """Each "Where" link points at an element of a chapter (not a page top) that names the term."""
+    root = build["html"]
+    glossary = (root / "book" / "glossary.html").read_text(encoding="utf-8")
+    rows = re.findall(r"<tr[^>]*>\s*<td><p>(.*?)</p></td>\s*<td><p>(.*?)</p></td>.*?"
+                      r'<a class="reference internal" href="([^"#]+)#(first-[\w-]+)"', glossary, re.S)
+    assert len(rows) >= 50, f"only {len(rows)} glossary rows link to a first use"
+    for english, chinese, page, anchor in rows:
+        target = (root / "book" / page).read_text(encoding="utf-8")
+        # The target is an element's id, or (a second id) an empty span at the start of its text.
+        position = target.find(f'id="{anchor}"')
+        assert position >= 0, f"glossary: {english} links to {page}#{anchor}, which does not exist"
+        rest = target[position:]
+        block = rest[:re.search(r"</(p|li|td|dd|dt|figcaption|h[1-6])>", rest).start()]
+        first_word = re.search(r"[\u4e00-\u9fff]+", html.unescape(chinese)).group()
+        assert first_word in html.unescape(re.sub(r"<[^>]+>", "", block)), (
+            f"glossary: {english} links to {page}#{anchor}, which does not mention {first_word}")
 
 
 # --- the book in a browser (headless Chromium from the distribution, driven by Playwright) ---
@@ -270,6 +290,9 @@ def browser_pages(build):
                 "broken_images": page.evaluate(
                     "[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"),
                 "overflow": page.evaluate("document.documentElement.scrollWidth - window.innerWidth"),
+                "shrunk_figures": page.evaluate(
+                    "[...document.querySelectorAll('figure img')].filter(i => i.naturalWidth > i.clientWidth + 2)"
+                    ".map(i => `${i.src.split('/').pop()}: ${i.naturalWidth} px shown at ${i.clientWidth} px`)"),
                 "links": page.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))"),
             }
             page.close()
@@ -292,6 +315,12 @@ def test_every_page_loads_offline_without_errors(browser_pages):
         assert not page["errors"], f"{name}: console errors {page['errors'][:3]}"
         assert not page["failed"], f"{name}: failed requests {page['failed'][:3]}"
         assert not page["broken_images"], f"{name}: images that did not load {page['broken_images'][:3]}"
+
+
+def test_every_figure_fits_the_content_column_unshrunk(browser_pages):
+    """A figure drawn wider than the text column is scaled down, and its labels become unreadable."""
+    for name, page in browser_pages["pages"].items():
+        assert not page["shrunk_figures"], f"{name}: figures scaled down {page['shrunk_figures']}"
 
 
 def test_formulas_are_typeset(browser_pages):
@@ -332,3 +361,53 @@ def test_every_figure_is_numbered_captioned_and_described(build, chapter):
         assert 'class="caption-number"' in figure, f"{chapter}: a figure without a number"
         alt = re.search(r'<img alt="([^"]*)"', figure).group(1)
         assert len(alt.split()) >= 5 and not alt.endswith(".png"), f"{chapter}: alt text {alt!r}"
+
+
+# Code wider than this scrolls sideways in the book's code boxes at 1280 px.
+CODE_LINE_LIMIT = 88
+FENCE = re.compile(r"^(`{3,}|~{3,})\s*(.*)$")
+OPTION = re.compile(r"^:[\w-]+:")
+
+
+def _code_lines(path):
+    """(line number, text) of every line a page shows as code.
+
+    That is the body of each ```{code-cell} without its metadata, which is not shown
+    (the YAML block between `---` lines right after the fence, or `:key: value` lines),
+    and of each plain fenced block (```, ```bash, ```python, ...); other directives
+    (admonition, literalinclude, include) are not code.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    code, number = [], 0
+    while number < len(lines):
+        opening = FENCE.match(lines[number])
+        number += 1
+        if not opening:
+            continue
+        fence, info = opening.groups()
+        is_cell = info.startswith("{code-cell}")
+        if is_cell and number < len(lines) and lines[number].strip() == "---":
+            number = lines.index("---", number + 1) + 1
+        while is_cell and number < len(lines) and OPTION.match(lines[number]):
+            number += 1
+        closing = re.compile(re.escape(fence[0]) + "{%d,}\\s*" % len(fence))
+        while number < len(lines) and not closing.fullmatch(lines[number]):
+            if is_cell or not info.startswith("{"):
+                code.append((number + 1, lines[number]))
+            number += 1
+        number += 1
+    return code
+
+
+def test_no_code_line_in_the_book_is_wider_than_88_characters():
+    sources = sorted((REPO / "book").glob("*.md"))
+    assert any(path.stem.startswith("01_") for path in sources), "no chapters under book/"
+    too_long = [
+        f"{path.relative_to(REPO)}:{number}: {len(line)} characters"
+        for path in sources
+        for number, line in _code_lines(path)
+        if len(line) > CODE_LINE_LIMIT
+    ]
+    assert not too_long, (
+        f"{len(too_long)} code lines longer than {CODE_LINE_LIMIT} characters:\n" + "\n".join(too_long)
+    )
