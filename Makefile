@@ -26,9 +26,12 @@ test-gpu: $(STAMP)  ## the GPU parity tests (course_lib on CuPy vs Keras 3 on JA
 bench: $(STAMP)  ## course_lib against tf.keras, printed as ratios
 	$(BIN)/python benchmarks/bench_mlp.py
 
-release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader
+ASSIGNMENTS := $(notdir $(wildcard solutions/assignment*))
+release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader, every assignment
 	# nbgrader runs `alembic` from PATH to create its gradebook: put the venv first.
-	PATH="$(CURDIR)/$(BIN):$$PATH" nbgrader generate_assignment assignment1 --force
+	for assignment in $(ASSIGNMENTS); do \
+		PATH="$(CURDIR)/$(BIN):$$PATH" nbgrader generate_assignment $$assignment --force || exit 1; \
+	done
 
 ASSIGNMENT ?= assignment1
 grade: $(STAMP)  ## grade every submission of ASSIGNMENT in parallel (trusted grader), then nbgrader autograde

@@ -2,10 +2,10 @@
 
 Students call them to check their own work (``check(dense_forward)``); the
 hidden tests of each notebook are single calls to them, so a failing hidden
-test shows the reason, never the test.
+test shows the reason, never the test. Which module grades which notebook is
+written down once, in :mod:`course_lib.grading.registry`.
 """
 from course_lib.grading.assignment1 import (
-    check,
     check_dense_backward,
     check_dense_forward,
     check_relu_backward,
@@ -14,6 +14,19 @@ from course_lib.grading.assignment1 import (
     check_softmax_cross_entropy,
     check_train_mlp,
 )
+from course_lib.grading.assignment2 import (
+    check_gradient_descent,
+    check_learning_rate_sweep,
+    check_numerical_gradient,
+    check_two_layer_backward,
+)
+from course_lib.grading.assignment3 import (
+    check_count_params,
+    check_dense_output_shape,
+    check_layer_summary,
+    check_mlp_probabilities,
+)
+from course_lib.grading.registry import check
 
 __all__ = [
     "check",
@@ -24,4 +37,12 @@ __all__ = [
     "check_softmax_cross_entropy",
     "check_sgd_step",
     "check_train_mlp",
+    "check_numerical_gradient",
+    "check_two_layer_backward",
+    "check_gradient_descent",
+    "check_learning_rate_sweep",
+    "check_dense_output_shape",
+    "check_count_params",
+    "check_layer_summary",
+    "check_mlp_probabilities",
 ]

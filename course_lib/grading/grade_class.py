@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from course_lib.grading import trusted
+from course_lib.grading import registry, trusted
 
 
 def scratch_course(repository, target, assignment="assignment1"):
@@ -95,7 +95,7 @@ def _grade(path, assignment, course, release):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("assignment")
+    parser.add_argument("assignment", choices=sorted(registry.ASSIGNMENTS))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--course", default=".", help="the course directory (default: here)")
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool
 
-from course_lib.grading import trusted
+from course_lib.grading import registry, trusted
 
 
 class TrustedExecute(NbGraderPreprocessor):
@@ -28,9 +28,9 @@ class TrustedExecute(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         assignment = (resources.get("nbgrader") or {}).get("assignment", "assignment1")
-        if assignment not in trusted.ASSIGNMENTS:
+        if assignment not in registry.ASSIGNMENTS:
             raise ValueError(f"TrustedExecute: no trusted checkers for assignment {assignment!r}; "
-                             f"known: {sorted(trusted.ASSIGNMENTS)}")
+                             f"known: {sorted(registry.ASSIGNMENTS)}")
         root = self.config.CourseDirectory.get("root") or os.getcwd()
         # nbgrader's per-cell timeout bounds the cells that run before each exercise.
         timeout = self.config.Execute.get("timeout")

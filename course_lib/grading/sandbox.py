@@ -174,7 +174,11 @@ def _call(namespace, name, args, kwargs):
     # What the call did to its arguments, so that the grader sees in-place updates as such.
     after = []
     for arg, before in zip(args, identities):
-        if before is None:
+        if callable(arg):
+            # A function the grader passed in (the f of a numerical gradient) changes nothing to mirror,
+            # and the grader's unpickler accepts arrays and containers only.
+            after.append(None)
+        elif before is None:
             after.append(arg)
         else:
             after.append({key: (value, id(value) == before.get(key)) for key, value in arg.items()})

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy
 
-from course_lib.grading import assignment1
+from course_lib.grading import registry
 from course_lib.grading.harness import StudentCodeError
 
 SANDBOX = Path(__file__).with_name("sandbox.py")
@@ -48,13 +48,15 @@ CALL_SECONDS = 60.0
 CELLS_SECONDS = 30.0  # the reference notebook's cells take about 2 s
 LIMITS = {"RLIMIT_AS": 4 << 30, "RLIMIT_FSIZE": 64 << 20, "RLIMIT_NOFILE": 256, "RLIMIT_CPU": 600}
 MAX_MESSAGE = 256 << 20
-# What an assignment's answers may not use: the reference implementation and the checkers.
+# What an assignment's answers may not use: the reference implementation and the checkers
+# (every registered assignment's checker module, whose references answer the exercises).
 FORBIDDEN_MODULES = ("course_lib.ops", "course_lib.layers", "course_lib.models", "course_lib.testing",
-                     "course_lib.training", "course_lib.grading.assignment1", "course_lib.grading.harness",
-                     "course_lib.grading.trusted", "tensorflow", "keras", "torch", "jax", "sklearn")
+                     "course_lib.training") + registry.module_names() + (
+                     "course_lib.grading.registry", "course_lib.grading.harness", "course_lib.grading.trusted",
+                     "tensorflow", "keras", "torch", "jax", "sklearn")
 
 # Per assignment: exercise name -> (checker, the partner function the checker also needs).
-ASSIGNMENTS = {"assignment1": assignment1._CHECKERS}
+ASSIGNMENTS = {name: registry.checkers(name) for name in registry.ASSIGNMENTS}
 
 
 class _ChildDied(Exception):
@@ -298,11 +300,12 @@ def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, cours
         ``{exercise: (points, max_points, report)}`` where ``report`` is the
         checker's printed reasons (never the hidden tests).
     """
-    checkers = ASSIGNMENTS[assignment]
+    checkers = registry.checkers(assignment)
+    exercise_points = registry.default_points(assignment)
     cells = _code_cells(notebook)
     results, skipped = {}, set()
     for exercise, (checker, partner) in checkers.items():
-        maximum = float(assignment1.DEFAULT_POINTS[exercise])
+        maximum = float(exercise_points[exercise])
         # The code a kernel would have run before this exercise's hidden tests: every code
         # cell before the (first) test cell, except other test cells; a renamed or copied
         # cell still counts, since the functions are found by name.
@@ -427,15 +430,21 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description="Grade one notebook with the trusted grader.")
     parser.add_argument("notebook")
-    parser.add_argument("--assignment", default="assignment1")
+    parser.add_argument("--assignment", default=None,
+                        help=f"one of {sorted(registry.ASSIGNMENTS)} (default: the notebook's file name)")
     args = parser.parse_args(argv)
     try:
         notebook = json.loads(Path(args.notebook).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         print(f"{args.notebook}: not a readable notebook ({error}); nothing graded")
         return 1
+    assignment = args.assignment or Path(args.notebook).stem
+    if assignment not in registry.ASSIGNMENTS:
+        print(f"{args.notebook}: no checkers for assignment {assignment!r} (known: {sorted(registry.ASSIGNMENTS)}); "
+              "pass --assignment")
+        return 1
     total = 0.0
-    for exercise, (points, maximum, report) in grade_notebook(notebook, args.assignment).items():
+    for exercise, (points, maximum, report) in grade_notebook(notebook, assignment).items():
         total += points
         print(f"{exercise}: {points:g} / {maximum:g}")
     print(f"total: {total:g}")

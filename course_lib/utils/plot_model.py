@@ -364,7 +364,18 @@ def _isotonic(values, weights):
     return np.concatenate([np.full(length, value) for value, _, length in blocks])
 
 
-def _across(rank, position, extent, virtual, edges, sweeps=6):
+def _frame_room(before, after, depth):
+    """Extra room between two neighbours in a rank for the nested-model frames that end between them."""
+    shared = 0
+    for outer, inner in zip(before, after):
+        if outer != inner:
+            break
+        shared += 1
+    inset = _CLUSTER_MARGIN * (depth - shared) + _TITLE_SIZE * (depth - shared - 1)  # as _draw insets them
+    return inset * ((len(before) > shared) + (len(after) > shared))
+
+
+def _across(rank, position, extent, virtual, edges, clusters, sweeps=6):
     """Centres across the ranks: packed in order, then pulled towards their neighbours as dot's placement does.
 
     Each sweep moves the nodes of a rank towards the weighted mean of their neighbours in the rank before
@@ -374,11 +385,13 @@ def _across(rank, position, extent, virtual, edges, sweeps=6):
     count = len(rank)
     levels = [np.flatnonzero(rank == level) for level in np.unique(rank)]
     levels = [members[np.argsort(position[members], kind="stable")] for members in levels]
+    depth = max((len(cluster) for cluster in clusters), default=0)
     centre = np.zeros(count)
     gaps = []
     for members in levels:
         both_virtual = virtual[members[:-1]] & virtual[members[1:]]
         gap = (extent[members[:-1]] + extent[members[1:]]) / 2 + np.where(both_virtual, _BOX_GAP / 2, _BOX_GAP)
+        gap += [_frame_room(clusters[a], clusters[b], depth) for a, b in zip(members[:-1], members[1:])]
         offsets = np.concatenate([[0.0], np.cumsum(gap)])
         centre[members] = offsets - (offsets[-1] if len(members) > 1 else 0.0) / 2
         gaps.append(offsets)
@@ -439,7 +452,7 @@ def _place(graph, rankdir, splines="ortho"):
         band_start[level], band_end[level] = offset, offset + thickness
         offset += thickness + _RANK_GAP
     centre_along = np.array([(band_start[level] + band_end[level]) / 2 for level in ranks])
-    centre_across = _across(ranks, position, extent, virtual, expanded)
+    centre_across = _across(ranks, position, extent, virtual, expanded, clusters)
 
     # Several arrows leaving (or entering) one box spread along its side, in the order of the next node.
     exits, entries = {}, {}
@@ -469,7 +482,8 @@ def _place(graph, rankdir, splines="ortho"):
         else:  # straight segments, vertical while inside a rank and slanting in the gaps
             points = [start, (start[0], band_end[ranks[source]])]
             for node in chain[1:-1]:
-                points += [(centre_across[node], band_start[ranks[node]]), (centre_across[node], band_end[ranks[node]])]
+                across_node, level = centre_across[node], ranks[node]
+                points += [(across_node, band_start[level]), (across_node, band_end[level])]
             points += [(end[0], band_start[ranks[destination]]), end]
         routes.append(_simplify(points))
 

@@ -112,13 +112,24 @@ def test_chapter_prints_its_parity_result(build, chapter):
     assert PARITY_LINE.search(text), f"{chapter}: the parity cell's printed result is missing"
 
 
+# The chapters with a graded notebook of their own (the others link to one that exercises them).
+CHAPTER_ASSIGNMENTS = {"book/02_core_layers": "assignment1", "book/03_learning": "assignment2",
+                       "book/04_shapes": "assignment3"}
+
+
 @pytest.mark.parametrize("chapter", _chapters())
 def test_chapter_links_the_graded_notebook(build, chapter):
     page = (build["html"] / f"{chapter}.html").read_text(encoding="utf-8")
-    links = re.findall(r'href="([^"]*_downloads/[^"]*assignment1\.ipynb)"', page)
-    assert links, f"{chapter}: no download link to the assignment notebook"
-    target = (build["html"] / chapter).parent.joinpath(links[0]).resolve()
-    assert target.is_file(), f"{chapter}: the linked notebook {links[0]} was not copied"
+    links = re.findall(r'href="([^"]*_downloads/[^"]*(assignment\d+)\.ipynb)"', page)
+    assert links, f"{chapter}: no download link to a graded notebook"
+    for link, assignment in links:
+        target = (build["html"] / chapter).parent.joinpath(link).resolve()
+        assert target.is_file(), f"{chapter}: the linked notebook {link} was not copied"
+        released = REPO / "exercises" / assignment / f"{assignment}.ipynb"
+        assert target.read_bytes() == released.read_bytes(), f"{chapter}: {link} is not the release"
+    own = CHAPTER_ASSIGNMENTS.get(chapter)
+    if own:
+        assert own in {assignment for _, assignment in links}, f"{chapter}: no link to its own {own}"
 
 
 def _solution_blocks():

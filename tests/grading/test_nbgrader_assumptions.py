@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
-from course_lib.grading import assignment1
+from course_lib.grading import registry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,13 +100,16 @@ def test_feedback_preprocessor_cuts_test_cell_tracebacks():
     assert nb.cells[0].outputs[0].traceback == ["----> 1 raise", "x"]  # the student's own traceback stays
 
 
-def test_checker_defaults_match_the_notebook_points():
+@pytest.mark.parametrize("assignment", sorted(registry.ASSIGNMENTS))
+def test_checker_defaults_match_the_notebook_points(assignment):
     import nbformat
 
-    notebook = nbformat.read(REPO / "solutions" / "assignment1" / "assignment1.ipynb", as_version=4)
+    notebook = nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     points = {
         cell.metadata["nbgrader"]["grade_id"].removesuffix("_tests"): cell.metadata["nbgrader"]["points"]
         for cell in notebook.cells
         if cell.metadata.get("nbgrader", {}).get("grade")
     }
-    assert points == assignment1.DEFAULT_POINTS
+    assert points == registry.default_points(assignment)
+    # The exercises appear in the notebook in the order the grader runs them.
+    assert list(points) == list(registry.checkers(assignment))

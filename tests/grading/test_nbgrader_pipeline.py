@@ -20,12 +20,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_lib.grading import registry
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "assignment1"
 SOURCE_NOTEBOOK = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-RELEASE_NOTEBOOK = REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 
 POINTS = {
     "dense_forward_tests": 2.0,
@@ -253,9 +254,10 @@ def course(tmp_path_factory):
     shutil.copytree(REPO / "exercises", root / "exercises")
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
 
-    # Regenerate into a separate folder so that the committed release can be compared.
-    nbgrader(root, "generate_assignment", ASSIGNMENT, "--force",
-             "--CourseDirectory.release_directory=regenerated")
+    # Regenerate every assignment into a separate folder so that the committed releases can be compared.
+    for assignment in registry.ASSIGNMENTS:
+        nbgrader(root, "generate_assignment", assignment, "--force",
+                 "--CourseDirectory.release_directory=regenerated")
     for student in ADDED_STUDENTS:
         nbgrader(root, "db", "student", "add", student, f"--first-name={student.title()}", "--last-name=Tester")
 
@@ -311,41 +313,46 @@ def _comparable(nb):
     ]
 
 
-def test_regenerated_release_matches_committed_exercises(course):
-    regenerated = nbformat.read(course["root"] / "regenerated" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    committed = nbformat.read(RELEASE_NOTEBOOK, as_version=4)
+@pytest.mark.parametrize("assignment", sorted(registry.ASSIGNMENTS))
+def test_regenerated_release_matches_committed_exercises(course, assignment):
+    regenerated = nbformat.read(course["root"] / "regenerated" / assignment / f"{assignment}.ipynb", as_version=4)
+    committed = nbformat.read(REPO / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
     assert _comparable(regenerated) == _comparable(committed), (
-        "exercises/ is out of date: run `nbgrader generate_assignment assignment1 --force` from the repository root"
+        f"exercises/ is out of date: run `make release` (nbgrader generate_assignment {assignment} --force)"
     )
     assert committed.metadata["kernelspec"]["name"] == "python3"
 
 
-def test_release_contains_no_solutions_and_no_hidden_tests():
-    text = RELEASE_NOTEBOOK.read_text()
+@pytest.mark.parametrize("assignment", sorted(registry.ASSIGNMENTS))
+def test_release_contains_no_solutions_and_no_hidden_tests(assignment):
+    text = (REPO / "exercises" / assignment / f"{assignment}.ipynb").read_text()
     assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
     assert "BEGIN HIDDEN TESTS" not in text
     release_lines = {line.strip() for cell in nbformat.reads(text, as_version=4).cells for line in cell.source.split("\n")}
-    secret = solution_lines(nbformat.read(SOURCE_NOTEBOOK, as_version=4))
+    secret = solution_lines(nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4))
     assert len(secret) > 30  # the extraction found the answers and hidden tests
     leaked = [line for line in secret if line in release_lines]
     assert leaked == []
     assert "raise NotImplementedError()" in release_lines
 
 
-def test_every_graded_cell_is_a_single_checker_call():
+@pytest.mark.parametrize("assignment", sorted(registry.ASSIGNMENTS))
+def test_every_graded_cell_is_a_single_checker_call(assignment):
     """Hidden tests hold no checking logic: only calls into course_lib.grading."""
-    source_nb = nbformat.read(SOURCE_NOTEBOOK, as_version=4)
+    source_nb = nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     graded = {nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells if nbgrader_meta(c).get("grade")}
-    assert {k: float(nbgrader_meta(c)["points"]) for k, c in graded.items()} == POINTS
+    assert {k: float(nbgrader_meta(c)["points"]) for k, c in graded.items()} == {
+        f"{exercise}_tests": float(points) for exercise, points in registry.default_points(assignment).items()}
     for cell in graded.values():
         code = [line for line in cell.source.split("\n") if line.strip() and not line.lstrip().startswith("#")]
         assert len(code) == 1 and code[0].startswith("grading.check_"), cell.source
 
 
-def test_every_graded_cell_follows_an_answer_cell():
+@pytest.mark.parametrize("assignment", sorted(registry.ASSIGNMENTS))
+def test_every_graded_cell_follows_an_answer_cell(assignment):
     """nbgrader 0.9.6 puts a deleted test cell back after the cell before it in the source,
     and crashes (KeyError) unless that cell is a solution or graded cell."""
-    cells = nbformat.read(SOURCE_NOTEBOOK, as_version=4).cells
+    cells = nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4).cells
     for previous, cell in zip(cells, cells[1:]):
         if nbgrader_meta(cell).get("grade"):
             assert nbgrader_meta(previous).get("solution") or nbgrader_meta(previous).get("grade"), (
@@ -437,7 +444,9 @@ def test_feedback_hides_hidden_tests(course):
 def test_export_lists_every_student(course):
     with open(course["root"] / "grades.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    by_student = {row["student_id"]: row for row in rows}
+    # The gradebook also knows the other assignments (their releases were regenerated): one row each.
+    assert {row["assignment"] for row in rows} == set(registry.ASSIGNMENTS)
+    by_student = {row["student_id"]: row for row in rows if row["assignment"] == ASSIGNMENT}
     assert set(by_student) == set(EXPECTED) | set(ADDED_STUDENTS)
     for student, missing in EXPECTED.items():
         expected_total = sum(missing.get(cell, points) for cell, points in POINTS.items())

@@ -1,0 +1,69 @@
+"""Which checker module grades which notebook: the one table the grading code reads.
+
+Adding a graded notebook means writing one checker module (its ``check_*``
+functions, ``DEFAULT_POINTS`` and ``_CHECKERS``: exercise name -> (checker,
+the partner function the checker also needs, or None)) and one entry here.
+The trusted grader, the nbgrader plugin, the class command and the students'
+``grading.check`` all look assignments up through this module.
+"""
+from __future__ import annotations
+
+from course_lib.grading import assignment1, assignment2, assignment3
+
+ASSIGNMENTS = {
+    "assignment1": assignment1,  # chapter 2-3: a multilayer perceptron from scratch
+    "assignment2": assignment2,  # chapter 3: how a network learns
+    "assignment3": assignment3,  # chapter 4: shapes
+}
+"""Assignment name (the folder under ``solutions/`` and ``exercises/``) -> its checker module."""
+
+
+def checker_module(assignment):
+    """The checker module of ``assignment``; a ValueError names the known ones otherwise."""
+    try:
+        return ASSIGNMENTS[assignment]
+    except (KeyError, TypeError):
+        raise ValueError(f"no checkers for assignment {assignment!r}; known: {sorted(ASSIGNMENTS)}") from None
+
+
+def checkers(assignment):
+    """``{exercise: (checker, partner)}`` of ``assignment``, in the notebook's order."""
+    return checker_module(assignment)._CHECKERS
+
+
+def default_points(assignment):
+    """``{exercise: points}`` of ``assignment`` (what its notebook's graded cells are worth)."""
+    return checker_module(assignment).DEFAULT_POINTS
+
+
+def module_names():
+    """The import names of every checker module (answers may not import them)."""
+    return tuple(module.__name__ for module in ASSIGNMENTS.values())
+
+
+def check(func, forward=None):
+    """Self-check one of your functions of any graded notebook and print what is wrong.
+
+    The checker is chosen by the function's name, so name your functions as
+    the notebook does. Backward functions of assignment 1 need their forward
+    partner, which makes the cache: ``check(dense_backward, forward=dense_forward)``.
+
+    Args:
+        func: your function.
+        forward: for a checker that needs a partner function, that function.
+
+    Returns:
+        The points the graders' checker would award on these inputs.
+    """
+    name = getattr(func, "__name__", None)
+    found = [module._CHECKERS[name] for module in ASSIGNMENTS.values() if name in module._CHECKERS]
+    if not found:
+        known = sorted(exercise for module in ASSIGNMENTS.values() for exercise in module._CHECKERS)
+        raise ValueError(f"check: no checker for a function named {name!r}; expected one of {known}")
+    checker, partner = found[0]
+    if partner is None:
+        return checker(func)
+    if forward is None:
+        raise ValueError(f"check: {name} needs its forward function (the partner its checker calls): "
+                         f"check({name}, forward={partner})")
+    return checker(func, forward)
