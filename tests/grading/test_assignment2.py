@@ -8,8 +8,6 @@ release to 0 and a forgery to 0 for the exercise it forges.
 """
 import copy
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -298,32 +296,11 @@ def test_a_forged_answer_earns_nothing_for_its_exercise(forgery):
 
 
 @pytest.fixture(scope="module")
-def autograded(tmp_path_factory):
-    """A copy of the course, three submissions, one ``nbgrader autograde``: the gradebook's cell scores."""
-    from nbgrader.api import Gradebook
-
-    from course_lib.grading.grade_class import scratch_course
-
-    course = tmp_path_factory.mktemp("course")
-    env = scratch_course(REPO, course, ASSIGNMENT)
-    env["PYTHONPATH"] = str(REPO)
-    regenerated = json.loads((course / "regenerated" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
+def autograded(autograde):
+    """The solution, the blank release and a forgery through one ``nbgrader autograde``."""
     forged = submission(SOLUTION, numerical_gradient_answer=FORGERIES["returns the reference from course_lib"]
                         + "print(2.0)\n")
-    students = {"alice": SOLUTION, "bob": regenerated, "mallory": forged}
-    for student, notebook in students.items():
-        folder = course / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        (folder / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(notebook))
-    result = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT], cwd=course, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    scores = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        for student in students:
-            notebook = gradebook.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
-            scores[student] = {grade.name.removesuffix("_tests"): grade.score for grade in notebook.grades}
-    return scores
+    return autograde(ASSIGNMENT, {"alice": SOLUTION, "bob": lambda release: release, "mallory": forged})
 
 
 @pytest.mark.slow
