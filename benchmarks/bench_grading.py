@@ -77,7 +77,11 @@ def main():
                                  f"--jobs={args.jobs}"], cwd=course, env=env, capture_output=True, text=True)
         elapsed = time.monotonic() - start
         print(result.stdout[-3000:])
-        print("nbgrader reused the parallel results for", result.stdout.count("reused") + result.stderr.count("reused"), "notebooks")
+        # The class command's own summary ("graded N submissions ...", "nbgrader autograde: K of N
+        # notebooks took the parallel results"), which the table above may have pushed out.
+        for line in result.stdout.splitlines():
+            if line.startswith(("graded ", "nbgrader autograde:")):
+                print(line)
         if result.returncode:
             print(result.stderr[-3000:])
         print(f"{args.students} submissions on {args.jobs} cores: {elapsed:.1f} s wall "

@@ -50,6 +50,13 @@ class HandWrittenStep:
     gradient for the first layer) and Adam with Keras's formula, updated in
     place. It is the floor for any NumPy library on this machine: what is
     left between it and the matrix products is NumPy's own element-wise work.
+
+    It repeats the arithmetic of course_lib's loss, Dense backward and
+    ``course_lib.optimizers.Adam`` on purpose instead of calling them: a floor
+    must not share code with what it measures, or a slowdown in course_lib
+    would lower the floor with it and the printed share would not show it.
+    ``check_same_training`` makes sure it does the same work: ten steps from
+    the same start end at course_lib's weights.
     """
 
     def __init__(self, weights, beta_1=0.9, beta_2=0.999, learning_rate=1e-3):
@@ -99,6 +106,21 @@ class HandWrittenStep:
             self.step(x[start:start + batch_size], y[start:start + batch_size])
 
 
+def check_same_training(model, x, y):
+    """Ten steps from the same start: the hand-written step must end at course_lib's weights.
+
+    Short on purpose: on these random labels Adam amplifies float32 rounding
+    over a whole epoch (the weights then differ by ~1e-2 for no fault).
+    """
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    hand = HandWrittenStep(model.get_weights())
+    for trainer in (model, hand):
+        trainer.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)
+    gap = max(float(np.max(np.abs(a - b))) for a, b in zip(hand.weights, model.get_weights()))
+    if gap > 1e-4:  # float32 rounding leaves ~1e-6; a wrong or skipped update leaves ~1e-2
+        raise SystemExit(f"the hand-written step does not train as course_lib does: weights differ by {gap:.1e}")
+
+
 def matmul_ceiling(batch, repeats, generator):
     """Median seconds NumPy takes for the step's five matrix products, and their FLOPs."""
     def array(*shape):
@@ -140,6 +162,7 @@ def main():
 
     hand = HandWrittenStep(ours.get_weights())
 
+    check_same_training(from_keras(keras_model), x[:1280], y[:1280])
     for model in (ours, keras_model, hand):  # warm-up: TensorFlow traces its graph here
         model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)
     our_times, keras_times, hand_times = [], [], []

@@ -97,13 +97,15 @@ def to_float(value) -> float:
 
 def is_writeable(array) -> bool:
     """Whether an optimizer may update ``array`` in place (CuPy arrays always are)."""
-    flags = getattr(numpy.ndarray, "flags").__get__(array) if isinstance(array, numpy.ndarray) else None
-    return True if flags is None else bool(flags.writeable)
+    if not isinstance(array, numpy.ndarray):
+        return True
+    # NumPy's own descriptor: the strict stand-in hides `.flags` from the library's code.
+    return bool(numpy.ndarray.flags.__get__(array).writeable)
 
 
 def errstate(**kwargs):
     """NumPy's ``errstate`` where the array module has one; a no-op elsewhere (CuPy never warns)."""
-    if _backend_name == "numpy" or _backend_name == "strict":
+    if _backend_name in ("numpy", "strict"):
         return numpy.errstate(**kwargs)
     return contextlib.nullcontext()
 

@@ -385,8 +385,7 @@ class LearningRateScheduler(Callback):
             learning_rate = self.schedule(epoch, learning_rate)
         except TypeError:  # the older one-argument schedules, as Keras accepts them
             learning_rate = self.schedule(epoch)
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (float, numbers.Real)) \
-                or isinstance(learning_rate, int):
+        if isinstance(learning_rate, numbers.Integral) or not isinstance(learning_rate, numbers.Real):
             raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
         self.model.optimizer.learning_rate = learning_rate
         if self.verbose > 0:

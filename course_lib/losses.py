@@ -643,11 +643,6 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
 
 
 # Keras's short names for the same functions (tf.keras.losses.mse is keras.losses.mean_squared_error).
-mse, mae, mape, msle = (mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
-                        mean_squared_logarithmic_error)
-kld = kl_divergence
-
-
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error

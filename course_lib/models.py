@@ -237,12 +237,12 @@ class Model(Trainer, Layer):
     def backward(self, output_grads, cache):
         """``(input_grads, weight_grads)``; ``weight_grads`` is keyed like :attr:`trainable_weight_names`."""
         grads = output_grads if self._outputs_are_list else [output_grads]
-        input_grads, weight_grads = self._backprop(grads, cache, inputs_need_grads=True)
+        input_grads, weight_grads = self._backprop(grads, cache, self._backward_plan(inputs_need_grads=True))
         return (input_grads if self._inputs_are_list else input_grads[0]), weight_grads
 
     def weight_gradients(self, output_grads, cache):
         grads = output_grads if self._outputs_are_list else [output_grads]
-        return self._backprop(grads, cache, inputs_need_grads=False)[1]
+        return self._backprop(grads, cache, self._backward_plan(inputs_need_grads=False))[1]
 
     def compute_output_shape(self, input_shape):
         return self.output_shape
@@ -340,7 +340,7 @@ class Model(Trainer, Layer):
                 needs[id(tensor)] = runs
         return _Plan(nodes, input_grads, needs)
 
-    def _backprop(self, output_grads, caches, logits_grads=None, inputs_need_grads=True):
+    def _backprop(self, output_grads, caches, plan, logits_grads=None):
         """Backpropagate gradients of the outputs through the graph.
 
         Walks the nodes in reverse topological order, summing gradients where a
@@ -350,17 +350,18 @@ class Model(Trainer, Layer):
         Args:
             output_grads: one array (or None) per model output.
             caches: what :meth:`_run` returned.
+            plan: what :meth:`_backward_plan` returned for this pass (the caller
+                computed it to choose which caches ``_run`` keeps); with
+                ``inputs_need_grads=False`` (training), layers fed by the
+                inputs only skip computing their input gradients.
             logits_grads: ``{node position: gradient with respect to that output
                 layer's pre-activation}``, from the engine's loss step (crossentropy
                 scored from logits); those nodes start from it instead.
-            inputs_need_grads: False when nobody needs the inputs' gradients
-                (training): layers fed by the inputs only skip computing them.
 
         Returns:
             ``(input_grads, weight_grads)``: one array (or None) per model input,
             and a dict keyed like :attr:`trainable_weight_names`.
         """
-        plan = self._backward_plan(inputs_need_grads)
         logits_grads = logits_grads or {}
         grads = {}
         for tensor, grad in zip(self.outputs, output_grads):
@@ -791,12 +792,11 @@ def _topological_nodes(outputs, inputs, model_name):
     return order, first_seen
 
 
-def _keras_layer_order(nodes, first_seen):
-    """Layers in the order Keras lists them (and so orders ``get_weights``).
+def _depths(nodes):
+    """Keras's depths (``map_graph``): ``({id(node): depth}, {layer: depth})``.
 
-    A node's depth is its distance from the outputs; layers are listed from the
-    deepest (the inputs) to depth 0, ties broken by when the search from the
-    outputs first met them.
+    A node's depth is its distance from the outputs (0 for an output); a layer
+    called several times takes the largest depth of its calls.
     """
     node_depth, layer_depth = {}, {}
     for node in reversed(nodes):
@@ -806,6 +806,16 @@ def _keras_layer_order(nodes, first_seen):
         for parent in node.inputs:
             key = id(parent.node)
             node_depth[key] = max(depth + 1, node_depth.get(key, 0))
+    return node_depth, layer_depth
+
+
+def _keras_layer_order(nodes, first_seen):
+    """Layers in the order Keras lists them (and so orders ``get_weights``).
+
+    Layers are listed from the deepest (the inputs) to depth 0 (see
+    :func:`_depths`), ties broken by when the search from the outputs first met them.
+    """
+    layer_depth = _depths(nodes)[1]
     return sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_seen[layer]))
 
 

@@ -173,16 +173,24 @@ def _write_h5(model, filepath):
                 group.create_dataset(str(index), data=value)
 
 
-def _optimizer_state(model):
-    """The optimizer's variables in Keras's order, built for the model's weights if it was not yet."""
+def optimizer_variables(optimizer):
+    """An optimizer's variables as Keras saves and counts them (``model.summary``'s "Optimizer params").
+
+    The iteration count (int64), the learning rate unless it is a schedule
+    (float32), then each weight's slots (arrays of the active array module).
+    """
     import numpy
 
-    optimizer = model.optimizer
-    optimizer.build(model.trainable_weights)
-    state = [numpy.asarray(optimizer.iterations, dtype="int64")]
+    counters = [numpy.asarray(optimizer.iterations, dtype="int64")]
     if not _has_schedule(optimizer):
-        state.append(numpy.asarray(optimizer.learning_rate, dtype="float32"))
-    return state + [backend.to_numpy(slot) for slot in optimizer.variables]
+        counters.append(numpy.asarray(optimizer.learning_rate, dtype="float32"))
+    return counters + list(optimizer.variables)
+
+
+def _optimizer_state(model):
+    """The optimizer's variables as NumPy arrays, built for the model's weights if it was not yet."""
+    model.optimizer.build(model.trainable_weights)
+    return [backend.to_numpy(value) for value in optimizer_variables(model.optimizer)]
 
 
 def _has_schedule(optimizer):

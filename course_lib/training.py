@@ -28,6 +28,7 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._loss_spec = None
+        self._losses_resolved = False  # set by the first step after compile (see _resolve_losses)
         self._warned_non_finite = False
 
     # ---------------------------------------------------------------- compile
@@ -61,7 +62,6 @@ class Trainer:
             else [float(w) for w in _per_output(loss_weights, names, "loss_weights")]
         )
         self._logit_losses = [None] * len(names)
-        self._warned_logits = [False] * len(names)
         self._resolve_losses()
         self._metric_ids = _metrics_per_output(metrics, names)
         self._metric_objects = None
@@ -69,7 +69,8 @@ class Trainer:
         self.stop_training = False
 
     def _resolve_losses(self, ys=None, outputs=None):
-        """Turn deferred loss names into Loss objects once data is seen; note which score from logits."""
+        """Note which losses score from logits; with the first batch (``ys``), resolve the deferred
+        loss names into Loss objects and give Keras's from_logits warning. Once per compile."""
         for index, loss_object in enumerate(self._losses or []):
             if _is_deferred(loss_object):
                 if ys is None:
@@ -78,22 +79,21 @@ class Trainer:
             activation = _logits_activation(loss_object)
             if activation is not None:
                 self._logit_losses[index] = (activation, loss_object.with_logits())
-            if ys is not None and not self._warned_logits[index]:
-                self._warned_logits[index] = True
+            if ys is not None:
                 self._warn_if_probabilities_as_logits(index, loss_object)
+        self._losses_resolved = ys is not None
 
     def _warn_if_probabilities_as_logits(self, index, loss_object):
         """Keras's warning: from_logits=True on an output that ends in the matching softmax/sigmoid."""
         if not isinstance(loss_object, losses.Loss) or not getattr(loss_object, "from_logits", False):
             return
-        binary = isinstance(loss_object, losses.BinaryCrossentropy)
-        expected, op_type = ("sigmoid", "Sigmoid") if binary else ("softmax", "Softmax")
+        expected = _probability_activation(loss_object)
         function = backend.snake_case(type(loss_object).__name__)  # the loss function's name, as Keras says it
         layer = self.outputs[index].node.layer
         if getattr(getattr(layer, "activation", None), "name", None) == expected:
             warnings.warn(
                 f'"`{function}` received `from_logits=True`, but the `output` argument was produced by '
-                f"a {op_type} activation and thus does not represent logits. Was this intended?",
+                f"a {expected.capitalize()} activation and thus does not represent logits. Was this intended?",
                 stacklevel=4,
             )
 
@@ -274,9 +274,10 @@ class Trainer:
             metric.reset_state()
 
     def _train_step(self, xs, ys, sample_weights, trackers):
-        self._resolve_losses(ys, self.outputs)  # only shapes are read: the symbolic outputs do
-        keep = self._backward_plan(False).nodes | self._loss_cache_positions()
-        outputs, caches = self._run(xs, True, keep)
+        if not self._losses_resolved:
+            self._resolve_losses(ys, self.outputs)  # only shapes are read: the symbolic outputs do
+        plan = self._backward_plan(inputs_need_grads=False)
+        outputs, caches = self._run(xs, True, plan.nodes | self._loss_cache_positions())
         total, per_output, output_grads, logits_grads = self._loss_step(ys, outputs, caches, sample_weights)
         total += self._added_loss()
         if not math.isfinite(total) and not self._warned_non_finite:
@@ -287,12 +288,13 @@ class Trainer:
                 "rate or check the inputs and labels for NaN/inf; callbacks.TerminateOnNaN() stops "
                 "training when this happens.", RuntimeWarning, stacklevel=4,
             )
-        _, weight_grads = self._backprop(output_grads, caches, logits_grads, inputs_need_grads=False)
+        _, weight_grads = self._backprop(output_grads, caches, plan, logits_grads)
         self.optimizer.apply(self._gradient_list(weight_grads), self.trainable_weights)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 
     def _test_step(self, xs, ys, sample_weights, trackers):
-        self._resolve_losses(ys, self.outputs)
+        if not self._losses_resolved:
+            self._resolve_losses(ys, self.outputs)
         outputs, caches = self._run(xs, False, self._loss_cache_positions())
         total, per_output, _, _ = self._loss_step(ys, outputs, caches, sample_weights, with_gradients=False)
         total += self._added_loss()
@@ -843,8 +845,14 @@ def _as_list(value):
 
 
 def _logits_activation(loss_object):
+    """The output activation a crossentropy (not from logits) is scored through from logits, or None."""
     if not hasattr(loss_object, "with_logits") or getattr(loss_object, "from_logits", True):
         return None
+    return _probability_activation(loss_object)
+
+
+def _probability_activation(loss_object):
+    """The activation whose outputs a crossentropy reads as probabilities: sigmoid (binary) or softmax."""
     return "sigmoid" if isinstance(loss_object, losses.BinaryCrossentropy) else "softmax"
 
 

@@ -13,6 +13,11 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from course_lib import backend
 
 
+def _array_attribute(name):
+    """A read-only property that reads ``name`` off the Variable's array."""
+    return property(lambda self: getattr(self._value, name), doc=f"The array's ``{name}``.")
+
+
 class Variable(NDArrayOperatorsMixin):
     """One weight: ``name`` (``'kernel'``), ``path`` (``'dense/kernel'``), ``shape``, ``dtype``, ``trainable``.
 
@@ -45,21 +50,10 @@ class Variable(NDArrayOperatorsMixin):
     def shape(self):
         return tuple(self._value.shape)
 
-    @property
-    def dtype(self):
-        return self._value.dtype
-
-    @property
-    def ndim(self):
-        return self._value.ndim
-
-    @property
-    def size(self):
-        return self._value.size
-
-    @property
-    def nbytes(self):
-        return self._value.nbytes
+    dtype = _array_attribute("dtype")
+    ndim = _array_attribute("ndim")
+    size = _array_attribute("size")
+    nbytes = _array_attribute("nbytes")
 
     @property
     def trainable(self):
@@ -76,9 +70,9 @@ class Variable(NDArrayOperatorsMixin):
         return array if dtype is None else array.astype(dtype)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        inputs = tuple(item._value if isinstance(item, Variable) else item for item in inputs)
+        inputs = tuple(unwrap(item) for item in inputs)
         if "out" in kwargs:
-            kwargs["out"] = tuple(item._value if isinstance(item, Variable) else item for item in kwargs["out"])
+            kwargs["out"] = tuple(unwrap(item) for item in kwargs["out"])
         return getattr(ufunc, method)(*inputs, **kwargs)
 
     def copy(self):
@@ -90,7 +84,7 @@ class Variable(NDArrayOperatorsMixin):
     # ------------------------------------------------------------ writing
     def assign(self, value):
         """Overwrite the values in place (the shape must match); returns the Variable."""
-        value = backend.xp.asarray(value._value if isinstance(value, Variable) else value)
+        value = backend.xp.asarray(unwrap(value))
         if tuple(value.shape) != self.shape:
             raise ValueError(
                 f"Variable '{self.path}': assign expects shape {self.shape}. Received: shape {tuple(value.shape)}"
@@ -99,10 +93,10 @@ class Variable(NDArrayOperatorsMixin):
         return self
 
     def assign_add(self, delta):
-        return self.assign(self._value + (delta._value if isinstance(delta, Variable) else delta))
+        return self.assign(self._value + unwrap(delta))
 
     def assign_sub(self, delta):
-        return self.assign(self._value - (delta._value if isinstance(delta, Variable) else delta))
+        return self.assign(self._value - unwrap(delta))
 
     def __setitem__(self, index, value):
         self._value[index] = value

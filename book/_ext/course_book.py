@@ -1,12 +1,10 @@
 """Fixes of Jupyter Book 1's pages, found by the browser tests (tests/book/test_book.py).
 
 - Pages written as MyST Markdown notebooks offer only their ``.md`` source
-  for download unless a launch provider (Binder, Colab) is configured: every
-  notebook page now also offers the executed notebook as ``.ipynb``, which
-  opens in Jupyter without jupytext.
-
-- Its extensions write some inline scripts twice into every page
-  (``const THEBE_JS_URL = ...`` twice is a SyntaxError in the reader's console).
+  for download unless a launch provider (Binder, Colab) is configured (the
+  theme copies the executed notebook only then): every notebook page now
+  also offers the executed notebook as ``.ipynb``, which opens in Jupyter
+  without jupytext.
 - The repository and launch buttons need a repository URL (the theme fails
   without one), so both follow ``repository: url`` in ``_config.yml``: a
   deployment sets that one value.
@@ -16,11 +14,13 @@
   and registered as a label, so ``{ref}`first-gradient``` in
   ``book/glossary.md`` resolves to it (and an unknown or unused term fails a
   ``-n`` build).
-- The theme's colour mode defaults to an empty string, which its script
-  reports as an error on every page; ``auto`` (follow the system) is meant.
-
-Both are fixed in the written HTML at the end of the build, so that the fix
-does not depend on the order in which the extensions register their scripts.
+- Jupyter Book's extensions write some inline scripts twice into every page
+  (``const THEBE_JS_URL = ...`` twice is a SyntaxError in the reader's
+  console), and the theme's colour mode defaults to an empty string, which
+  its script reports as an error on every page (``auto``, follow the system,
+  is meant). These two are fixed in the written HTML at the end of the build,
+  so that the fix does not depend on the order in which the extensions
+  register their scripts.
 """
 import re
 import shutil

@@ -18,8 +18,10 @@ from course_lib.grading.harness import (
     StudentCodeError,
     call_student,
     compare,
+    compare_mean_loss,
     describe,
     run_cases,
+    shape_of,
     unpack,
 )
 
@@ -215,15 +217,7 @@ def check_softmax_cross_entropy(softmax_cross_entropy, points=DEFAULT_POINTS["so
                                   notes=notes)
             loss, dlogits = unpack("softmax_cross_entropy", result, 2, "a pair (loss, dlogits)")
             expected_loss, expected_dlogits = ops.softmax_cross_entropy(logits, labels)
-            loss_reason = None
-            if numpy.ndim(loss) != 0:
-                loss_reason = (
-                    f"loss: a single number (the mean over the batch) expected, "
-                    f"received an array of shape {numpy.shape(loss)}"
-                )
-            else:
-                loss_reason = compare("loss", expected_loss, loss)
-            return [(1, loss_reason), (1, compare("dlogits", expected_dlogits, dlogits))]
+            return [(1, compare_mean_loss(expected_loss, loss)), (1, compare("dlogits", expected_dlogits, dlogits))]
 
         cases.append((f"{label}: " + describe(logits=logits), run))
     return run_cases("softmax_cross_entropy", points, cases, verbose)
@@ -325,9 +319,9 @@ def check_train_mlp(train_mlp, points=DEFAULT_POINTS["train_mlp"], target_accura
             )
         shape_problems = [
             f"params[{key!r}] shape {shape} expected, received "
-            f"{numpy.shape(params[key]) if key in params else 'nothing (missing key)'}"
+            f"{shape_of(params[key]) if key in params else 'nothing (missing key)'}"
             for key, shape in MLP_SHAPES.items()
-            if key not in params or numpy.shape(params[key]) != shape
+            if key not in params or shape_of(params[key]) != shape
         ]
         parts = [(1, "; ".join(shape_problems) or None)]
         try:
@@ -360,32 +354,3 @@ _CHECKERS = {
     "train_mlp": (check_train_mlp, None),
 }
 
-
-def check(func, forward=None):
-    """Self-check one of your assignment-1 functions and print what is wrong.
-
-    The checker is chosen by the function's name, so name your functions as
-    the notebook does. Backward functions need their forward partner, which
-    makes the cache::
-
-        check(dense_forward)
-        check(dense_backward, forward=dense_forward)
-
-    Args:
-        func: your function.
-        forward: for ``dense_backward`` / ``relu_backward``, your forward function.
-
-    Returns:
-        The points the graders' checker would award on these inputs.
-    """
-    name = getattr(func, "__name__", None)
-    if name not in _CHECKERS:
-        raise ValueError(
-            f"check: no checker for a function named {name!r}; expected one of {sorted(_CHECKERS)}"
-        )
-    checker, partner = _CHECKERS[name]
-    if partner is None:
-        return checker(func)
-    if forward is None:
-        raise ValueError(f"check: {name} needs its forward function to make a cache: check({name}, forward={partner})")
-    return checker(func, forward)

@@ -22,6 +22,7 @@ from course_lib import ops
 from course_lib.grading.harness import (
     call_student,
     compare,
+    compare_mean_loss,
     describe,
     run_cases,
     unpack,
@@ -48,6 +49,15 @@ def _unchanged(what, original, after_call):
         return None
     problem = compare(what, original, after_call, tolerance=1e-12)
     return f"{what} was changed by your function ({problem or 'values differ'}); leave the inputs as they are"
+
+
+def _result_and_inputs(what, expected, received, **inputs):
+    """A case's parts: three quarters the result, a quarter the inputs left as they were.
+
+    ``inputs`` maps each input's name to ``(original, the copy the student's function received)``.
+    """
+    changed = next(filter(None, (_unchanged(name, *pair) for name, pair in inputs.items())), None)
+    return [(3, compare(what, expected, received)), (1, changed)]
 
 
 # --- numerical gradient ------------------------------------------------------------
@@ -110,7 +120,7 @@ def check_numerical_gradient(numerical_gradient, points=DEFAULT_POINTS["numerica
             args = (f, argument) if eps is None else (f, argument, eps)
             gradient = call_student("numerical_gradient", numerical_gradient, *args, notes=notes)
             expected = reference_numerical_gradient(f, x, 1e-5 if eps is None else eps)
-            return [(3, compare("gradient", expected, gradient)), (1, _unchanged("x", x, argument))]
+            return _result_and_inputs("gradient", expected, gradient, x=(x, argument))
 
         cases.append((f"{label}, " + describe(x=x), run))
     return run_cases("numerical_gradient", points, cases, verbose)
@@ -167,12 +177,7 @@ def check_two_layer_backward(two_layer_backward, points=DEFAULT_POINTS["two_laye
             result = call_student("two_layer_backward", two_layer_backward, *map(_copy, arrays), notes=notes)
             loss, grads = unpack("two_layer_backward", result, 2, "a pair (loss, grads)")
             expected_loss, expected = reference_two_layer_backward(*arrays)
-            if numpy.ndim(loss) != 0:
-                loss_reason = (f"loss: a single number (the mean over the batch) expected, received an array "
-                               f"of shape {numpy.shape(loss)}")
-            else:
-                loss_reason = compare("loss", expected_loss, loss)
-            parts = [(1, loss_reason)]
+            parts = [(1, compare_mean_loss(expected_loss, loss))]
             if not isinstance(grads, dict):
                 reason = f"grads: a dict with keys {list(GRADIENT_NAMES)} expected, received a {type(grads).__name__}"
                 return parts + [(4, reason)]
@@ -241,7 +246,7 @@ def check_gradient_descent(gradient_descent, points=DEFAULT_POINTS["gradient_des
             trajectory = call_student("gradient_descent", gradient_descent, grad_fn, start, learning_rate, steps,
                                       notes=notes)
             expected = reference_gradient_descent(grad_fn, w0, learning_rate, steps)
-            return [(3, compare("trajectory", expected, trajectory)), (1, _unchanged("w0", w0, start))]
+            return _result_and_inputs("trajectory", expected, trajectory, w0=(w0, start))
 
         cases.append((f"{label}, learning_rate={learning_rate}, steps={steps}, " + describe(w0=w0), run))
     return run_cases("gradient_descent", points, cases, verbose)
@@ -305,8 +310,7 @@ def check_learning_rate_sweep(learning_rate_sweep, points=DEFAULT_POINTS["learni
             losses = call_student("learning_rate_sweep", learning_rate_sweep, inputs, targets, list(learning_rates),
                                   steps, notes=notes)
             expected = reference_learning_rate_sweep(x, y, learning_rates, steps)
-            unchanged = _unchanged("x", x, inputs) or _unchanged("y", y, targets)
-            return [(3, compare("final losses", expected, losses)), (1, unchanged)]
+            return _result_and_inputs("final losses", expected, losses, x=(x, inputs), y=(y, targets))
 
         cases.append((f"{label}, learning_rates={learning_rates}, steps={steps}, " + describe(x=x), run))
     return run_cases("learning_rate_sweep", points, cases, verbose)

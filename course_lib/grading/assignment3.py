@@ -25,6 +25,7 @@ from course_lib.grading.harness import (
     compare,
     describe,
     run_cases,
+    shown,
 )
 
 DEFAULT_POINTS = {
@@ -40,17 +41,17 @@ LAYER_KINDS = ("Dense", "Flatten", "Reshape", "Dropout")
 def _shape_problem(what, expected, received):
     """None when ``received`` is the tuple ``expected`` (None or integers), else a one-line reason."""
     if not isinstance(received, tuple):
-        return f"{what}: the tuple {expected} expected, received a {type(received).__name__} {received!r:.60}"
+        return f"{what}: the tuple {expected} expected, received a {type(received).__name__} {shown(received, 60)}"
     entries_ok = all(entry is None or (isinstance(entry, numbers.Integral) and not isinstance(entry, bool))
                      for entry in received)
     if not entries_ok or tuple(None if e is None else int(e) for e in received) != expected:
-        return f"{what}: {expected} expected, received {received!r:.80}"
+        return f"{what}: {expected} expected, received {shown(received)}"
     return None
 
 
 def _count_problem(what, expected, received):
     if isinstance(received, bool) or not isinstance(received, numbers.Integral):
-        return f"{what}: the integer {expected} expected, received a {type(received).__name__} {received!r:.40}"
+        return f"{what}: the integer {expected} expected, received a {type(received).__name__} {shown(received, 40)}"
     if int(received) != expected:
         return f"{what}: {expected} expected, received {int(received)}"
     return None
@@ -96,12 +97,8 @@ def check_dense_output_shape(dense_output_shape, points=DEFAULT_POINTS["dense_ou
 
 def reference_count_params(layer_sizes, use_bias=True):
     """Parameters of ``Input((layer_sizes[0],))`` followed by ``Dense(n)`` for each later ``n``, from :mod:`course_lib.layers`."""
-    total = 0
-    for inputs, units in zip(layer_sizes, layer_sizes[1:]):
-        layer = layers.Dense(units, use_bias=use_bias)
-        layer.build((None, inputs))
-        total += layer.count_params()
-    return total
+    rows = reference_layer_summary(layer_sizes[:1], [("Dense", units, use_bias) for units in layer_sizes[1:]])
+    return sum(count for _, count in rows)
 
 
 def _count_cases(rng):
@@ -243,7 +240,7 @@ def check_layer_summary(layer_summary, points=DEFAULT_POINTS["layer_summary"], s
                     return [(1, None)]
                 raise
             if expected is None:
-                return [(1, f"a ValueError expected (the Reshape cannot hold its input), received {rows!r:.80}")]
+                return [(1, f"a ValueError expected (the Reshape cannot hold its input), received {shown(rows)}")]
             if not isinstance(rows, (list, tuple)) or len(rows) != len(expected):
                 count = len(rows) if isinstance(rows, (list, tuple)) else type(rows).__name__
                 return [(2, f"a list of {len(expected)} (output_shape, param_count) pairs expected, received {count}")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import reprlib
 import signal
 import threading
 import warnings
@@ -87,7 +88,7 @@ def call_student(name: str, func, *args, time_limit=10.0, notes=None):
         )
     if not callable(func):
         raise StudentCodeError(
-            f"{name}: expected a function, received {type(func).__name__} {func!r:.60}"
+            f"{name}: expected a function, received {type(func).__name__} {shown(func, 60)}"
         )
     stderr = io.StringIO()
     try:
@@ -164,6 +165,35 @@ def compare(what: str, expected, received, tolerance: float = RELATIVE_TOLERANCE
             f"expected < {tolerance:.0e}"
         )
     return None
+
+
+def compare_mean_loss(expected, received):
+    """:func:`compare` for a loss, which must be one number (the mean over the batch)."""
+    shape = shape_of(received)
+    if shape not in ((), None):  # None: not an array at all, which compare explains
+        return f"loss: a single number (the mean over the batch) expected, received an array of shape {shape}"
+    return compare("loss", expected, received)
+
+
+def shape_of(value):
+    """``numpy.shape(value)``, or None for what no array can be made of (ragged lists and the like)."""
+    try:
+        return numpy.shape(value)
+    except Exception:
+        return None
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxtuple, _SHOWN.maxlist, _SHOWN.maxother = 3, 10, 10, 40
+
+
+def shown(value, width=80):
+    """A student's value as a reason quotes it: at most ``width`` characters, never raising.
+
+    ``repr`` itself fails on a list nested a thousand deep (RecursionError) and
+    takes its time on a huge one; a checker must not raise because of an answer.
+    """
+    return _SHOWN.repr(value)[:width]
 
 
 def relative_error(expected, received):

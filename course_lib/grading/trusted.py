@@ -49,14 +49,13 @@ CELLS_SECONDS = 30.0  # the reference notebook's cells take about 2 s
 LIMITS = {"RLIMIT_AS": 4 << 30, "RLIMIT_FSIZE": 64 << 20, "RLIMIT_NOFILE": 256, "RLIMIT_CPU": 600}
 MAX_MESSAGE = 256 << 20
 # What an assignment's answers may not use: the reference implementation and the checkers
-# (every registered assignment's checker module, whose references answer the exercises).
+# (every registered assignment's checker module, whose references answer the exercises,
+# and the grading modules that import them).
 FORBIDDEN_MODULES = ("course_lib.ops", "course_lib.layers", "course_lib.models", "course_lib.testing",
                      "course_lib.training") + registry.module_names() + (
                      "course_lib.grading.registry", "course_lib.grading.harness", "course_lib.grading.trusted",
+                     "course_lib.grading.grade_class", "course_lib.grading.nbgrader_plugins",
                      "tensorflow", "keras", "torch", "jax", "sklearn")
-
-# Per assignment: exercise name -> (checker, the partner function the checker also needs).
-ASSIGNMENTS = {name: registry.checkers(name) for name in registry.ASSIGNMENTS}
 
 
 class _ChildDied(Exception):
@@ -107,16 +106,17 @@ class Sandbox:
         while True:
             try:
                 reply = self._receive(max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
+            except (TimeoutError, StudentCodeError):  # out of time, or a message of classes it never sends
                 reply = None
-            if reply is None:
-                self.fatal_cell = running
-                return
-            if reply[0] == "running":
-                running = reply[1]
+            kind, *rest = reply or (None,)
+            if kind == "running" and len(rest) == 1 and isinstance(rest[0], int) and 0 <= rest[0] < len(cells):
+                running = rest[0]
                 continue
-            if reply[0] == "ready":
-                self.cell_failures = reply[1]
+            if kind == "ready" and len(rest) == 1:
+                self.cell_failures = rest[0]
+                return
+            # Gone, out of time, or a message the child never sends (a cell that forged one): that cell is out.
+            self.fatal_cell = running
             return
 
     def _send(self, message):
@@ -149,7 +149,10 @@ class Sandbox:
             (size,) = struct.unpack("<Q", self._read(8, deadline))
             if size > MAX_MESSAGE:
                 raise _ChildDied()
-            return _SafeUnpickler(io.BytesIO(self._read(size, deadline))).load()
+            message = _SafeUnpickler(io.BytesIO(self._read(size, deadline))).load()
+            if not (isinstance(message, tuple) and message and isinstance(message[0], str)):
+                raise _ChildDied()  # every message of the child is a tuple led by its kind: this one was forged
+            return message
         except TimeoutError:
             self.close()
             raise

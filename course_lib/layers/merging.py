@@ -7,6 +7,8 @@ sums each gradient back down to its input's shape. Concatenate joins along an ax
 """
 from __future__ import annotations
 
+import itertools
+
 from course_lib import backend
 from course_lib.layers.base import Layer
 
@@ -198,8 +200,9 @@ class Concatenate(_Merge):
         return backend.xp.concatenate(inputs, axis=self.axis), sizes
 
     def backward(self, output_grads, sizes):
-        splits = backend.xp.cumsum(backend.xp.asarray(sizes))[:-1]
-        return backend.xp.split(output_grads, [int(s) for s in splits], axis=self.axis), {}
+        # The split points are Python ints: no array (nor, on a GPU, a device round trip) for them.
+        splits = list(itertools.accumulate(sizes))[:-1]
+        return backend.xp.split(output_grads, splits, axis=self.axis), {}
 
     def compute_output_shape(self, input_shapes):
         shape = list(input_shapes[0])

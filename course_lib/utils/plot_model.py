@@ -1,16 +1,20 @@
 """``plot_model``: a drawing of a model's graph, as ``keras.utils.plot_model`` makes, with matplotlib only.
 
 Keras hands its graph to Graphviz (through pydot); course_lib lays it out
-itself, in three steps anyone can follow:
+itself, in four steps anyone can follow, as Graphviz's dot does:
 
 1. the graph (:func:`model_to_graph`): one box per layer, with the same text
-   Keras writes in it, and an arrow for every connection, walked the way
-   keras/src/utils/model_visualization.py walks it;
+   Keras writes in it, and an arrow for every connection of the model's own
+   layer calls (``model._nodes``), the boxes and arrows that
+   keras/src/utils/model_visualization.py makes;
 2. the layers (ranks): longest path from the inputs, so every arrow points
-   forward (down for ``rankdir="TB"``, right for ``"LR"``);
+   forward (down for ``rankdir="TB"``, right for ``"LR"``); an arrow that
+   skips ranks gets a virtual node in each rank it crosses;
 3. the order inside each rank: barycentre sweeps (each box moves towards the
    mean position of its neighbours in the rank before, then after), keeping
-   the order with the fewest crossing arrows.
+   the order with the fewest crossing arrows;
+4. the positions across the ranks: each node pulled towards its neighbours as
+   far as the order and the gaps allow, so that long arrows run straight.
 
 The result is a :class:`matplotlib.figure.Figure`, saved to ``to_file`` and
 returned, so that a notebook cell ending with ``plot_model(model)`` shows it
@@ -197,26 +201,25 @@ class _GraphBuilder:
                 self.add_model(layer, inner)
             else:
                 self.add_box(layer, cluster)
+        nodes = model._nodes  # this model's own layer calls (a shared layer's calls elsewhere are not)
         if isinstance(model, Sequential):
             if not self.expand_nested:
                 for before, after in zip(layers[:-1], layers[1:]):
                     self.add_edge(before, after)
                 return
-            layers = layers[1:]  # the first layer's arrow comes from outside the Sequential
-        for layer in layers:
-            for node in layer._inbound_nodes:
-                if id(node) not in model._node_position:
-                    continue  # a call of the layer in another model
-                for input_index, tensor in enumerate(node.inputs):
-                    source, output_index, destination = tensor.node.layer, tensor.index, layer
-                    if self.expand_nested:
-                        while _is_graph_model(source):  # the inner layer that made this output
-                            produced = source.outputs[output_index]
-                            source, output_index = produced.node.layer, produced.index
-                        while _is_graph_model(destination):  # the inner layer that takes this input
-                            destination = (destination.layers[0] if isinstance(destination, Sequential)
-                                           else destination.inputs[input_index].node.layer)
-                    self.add_edge(source, destination)
+            # The first layer's arrow comes from outside the Sequential (its InputLayer has no box).
+            nodes = [node for node in nodes if node.layer is not layers[0]]
+        for node in nodes:
+            for input_index, tensor in enumerate(node.inputs):
+                source, output_index, destination = tensor.node.layer, tensor.index, node.layer
+                if self.expand_nested:
+                    while _is_graph_model(source):  # the inner layer that made this output
+                        produced = source.outputs[output_index]
+                        source, output_index = produced.node.layer, produced.index
+                    while _is_graph_model(destination):  # the inner layer that takes this input
+                        destination = (destination.layers[0] if isinstance(destination, Sequential)
+                                       else destination.inputs[input_index].node.layer)
+                self.add_edge(source, destination)
 
 
 # --------------------------------------------------------------- the layout
@@ -364,13 +367,19 @@ def _isotonic(values, weights):
     return np.concatenate([np.full(length, value) for value, _, length in blocks])
 
 
-def _frame_room(before, after, depth):
-    """Extra room between two neighbours in a rank for the nested-model frames that end between them."""
+def _shared_frames(first, second):
+    """How many nested-model frames (outermost first) two nodes' cluster tuples have in common."""
     shared = 0
-    for outer, inner in zip(before, after):
+    for outer, inner in zip(first, second):
         if outer != inner:
             break
         shared += 1
+    return shared
+
+
+def _frame_room(before, after, depth):
+    """Extra room between two neighbours in a rank for the nested-model frames that end between them."""
+    shared = _shared_frames(before, after)
     inset = _CLUSTER_MARGIN * (depth - shared) + _TITLE_SIZE * (depth - shared - 1)  # as _draw insets them
     return inset * ((len(before) > shared) + (len(after) > shared))
 
@@ -431,11 +440,7 @@ def _place(graph, rankdir, splines="ortho"):
     virtual = np.arange(total) >= count
     clusters = [node.cluster for node in graph.nodes]
     for (source, destination), chain in zip(graph.edges, chains):  # a virtual node sits in the shared frame
-        shared = 0
-        for outer, inner in zip(clusters[source], clusters[destination]):
-            if outer != inner:
-                break
-            shared += 1
+        shared = _shared_frames(clusters[source], clusters[destination])
         clusters.extend([clusters[source][:shared]] * (len(chain) - 2))
     position = _order(total, ranks, expanded, clusters=clusters)
     sizes = [_box_size(node) for node in graph.nodes]
@@ -510,12 +515,6 @@ def _simplify(points):
         if abs(cross) > 1e-9:
             simple.append(middle)
     return simple + kept[-1:] if len(kept) > 1 else kept
-
-
-def _layout(graph, rankdir):
-    """Box centres, widths and heights in points; rank along y for TB/BT, along x for LR/RL."""
-    placement = _place(graph, rankdir)
-    return placement.x, placement.y, placement.width, placement.height, placement.cell_widths
 
 
 # -------------------------------------------------------------- the drawing
@@ -653,7 +652,7 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
         raise ValueError(f"plot_model: splines must be one of {list(_SPLINES)}. Received: splines={splines!r}")
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not dpi > 0:
         raise ValueError(f"plot_model: dpi must be a positive number. Received: dpi={dpi!r}")
-    _check_model(model, "plot_model")
+    _check_model(model, "plot_model")  # before model_to_graph's own check, so the error names plot_model
     graph = model_to_graph(model, show_shapes=show_shapes, show_dtype=show_dtype, show_layer_names=show_layer_names,
                            expand_nested=expand_nested, show_layer_activations=show_layer_activations,
                            show_trainable=show_trainable)

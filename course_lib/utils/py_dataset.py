@@ -30,6 +30,22 @@ _SUPER_NOT_CALLED = (
 )
 
 
+_DEFAULTS = {"workers": 1, "use_multiprocessing": False, "max_queue_size": 10}  # as PyDataset.__init__'s
+
+
+def _setting(name, doc):
+    """A property over ``self._<name>`` whose getter warns, as Keras's, if super().__init__ was skipped."""
+
+    def get(self):
+        self._warn_if_super_not_called()
+        return getattr(self, f"_{name}")
+
+    def set(self, value):
+        setattr(self, f"_{name}", value)
+
+    return property(get, set, doc=doc)
+
+
 class PyDataset:
     """Base class for a dataset that builds its batches in Python code.
 
@@ -70,43 +86,17 @@ class PyDataset:
 
     def _warn_if_super_not_called(self):
         # As Keras: a subclass that forgot super().__init__ gets the defaults and a warning.
-        missing = [name for name in ("_workers", "_use_multiprocessing", "_max_queue_size")
-                   if not hasattr(self, name)]
+        missing = [name for name in _DEFAULTS if not hasattr(self, f"_{name}")]
         if missing:
-            self._workers = getattr(self, "_workers", 1)
-            self._use_multiprocessing = getattr(self, "_use_multiprocessing", False)
-            self._max_queue_size = getattr(self, "_max_queue_size", 10)
+            for name in missing:
+                setattr(self, f"_{name}", _DEFAULTS[name])
             warnings.warn(_SUPER_NOT_CALLED, stacklevel=3)
 
-    @property
-    def workers(self):
-        """Number of threads loading batches (1: the main thread only)."""
-        self._warn_if_super_not_called()
-        return self._workers
-
-    @workers.setter
-    def workers(self, value):
-        self._workers = value
-
-    @property
-    def use_multiprocessing(self):
-        """Accepted as in Keras; course_lib loads batches in threads either way."""
-        self._warn_if_super_not_called()
-        return self._use_multiprocessing
-
-    @use_multiprocessing.setter
-    def use_multiprocessing(self, value):
-        self._use_multiprocessing = value
-
-    @property
-    def max_queue_size(self):
-        """At most this many batches are loaded ahead by the worker threads."""
-        self._warn_if_super_not_called()
-        return self._max_queue_size
-
-    @max_queue_size.setter
-    def max_queue_size(self, value):
-        self._max_queue_size = value
+    workers = _setting("workers", "Number of threads loading batches (1: the main thread only).")
+    use_multiprocessing = _setting(
+        "use_multiprocessing", "Accepted as in Keras; course_lib loads batches in threads either way."
+    )
+    max_queue_size = _setting("max_queue_size", "At most this many batches are loaded ahead by the worker threads.")
 
     def __getitem__(self, index):
         """The batch at position ``index`` (from 0 to ``num_batches - 1``).

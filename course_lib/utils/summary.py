@@ -10,6 +10,7 @@ The text is the same as Keras's; the colours a terminal would show are left out.
 """
 from __future__ import annotations
 
+import collections
 import math
 import shutil
 
@@ -17,6 +18,8 @@ import rich.box
 import rich.console
 import rich.markup
 import rich.table
+
+from course_lib import saving
 
 
 def _memory_size(variables):
@@ -33,21 +36,16 @@ def _readable_size(num_bytes):
 
 
 def _is_chain(model):
-    """Keras's test: every node has one input tensor and every layer one call in the model."""
-    from course_lib.models import Sequential
+    """Keras's test (``print_summary``): one node per depth, each with one input tensor, no shared layer."""
+    from course_lib.models import Sequential, _depths
 
     if isinstance(model, Sequential) or getattr(model, "_traced", False):
         return True  # Keras draws a Sequential and a subclassed model without connections
-    calls = {}
-    for node in model._nodes:
-        if len(node.inputs) > 1 or node.outputs_are_list:
-            return False
-        calls[id(node.layer)] = calls.get(id(node.layer), 0) + 1
-    consumers = {}
-    for node in model._nodes:
-        for tensor in node.inputs:
-            consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
-    return max(calls.values(), default=1) <= 1 and max(consumers.values(), default=1) <= 1
+    if any(len(node.inputs) > 1 for node in model._nodes):
+        return False
+    per_depth = collections.Counter(_depths(model._nodes)[0].values())
+    per_layer = collections.Counter(id(node.layer) for node in model._nodes)
+    return max(per_depth.values(), default=1) <= 1 and max(per_layer.values(), default=1) <= 1
 
 
 def _shape_text(layer, model):
@@ -102,7 +100,7 @@ def print_summary(model, print_fn=None, line_length=None):
     trainable, frozen = model.trainable_weights, model.non_trainable_weights
     optimizer = getattr(model, "optimizer", None)
     optimizer_built = bool(getattr(model, "compiled", False) and optimizer is not None and optimizer.built)
-    optimizer_vars = _optimizer_variables(optimizer) if optimizer_built else []
+    optimizer_vars = saving.optimizer_variables(optimizer) if optimizer_built else []
     counts = [sum(math.prod(v.shape) for v in group) for group in (trainable, frozen, optimizer_vars)]
     sizes = [_memory_size(group) for group in (trainable, frozen, optimizer_vars)]
     console = rich.console.Console(highlight=False, force_terminal=False, color_system=None)
@@ -116,22 +114,3 @@ def print_summary(model, print_fn=None, line_length=None):
         console.print(f" Optimizer params: {counts[2]:,} ({_readable_size(sizes[2])})")
     text = console.end_capture()
     (print_fn or print)(text.rstrip("\n"))
-
-
-class _Counter:
-    """The shape and dtype of one of Keras's scalar optimizer variables (iterations, learning rate)."""
-
-    def __init__(self, dtype):
-        import numpy
-
-        self.shape, self.dtype = (), numpy.dtype(dtype)
-
-
-def _optimizer_variables(optimizer):
-    """What Keras counts: the iteration count (int64), the learning rate unless it is a schedule, the slots."""
-    from course_lib.optimizers import LearningRateSchedule
-
-    counters = [_Counter("int64")]
-    if not isinstance(optimizer._learning_rate, LearningRateSchedule):
-        counters.append(_Counter("float32"))
-    return counters + list(optimizer.variables)

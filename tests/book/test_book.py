@@ -6,6 +6,7 @@ printed result of its parity assertion, and nothing from nbgrader's solution or
 hidden-test regions reaches a page.
 """
 import html
+import importlib.util
 import json
 import re
 import shutil
@@ -27,6 +28,10 @@ HANG_GUARD_SECONDS = 1800
 # makes it an output line (the cell's source holds a format string instead).
 PARITY_LINE = re.compile(r"PARITY OK: max \|keras - course_lib\| = \d\.\d\de[-+]\d\d \(tolerance \de-\d\d\)")
 NBGRADER_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+# The book's extension, which places the glossary's first-use labels.
+_spec = importlib.util.spec_from_file_location("course_book", REPO / "book" / "_ext" / "course_book.py")
+course_book = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(course_book)
 
 
 def _toc_files():
@@ -234,7 +239,7 @@ def test_the_glossary_defines_every_chinese_term_the_chapters_use():
             assert term in rows or any(term in chinese for chinese in rows), f"{chapter}: {term} not in the glossary"
     for chinese, (english, _, meaning, where) in rows.items():
         assert len(meaning.split()) >= 4, f"glossary: {english} ({chinese}) has no definition"
-        label = "first-" + "-".join(re.findall(r"[a-z0-9]+", english.lower()))
+        label = course_book.first_use_label(english)
         assert where == f"{{ref}}`{label}`", f"glossary: {english} must link to its first use, {label}"
 
 
@@ -263,9 +268,7 @@ def _chromium():
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
         pytest.skip("browser tests: no Chromium on this machine (apt-get install chromium; .ci/run installs it)")
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         pytest.skip("browser tests: playwright is not installed (it is in requirements.txt)")
     return found
 

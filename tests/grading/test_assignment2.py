@@ -6,67 +6,29 @@ stubs; the trusted grader must give nothing to forged answers; and nbgrader,
 configured as the course is, must autograde the solution to full marks, the
 release to 0 and a forgery to 0 for the exercise it forges.
 """
-import copy
-import json
-import textwrap
-from pathlib import Path
-
 import numpy as np
 import pytest
+from graded_notebooks import Assignment, answer_functions, cell, planted, planted_cases, submission
 
-from course_lib.grading import assignment2, registry, trusted
+from course_lib.grading import assignment2
 
 ASSIGNMENT = "assignment2"
-REPO = Path(__file__).resolve().parents[2]
-SOLUTION = json.loads((REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
-RELEASE = json.loads((REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
-FULL = {name: float(points) for name, points in assignment2.DEFAULT_POINTS.items()}
-
-
-def answer_functions(notebook):
-    """What a kernel holds after running the notebook's setup and answer cells."""
-    namespace = {}
-    for cell in notebook["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
-            exec("".join(cell["source"]), namespace)
-    return namespace
-
-
-def checker(name):
-    return registry.checkers(ASSIGNMENT)[name][0]
-
-
-def quiet(name, function):
-    return checker(name)(function, verbose=False)
-
-
-def defined(source, name):
-    namespace = {"np": np}
-    exec(textwrap.dedent(source), namespace)
-    return namespace[name]
+NOTEBOOK = Assignment(ASSIGNMENT)
+FULL = NOTEBOOK.full
 
 
 # --- the references and the solution notebook earn everything -----------------------
 
 
-REFERENCES = {
-    "numerical_gradient": assignment2.reference_numerical_gradient,
-    "two_layer_backward": assignment2.reference_two_layer_backward,
-    "gradient_descent": assignment2.reference_gradient_descent,
-    "learning_rate_sweep": assignment2.reference_learning_rate_sweep,
-}
-
-
 @pytest.mark.parametrize("name", sorted(FULL))
 def test_the_reference_earns_full_points(name):
-    assert quiet(name, REFERENCES[name]) == FULL[name]
+    assert NOTEBOOK.quiet(name, NOTEBOOK.reference(name)) == FULL[name]
 
 
 @pytest.mark.parametrize("name", sorted(FULL))
 def test_the_solution_notebook_earns_full_points_and_the_release_nothing(name):
-    assert quiet(name, answer_functions(SOLUTION)[name]) == FULL[name]
-    assert quiet(name, answer_functions(RELEASE)[name]) == 0.0
+    assert NOTEBOOK.quiet(name, answer_functions(NOTEBOOK.solution)[name]) == FULL[name]
+    assert NOTEBOOK.quiet(name, answer_functions(NOTEBOOK.release)[name]) == 0.0
 
 
 def test_the_checkers_agree_with_an_independent_gradient():
@@ -87,56 +49,22 @@ def test_the_checkers_agree_with_an_independent_gradient():
 
 # --- planted bugs earn less, with a reason ------------------------------------------------
 
+NUMERICAL_GRADIENT_SOURCE = """
+    def numerical_gradient(f, x, eps=1e-5):
+        grad = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            up, down = x.copy(), x.copy()
+            up[i] += eps
+            down[i] -= eps
+            grad[i] = (f(up) - f(down)) / (2 * eps)
+        return grad
+    """
 NUMERICAL_GRADIENT_BUGS = {
-    "forward difference": """
-        def numerical_gradient(f, x, eps=1e-5):
-            grad = np.zeros_like(x)
-            for i in np.ndindex(x.shape):
-                shifted = x.copy()
-                shifted[i] += eps
-                grad[i] = (f(shifted) - f(x)) / eps
-            return grad
-        """,
-    "wrong sign": """
-        def numerical_gradient(f, x, eps=1e-5):
-            grad = np.zeros_like(x)
-            for i in np.ndindex(x.shape):
-                up, down = x.copy(), x.copy()
-                up[i] += eps
-                down[i] -= eps
-                grad[i] = (f(down) - f(up)) / (2 * eps)
-            return grad
-        """,
-    "ignores eps": """
-        def numerical_gradient(f, x, eps=1e-5):
-            grad = np.zeros_like(x)
-            for i in np.ndindex(x.shape):
-                up, down = x.copy(), x.copy()
-                up[i] += 1e-5
-                down[i] -= 1e-5
-                grad[i] = (f(up) - f(down)) / 2e-5
-            return grad
-        """,
-    "leaves x changed": """
-        def numerical_gradient(f, x, eps=1e-5):
-            grad = np.zeros_like(x)
-            for i in np.ndindex(x.shape):
-                x[i] += eps
-                above = f(x)
-                x[i] -= 2 * eps
-                grad[i] = (above - f(x)) / (2 * eps)
-            return grad
-        """,
-    "vectors only": """
-        def numerical_gradient(f, x, eps=1e-5):
-            grad = np.zeros_like(x)
-            for i in range(len(x)):
-                up, down = x.copy(), x.copy()
-                up[i] += eps
-                down[i] -= eps
-                grad[i] = (f(up) - f(down)) / (2 * eps)
-            return grad
-        """,
+    "forward difference": ("(f(up) - f(down)) / (2 * eps)", "(f(up) - f(x)) / eps"),
+    "wrong sign": ("(f(up) - f(down))", "(f(down) - f(up))"),
+    "ignores eps": ("grad = np.zeros_like(x)", "grad, eps = np.zeros_like(x), 1e-5"),
+    "leaves x changed": ("up, down = x.copy(), x.copy()", "up, down = x, x.copy()"),
+    "vectors only": ("for i in np.ndindex(x.shape):", "for i in range(len(x)):"),
 }
 
 BACKWARD_SOURCE = """
@@ -201,72 +129,53 @@ SWEEP_BUGS = {
 }
 
 
-def _planted(source, name, old, new, extra=None):
-    """``source`` (indented as written above) with ``old`` replaced by ``new``, defined."""
-    assert old in source, old
-    namespace = {"np": np}
-    if extra:
-        exec(textwrap.dedent(extra), namespace)
-    exec(textwrap.dedent(source.replace(old, new)), namespace)
-    return namespace[name]
+SOURCES = {"numerical_gradient": NUMERICAL_GRADIENT_SOURCE, "two_layer_backward": BACKWARD_SOURCE,
+           "gradient_descent": DESCENT_SOURCE, "learning_rate_sweep": SWEEP_SOURCE}
+CALLED = {"learning_rate_sweep": DESCENT_SOURCE}  # the sweep calls the student's own gradient_descent
+BUGS = {"numerical_gradient": NUMERICAL_GRADIENT_BUGS, "two_layer_backward": BACKWARD_BUGS,
+        "gradient_descent": DESCENT_BUGS, "learning_rate_sweep": SWEEP_BUGS}
+PLANTED, PLANTED_IDS = planted_cases(BUGS)
 
 
-PLANTED = (
-    [("numerical_gradient", label, lambda source=source: defined(source, "numerical_gradient"))
-     for label, source in NUMERICAL_GRADIENT_BUGS.items()]
-    + [("two_layer_backward", label, lambda old=old, new=new: _planted(BACKWARD_SOURCE, "two_layer_backward", old, new))
-       for label, (old, new) in BACKWARD_BUGS.items()]
-    + [("gradient_descent", label, lambda old=old, new=new: _planted(DESCENT_SOURCE, "gradient_descent", old, new))
-       for label, (old, new) in DESCENT_BUGS.items()]
-    + [("learning_rate_sweep", label,
-        lambda old=old, new=new: _planted(SWEEP_SOURCE, "learning_rate_sweep", old, new, extra=DESCENT_SOURCE))
-       for label, (old, new) in SWEEP_BUGS.items()]
-)
+def _planted(name, old="", new=""):
+    return planted(SOURCES[name], name, old, new, extra=CALLED.get(name))
 
 
-def test_the_correct_versions_of_the_planted_bugs_earn_full_points():
-    """The sources the bugs are planted into are right: each bug is the only thing wrong."""
-    assert quiet("two_layer_backward", defined(BACKWARD_SOURCE, "two_layer_backward")) == FULL["two_layer_backward"]
-    assert quiet("gradient_descent", defined(DESCENT_SOURCE, "gradient_descent")) == FULL["gradient_descent"]
-    sweep = _planted(SWEEP_SOURCE, "learning_rate_sweep", "np.zeros(D)", "np.zeros(D)", extra=DESCENT_SOURCE)
-    assert quiet("learning_rate_sweep", sweep) == FULL["learning_rate_sweep"]
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_the_sources_the_bugs_are_planted_into_earn_full_points(name):
+    """Each bug is the only thing wrong."""
+    assert NOTEBOOK.quiet(name, _planted(name)) == FULL[name]
 
 
-@pytest.mark.parametrize("name, bug, make", PLANTED, ids=[f"{name}: {bug}" for name, bug, _ in PLANTED])
-def test_each_planted_bug_earns_less_and_says_why(name, bug, make, capsys):
-    points = checker(name)(make())
+@pytest.mark.parametrize("name, bug, old, new", PLANTED, ids=PLANTED_IDS)
+def test_each_planted_bug_earns_less_and_says_why(name, bug, old, new, capsys):
+    points = NOTEBOOK.checker(name)(_planted(name, old, new))
     printed = capsys.readouterr().out
     assert points < FULL[name], printed
     assert f"{name} [" in printed  # a reason line that names the function and the case
 
 
 def test_reasons_name_what_is_wrong(capsys):
-    changed = defined(NUMERICAL_GRADIENT_BUGS["leaves x changed"], "numerical_gradient")
-    checker("numerical_gradient")(changed)
+    NOTEBOOK.checker("numerical_gradient")(_planted("numerical_gradient", *NUMERICAL_GRADIENT_BUGS["leaves x changed"]))
     assert "x was changed by your function" in capsys.readouterr().out
-    short = _planted(DESCENT_SOURCE, "gradient_descent", *DESCENT_BUGS["one point short (off by one)"])
-    checker("gradient_descent")(short)
+    NOTEBOOK.checker("gradient_descent")(_planted("gradient_descent", *DESCENT_BUGS["one point short (off by one)"]))
     assert "trajectory shape (11, 3) expected, received (10, 3)" in capsys.readouterr().out
-    no_shift = _planted(BACKWARD_SOURCE, "two_layer_backward", *BACKWARD_BUGS["no max shift"])
-    assert checker("two_layer_backward")(no_shift) == pytest.approx(FULL["two_layer_backward"] * 4 / 5)
+    no_shift = _planted("two_layer_backward", *BACKWARD_BUGS["no max shift"])
+    assert NOTEBOOK.checker("two_layer_backward")(no_shift) == pytest.approx(FULL["two_layer_backward"] * 4 / 5)
     assert "large scores" in capsys.readouterr().out
+
+
+def test_an_answer_no_array_can_be_made_of_costs_points_not_the_checker(capsys):
+    """A loss given as a ragged list made the checker itself raise (numpy.ndim), which would crash the grader."""
+    points = NOTEBOOK.checker("two_layer_backward")(lambda *arrays: ([1.0, [2.0]], {}))
+    assert points == 0.0
+    assert "loss: could not be turned into an array" in capsys.readouterr().out
 
 
 # --- the trusted grader: forged answers earn nothing -------------------------------------
 
 
-def _cell(notebook, grade_id):
-    return next(c for c in notebook["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def submission(base, **replace):
-    notebook = copy.deepcopy(base)
-    for grade_id, source in replace.items():
-        _cell(notebook, grade_id)["source"] = source
-    return notebook
-
-
-STUB = "".join(_cell(RELEASE, "numerical_gradient_answer")["source"])
+STUB = "".join(cell(NOTEBOOK.release, "numerical_gradient_answer")["source"])
 FORGERIES = {
     "prints a number": "print(2.0)\n" + STUB,
     "patches the checker": ("from course_lib import grading\n"
@@ -280,16 +189,10 @@ FORGERIES = {
 }
 
 
-def test_the_trusted_grader_gives_the_solution_everything_and_the_release_nothing():
-    assert {name: points for name, (points, _, _) in trusted.grade_notebook(SOLUTION, ASSIGNMENT).items()} == FULL
-    assert sum(points for points, _, _ in trusted.grade_notebook(RELEASE, ASSIGNMENT).values()) == 0.0
-
-
 @pytest.mark.parametrize("forgery", sorted(FORGERIES))
 def test_a_forged_answer_earns_nothing_for_its_exercise(forgery):
-    results = trusted.grade_notebook(submission(SOLUTION, numerical_gradient_answer=FORGERIES[forgery]), ASSIGNMENT)
-    scores = {name: points for name, (points, _, _) in results.items()}
-    assert scores == dict(FULL, numerical_gradient=0.0)
+    forged = submission(NOTEBOOK.solution, numerical_gradient_answer=FORGERIES[forgery])
+    assert NOTEBOOK.trusted_scores(forged) == dict(FULL, numerical_gradient=0.0)
 
 
 # --- nbgrader itself ---------------------------------------------------------------------------
@@ -298,9 +201,9 @@ def test_a_forged_answer_earns_nothing_for_its_exercise(forgery):
 @pytest.fixture(scope="module")
 def autograded(autograde):
     """The solution, the blank release and a forgery through one ``nbgrader autograde``."""
-    forged = submission(SOLUTION, numerical_gradient_answer=FORGERIES["returns the reference from course_lib"]
+    forged = submission(NOTEBOOK.solution, numerical_gradient_answer=FORGERIES["returns the reference from course_lib"]
                         + "print(2.0)\n")
-    return autograde(ASSIGNMENT, {"alice": SOLUTION, "bob": lambda release: release, "mallory": forged})
+    return autograde(ASSIGNMENT, {"alice": NOTEBOOK.solution, "bob": lambda release: release, "mallory": forged})
 
 
 @pytest.mark.slow

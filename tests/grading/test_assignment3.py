@@ -6,76 +6,36 @@ stubs; the references must agree with what Keras itself reports
 (``layer.output.shape``, ``count_params()``) for random models; the trusted
 grader and nbgrader must give nothing to forged answers.
 """
-import copy
-import json
-import textwrap
-from pathlib import Path
-
 import numpy as np
 import pytest
+from graded_notebooks import Assignment, answer_functions, cell, planted, planted_cases, submission
 
-from course_lib.grading import assignment3, registry, trusted
+from course_lib.grading import assignment3
 
 ASSIGNMENT = "assignment3"
-REPO = Path(__file__).resolve().parents[2]
-SOLUTION = json.loads((REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
-RELEASE = json.loads((REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
-FULL = {name: float(points) for name, points in assignment3.DEFAULT_POINTS.items()}
-
-
-def answer_functions(notebook):
-    """What a kernel holds after running the notebook's setup and answer cells."""
-    namespace = {}
-    for cell in notebook["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
-            exec("".join(cell["source"]), namespace)
-    return namespace
-
-
-def checker(name):
-    return registry.checkers(ASSIGNMENT)[name][0]
-
-
-def quiet(name, function):
-    return checker(name)(function, verbose=False)
-
-
-def _planted(source, name, old, new):
-    assert old in source, old
-    namespace = {"np": np}
-    exec(textwrap.dedent(source.replace(old, new)), namespace)
-    return namespace[name]
+NOTEBOOK = Assignment(ASSIGNMENT)
+FULL = NOTEBOOK.full
 
 
 # --- the references and the solution notebook earn everything -----------------------
 
-REFERENCES = {
-    "dense_output_shape": assignment3.reference_dense_output_shape,
-    "count_params": assignment3.reference_count_params,
-    "layer_summary": assignment3.reference_layer_summary,
-    "mlp_probabilities": assignment3.reference_mlp_probabilities,
-}
-
 
 @pytest.mark.parametrize("name", sorted(FULL))
 def test_the_reference_earns_full_points(name):
-    assert quiet(name, REFERENCES[name]) == FULL[name]
+    assert NOTEBOOK.quiet(name, NOTEBOOK.reference(name)) == FULL[name]
 
 
 @pytest.mark.parametrize("name", sorted(FULL))
 def test_the_solution_notebook_earns_full_points_and_the_release_nothing(name):
-    assert quiet(name, answer_functions(SOLUTION)[name]) == FULL[name]
-    assert quiet(name, answer_functions(RELEASE)[name]) == 0.0
+    assert NOTEBOOK.quiet(name, answer_functions(NOTEBOOK.solution)[name]) == FULL[name]
+    assert NOTEBOOK.quiet(name, answer_functions(NOTEBOOK.release)[name]) == 0.0
 
 
 def test_the_broken_function_of_the_notebook_earns_nothing(capsys):
     """Each of its three bugs is caught: the broken original fails every case."""
-    cell = next(c for c in SOLUTION["cells"]
-                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "broken_mlp_probabilities")
     namespace = {"np": np}
-    exec("".join(cell["source"]), namespace)
-    assert checker("mlp_probabilities")(namespace["broken_mlp_probabilities"]) == 0.0
+    exec("".join(cell(NOTEBOOK.solution, "broken_mlp_probabilities")["source"]), namespace)
+    assert NOTEBOOK.checker("mlp_probabilities")(namespace["broken_mlp_probabilities"]) == 0.0
     assert "probabilities" in capsys.readouterr().out
 
 
@@ -154,30 +114,40 @@ BUGS = {
         "no max shift": ("np.exp(scores - scores.max(axis=1, keepdims=True))", "np.exp(scores)"),
     },
 }
-PLANTED = [(name, label, old, new) for name, bugs in BUGS.items() for label, (old, new) in bugs.items()]
+PLANTED, PLANTED_IDS = planted_cases(BUGS)
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_the_sources_the_bugs_are_planted_into_earn_full_points(name):
-    assert quiet(name, _planted(SOURCES[name], name, "", "")) == FULL[name]
+    assert NOTEBOOK.quiet(name, planted(SOURCES[name], name)) == FULL[name]
 
 
-@pytest.mark.parametrize("name, bug, old, new", PLANTED, ids=[f"{name}: {bug}" for name, bug, _, _ in PLANTED])
+@pytest.mark.parametrize("name, bug, old, new", PLANTED, ids=PLANTED_IDS)
 def test_each_planted_bug_earns_less_and_says_why(name, bug, old, new, capsys):
-    points = checker(name)(_planted(SOURCES[name], name, old, new))
+    points = NOTEBOOK.checker(name)(planted(SOURCES[name], name, old, new))
     printed = capsys.readouterr().out
     assert points < FULL[name], printed
     assert f"{name} [" in printed
 
 
 def test_reasons_name_the_layer_and_the_numbers(capsys):
-    flatten = _planted(SUMMARY_SOURCE, "layer_summary", *BUGS["layer_summary"]["Flatten forgets the batch axis"])
-    checker("layer_summary")(flatten)
+    flatten = planted(SUMMARY_SOURCE, "layer_summary", *BUGS["layer_summary"]["Flatten forgets the batch axis"])
+    NOTEBOOK.checker("layer_summary")(flatten)
     assert "layer 3 (Flatten) output shape: (None, 128) expected, received (128,)" in capsys.readouterr().out
-    no_error = _planted(SUMMARY_SOURCE, "layer_summary",
-                        *BUGS["layer_summary"]["no ValueError for a Reshape that cannot fit"])
-    checker("layer_summary")(no_error)
+    no_error = planted(SUMMARY_SOURCE, "layer_summary",
+                       *BUGS["layer_summary"]["no ValueError for a Reshape that cannot fit"])
+    NOTEBOOK.checker("layer_summary")(no_error)
     assert "a ValueError expected" in capsys.readouterr().out
+
+
+def test_an_answer_repr_cannot_show_costs_points_not_the_checker(capsys):
+    """A list nested deeper than repr goes made the checkers raise RecursionError, which would crash the grader."""
+    deep = []
+    for _ in range(10_000):
+        deep = [deep]
+    assert NOTEBOOK.checker("dense_output_shape")(lambda input_shape, units: (deep,)) == 0.0
+    assert NOTEBOOK.checker("count_params")(lambda *args: deep) == 0.0
+    assert "received a list [[[[...]]]]" in capsys.readouterr().out
 
 
 # --- the references against tf.keras ---------------------------------------------------------
@@ -238,18 +208,7 @@ def test_the_probabilities_reference_matches_keras():
 # --- the trusted grader and nbgrader: forged answers earn nothing ------------------------------
 
 
-def _cell(notebook, grade_id):
-    return next(c for c in notebook["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def submission(base, **replace):
-    notebook = copy.deepcopy(base)
-    for grade_id, source in replace.items():
-        _cell(notebook, grade_id)["source"] = source
-    return notebook
-
-
-STUB = "".join(_cell(RELEASE, "layer_summary_answer")["source"])
+STUB = "".join(cell(NOTEBOOK.release, "layer_summary_answer")["source"])
 FORGERIES = {
     "prints a number": "print(4.0)\n" + STUB,
     "patches the checker": ("from course_lib import grading\n"
@@ -263,23 +222,18 @@ FORGERIES = {
 }
 
 
-def test_the_trusted_grader_gives_the_solution_everything_and_the_release_nothing():
-    assert {name: points for name, (points, _, _) in trusted.grade_notebook(SOLUTION, ASSIGNMENT).items()} == FULL
-    assert sum(points for points, _, _ in trusted.grade_notebook(RELEASE, ASSIGNMENT).values()) == 0.0
-
-
 @pytest.mark.parametrize("forgery", sorted(FORGERIES))
 def test_a_forged_answer_earns_nothing_for_its_exercise(forgery):
-    results = trusted.grade_notebook(submission(SOLUTION, layer_summary_answer=FORGERIES[forgery]), ASSIGNMENT)
-    assert {name: points for name, (points, _, _) in results.items()} == dict(FULL, layer_summary=0.0)
+    forged = submission(NOTEBOOK.solution, layer_summary_answer=FORGERIES[forgery])
+    assert NOTEBOOK.trusted_scores(forged) == dict(FULL, layer_summary=0.0)
 
 
 @pytest.fixture(scope="module")
 def autograded(autograde):
     """The solution, the blank release and a forgery through one ``nbgrader autograde``."""
-    forged = submission(SOLUTION, layer_summary_answer=FORGERIES["returns the reference from course_lib"]
+    forged = submission(NOTEBOOK.solution, layer_summary_answer=FORGERIES["returns the reference from course_lib"]
                         + "print(4.0)\n")
-    return autograde(ASSIGNMENT, {"alice": SOLUTION, "bob": lambda release: release, "mallory": forged})
+    return autograde(ASSIGNMENT, {"alice": NOTEBOOK.solution, "bob": lambda release: release, "mallory": forged})
 
 
 @pytest.mark.slow

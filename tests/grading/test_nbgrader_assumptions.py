@@ -12,6 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_output
 
 from course_lib.grading import registry
+from course_lib.grading.harness import run_cases
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,15 +28,19 @@ def graded_cell(outputs, points=3):
     return cell
 
 
-@pytest.mark.parametrize("score", [0.0, 1.11, 2.25, 3.0])
-def test_nbgrader_reads_the_checkers_result_as_the_cells_points(score):
+@pytest.mark.parametrize("passed", [0, 1, 3, 4])
+def test_nbgrader_reads_the_checkers_result_as_the_cells_points(passed, capsys):
+    """What a checker prints and returns (harness.run_cases) is what nbgrader scores the cell."""
     from nbgrader.utils import determine_grade
 
+    cases = [(f"case {number}", lambda notes, right=number < passed: [(1, None if right else "something wrong")])
+             for number in range(4)]
+    score = run_cases("x", 3, cases)
     outputs = [
-        new_output("stream", name="stdout", text="x [case]: something wrong\n"),
+        new_output("stream", name="stdout", text=capsys.readouterr().out),
         new_output("execute_result", data={"text/plain": repr(score)}, execution_count=1),
     ]
-    assert determine_grade(graded_cell(outputs)) == (score, 3.0)
+    assert determine_grade(graded_cell(outputs)) == (3.0 * passed / 4, 3.0)
 
 
 def test_numpy_scalars_would_not_be_read_as_partial_credit():

@@ -10,30 +10,16 @@ import json
 import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
+from graded_notebooks import REPO, Assignment, cell, submission
 
-from course_lib.grading import assignment1, registry, trusted
+from course_lib.grading import registry, trusted
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-SOLUTION = json.loads((REPO / "solutions" / "assignment1" / "assignment1.ipynb").read_text())
-RELEASE = json.loads((REPO / "exercises" / "assignment1" / "assignment1.ipynb").read_text())
-FULL = {name: float(points) for name, points in assignment1.DEFAULT_POINTS.items()}
-
-
-def _cell(notebook, grade_id):
-    return next(c for c in notebook["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def submission(base=SOLUTION, **replace):
-    """``base`` with the sources of the named cells replaced (``dense_forward_answer="..."``)."""
-    notebook = copy.deepcopy(base)
-    for grade_id, source in replace.items():
-        _cell(notebook, grade_id)["source"] = source
-    return notebook
+NOTEBOOK = Assignment("assignment1")
+SOLUTION, RELEASE, FULL = NOTEBOOK.solution, NOTEBOOK.release, NOTEBOOK.full
 
 
 def scores(notebook, **kwargs):
@@ -44,7 +30,7 @@ def reports(notebook):
     return {name: report for name, (_, _, report) in trusted.grade_notebook(notebook).items()}
 
 
-STUB = "".join(_cell(RELEASE, "dense_forward_answer")["source"])
+STUB = "".join(cell(RELEASE, "dense_forward_answer")["source"])
 
 
 def test_the_reference_gets_full_marks_and_the_release_none():
@@ -66,10 +52,10 @@ def test_forged_output_and_patched_checkers_earn_nothing(forgery):
 
 
 def test_delegating_to_the_reference_kernels_earns_nothing_and_says_why():
-    direct = submission(dense_forward_answer="from course_lib.ops import dense_forward\n")
+    direct = submission(SOLUTION, dense_forward_answer="from course_lib.ops import dense_forward\n")
     result = trusted.grade_notebook(direct)["dense_forward"]
     assert result[0] == 0.0 and "uses course_lib.ops" in result[2]
-    hidden = submission(dense_forward_answer=(
+    hidden = submission(SOLUTION, dense_forward_answer=(
         "import importlib\nreference = importlib.import_module('course_' + 'lib.ops')\n"
         "def dense_forward(x, W, b):\n    return reference.dense_forward(x, W, b)\n"))
     assert scores(hidden)["dense_forward"] == 0.0
@@ -84,7 +70,7 @@ def test_the_course_directory_cannot_be_read_or_written(tmp_path):
     (course / "solutions" / "assignment1" / "assignment1.ipynb").write_text(json.dumps(SOLUTION))
     grading_file = course / "course_lib" / "grading" / "assignment1.py"
     grading_file.write_text("CHECKERS = 'honest'\n")
-    attack = submission(relu_forward_answer="".join(_cell(SOLUTION, "relu_forward_answer")["source"]) + (
+    attack = submission(SOLUTION, relu_forward_answer="".join(cell(SOLUTION, "relu_forward_answer")["source"]) + (
         f"\ntry:\n    open({str(course / 'gradebook.db')!r}, 'wb').write(b'forged')\nexcept PermissionError:\n"
         "    pass\n"), relu_backward_answer=f"open({str(grading_file)!r}, 'a').write('forged = True')\n",
         sgd_step_answer=f"exec(open({str(course / 'solutions' / 'assignment1' / 'assignment1.ipynb')!r}).read())\n")
@@ -97,16 +83,16 @@ def test_the_course_directory_cannot_be_read_or_written(tmp_path):
 
 def test_no_process_is_left_behind():
     marker = f"trusted-grader-test-{os.getpid()}"
-    attack = submission(dense_forward_answer=(
+    attack = submission(SOLUTION, dense_forward_answer=(
         "import subprocess\ntry:\n    subprocess.Popen(['sleep', '300', '" + marker + "'])\nexcept PermissionError:\n    pass\n" +
-        "".join(_cell(SOLUTION, "dense_forward_answer")["source"])))
+        "".join(cell(SOLUTION, "dense_forward_answer")["source"])))
     assert scores(attack)["dense_forward"] == FULL["dense_forward"]
     time.sleep(0.5)
     assert marker not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
 def test_a_dying_kernel_costs_only_the_exercises_after_it():
-    dies = submission(relu_backward_answer="import os\nos._exit(3)\n")
+    dies = submission(SOLUTION, relu_backward_answer="import os\nos._exit(3)\n")
     result = scores(dies)
     for name in ("dense_forward", "dense_backward", "relu_forward", "softmax_cross_entropy", "sgd_step"):
         assert result[name] == FULL[name], name
@@ -114,7 +100,7 @@ def test_a_dying_kernel_costs_only_the_exercises_after_it():
 
 
 def test_an_endless_loop_that_ignores_sigint_is_bounded():
-    loop = submission(dense_forward_answer="import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n")
+    loop = submission(SOLUTION, dense_forward_answer="import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n")
     start = time.monotonic()
     result = scores(loop, cells_seconds=3)
     assert time.monotonic() - start < 60
@@ -124,44 +110,53 @@ def test_an_endless_loop_that_ignores_sigint_is_bounded():
 
 def test_stderr_memory_bombs_and_huge_output_do_not_change_honest_scores():
     noisy = submission(
-        dense_forward_answer="import logging\nlogging.warning('debugging')\nprint('x' * 100_000_000)\n"
-        + "".join(_cell(SOLUTION, "dense_forward_answer")["source"]).replace(
+        SOLUTION, dense_forward_answer="import logging\nlogging.warning('debugging')\nprint('x' * 100_000_000)\n"
+        + "".join(cell(SOLUTION, "dense_forward_answer")["source"]).replace(
             "    return", "    import sys\n    print('to stderr', file=sys.stderr)\n    return", 1),
         softmax_cross_entropy_answer="try:\n    hog = bytearray(50 * 2**30)\nexcept MemoryError:\n    pass\n"
-        + "".join(_cell(SOLUTION, "softmax_cross_entropy_answer")["source"]),
+        + "".join(cell(SOLUTION, "softmax_cross_entropy_answer")["source"]),
     )
     assert scores(noisy) == FULL
 
 
+@pytest.mark.parametrize("message", ["5", "('ready', __import__('collections').OrderedDict())"])
+def test_a_forged_message_to_the_grader_costs_only_its_own_cell(message):
+    """A cell writing its own message on the child's channel (fd 3) used to crash the whole grading
+    (TypeError on a message that is no tuple, StudentCodeError on one of classes the grader refuses)."""
+    forged = submission(SOLUTION, relu_forward_answer="".join(cell(SOLUTION, "relu_forward_answer")["source"]) + (
+        f"\nimport os, pickle, struct\nforged = pickle.dumps({message})\n"
+        "os.write(3, struct.pack('<Q', len(forged)) + forged)\n"))
+    result = scores(forged)
+    assert result == dict(FULL, relu_forward=0.0, relu_backward=0.0, train_mlp=0.0)  # that cell is left out
+
+
 def test_copied_renamed_and_stripped_cells_are_graded_on_what_is_there():
     notebook = copy.deepcopy(SOLUTION)
-    answer = _cell(notebook, "dense_forward_answer")
+    answer = cell(notebook, "dense_forward_answer")
     notebook["cells"].insert(notebook["cells"].index(answer), copy.deepcopy(answer))  # a pasted copy
-    _cell(notebook, "relu_forward_answer")["metadata"]["nbgrader"]["grade_id"] = "my_relu"  # renamed
-    del _cell(notebook, "sgd_step_answer")["metadata"]["nbgrader"]  # stripped
+    cell(notebook, "relu_forward_answer")["metadata"]["nbgrader"]["grade_id"] = "my_relu"  # renamed
+    del cell(notebook, "sgd_step_answer")["metadata"]["nbgrader"]  # stripped
     assert scores(notebook) == FULL
 
 
 def test_an_answer_that_is_not_plain_arrays_is_refused():
-    sneaky = submission(dense_forward_answer=(
+    sneaky = submission(SOLUTION, dense_forward_answer=(
         "class Liar:\n    def __array__(self, *a, **k):\n        import numpy\n        return numpy.zeros(1)\n"
         "def dense_forward(x, W, b):\n    return Liar(), None\n"))
     result = trusted.grade_notebook(sneaky)["dense_forward"]
     assert result[0] == 0.0 and "could not be" in result[2]
 
 
-@pytest.mark.parametrize("assignment", sorted(trusted.ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", sorted(registry.ASSIGNMENTS))
 def test_every_stub_made_to_run_without_doing_the_work_scores_zero(assignment):
-    release = json.loads((REPO / "exercises" / assignment / f"{assignment}.ipynb").read_text())
-    solution = json.loads((REPO / "solutions" / assignment / f"{assignment}.ipynb").read_text())
-    stubs = trusted.stubs_made_to_run(release)
+    """And the solution earns everything (the one trusted-grader run of each assignment's solution)."""
+    notebook = Assignment(assignment)
+    stubs = trusted.stubs_made_to_run(notebook.release)
     raw = {name: points for name, (points, _, _) in trusted.grade_notebook(stubs, assignment, baseline=False).items()}
     if assignment == "assignment1":
         assert raw["train_mlp"] > 0  # what the skeleton alone would have earned (an untrained net above chance)
     assert all(points == 0.0 for points in scores(stubs, assignment=assignment).values())
-    # and the full answer still earns everything
-    assert scores(solution, assignment=assignment) == {
-        name: float(points) for name, points in registry.default_points(assignment).items()}
+    assert notebook.trusted_scores(notebook.solution) == notebook.full
 
 
 def test_the_class_command_grades_everyone_with_one_gradebook_writer(tmp_path):

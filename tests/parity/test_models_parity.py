@@ -358,3 +358,25 @@ def test_summary_prints_what_keras_prints(kind, line_length, trained):
         model.summary(line_length=line_length, print_fn=lines.append)
         texts.append("\n".join(lines).rstrip())
     assert texts[1] == texts[0]
+
+
+@pytest.mark.parametrize("graph", ["two_separate_branches", "a_chain_with_two_outputs"])
+def test_summary_draws_connections_exactly_where_keras_does(graph):
+    """Keras's rule: a model is drawn as a chain when each depth holds one node with one input.
+
+    Two inputs feeding two separate heads break it (two nodes at each depth),
+    although no tensor feeds two layers; a chain whose middle is also an output does not.
+    """
+    texts = []
+    for library in (keras, cl):
+        if graph == "two_separate_branches":
+            a, b = library.Input((4,), name="a"), library.Input((3,), name="b")
+            inputs, outputs = [a, b], [library.layers.Dense(2, name="p")(a), library.layers.Dense(1, name="q")(b)]
+        else:
+            inputs = library.Input((4,), name="x")
+            middle = library.layers.Dense(3, name="middle")(inputs)
+            outputs = [middle, library.layers.Dense(1, name="last")(middle)]
+        lines = []
+        library.Model(inputs, outputs, name=graph).summary(line_length=100, print_fn=lines.append)
+        texts.append("\n".join(lines).rstrip())
+    assert texts[1] == texts[0]

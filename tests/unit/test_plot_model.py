@@ -69,6 +69,14 @@ def test_a_layer_with_inputs_from_several_layers_gets_one_arrow_from_each():
                                                                      ("db", "joined")]
 
 
+def test_a_layer_also_called_in_another_model_gets_only_this_models_arrows():
+    shared = layers.Dense(2, name="shared")
+    a, b = cl.Input((2,), name="a"), cl.Input((2,), name="b")
+    first = cl.Model(a, shared(a))
+    cl.Model(b, shared(layers.Dense(2, name="other")(b)))  # a second call, in another model
+    assert cl.utils.model_to_graph(first).edge_names() == [("a", "shared")]
+
+
 def test_a_nested_model_is_one_box_unless_expanded():
     model = nested()
     graph = cl.utils.model_to_graph(model)
@@ -134,7 +142,8 @@ def test_longest_path_ranks_and_crossing_reduction():
 @pytest.mark.parametrize("rankdir", ["TB", "LR", "BT", "RL"])
 def test_every_arrow_points_along_rankdir(rankdir):
     graph = cl.utils.model_to_graph(two_heads(), show_shapes=True)
-    x, y, width, height, _ = plot_module._layout(graph, rankdir)
+    placement = plot_module._place(graph, rankdir)
+    x, y, width, height = placement.x, placement.y, placement.width, placement.height
     step = {"TB": -y, "BT": y, "LR": x, "RL": -x}[rankdir]
     assert all(step[destination] > step[source] for source, destination in graph.edges)
     # No two boxes overlap.
@@ -145,17 +154,16 @@ def test_every_arrow_points_along_rankdir(rankdir):
 
 def test_rankdir_lr_swaps_the_axes_of_the_figure():
     graph = cl.utils.model_to_graph(sequential(), show_shapes=True)
-    x, y, *_ = plot_module._layout(graph, "TB")
-    assert np.ptp(x) == 0 and np.all(np.diff(y) < 0)  # a column, top to bottom
-    x, y, *_ = plot_module._layout(graph, "LR")
-    assert np.ptp(y) == 0 and np.all(np.diff(x) > 0)  # a row, left to right
+    column, row = plot_module._place(graph, "TB"), plot_module._place(graph, "LR")
+    assert np.ptp(column.x) == 0 and np.all(np.diff(column.y) < 0)  # a column, top to bottom
+    assert np.ptp(row.y) == 0 and np.all(np.diff(row.x) > 0)  # a row, left to right
     tall = cl.utils.plot_model(sequential(), to_file=None, show_shapes=True).get_size_inches()
     wide = cl.utils.plot_model(sequential(), to_file=None, show_shapes=True, rankdir="LR").get_size_inches()
     assert wide[0] > tall[0] and tall[1] > wide[1]
 
 
 def skip_and_two_heads():
-    """The brief's example: the arrow dense -> add skips dense_1's rank."""
+    """Chapter 6's two-output model: the arrow dense -> add skips dense_1's rank."""
     pixels = cl.Input(shape=(64,), name="pixels")
     first = layers.Dense(32, activation="relu", name="dense")(pixels)
     second = layers.Dense(32, activation="relu", name="dense_1")(first)

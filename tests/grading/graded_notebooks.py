@@ -1,0 +1,82 @@
+"""What the tests of each graded notebook share (imported by them; pytest collects nothing here).
+
+``Assignment(name)`` holds the notebook's solution and release, its checkers
+and their full points; the functions below build planted bugs and forged
+submissions from sources and cells.
+"""
+import copy
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from course_lib.grading import registry, trusted
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Assignment:
+    """One graded notebook: ``solution`` and ``release`` (dicts), ``full`` points per exercise."""
+
+    def __init__(self, name):
+        self.name = name
+        self.module = registry.checker_module(name)
+        self.solution = json.loads((REPO / "solutions" / name / f"{name}.ipynb").read_text())
+        self.release = json.loads((REPO / "exercises" / name / f"{name}.ipynb").read_text())
+        self.full = {exercise: float(points) for exercise, points in registry.default_points(name).items()}
+
+    def checker(self, exercise):
+        return registry.checkers(self.name)[exercise][0]
+
+    def quiet(self, exercise, function):
+        """The points ``function`` earns from the exercise's checker, nothing printed."""
+        return self.checker(exercise)(function, verbose=False)
+
+    def reference(self, exercise):
+        """The checker module's own ``reference_<exercise>``."""
+        return getattr(self.module, f"reference_{exercise}")
+
+    def trusted_scores(self, notebook):
+        return {exercise: points for exercise, (points, _, _) in trusted.grade_notebook(notebook, self.name).items()}
+
+
+def answer_functions(notebook):
+    """What a kernel holds after running the notebook's setup and answer cells."""
+    namespace = {}
+    for cell in notebook["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
+            exec("".join(cell["source"]), namespace)
+    return namespace
+
+
+def cell(notebook, grade_id):
+    return next(c for c in notebook["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def submission(base, **replace):
+    """``base`` with the sources of the named cells replaced (``dense_forward_answer="..."``)."""
+    notebook = copy.deepcopy(base)
+    for grade_id, source in replace.items():
+        cell(notebook, grade_id)["source"] = source
+    return notebook
+
+
+def planted(source, name, old="", new="", extra=None):
+    """The function ``name`` of ``source`` (indented as written in a test) with ``old`` replaced by ``new``.
+
+    ``extra``: a source run first, for functions the planted one calls.
+    """
+    assert old in source, old
+    namespace = {"np": np}
+    if extra:
+        exec(textwrap.dedent(extra), namespace)
+    exec(textwrap.dedent(source.replace(old, new)), namespace)
+    return namespace[name]
+
+
+def planted_cases(bugs):
+    """``bugs`` (``{exercise: {label: (old, new)}}``) as pytest parameters and their ids."""
+    cases = [(name, label, old, new) for name, by_label in bugs.items() for label, (old, new) in by_label.items()]
+    return cases, [f"{name}: {label}" for name, label, _, _ in cases]
