@@ -433,22 +433,22 @@ class Layer:
 
     @property
     def output(self):
-        """The symbolic output(s) of this layer's one call in a graph (as in Keras)."""
-        node = self._single_node("output")
+        """The symbolic output(s) of this layer's first call in a graph (as in Keras)."""
+        node = self._first_node("output")
         return list(node.outputs) if node.outputs_are_list else node.outputs[0]
 
     @property
     def input(self):
-        """The symbolic input(s) of this layer's one call in a graph (as in Keras)."""
-        node = self._single_node("input")
+        """The symbolic input(s) of this layer's first call in a graph (as in Keras)."""
+        node = self._first_node("input")
         return list(node.inputs) if node.inputs_are_list else node.inputs[0]
 
-    def _single_node(self, what):
-        if len(self._inbound_nodes) != 1:
+    def _first_node(self, what):
+        # Keras 3 answers with the first call of a layer called several times (a shared layer).
+        if not self._inbound_nodes:
             raise AttributeError(
-                f"Layer '{self.name}' has {len(self._inbound_nodes)} calls in model graphs, so "
-                f"`{what}` is ambiguous: it is defined for a layer called exactly once on a "
-                "symbolic input (keras.Input), or inside one Sequential model with an input shape."
+                f"Layer '{self.name}' has never been called and thus has no defined {what}: call it "
+                "on a symbolic input (keras.Input), or put it in a Sequential model with an input shape."
             )
         return self._inbound_nodes[0]
 

@@ -380,3 +380,15 @@ def test_summary_draws_connections_exactly_where_keras_does(graph):
         library.Model(inputs, outputs, name=graph).summary(line_length=100, print_fn=lines.append)
         texts.append("\n".join(lines).rstrip())
     assert texts[1] == texts[0]
+
+
+def test_a_shared_layer_reports_its_first_call_as_input_and_output():
+    """Keras 3 answers `layer.input` / `layer.output` of a layer called twice with its first call."""
+    def shapes(lib):
+        shared = lib.layers.Dense(2)
+        first, second = lib.Input((3,)), lib.Input((5, 3))
+        shared(first), shared(second)
+        return tuple(shared.input.shape), tuple(shared.output.shape)
+
+    import tensorflow as tf
+    assert shapes(cl) == shapes(tf.keras) == ((None, 3), (None, 2))
