@@ -26,6 +26,11 @@ from course_lib.grading.assignment3 import (
     check_layer_summary,
     check_mlp_probabilities,
 )
+from course_lib.grading.assignment4 import (
+    check_build_model,
+    check_split_halves,
+    check_train_model,
+)
 from course_lib.grading.registry import check
 
 __all__ = [
@@ -45,4 +50,7 @@ __all__ = [
     "check_count_params",
     "check_layer_summary",
     "check_mlp_probabilities",
+    "check_split_halves",
+    "check_build_model",
+    "check_train_model",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import reprlib
 import signal
 import threading
@@ -194,6 +195,64 @@ def shown(value, width=80):
     takes its time on a huge one; a checker must not raise because of an answer.
     """
     return _SHOWN.repr(value)[:width]
+
+
+MODEL_LAYERS = ("InputLayer", "Dense", "Concatenate", "Add", "Average", "Dropout", "Activation")
+"""The layers a rebuilt student model may have (:func:`rebuilt_model`)."""
+MODEL_LIMITS = {"layers": 16, "units": 512, "json": 1_000_000}
+"""Bounds checked before rebuilding: a model within them has at most ~40 M weights."""
+
+
+def rebuilt_model(name, result, layers=MODEL_LAYERS):
+    """The course_lib Model a student's function returned, rebuilt from its architecture and weights.
+
+    In the grader a model arrives as ``{"model_json": ..., "weights": [...]}``
+    (what the sandbox makes of a returned model); in the student's own kernel
+    (the self-check) it is the Model itself. The JSON is checked before it is
+    built (only ``layers``, within :data:`MODEL_LIMITS`), so a student's file
+    can neither name other classes nor make the grader allocate without bound.
+
+    Raises:
+        StudentCodeError: the reason, for anything that is not such a model.
+    """
+    if callable(getattr(result, "to_json", None)) and callable(getattr(result, "get_weights", None)):
+        result = {"model_json": result.to_json(), "weights": list(result.get_weights())}
+    if not (isinstance(result, dict) and isinstance(result.get("model_json"), str)
+            and isinstance(result.get("weights"), list)):
+        raise StudentCodeError(f"{name} must return a course_lib Model; it returned {shown(result)}")
+    if len(result["model_json"]) > MODEL_LIMITS["json"]:
+        raise StudentCodeError(f"{name}: the returned model's description is over {MODEL_LIMITS['json']} characters")
+    try:
+        config = json.loads(result["model_json"])
+    except ValueError:
+        raise StudentCodeError(f"{name}: the returned model's description is not JSON") from None
+    kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+    inner = config.get("config") if isinstance(config, dict) else None
+    described = inner.get("layers") if isinstance(inner, dict) else None
+    if kind not in ("Functional", "Model") or not isinstance(described, list):
+        raise StudentCodeError(f"{name} must return a functional model, keras.Model(inputs, outputs); "
+                               f"it returned a {shown(kind)}")
+    if len(described) > MODEL_LIMITS["layers"]:
+        raise StudentCodeError(f"{name}: the model has {len(described)} layers; at most "
+                               f"{MODEL_LIMITS['layers']} are accepted here")
+    for layer in described:
+        kind = layer.get("class_name") if isinstance(layer, dict) else None
+        settings = layer.get("config") if isinstance(layer, dict) else None
+        if kind not in layers or not isinstance(settings, dict):
+            raise StudentCodeError(f"{name}: the model has a {shown(kind)} layer; this exercise accepts {list(layers)}")
+        sizes = [settings.get("units", 1)] + list(settings.get("batch_shape") or [])[1:]
+        if not all(isinstance(n, int) and 0 < n <= MODEL_LIMITS["units"] for n in sizes):
+            raise StudentCodeError(f"{name}: layer {shown(settings.get('name'))} has sizes {shown(sizes)}; "
+                                   f"each must be a whole number from 1 to {MODEL_LIMITS['units']}")
+    from course_lib import models  # the grader's own library: only the classes checked above are built
+
+    try:
+        model = models.model_from_json(result["model_json"])
+        model.set_weights([numpy.asarray(weight) for weight in result["weights"]])
+    except Exception as error:
+        raise StudentCodeError(f"{name}: the returned model could not be rebuilt "
+                               f"({type(error).__name__}: {shown(str(error), 200)})") from None
+    return model
 
 
 def relative_error(expected, received):

@@ -8,12 +8,13 @@ The trusted grader, the nbgrader plugin, the class command and the students'
 """
 from __future__ import annotations
 
-from course_lib.grading import assignment1, assignment2, assignment3
+from course_lib.grading import assignment1, assignment2, assignment3, assignment4
 
 ASSIGNMENTS = {
     "assignment1": assignment1,  # chapter 2-3: a multilayer perceptron from scratch
     "assignment2": assignment2,  # chapter 3: how a network learns
     "assignment3": assignment3,  # chapter 4: shapes
+    "assignment4": assignment4,  # chapter 6: the functional API (built with course_lib itself)
 }
 """Assignment name (the folder under ``solutions/`` and ``exercises/``) -> its checker module."""
 
@@ -34,6 +35,15 @@ def checkers(assignment):
 def default_points(assignment):
     """``{exercise: points}`` of ``assignment`` (what its notebook's graded cells are worth)."""
     return checker_module(assignment).DEFAULT_POINTS
+
+
+def uses_course_lib(assignment):
+    """Whether ``assignment``'s answers build with course_lib (``USES_COURSE_LIB`` in its module).
+
+    Its sandbox then imports the real library instead of a stand-in with only
+    the data loader, and the library's modules are not forbidden.
+    """
+    return bool(getattr(checker_module(assignment), "USES_COURSE_LIB", False))
 
 
 def module_names():

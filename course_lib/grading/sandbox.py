@@ -121,10 +121,24 @@ def _install_hook(scratch, readable, course_directory, blocked_modules):
     sys.addaudithook(hook)
 
 
-def _stub_course_lib(datasets_file):
-    """A `course_lib` with only what the notebooks import: the data loader and an inert grading module."""
+def _stub_course_lib(datasets_file, library=False):
+    """A `course_lib` with only what the notebooks import: the data loader and an inert grading module.
+
+    With ``library`` (a notebook that builds models with course_lib) the real
+    package is imported when a cell asks for it; only the grading module is
+    the inert stand-in.
+    """
     import importlib.util
 
+    grading = types.ModuleType("course_lib.grading")
+
+    def not_while_graded(*args, **kwargs):
+        print("(the self-checks do not run while the notebook is graded)")
+
+    grading.__getattr__ = lambda name: not_while_graded
+    sys.modules["course_lib.grading"] = grading
+    if library:
+        return
     package = types.ModuleType("course_lib")
     package.__path__ = []
     datasets = types.ModuleType("course_lib.datasets")
@@ -133,15 +147,9 @@ def _stub_course_lib(datasets_file):
     digits = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(digits)
     datasets.digits = digits
-    grading = types.ModuleType("course_lib.grading")
-
-    def not_while_graded(*args, **kwargs):
-        print("(the self-checks do not run while the notebook is graded)")
-
-    grading.__getattr__ = lambda name: not_while_graded
     package.datasets, package.grading = datasets, grading
     sys.modules.update({"course_lib": package, "course_lib.datasets": datasets,
-                        "course_lib.datasets.digits": digits, "course_lib.grading": grading})
+                        "course_lib.datasets.digits": digits})
 
 
 def _run_cells(cells, namespace, channel):
@@ -171,6 +179,12 @@ def _call(namespace, name, args, kwargs):
         result = function(*args, **kwargs)
     except BaseException as error:
         return ("raised", type(error).__name__, str(error)[:500])
+    if callable(getattr(result, "to_json", None)) and callable(getattr(result, "get_weights", None)):
+        # A model cannot cross to the grader: its architecture and weights do (the grader rebuilds it).
+        try:
+            result = {"model_json": result.to_json(), "weights": list(result.get_weights())}
+        except BaseException as error:
+            return ("raised", type(error).__name__, f"while describing the returned model: {str(error)[:400]}")
     # What the call did to its arguments, so that the grader sees in-place updates as such.
     after = []
     for arg, before in zip(args, identities):
@@ -197,7 +211,7 @@ def main():
     os.chdir(job["scratch"])
     import numpy  # noqa: F401  (imported before the hook: it reads CPU details at import time)
 
-    _stub_course_lib(job["datasets_file"])
+    _stub_course_lib(job["datasets_file"], job["library"])
     _limits(job["limits"])
     _install_hook(job["scratch"], job["readable"], job["course_directory"], job["blocked_modules"])
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}

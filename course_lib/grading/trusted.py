@@ -51,11 +51,20 @@ MAX_MESSAGE = 256 << 20
 # What an assignment's answers may not use: the reference implementation and the checkers
 # (every registered assignment's checker module, whose references answer the exercises,
 # and the grading modules that import them).
-FORBIDDEN_MODULES = ("course_lib.ops", "course_lib.layers", "course_lib.models", "course_lib.testing",
-                     "course_lib.training") + registry.module_names() + (
+LIBRARY_MODULES = ("course_lib.ops", "course_lib.layers", "course_lib.models", "course_lib.testing",
+                   "course_lib.training")
+"""The library itself: forbidden where the exercises rebuild it, the tool where they use it."""
+FORBIDDEN_MODULES = LIBRARY_MODULES + registry.module_names() + (
                      "course_lib.grading.registry", "course_lib.grading.harness", "course_lib.grading.trusted",
                      "course_lib.grading.grade_class", "course_lib.grading.nbgrader_plugins",
                      "tensorflow", "keras", "torch", "jax", "sklearn")
+
+
+def forbidden_modules(assignment):
+    """What ``assignment``'s answers may not import: everything above, less the library where they use it."""
+    if registry.uses_course_lib(assignment):
+        return tuple(name for name in FORBIDDEN_MODULES if name not in LIBRARY_MODULES)
+    return FORBIDDEN_MODULES
 
 
 class _ChildDied(Exception):
@@ -85,8 +94,10 @@ class _SafeUnpickler(pickle.Unpickler):
 class Sandbox:
     """One child process: the submission's cells, then calls of its functions."""
 
-    def __init__(self, cells, scratch, cells_seconds=CELLS_SECONDS, course_directory=str(COURSE_DIRECTORY)):
+    def __init__(self, cells, scratch, cells_seconds=CELLS_SECONDS, course_directory=str(COURSE_DIRECTORY),
+                 assignment="assignment1"):
         self.scratch = scratch
+        library = registry.uses_course_lib(assignment)  # the answers build with course_lib itself
         self.process = subprocess.Popen(
             [sys.executable, "-I", str(SANDBOX)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, cwd=scratch, env={"PATH": "/usr/bin:/bin", "HOME": scratch,
@@ -95,7 +106,8 @@ class Sandbox:
         )
         self._send({
             "scratch": scratch, "cells": cells, "limits": LIMITS, "course_directory": course_directory,
-            "readable": [str(COURSE_LIB / "datasets")], "blocked_modules": FORBIDDEN_MODULES,
+            "readable": [str(COURSE_LIB if library else COURSE_LIB / "datasets")],
+            "blocked_modules": forbidden_modules(assignment), "library": library,
             "datasets_file": str(COURSE_LIB / "datasets" / "digits.py"),
         })
         # Cells run in order; the child says which one starts. If the process ends or a cell
@@ -255,18 +267,47 @@ def _defines(source, name):
                for node in tree.body)
 
 
-def policy_violation(source):
-    """The forbidden module an answer's source imports or names, or None."""
+def _bindings(node):
+    """``(name, module)`` for each name an import statement binds; ``[]`` for any other node."""
+    if isinstance(node, ast.Import):
+        return [(alias.asname or alias.name.split(".")[0], alias.name if alias.asname else alias.name.split(".")[0])
+                for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module:
+        return [(alias.asname or alias.name, f"{node.module}.{alias.name}") for alias in node.names]
+    return []
+
+
+def import_aliases(sources):
+    """``{name: module}`` for every name the sources' imports bind (``import course_lib as keras``)."""
+    aliases = {}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            aliases.update(_bindings(node))
+    return aliases
+
+
+def policy_violation(source, forbidden=FORBIDDEN_MODULES, aliases=None):
+    """The module of ``forbidden`` an answer's source imports or names, or None.
+
+    ``aliases`` (:func:`import_aliases` of the notebook's cells) resolves a name
+    such as ``keras.layers`` to the module it was imported as, so that
+    ``import course_lib as keras`` is not mistaken for Keras.
+    """
+    aliases = aliases or {}
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return None
     for node in ast.walk(tree):
-        names = []
+        names = [module for _, module in _bindings(node)]
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            names += [alias.name for alias in node.names]  # `import a.b` imports a.b, binding only a
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            names.append(node.module)
         elif isinstance(node, ast.Attribute):
             parts = []
             current = node
@@ -274,11 +315,11 @@ def policy_violation(source):
                 parts.append(current.attr)
                 current = current.value
             if isinstance(current, ast.Name):
-                names = [".".join([current.id] + parts[::-1])]
+                names = [".".join([aliases.get(current.id, current.id)] + parts[::-1])]
         for name in names:
-            for forbidden in FORBIDDEN_MODULES:
-                if name == forbidden or name.startswith(forbidden + "."):
-                    return forbidden
+            for module in forbidden:
+                if name == module or name.startswith(module + "."):
+                    return module
     return None
 
 
@@ -324,14 +365,16 @@ def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, cours
         answers = [source for label, source, meta in cells[:position] if not meta.get("grade") and (
             _defines(source, exercise) or (partner and _defines(source, partner))
             or (cells.index((label, source, meta)) >= start and not meta.get("locked")))]
-        forbidden = next((v for v in map(policy_violation, answers) if v), None)
+        aliases = import_aliases([source for _, source in runnable])
+        forbidden = next((v for v in (policy_violation(a, forbidden_modules(assignment), aliases) for a in answers)
+                          if v), None)
         if forbidden:
             results[exercise] = (0.0, maximum, f"{exercise}: your answer uses {forbidden}, which this "
                                  f"assignment does not allow (write it yourself): 0 / {maximum:g} points")
             continue
         results[exercise] = _grade_one(exercise, checker, partner, runnable, maximum,
                                        cells_seconds or CELLS_SECONDS, skipped,
-                                       str(course_directory or COURSE_DIRECTORY))
+                                       str(course_directory or COURSE_DIRECTORY), assignment)
     if baseline:
         floors = release_baseline(assignment, course_directory)
         for exercise, (points, maximum, report) in results.items():
@@ -401,13 +444,14 @@ def release_baseline(assignment, course_directory=None):
     return _BASELINES[key]
 
 
-def _grade_one(exercise, checker, partner, runnable, maximum, cells_seconds, skipped, course_directory):
+def _grade_one(exercise, checker, partner, runnable, maximum, cells_seconds, skipped, course_directory,
+               assignment):
     """Grade one exercise in a child of its own; a cell that kills the child or never ends is
     left out (and remembered in ``skipped`` for the later exercises) and the child started again."""
     with tempfile.TemporaryDirectory(prefix="trusted-grader-") as scratch:
         while True:
             cells = [cell for cell in runnable if cell[0] not in skipped]
-            sandbox = Sandbox(cells, scratch, cells_seconds, course_directory)
+            sandbox = Sandbox(cells, scratch, cells_seconds, course_directory, assignment)
             if sandbox.cell_failures is not None or sandbox.fatal_cell is None:
                 break
             sandbox.close()

@@ -119,7 +119,7 @@ def test_chapter_prints_its_parity_result(build, chapter):
 
 # The chapters with a graded notebook of their own (the others link to one that exercises them).
 CHAPTER_ASSIGNMENTS = {"book/02_core_layers": "assignment1", "book/03_learning": "assignment2",
-                       "book/04_shapes": "assignment3"}
+                       "book/04_shapes": "assignment3", "book/06_functional_api": "assignment4"}
 
 
 @pytest.mark.parametrize("chapter", _chapters())
