@@ -5,8 +5,10 @@ Write ``import course_lib as keras`` where a Keras tutorial writes
 """
 from course_lib import (
     activations,
+    applications,
     backend,
     callbacks,
+    constraints,
     initializers,
     layers,
     losses,
@@ -14,6 +16,7 @@ from course_lib import (
     models,
     ops,
     optimizers,
+    regularizers,
     saving,
     testing,
     utils,
@@ -24,6 +27,7 @@ from course_lib.models import Model, Sequential, load_model, model_from_json
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "initializers",
+    "Input", "Model", "Sequential", "activations", "applications", "backend", "callbacks", "initializers",
     "layers", "load_model", "losses", "model_from_json", "saving", "metrics", "models", "ops", "optimizers", "testing", "utils",
+    "constraints", "regularizers",
 ]

@@ -109,6 +109,24 @@ def errstate(**kwargs):
         return numpy.errstate(**kwargs)
     return contextlib.nullcontext()
 
+def sliding_window_view(array, window_shape, axis):
+    """A read-only strided view of every window of ``window_shape`` along ``axis`` (no copy).
+
+    NumPy's ``numpy.lib.stride_tricks.sliding_window_view`` (CuPy has the same
+    function in ``cupy.lib.stride_tricks``): the window axes are appended at
+    the end, in the order of ``axis``. Convolution and pooling index it with
+    strides and dilations, then make at most one copy.
+    """
+    if _backend_name == "cupy":
+        return importlib.import_module("cupy.lib.stride_tricks").sliding_window_view(array, window_shape, axis)
+    if _backend_name == "strict":
+        from course_lib import strict_backend
+
+        host = strict_backend._unwrap(array, "backend.sliding_window_view")
+        return numpy.lib.stride_tricks.sliding_window_view(host, window_shape, axis).view(strict_backend.StrictArray)
+    return numpy.lib.stride_tricks.sliding_window_view(array, window_shape, axis)
+
+
 _FLOAT_TYPES = ("float16", "float32", "float64")
 _state = threading.local()
 _config = {"floatx": "float32", "epsilon": 1e-7}
@@ -230,9 +248,10 @@ def unique_name(base: str) -> str:
 
 
 def snake_case(name: str) -> str:
-    """``BatchNormalization`` -> ``batch_normalization``, as Keras names layers."""
+    """``BatchNormalization`` -> ``batch_normalization``, ``Conv2D`` -> ``conv2d``, as Keras names layers."""
+    name = re.sub(r"\W+", "", name)
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def clear_session() -> None:

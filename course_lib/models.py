@@ -11,7 +11,9 @@ from typing import NamedTuple
 
 from course_lib import backend
 from course_lib import layers as layers_module
-from course_lib.layers.base import _LOSS_COLLECTORS, KerasTensor, Layer, dtype_policy
+from course_lib.layers.base import (
+    _LOSS_COLLECTORS, KerasTensor, Layer, activity_gradients, activity_penalties, dtype_policy,
+)
 from course_lib.layers.core import InputLayer
 from course_lib.training import Trainer
 from course_lib.utils.summary import print_summary
@@ -111,6 +113,8 @@ class Model(Trainer, Layer):
         if not isinstance(self, Sequential):
             self._layers = _keras_layer_order(self._nodes, first_seen)
         self._node_position = {id(node): position for position, node in enumerate(self._nodes)}
+        # A new graph may hold other weights: the engine's cache of regularized weights follows this.
+        self._graph_version = getattr(self, "_graph_version", 0) + 1
         self._consumers = {}
         for node in self._nodes:
             for tensor in node.inputs:
@@ -175,6 +179,13 @@ class Model(Trainer, Layer):
         if not self.trainable:
             return self.weights
         return [w for layer in self.layers for w in layer.non_trainable_weights]
+
+    def _regularized_weights(self, trainable_only=True):
+        """The layers' regularized weights, named "layer/weight" like :attr:`trainable_weight_names`."""
+        if trainable_only and not self.trainable:
+            return []
+        return [(f"{layer.name}/{name}", variable, regularizer)
+                for layer in self.layers for name, variable, regularizer in layer._regularized_weights(trainable_only)]
 
     # A model used as a layer inside another model names its weights
     # "layer/weight", so that the outer model finds them like any layer's.
@@ -307,6 +318,11 @@ class Model(Trainer, Layer):
                     values[id(tensor)] = value
                 if position in keep:
                     caches[position] = cache
+                if layer.activity_regularizer is not None:
+                    # Keras's activity penalty of each call; its gradient joins the upstream one in _backprop.
+                    collected.extend(activity_penalties(layer.activity_regularizer, outputs_list))
+                    if position in keep:
+                        caches.activity[position] = (layer.activity_regularizer, outputs_list)
                 if len(collected) > before:  # add_loss: backward must run even without an upstream gradient
                     caches.loss_outputs[position] = [(v.shape, v.dtype) for v in outputs_list]
         finally:
@@ -368,18 +384,27 @@ class Model(Trainer, Layer):
             if grad is not None:
                 _accumulate(grads, id(tensor), grad)
         by_layer = {}
+        activity = getattr(caches, "activity", None) or {}
         for position in sorted(plan.nodes, reverse=True):
             node, cache = self._nodes[position], caches[position]
             layer = node.layer
             wants_dx = position in plan.input_grads
+            extra = self._activity_grads(layer, activity[position]) if position in activity else None
             if position in logits_grads:
                 dpre, inner = logits_grads[position], cache[0]
+                if extra is not None and extra[0] is not None:
+                    # Scored from logits: the activity penalty of the (softmax/sigmoid) output goes
+                    # back through the activation onto the logits' gradient.
+                    _, pre, out = cache
+                    dpre = dpre + layer.activation.backward(pre, out, extra[0])
                 if wants_dx:
                     dx, weight_grads = layer.backward_pre_activation(dpre, inner)
                 else:
                     dx, weight_grads = None, layer.weight_gradients_pre_activation(dpre, inner)
             else:
                 dys = [grads.get(id(t)) for t in node.outputs]
+                if extra is not None:
+                    dys = [g if dy is None else (dy if g is None else dy + g) for dy, g in zip(dys, extra)]
                 if all(dy is None for dy in dys):
                     if position not in getattr(caches, "loss_outputs", {}):
                         continue
@@ -401,6 +426,10 @@ class Model(Trainer, Layer):
             for layer, totals in by_layer.items() for name in layer.trainable_weight_names if name in totals
         }
         return [grads.get(id(tensor)) for tensor in self.inputs], weight_grads
+
+    def _activity_grads(self, layer, entry):
+        regularizer, outputs = entry
+        return activity_gradients(regularizer, outputs, f"Model '{self.name}', layer '{layer.name}' activity_regularizer")
 
     def _gradient_list(self, weight_grads):
         """Gradients aligned with :attr:`trainable_weights` (None where no gradient reached a weight)."""
@@ -717,11 +746,13 @@ def model_from_json(json_string, custom_objects=None):
 
 # ---------------------------------------------------------------- helpers
 class _Caches(list):
-    """One cache per node of a model call, and the output shapes of the nodes that called add_loss."""
+    """One cache per node of a model call, the output shapes of the nodes that called add_loss,
+    and the outputs of the nodes with an activity regularizer."""
 
     def __init__(self, items):
         super().__init__(items)
         self.loss_outputs = {}
+        self.activity = {}  # node position -> (activity regularizer, the outputs it penalized)
 
 
 class _Plan(NamedTuple):

@@ -11,7 +11,10 @@ One step of :meth:`Optimizer.apply` does what Keras 3 does, in this order:
 2. clip the gradients (``clipnorm``, ``clipvalue`` or ``global_clipnorm``);
 3. decoupled weight decay: ``variable -= variable * weight_decay * lr``;
 4. the optimizer's own ``update_step`` for each variable;
-5. ``iterations += 1``.
+5. once every variable is updated, each Keras Variable that has a
+   ``constraint`` (``kernel_constraint=`` ...) is replaced by
+   ``constraint(variable)``, as Keras does after the update;
+6. ``iterations += 1``.
 
 The learning rate of a step is read once, before the step, so a schedule is
 evaluated at the number of steps already taken (0 for the first step).
@@ -37,7 +40,7 @@ import sys
 import types
 import warnings
 
-from course_lib.variables import unwrap
+from course_lib.variables import Variable, unwrap
 from course_lib import backend
 
 __all__ = [
@@ -491,6 +494,9 @@ class Optimizer(abc.ABC):
         """
         if self.built:
             return
+        # The Variables themselves are kept to read their constraints when apply() gets no variables.
+        variables = list(variables)
+        self._variable_objects = [v for v in variables if isinstance(v, Variable)]
         variables = [unwrap(v) for v in variables]
         self._check_are_variables(variables, "build")
         seen = {}
@@ -588,8 +594,13 @@ class Optimizer(abc.ABC):
         grads = list(grads)
         if not grads:
             return
+        given = None
         if variables is not None:
-            variables = [unwrap(v) for v in variables]  # Keras's Variables: update their arrays
+            given = list(variables)
+            constrained = _constrained(given)
+            variables = [unwrap(v) for v in given]  # Keras's Variables: update their arrays
+        else:
+            constrained = _constrained(getattr(self, "_variable_objects", ()))
         if variables is None:
             if not self.built:
                 raise ValueError(
@@ -606,7 +617,7 @@ class Optimizer(abc.ABC):
                 f"Received: {len(grads)} gradients for {len(variables)} variables"
             )
         if not self.built:
-            self.build(variables)
+            self.build(given)
         for position, variable in enumerate(variables):
             if id(variable) not in self._variable_index:
                 raise ValueError(
@@ -646,7 +657,19 @@ class Optimizer(abc.ABC):
         learning_rate = self.learning_rate
         self._apply_weight_decay(present_variables, learning_rate)
         self._update_variables(present_grads, present_variables, learning_rate)
+        if constrained:
+            self._apply_constraints(constrained, present_variables)
         self._iterations += 1
+
+    @staticmethod
+    def _apply_constraints(constrained, updated):
+        """Keras: after the update of all variables, ``variable.assign(variable.constraint(variable))``
+        for each updated variable that has a constraint (a variable left without a gradient is not)."""
+        updated = {id(array) for array in updated}
+        for variable in constrained:
+            array = variable.value
+            if id(array) in updated:
+                array[...] = variable.constraint(array)
 
     def _update_variables(self, grads, variables, learning_rate):
         """Run :meth:`update_step` on each pair (Nadam adds a shared update first)."""
@@ -1126,3 +1149,8 @@ def get(identifier):
         f"Expected one of {sorted(_OPTIMIZERS)} (any case), an Optimizer instance "
         f"or a dict {{'class_name': ..., 'config': ...}}."
     )
+
+
+def _constrained(variables):
+    """The Keras Variables among ``variables`` that have a constraint (usually none: a cheap pass)."""
+    return [v for v in variables if isinstance(v, Variable) and v.constraint is not None]

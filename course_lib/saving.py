@@ -112,12 +112,55 @@ def load_weights(model, filepath, skip_mismatch=False):
             archive.extract("model.weights.h5", scratch)
             _read_h5(model, os.path.join(scratch, "model.weights.h5"), skip_mismatch)
         return
+    if filepath.endswith((".h5", ".hdf5")) and not filepath.endswith(".weights.h5"):
+        _read_legacy_h5(model, filepath, skip_mismatch)
+        return
     if not filepath.endswith(".weights.h5"):
         raise ValueError(
-            "load_weights: the file name must end in `.weights.h5` (or `.keras`), as in Keras 3. "
-            f"Received: filepath={filepath!r}"
+            "load_weights: the file name must end in `.weights.h5` (or `.keras`, or the legacy `.h5`), "
+            f"as in Keras 3. Received: filepath={filepath!r}"
         )
     _read_h5(model, filepath, skip_mismatch)
+
+
+def _read_legacy_h5(model, filepath, skip_mismatch=False):
+    """Keras 2's HDF5 weights (``model.save("x.h5")``, the published ImageNet files), by order.
+
+    As Keras's legacy loader: the file's layers that hold weights are matched, in order, with
+    the model's layers that hold weights; each layer's values come in its ``weight_names`` order
+    (trainable first, as :attr:`Layer.weights` lists them).
+    """
+    import h5py
+
+    def strings(group, attribute):
+        return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in group.attrs.get(attribute, [])]
+
+    with h5py.File(filepath, "r") as handle:
+        group = handle["model_weights"] if "model_weights" in handle else handle
+        if "layer_names" not in group.attrs:
+            raise ValueError(
+                f"load_weights: {filepath!r} is not a Keras HDF5 weights file (no 'layer_names' attribute)."
+            )
+        stored = [(name, [group[name][w][()] for w in strings(group[name], "weight_names")])
+                  for name in strings(group, "layer_names")]
+    stored = [(name, values) for name, values in stored if values]
+    layers = [layer for layer in model.layers if layer.weights]
+    if len(stored) != len(layers):
+        raise ValueError(
+            f"load_weights: layer count mismatch: the model has {len(layers)} layers with weights "
+            f"({[layer.name for layer in layers]}), the file {filepath!r} has {len(stored)} "
+            f"({[name for name, _ in stored]})."
+        )
+    for (name, values), layer in zip(stored, layers):
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if [v.shape for v in values] != shapes:
+            if skip_mismatch:
+                continue
+            raise ValueError(
+                f"load_weights: layer '{layer.name}' expects weights of shapes {shapes}; the file's "
+                f"layer '{name}' has {[v.shape for v in values]}."
+            )
+        layer.set_weights(values)
 
 
 def keras_ordered_variables(layer):

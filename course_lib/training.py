@@ -2,6 +2,12 @@
 
 A training step is: forward (``training=True``), loss and its gradient with
 respect to each output, backward through the model, one optimizer update.
+As in Keras, the loss is the data loss plus every ``add_loss`` value, the
+activity penalties of the layer calls (``regularizer(output) / batch_size``)
+and the penalties of the trainable weights that have a regularizer (at the
+weights before the update); each penalty's gradient is added to its weight's
+(or its output's) gradient, and the optimizer applies the weights'
+constraints after the update.
 As Keras's TensorFlow backend does, a crossentropy loss on a softmax or
 sigmoid output is computed from the output layer's logits (more stable, and
 the same numbers Keras reports).
@@ -12,7 +18,7 @@ import math
 import warnings
 
 from course_lib import backend, callbacks as callbacks_module, losses, metrics as metrics_module
-from course_lib import optimizers
+from course_lib import optimizers, regularizers, variables as variables_module
 from course_lib.utils.progbar import Progbar
 from course_lib.utils.py_dataset import PyDataset, load_batches
 
@@ -30,6 +36,7 @@ class Trainer:
         self._loss_spec = None
         self._losses_resolved = False  # set by the first step after compile (see _resolve_losses)
         self._warned_non_finite = False
+        self._regularized_cache = (None, [])  # (cache key, every regularized weight): see _weight_regularizers
 
     # ---------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
@@ -230,6 +237,33 @@ class Trainer:
         """The sum of what the layers passed to add_loss in the forward pass just run (Keras adds it too)."""
         return sum(backend.to_float(value) for value in self._eager_losses)
 
+    def _weight_regularizers(self):
+        """``[(weight name, Variable, regularizer)]`` for the trainable weights with a regularizer.
+
+        The full list (frozen weights included) is cached, and rebuilt only
+        when the graph changes or a Variable's regularizer is set; without any
+        regularizer a step costs one comparison here.
+        """
+        key = (variables_module.generation(), getattr(self, "_graph_version", 0))
+        cached_key, every = self._regularized_cache
+        if cached_key != key:
+            every = self._regularized_weights(trainable_only=False)
+            self._regularized_cache = (key, every)
+        if not every:
+            return every
+        trainable = set(self.trainable_weight_names)
+        return [entry for entry in every if entry[0] in trainable]
+
+    def _weight_penalty(self, regularized):
+        """The sum of the weight penalties, as a float (Keras adds them to the reported loss)."""
+        return sum(backend.to_float(regularizer(variable.value)) for _, variable, regularizer in regularized)
+
+    def _add_regularizer_gradients(self, weight_grads, regularized):
+        for name, variable, regularizer in regularized:
+            grad = regularizers.gradient(regularizer, variable.value,
+                                         f"Model '{self.name}', weight '{variable.path}' regularizer")
+            weight_grads[name] = weight_grads[name] + grad if weight_grads.get(name) is not None else grad
+
     def _loss_cache_positions(self):
         return {p for p in (self._logits_node(i) for i in range(len(self.outputs))) if p is not None}
 
@@ -280,6 +314,9 @@ class Trainer:
         outputs, caches = self._run(xs, True, plan.nodes | self._loss_cache_positions())
         total, per_output, output_grads, logits_grads = self._loss_step(ys, outputs, caches, sample_weights)
         total += self._added_loss()
+        regularized = self._weight_regularizers()
+        if regularized:  # at the weights before this step's update, as Keras
+            total += self._weight_penalty(regularized)
         if not math.isfinite(total) and not self._warned_non_finite:
             # Keras trains on (and records) a NaN or infinite loss; TerminateOnNaN stops it.
             self._warned_non_finite = True
@@ -289,6 +326,8 @@ class Trainer:
                 "training when this happens.", RuntimeWarning, stacklevel=4,
             )
         _, weight_grads = self._backprop(output_grads, caches, plan, logits_grads)
+        if regularized:
+            self._add_regularizer_gradients(weight_grads, regularized)
         self.optimizer.apply(self._gradient_list(weight_grads), self.trainable_weights)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 
@@ -298,6 +337,9 @@ class Trainer:
         outputs, caches = self._run(xs, False, self._loss_cache_positions())
         total, per_output, _, _ = self._loss_step(ys, outputs, caches, sample_weights, with_gradients=False)
         total += self._added_loss()
+        regularized = self._weight_regularizers()
+        if regularized:
+            total += self._weight_penalty(regularized)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
 
     # ------------------------------------------------------------------ fit

@@ -18,18 +18,71 @@ def _array_attribute(name):
     return property(lambda self: getattr(self._value, name), doc=f"The array's ``{name}``.")
 
 
+# Bumped whenever a Variable's regularizer or constraint is set: the training engine
+# caches the list of regularized weights and rebuilds it only when this changes.
+_generation = 0
+
+
+def generation():
+    """A counter that changes whenever a Variable's regularizer or constraint is set."""
+    return _generation
+
+
 class Variable(NDArrayOperatorsMixin):
     """One weight: ``name`` (``'kernel'``), ``path`` (``'dense/kernel'``), ``shape``, ``dtype``, ``trainable``.
 
     ``trainable`` follows its layer, as in Keras: a weight created trainable is
     trainable while its layer is.
+
+    ``regularizer`` (a penalty added to the training loss, see
+    :mod:`course_lib.regularizers`) and ``constraint`` (a projection applied
+    after each optimizer step, see :mod:`course_lib.constraints`) are None
+    unless ``add_weight`` was given them; both may be set later, as in Keras.
     """
 
-    def __init__(self, value, name, layer, trainable=True):
+    def __init__(self, value, name, layer, trainable=True, regularizer=None, constraint=None):
         self._value = value
         self.name = name
         self._layer = layer
         self._created_trainable = bool(trainable)
+        self._regularizer = None
+        self._constraint = None
+        if regularizer is not None:
+            self.regularizer = regularizer
+        if constraint is not None:
+            self.constraint = constraint
+
+    @property
+    def regularizer(self):
+        """The penalty on this weight added to the training loss, or None."""
+        return self._regularizer
+
+    @regularizer.setter
+    def regularizer(self, value):
+        global _generation
+        if value is not None and not callable(value):
+            raise ValueError(
+                "Invalid value for attribute `regularizer`. Expected a callable (such as a "
+                f"`keras.regularizers.Regularizer` instance) or `None`. Received: regularizer={value}"
+            )
+        self._regularizer = value
+        _generation += 1
+
+    @property
+    def constraint(self):
+        """The projection applied to this weight after each optimizer step, or None."""
+        return self._constraint
+
+    @constraint.setter
+    def constraint(self, value):
+        global _generation
+        if value is not None and not callable(value):
+            raise ValueError(
+                "Invalid value for attribute `constraint`. Expected a callable (such as a "
+                f"`keras.constraints.Constraint` instance) or `None`. Received: constraint={value}"
+            )
+        self._constraint = value
+        _generation += 1
 
     @property
     def path(self):

@@ -1,7 +1,19 @@
 """Layers with Keras's names, arguments and weight layouts, each with a backward pass."""
 from course_lib.layers.base import InputSpec, KerasTensor, Layer
+from course_lib.layers.convolutional import Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
 from course_lib.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from course_lib.layers.leaky_relu import LeakyReLU
+from course_lib.layers.pooling import (
+    AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
+    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D, GlobalAvgPool2D,
+    GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+    GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D, MaxPooling2D, MaxPooling3D,
+)
+from course_lib.layers.reshaping import (
+    Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D,
+    ZeroPadding1D, ZeroPadding2D, ZeroPadding3D,
+)
+from course_lib.layers.normalization import BatchNormalization
 from course_lib.layers.merging import (
     Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract,
     add, average, concatenate, maximum, minimum, multiply, subtract,
@@ -9,14 +21,23 @@ from course_lib.layers.merging import (
 
 _CLASSES = {
     cls.__name__: cls
-    for cls in (Activation, Add, Average, Concatenate, Dense, Dropout, Flatten, InputLayer, LeakyReLU,
+    for cls in (Activation, Add, Average, BatchNormalization, Concatenate, Conv1D, Conv2D, Conv3D, Dense, Dropout, Flatten,
+                InputLayer, LeakyReLU,
+                AveragePooling1D, AveragePooling2D, AveragePooling3D, Cropping1D, Cropping2D, Cropping3D,
+                GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
+                GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D, MaxPooling2D,
+                MaxPooling3D, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D,
+                ZeroPadding3D,
                 Maximum, Minimum, Multiply, Reshape, Subtract)
 }
 
 __all__ = sorted(_CLASSES) + [
-    "Input", "InputSpec", "KerasTensor", "Layer", "add", "average", "concatenate", "maximum", "minimum",
+    "Convolution1D", "Convolution2D", "Convolution3D", "Input", "InputSpec", "KerasTensor", "Layer", "add", "average", "concatenate", "maximum", "minimum",
     "multiply", "subtract", "serialize", "deserialize",
 ]
+# Keras 3's other spellings of the pooling layers (the same classes).
+__all__ += ["AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D",
+            "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D"]
 
 
 def serialize(layer):

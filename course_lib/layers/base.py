@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 
-from course_lib import backend, initializers
+from course_lib import backend, constraints, initializers, regularizers
 from course_lib.variables import Variable
 
 # The default of ``backward``'s cache: "use the cache of this layer's last call".
@@ -143,6 +143,11 @@ class Layer:
         input_dim: the old Keras 2 spelling of ``input_shape=(input_dim,)``.
         batch_input_shape / batch_size: the shape with the batch axis (Keras 2);
             ``batch_size`` fixes the batch axis of ``input_shape``.
+        activity_regularizer: a regularizer (name, object or dict, see
+            :mod:`course_lib.regularizers`) of the layer's outputs: at every
+            call, ``regularizer(output) / batch_size`` joins the loss, as in
+            Keras 3. The training engine adds its gradient; the layer itself
+            needs no code for it.
 
     Class attributes a subclass may set:
         differentiable: False for a layer no gradient flows through
@@ -155,6 +160,7 @@ class Layer:
 
     differentiable = True
     keeps_integers = False
+    activity_regularizer = None  # settable on any layer, as in Keras
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -173,6 +179,7 @@ class Layer:
         input_dim=None,
         batch_input_shape=None,
         batch_size=None,
+        activity_regularizer=None,
         **kwargs,
     ):
         class_name = type(self).__name__
@@ -188,6 +195,8 @@ class Layer:
         self._dtype = backend._check_float_name(class_name, _dtype_name(dtype or backend.floatx()))
         self._trainable = bool(trainable)
         self.autocast = bool(autocast)
+        if activity_regularizer is not None:
+            self.activity_regularizer = regularizers.get(activity_regularizer)
         self.built = False
         self.grads = {}
         self.input_spec = None
@@ -226,15 +235,28 @@ class Layer:
         self._trainable = bool(value)
 
     # ---------------------------------------------------------------- weights
-    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None):
-        """Create a weight, remember it under ``name`` and return the array."""
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None,
+                   regularizer=None, constraint=None):
+        """Create a weight, remember it under ``name`` and return its Variable.
+
+        Args:
+            regularizer: a penalty on the weight added to the training loss
+                (name, object or dict; see :mod:`course_lib.regularizers`).
+            constraint: a projection applied after each optimizer step (see
+                :mod:`course_lib.constraints`).
+
+        Both are kept on the Variable; the engine and the optimizers apply
+        them, the layer's forward and backward need no code for them.
+        """
+        regularizer = regularizers.get(regularizer)
+        constraint = constraints.get(constraint)
         dtype = dtype or self.dtype
         # asarray with the dtype also fixes up plain callables used as initializers.
         value = backend.xp.asarray(initializers.get(initializer)(tuple(shape), dtype=dtype), dtype=dtype)
         if name in self._params:
             raise ValueError(f"Layer '{self.name}': a weight named '{name}' already exists.")
         self._params[name] = value
-        self._variables[name] = Variable(value, name, self, trainable)
+        self._variables[name] = Variable(value, name, self, trainable, regularizer=regularizer, constraint=constraint)
         if trainable:
             self._trainable_names.append(name)
         return self._variables[name]
@@ -346,8 +368,26 @@ class Layer:
 
     @property
     def losses(self):
-        """The values ``add_loss`` received during this layer's (or model's) last forward pass."""
-        return list(self._eager_losses)
+        """Keras's ``losses``: what ``add_loss`` and the activity regularizers gave during this
+        layer's (or model's) last forward pass, then the penalties of the trainable weights that
+        have a regularizer, at their current values."""
+        return list(self._eager_losses) + [
+            regularizer(variable.value) for _, variable, regularizer in self._regularized_weights()
+        ]
+
+    def _regularized_weights(self, trainable_only=True):
+        """``[(weight name, Variable, regularizer)]`` for the weights that have a regularizer.
+
+        Names are keyed like :attr:`trainable_weight_names` (a model prefixes
+        its layers' names), so the engine adds each penalty's gradient to the
+        matching weight gradient. ``trainable_only=False`` lists the frozen
+        weights too (the engine caches that list and filters it per step).
+        """
+        names = self.trainable_weight_names if trainable_only else list(self._params)
+        return [
+            (name, self._variables[name], self._variables[name].regularizer)
+            for name in names if self._variables[name].regularizer is not None
+        ]
 
     def weight_gradients(self, output_grads, cache):
         """Only the weight gradients: the engine calls this where no input gradient is needed.
@@ -371,6 +411,8 @@ class Layer:
         self._check_input(shapes)
         self._eager_losses = []
         outputs, cache = self.forward(inputs, training=bool(training))
+        if self.activity_regularizer is not None:
+            self._eager_losses.extend(activity_penalties(self.activity_regularizer, outputs))
         # Only for the sugar `layer.backward(dy)`; models and the engine never read it.
         self._last_call = cache
         return outputs
@@ -456,6 +498,8 @@ class Layer:
     def get_config(self):
         """Keras's config: the same keys and values ``keras.layers.X.get_config()`` gives."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype)}
+        if self.activity_regularizer is not None:  # as Keras's base Layer writes it: only when set
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if not self.autocast:
             config["autocast"] = False
         # No batch_input_shape (Keras 3 refuses it): a Sequential saves an InputLayer instead.
@@ -490,6 +534,41 @@ def _with_single_call_sugar(pure_backward):
 
 
 Layer.backward = _with_single_call_sugar(Layer.backward)
+
+
+def _is_float_array(value):
+    return hasattr(value, "dtype") and hasattr(value, "ndim") and value.dtype.kind == "f"
+
+
+def _batch_divisor(output):
+    """Keras divides an activity penalty by the batch size (divide_no_nan: 0 for an empty batch)."""
+    return output.shape[0] if output.ndim > 0 else 1
+
+
+def activity_penalties(regularizer, outputs):
+    """Keras 3's activity penalties of one layer call: ``regularizer(output) / batch_size`` per float output."""
+    penalties = []
+    for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        if not _is_float_array(output):
+            continue
+        penalty = regularizer(output)
+        divisor = _batch_divisor(output)
+        penalty = penalty * 0 if divisor == 0 else penalty / output.dtype.type(divisor)
+        penalties.append(backend.xp.asarray(penalty, dtype=output.dtype))
+    return penalties
+
+
+def activity_gradients(regularizer, outputs, where):
+    """The gradients of :func:`activity_penalties` with respect to each output (None for a non-float one)."""
+    grads = []
+    for output in outputs:
+        if not _is_float_array(output):
+            grads.append(None)
+            continue
+        grad = regularizers.gradient(regularizer, output, where)
+        divisor = _batch_divisor(output)
+        grads.append(grad * 0 if divisor == 0 else grad / output.dtype.type(divisor))
+    return grads
 
 
 def dtype_policy(name):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from course_lib import activations, backend, initializers
+from course_lib import activations, backend, constraints, initializers, regularizers
 from course_lib.layers.base import InputSpec, KerasTensor, Layer, Node, standardize_shape
 from course_lib.ops import dense_backward, dense_forward
 
@@ -132,6 +132,12 @@ class Dense(ActivatedLayer):
         activation: name or function; None means linear.
         use_bias: whether to add a bias vector.
         kernel_initializer, bias_initializer: initializers (names or objects).
+        kernel_regularizer, bias_regularizer: penalties on the weights added to
+            the training loss (names, objects or dicts; see
+            :mod:`course_lib.regularizers`).
+        activity_regularizer: a penalty on the output, divided by the batch size.
+        kernel_constraint, bias_constraint: projections applied to the weights
+            after each optimizer step (see :mod:`course_lib.constraints`).
 
     Input shape:
         ``(batch_size, ..., input_dim)``.
@@ -146,15 +152,17 @@ class Dense(ActivatedLayer):
                  quantization_config=None, **kwargs):
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
             raise ValueError(f"Dense: units must be a positive int. Received: units={units!r}")
-        _not_yet_supported("Dense", kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                           activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                           bias_constraint=bias_constraint, quantization_config=quantization_config)
-        super().__init__(**kwargs)
+        _not_yet_supported("Dense", quantization_config=quantization_config)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, input_shape):
@@ -164,8 +172,10 @@ class Dense(ActivatedLayer):
                 f"Dense '{self.name}': the last dimension of the input must be known. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
-        self.kernel = self.add_weight("kernel", (input_dim, self.units), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if self.use_bias else None
+        self.kernel = self.add_weight("kernel", (input_dim, self.units), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
 
@@ -190,8 +200,11 @@ class Dense(ActivatedLayer):
             use_bias=self.use_bias,
             kernel_initializer=initializers.serialize(self.kernel_initializer),
             bias_initializer=initializers.serialize(self.bias_initializer),
-            kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-            bias_constraint=None, quantization_config=None,
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
+            kernel_constraint=constraints.serialize(self.kernel_constraint),
+            bias_constraint=constraints.serialize(self.bias_constraint),
+            quantization_config=None,
         )
         return config
 

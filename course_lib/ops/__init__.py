@@ -4,11 +4,26 @@ These are what the graded notebooks ask students to write; the layer classes in
 :mod:`course_lib.layers` are thin wrappers around them.
 """
 from course_lib.ops.activation import relu_backward, relu_forward, sigmoid_backward, sigmoid_forward
+from course_lib.ops.conv import (
+    conv2d_backward, conv2d_forward, conv2d_forward_naive, conv2d_output_shape, conv_backward, conv_forward,
+    conv_output_length,
+)
 from course_lib.ops.dense import dense_backward, dense_forward
+from course_lib.ops.pooling import (
+    avg_pool2d_backward, avg_pool2d_forward, avg_pool2d_forward_naive, max_pool2d_backward, max_pool2d_forward,
+    max_pool2d_forward_naive, pool_backward, pool_forward, pool_output_length,
+)
 from course_lib.ops.sgd import sgd_step
 from course_lib.ops.softmax import softmax, softmax_cross_entropy
 
 __all__ = [
+    "conv_forward",
+    "conv_backward",
+    "conv_output_length",
+    "conv2d_forward",
+    "conv2d_forward_naive",
+    "conv2d_backward",
+    "conv2d_output_shape",
     "dense_forward",
     "dense_backward",
     "relu_forward",
@@ -18,4 +33,13 @@ __all__ = [
     "softmax",
     "softmax_cross_entropy",
     "sgd_step",
+    "pool_output_length",
+    "pool_forward",
+    "pool_backward",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "max_pool2d_forward_naive",
+    "avg_pool2d_forward_naive",
 ]

@@ -1,0 +1,141 @@
+"""VGG-16 (Simonyan and Zisserman, 2014) with Keras's layer names, shapes and parameter counts.
+
+Five blocks of 3x3 ``same`` convolutions with ReLU (64, 128, 256, 512, 512 filters;
+2, 2, 3, 3, 3 layers), each closed by a 2x2 max pooling, then Flatten and three
+Dense layers (fc1 and fc2 of 4096 units, predictions). 138,357,544 parameters
+with the top at 224x224x3; 14,714,688 without it. Keras's VGG16 has no Dropout
+(the original paper's classifier has), and neither has this one.
+
+course_lib downloads nothing: ``weights="imagenet"`` loads Keras's published file
+from Keras's cache folder when it is there, and otherwise says where to put it;
+``weights="path/to/file"`` loads a ``.weights.h5`` (Keras 3) or ``.h5`` (Keras 2)
+file written by Keras or course_lib.
+"""
+from __future__ import annotations
+
+import os
+
+from course_lib import backend, layers
+from course_lib.models import Model
+
+BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+"""(filters, convolutions) of each block."""
+IMAGENET_FILES = {True: "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+                  False: "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"}
+"""The names Keras gives its ImageNet weight files (with and without the top)."""
+CAFFE_MEANS = (103.939, 116.779, 123.68)
+"""ImageNet's mean pixel in B, G, R order (``preprocess_input``'s "caffe" mode)."""
+
+
+def keras_cache_folder():
+    """Where Keras keeps downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models")
+
+
+def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
+          classes=1000, classifier_activation="softmax", name="vgg16"):
+    """The VGG-16 network as Keras's ``keras.applications.VGG16`` builds it.
+
+    Args:
+        include_top: whether to add Flatten, fc1, fc2 and predictions.
+        weights: None (random), ``"imagenet"`` (Keras's file from its cache folder)
+            or the path of a ``.weights.h5`` / ``.h5`` file.
+        input_tensor: a symbolic tensor (``keras.Input``) to use as the input.
+        input_shape: ``(height, width, 3)``; at least 32x32; with the top and
+            ImageNet weights it must be ``(224, 224, 3)``.
+        pooling: without the top: None (the 4D block5_pool output), ``"avg"`` or ``"max"``.
+        classes: units of the predictions layer.
+        classifier_activation: activation of the predictions layer.
+
+    Returns:
+        A functional :class:`~course_lib.models.Model`.
+    """
+    if not (weights in ("imagenet", None) or (isinstance(weights, (str, os.PathLike)) and os.path.exists(weights))):
+        raise ValueError(
+            "VGG16: `weights` must be None (random initialization), 'imagenet' or the path of an existing "
+            f"weights file. Received: weights={weights!r}"
+        )
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError(
+            f"VGG16: with weights='imagenet' and include_top=True, classes must be 1000. Received: classes={classes}"
+        )
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"VGG16: pooling must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+    shape = _input_shape(input_shape, include_top, weights)
+    inputs = input_tensor if input_tensor is not None else layers.Input(shape=shape)
+    x = inputs
+    for block, (filters, count) in enumerate(BLOCKS, start=1):
+        for index in range(1, count + 1):
+            x = layers.Conv2D(filters, (3, 3), activation="relu", padding="same",
+                              name=f"block{block}_conv{index}")(x)
+        x = layers.MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool")(x)
+    if include_top:
+        x = layers.Flatten(name="flatten")(x)
+        x = layers.Dense(4096, activation="relu", name="fc1")(x)
+        x = layers.Dense(4096, activation="relu", name="fc2")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D()(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D()(x)
+    model = Model(inputs, x, name=name)
+    if weights == "imagenet":
+        path = os.path.join(keras_cache_folder(), IMAGENET_FILES[include_top])
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"VGG16: weights='imagenet' needs Keras's file {IMAGENET_FILES[include_top]!r} and course_lib "
+                f"downloads nothing. Put it at {path} (where Keras caches it: run "
+                f"`keras.applications.VGG16(include_top={include_top})` once on a machine with a network and "
+                "copy the file), or pass weights=None or the path of a weights file."
+            )
+        model.load_weights(path)
+    elif weights is not None:
+        model.load_weights(os.fspath(weights))
+    return model
+
+
+def _input_shape(input_shape, include_top, weights):
+    default = (224, 224, 3)
+    if input_shape is None:
+        return default if include_top or weights == "imagenet" else (None, None, 3)
+    shape = tuple(input_shape)
+    if len(shape) != 3:
+        raise ValueError(f"VGG16: input_shape must be (height, width, channels). Received: input_shape={input_shape!r}")
+    if include_top and weights == "imagenet" and shape != default:
+        raise ValueError(
+            f"VGG16: with include_top=True and weights='imagenet', input_shape must be {default}. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    if weights == "imagenet" and shape[-1] != 3:
+        raise ValueError(f"VGG16: ImageNet weights need 3 channels. Received: input_shape={input_shape!r}")
+    if any(size is not None and size < 32 for size in shape[:2]):
+        raise ValueError(f"VGG16: the input must be at least 32x32. Received: input_shape={input_shape!r}")
+    return shape
+
+
+def preprocess_input(x, data_format=None):
+    """Keras's "caffe" preprocessing: RGB -> BGR, then subtract ImageNet's mean pixel (no scaling).
+
+    ``x``: images with pixel values 0 ... 255, ``(..., H, W, 3)`` (channels_last) or
+    ``(N, 3, H, W)`` / ``(3, H, W)`` (channels_first). Returns a new float array. (Keras's own
+    function modifies a float NumPy input in place; course_lib never changes its input.)
+    """
+    from course_lib.layers.convolutional import check_data_format
+
+    data_format = check_data_format("preprocess_input", data_format)
+    array = backend.as_numeric(x, "preprocess_input")
+    if array.dtype.kind != "f":
+        array = array.astype(backend.floatx())
+    axis = -1 if data_format == "channels_last" else (0 if array.ndim == 3 else 1)
+    if array.shape[axis] != 3:
+        raise ValueError(
+            f"preprocess_input: expected 3 color channels on axis {axis} ({data_format}). "
+            f"Received: an array of shape {tuple(array.shape)}"
+        )
+    bgr = backend.xp.flip(array, axis=axis)
+    means = backend.xp.asarray(CAFFE_MEANS, dtype=array.dtype)
+    if data_format == "channels_first":
+        means = means.reshape((3, 1, 1))
+    return bgr - means
+

@@ -1,0 +1,328 @@
+"""Convolution in any number of dimensions, forward and backward side by side.
+
+Keras's convolution is a cross-correlation (the kernel is not flipped). For a
+``channels_last`` input ``x`` of shape ``(N, *spatial, C)`` and a kernel of
+shape ``(*kernel_size, C // groups, filters)``::
+
+    out[n, o, f] = bias[f] + sum over k, c of x_pad[n, o * s + k * d, c] * kernel[k, c, f]
+
+(``o``, ``k``, ``s`` and ``d`` are tuples over the spatial axes: output
+position, kernel offset, stride and dilation.) The fast path turns it into ONE
+matrix product: a strided *view* of every window of the padded input (no
+copy), one copy of it laid out as ``(positions, kernel offsets * channels)``
+(im2col), times the kernel reshaped to ``(kernel offsets * channels,
+filters)``. The backward pass reuses those columns for the kernel gradient
+(one product) and, for the input gradient, multiplies by the transposed
+kernel and adds each kernel offset's slab back into place with one strided
+slice per offset (col2im): a loop over the 9 offsets of a 3x3 kernel, never
+over pixels or samples. Large batches are cut into chunks so that no column
+matrix exceeds :data:`COLUMN_BUDGET_BYTES`.
+
+:func:`conv2d_forward_naive` is the same computation written with loops, to
+read; the tests check the fast path against it.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+from course_lib import backend
+
+COLUMN_BUDGET_BYTES = 256 * 2**20
+"""The largest column matrix made at once; a bigger batch is processed in chunks."""
+CACHE_BUDGET_BYTES = 1024 * 2**20
+"""In training, columns up to this size are kept for the backward pass; beyond it backward recomputes them."""
+
+
+def normalize_tuple(value, rank, name, where="conv"):
+    """``3`` -> ``(3, 3)`` for rank 2; a tuple of ``rank`` positive ints is returned as a tuple."""
+    values = (value,) * rank if isinstance(value, int) and not isinstance(value, bool) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        values = None
+    if (values is None or len(values) != rank
+            or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values)):
+        raise ValueError(
+            f"{where}: {name} must be a positive int or a tuple of {rank} positive ints. "
+            f"Received: {name}={value!r}"
+        )
+    return values
+
+
+def conv_output_length(size, kernel, stride=1, padding="valid", dilation=1):
+    """The output length of one spatial axis (None stays None).
+
+    ``valid``: ``floor((size - (kernel - 1) * dilation - 1) / stride) + 1``;
+    ``same``: ``ceil(size / stride)``; ``causal`` (1D): the same as ``same``
+    at stride 1 (the input is padded on the left only).
+    """
+    if size is None:
+        return None
+    if padding == "valid":
+        return (size - (kernel - 1) * dilation - 1) // stride + 1
+    if padding in ("same", "causal"):
+        return -(-size // stride)
+    raise ValueError(f"conv_output_length: padding must be 'valid', 'same' or 'causal'. Received: {padding!r}")
+
+
+def padding_amounts(size, kernel, stride, dilation, padding):
+    """``(before, after)`` zeros for one axis; TF's ``same`` puts the odd one after (right, bottom)."""
+    span = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        return 0, 0
+    if padding == "causal":
+        return span - 1, 0
+    total = max((conv_output_length(size, kernel, stride, "same") - 1) * stride + span - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pad(x, pads):
+    if not any(before or after for before, after in pads):
+        return x
+    return backend.xp.pad(x, [(0, 0)] + list(pads) + [(0, 0)])
+
+
+def _columns(x_pad, kernel_size, strides, dilation, groups):
+    """im2col: ``(groups, N * prod(out), prod(kernel_size) * C // groups)``, one copy of a strided view."""
+    rank = len(kernel_size)
+    spans = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation)]
+    windows = backend.sliding_window_view(x_pad, spans, axis=tuple(range(1, rank + 1)))
+    # (N, *positions, C, *spans) -> every stride-th position, every dilation-th offset.
+    windows = windows[(slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
+                      + tuple(slice(None, None, d) for d in dilation)]
+    n, outs, channels = windows.shape[0], windows.shape[1:rank + 1], windows.shape[rank + 1]
+    # Move the channels after the kernel offsets: rows of (offset, channel), as the kernel is laid out.
+    order = (0,) + tuple(range(1, rank + 1)) + tuple(range(rank + 2, 2 * rank + 2)) + (rank + 1,)
+    windows = windows.transpose(order)
+    rows, per_group = n * math.prod(outs), channels // groups
+    if groups == 1:
+        return backend.xp.ascontiguousarray(windows).reshape(1, rows, -1), outs
+    grouped = windows.reshape(windows.shape[:-1] + (groups, per_group))
+    grouped = grouped.transpose((2 * rank + 1,) + tuple(range(2 * rank + 1)) + (2 * rank + 2,))
+    return backend.xp.ascontiguousarray(grouped).reshape(groups, rows, -1), outs
+
+
+def _grouped_kernel(kernel, groups):
+    """``(*k, C/g, F)`` -> ``(groups, prod(k) * C/g, F/g)``: group g uses filters g*F/g ... (g+1)*F/g."""
+    *k, per_group, filters = kernel.shape
+    matrix = kernel.reshape(math.prod(k), per_group, groups, filters // groups)
+    return matrix.transpose(2, 0, 1, 3).reshape(groups, -1, filters // groups)
+
+
+def _chunks(batch, row_bytes):
+    """Batch slices whose column matrices stay within the budget (at least one sample each)."""
+    per_chunk = max(1, COLUMN_BUDGET_BYTES // max(row_bytes, 1))
+    return [slice(start, min(start + per_chunk, batch)) for start in range(0, batch, per_chunk)]
+
+
+def conv_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups=1,
+                 keep_columns=True):
+    """N-dimensional convolution of a ``channels_last`` input.
+
+    Args:
+        x: ``(N, *spatial, C)``.
+        kernel: ``(*kernel_size, C // groups, filters)``.
+        bias: ``(filters,)`` or None.
+        strides, dilation_rate: an int or one int per spatial axis.
+        padding: ``"valid"``, ``"same"`` or ``"causal"`` (left padding, for sequences).
+        groups: split the channels and the filters into this many independent groups.
+        keep_columns: keep the column matrix for the backward pass (training; up to
+            :data:`CACHE_BUDGET_BYTES`). False (inference) keeps only a reference to
+            the padded input, and a backward pass, if one comes, recomputes the
+            columns chunk by chunk: memory stays bounded.
+
+    Returns:
+        ``(out, cache)`` with ``out`` of shape ``(N, *out_spatial, filters)``.
+    """
+    rank = kernel.ndim - 2
+    kernel_size = tuple(kernel.shape[:rank])
+    strides = normalize_tuple(strides, rank, "strides")
+    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
+    pads = [padding_amounts(size, k, s, d, padding)
+            for size, k, s, d in zip(x.shape[1:-1], kernel_size, strides, dilation)]
+    x_pad = _pad(x, pads)
+    outs = tuple(conv_output_length(size, k, s, padding, d)
+                 for size, k, s, d in zip(x.shape[1:-1], kernel_size, strides, dilation))
+    if min(outs) <= 0:
+        raise ValueError(
+            f"conv_forward: the input's spatial shape {tuple(x.shape[1:-1])} is smaller than the kernel "
+            f"{kernel_size} (dilation {dilation}) with padding={padding!r}: the output would be empty."
+        )
+    keep_columns = keep_columns and _column_bytes(x_pad, kernel, outs) <= CACHE_BUDGET_BYTES
+    out, cached, chunks = _correlate(x_pad, kernel, outs, strides, dilation, groups, keep_columns)
+    if bias is not None:
+        out += bias
+    config = (x.shape, pads, kernel_size, strides, dilation, groups, bias is not None)
+    return out, (None if keep_columns else x_pad, cached if keep_columns else None, kernel, chunks, config)
+
+
+def _column_bytes(x_pad, kernel, outs):
+    """Bytes of the whole column matrix of one convolution."""
+    return x_pad.shape[0] * math.prod(outs) * math.prod(kernel.shape[:-2]) * x_pad.shape[-1] * x_pad.dtype.itemsize
+
+
+def _correlate(x_pad, kernel, outs, strides, dilation, groups, keep_columns=False):
+    """The 'valid' correlation of an already padded input, chunk by chunk: ``(out, columns, chunks)``."""
+    filters, kernel_size = kernel.shape[-1], tuple(kernel.shape[:-2])
+    matrix = _grouped_kernel(kernel, groups)
+    out = backend.xp.empty((x_pad.shape[0],) + outs + (filters,), dtype=backend.xp.result_type(x_pad, kernel))
+    chunks = _chunks(x_pad.shape[0], _column_bytes(x_pad, kernel, outs) // x_pad.shape[0])
+    cached = []
+    for part in chunks:
+        columns, _ = _columns(x_pad[part], kernel_size, strides, dilation, groups)
+        out[part] = _ungroup(backend.xp.matmul(columns, matrix)).reshape(out[part].shape)
+        if keep_columns:
+            cached.append(columns)
+    return out, cached, chunks
+
+
+def _ungroup(product):
+    """``(groups, rows, F/g)`` -> ``(rows, F)`` with group g's filters at g*F/g ... (g+1)*F/g."""
+    if product.shape[0] == 1:
+        return product[0]
+    return product.transpose(1, 0, 2).reshape(product.shape[1], -1)
+
+
+def conv_backward(dout, cache, need_dx=True):
+    """Gradients of :func:`conv_forward`.
+
+    Args:
+        dout: ``(N, *out_spatial, filters)``, the upstream gradient.
+        cache: what :func:`conv_forward` returned.
+        need_dx: False skips the input gradient (a model's first layer needs none).
+
+    Returns:
+        ``(dx, dkernel, dbias)``; ``dbias`` is None without a bias, ``dx`` is
+        None when ``need_dx`` is False.
+    """
+    x_pad, cached, kernel, chunks, config = cache
+    x_shape, pads, kernel_size, strides, dilation, groups, has_bias = config
+    filters = kernel.shape[-1]
+    matrix = _grouped_kernel(kernel, groups)  # (g, K*C/g, F/g)
+    dmatrix = backend.xp.zeros(matrix.shape, dtype=matrix.dtype)
+    padded_shape = (x_shape[0],) + tuple(s + b + a for s, (b, a) in zip(x_shape[1:-1], pads)) + (x_shape[-1],)
+    # Stride 1: the input gradient is itself a correlation (of dout with the flipped kernel),
+    # which is faster than scattering a column matrix back; other strides scatter (col2im).
+    scatter = need_dx and max(strides) > 1
+    dx_pad = backend.xp.zeros(padded_shape, dtype=dout.dtype) if scatter else None
+    for index, part in enumerate(chunks):
+        if cached is not None:
+            columns = cached[index]
+        else:
+            columns, _ = _columns(x_pad[part], kernel_size, strides, dilation, groups)
+        d = dout[part]
+        grouped = d.reshape(1, -1, filters) if groups == 1 else \
+            d.reshape(-1, groups, filters // groups).transpose(1, 0, 2)
+        dmatrix += backend.xp.matmul(columns.transpose(0, 2, 1), grouped)
+        if scatter:
+            dcolumns = backend.xp.matmul(grouped, matrix.transpose(0, 2, 1))  # (g, rows, K*C/g)
+            _col2im(dcolumns, dx_pad[part], d.shape[1:-1], kernel_size, strides, dilation, groups)
+    dkernel = _ungroup_kernel(dmatrix, kernel.shape, groups)
+    dbias = dout.sum(axis=tuple(range(dout.ndim - 1))) if has_bias else None
+    if not need_dx:
+        return None, dkernel, dbias
+    if scatter:
+        crop = tuple(slice(b, b + s) for s, (b, _) in zip(x_shape[1:-1], pads))
+        return dx_pad[(slice(None),) + crop + (slice(None),)], dkernel, dbias
+    return _input_gradient_stride_one(dout, kernel, x_shape, pads, dilation, groups), dkernel, dbias
+
+
+def _input_gradient_stride_one(dout, kernel, x_shape, pads, dilation, groups):
+    """dx of a stride-1 convolution: dout, padded by ``span - 1 - pad`` on each side, correlated
+    with the kernel flipped along every spatial axis and with its channel axes swapped per group."""
+    rank = kernel.ndim - 2
+    kernel_size = kernel.shape[:rank]
+    spans = [(k - 1) * d for k, d in zip(kernel_size, dilation)]
+    padded = _pad(dout, [(span - before, span - after) for span, (before, after) in zip(spans, pads)])
+    per_group, filters = kernel.shape[-2], kernel.shape[-1]
+    flipped = kernel[tuple(slice(None, None, -1) for _ in range(rank))]
+    # (*k, C/g, g, F/g) -> (*k, F/g, g, C/g): group g maps its F/g filters back to its C/g channels.
+    swapped = flipped.reshape(tuple(kernel_size) + (per_group, groups, filters // groups))
+    swapped = swapped.transpose(tuple(range(rank)) + (rank + 2, rank + 1, rank))
+    swapped = swapped.reshape(tuple(kernel_size) + (filters // groups, groups * per_group))
+    return _correlate(padded, swapped, tuple(x_shape[1:-1]), (1,) * rank, dilation, groups)[0]
+
+
+def _ungroup_kernel(dmatrix, kernel_shape, groups):
+    *k, per_group, filters = kernel_shape
+    blocks = dmatrix.reshape(groups, math.prod(k), per_group, filters // groups).transpose(1, 2, 0, 3)
+    return blocks.reshape(kernel_shape)
+
+
+def _col2im(dcolumns, dx_pad, outs, kernel_size, strides, dilation, groups):
+    """Add every kernel offset's slab of ``dcolumns`` back into ``dx_pad`` (in place), one strided slice each."""
+    rank = len(kernel_size)
+    n, channels = dx_pad.shape[0], dx_pad.shape[-1]
+    per_group = channels // groups
+    # (g, N*out, K*C/g) -> (N, *out, *K, C): the layout of the columns, channels of all groups together.
+    slabs = dcolumns.reshape((groups, n) + tuple(outs) + tuple(kernel_size) + (per_group,))
+    if groups > 1:
+        slabs = slabs.transpose(tuple(range(1, 2 * rank + 2)) + (0, 2 * rank + 2))
+        slabs = slabs.reshape(slabs.shape[:-2] + (channels,))
+    else:
+        slabs = slabs[0]
+    for offset in itertools.product(*(range(k) for k in kernel_size)):
+        target = tuple(slice(o * d, o * d + s * (size - 1) + 1, s)
+                       for o, d, s, size in zip(offset, dilation, strides, outs))
+        dx_pad[(slice(None),) + target + (slice(None),)] += slabs[(slice(None),) * (rank + 1) + offset]
+
+
+def conv2d_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1):
+    """2D convolution of ``(N, H, W, C)`` with a ``(kh, kw, C, F)`` kernel: ``(out, cache)``.
+
+    The vectorised kernel of :class:`course_lib.layers.Conv2D` (see :func:`conv_forward`).
+    """
+    _check_rank("conv2d_forward", x, kernel, 2)
+    return conv_forward(x, kernel, bias, strides, padding, dilation_rate)
+
+
+def conv2d_backward(dout, cache):
+    """Gradients of :func:`conv2d_forward`: ``(dx, dkernel, dbias)``."""
+    return conv_backward(dout, cache)
+
+
+def conv2d_output_shape(input_shape, kernel_size, filters, strides=1, padding="valid", dilation_rate=1):
+    """The output shape ``(N, H', W', filters)`` of a 2D convolution of ``(N, H, W, C)``."""
+    kernel_size = normalize_tuple(kernel_size, 2, "kernel_size", "conv2d_output_shape")
+    strides = normalize_tuple(strides, 2, "strides", "conv2d_output_shape")
+    dilation = normalize_tuple(dilation_rate, 2, "dilation_rate", "conv2d_output_shape")
+    spatial = tuple(conv_output_length(size, k, s, padding, d)
+                    for size, k, s, d in zip(input_shape[1:3], kernel_size, strides, dilation))
+    return (input_shape[0],) + spatial + (filters,)
+
+
+def conv2d_forward_naive(x, kernel, bias=None, strides=1, padding="valid"):
+    """The same 2D convolution with loops over every output pixel: slow, and easy to read.
+
+    Returns only the output (no cache): it exists to be read and to check the fast one.
+    """
+    _check_rank("conv2d_forward_naive", x, kernel, 2)
+    kh, kw, _, filters = kernel.shape
+    sh, sw = normalize_tuple(strides, 2, "strides", "conv2d_forward_naive")
+    pads = [padding_amounts(x.shape[1], kh, sh, 1, padding), padding_amounts(x.shape[2], kw, sw, 1, padding)]
+    x_pad = _pad(x, pads)
+    out_h = conv_output_length(x.shape[1], kh, sh, padding)
+    out_w = conv_output_length(x.shape[2], kw, sw, padding)
+    out = backend.xp.zeros((x.shape[0], out_h, out_w, filters), dtype=x.dtype)
+    for i in range(out_h):
+        for j in range(out_w):
+            patch = x_pad[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :]  # (N, kh, kw, C)
+            for f in range(filters):
+                out[:, i, j, f] = (patch * kernel[..., f]).sum(axis=(1, 2, 3))
+    if bias is not None:
+        out += bias
+    return out
+
+
+def _check_rank(where, x, kernel, rank):
+    if x.ndim != rank + 2 or kernel.ndim != rank + 2:
+        raise ValueError(
+            f"{where}: expected an input of rank {rank + 2} (N, H, W, C) and a kernel of rank {rank + 2} "
+            f"(kh, kw, C, F). Received: x.shape={tuple(x.shape)}, kernel.shape={tuple(kernel.shape)}"
+        )
+    if x.shape[-1] != kernel.shape[-2]:
+        raise ValueError(
+            f"{where}: the input has {x.shape[-1]} channels but the kernel expects {kernel.shape[-2]}. "
+            f"Received: x.shape={tuple(x.shape)}, kernel.shape={tuple(kernel.shape)}"
+        )
