@@ -82,3 +82,31 @@ def test_gradients_in_float64_on_the_gpu():
         model = cl.Model(inputs, cl.layers.Dense(3, activation="tanh")(cl.layers.Dense(5)(inputs)))
         report = cl.testing.check_gradients(model, np.random.default_rng(0).standard_normal((4, 6)))
     assert report.passed, str(report)
+
+
+def _cnn(library):
+    library.utils.set_random_seed(0)
+    layers = library.layers
+    return library.Sequential([
+        library.Input((12, 12, 1)),
+        layers.Conv2D(8, 3, padding="same", use_bias=False, kernel_regularizer=library.regularizers.L2(1e-3)),
+        layers.BatchNormalization(), layers.Activation("relu"), layers.MaxPooling2D(),
+        layers.Conv2D(16, 3, strides=2, activation="relu"), layers.GlobalAveragePooling2D(),
+        layers.Dense(4, activation="softmax"),
+    ])
+
+
+def test_a_cnn_with_batch_normalization_fits_on_the_gpu_as_keras_does():
+    generator = np.random.default_rng(1)
+    x = generator.standard_normal((128, 12, 12, 1)).astype("float32")
+    y = generator.integers(0, 4, 128)
+    keras_model = _cnn(keras)
+    ours = cl.testing.from_keras(keras_model)
+    assert type(ours.layers[0].kernel.value).__module__.startswith("cupy")
+    for model in (keras_model, ours):
+        model.compile("adam", "sparse_categorical_crossentropy")
+    expected = keras_model.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0).history
+    received = ours.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(received["loss"], expected["loss"], rtol=1e-4)
+    for mine, theirs in zip(ours.get_weights(), keras_model.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-3, atol=1e-4)  # moving statistics included
