@@ -13,11 +13,10 @@ moves by about ``epsilon / norm``, as in Keras.
 """
 from __future__ import annotations
 
-import inspect
 import numbers
 
 from course_lib import backend
-from course_lib.regularizers import _deserialize, _serialize
+from course_lib.regularizers import _deserialize, _get, _serialize
 from course_lib.variables import unwrap
 
 
@@ -199,19 +198,4 @@ def get(identifier):
         ValueError: for an unknown name, listing the known ones, or anything
             that is not callable.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = _BY_NAME.get(identifier)
-        if obj is None:
-            raise ValueError(
-                f"Could not interpret constraint identifier: {identifier}. Known names: {sorted(_BY_NAME)} "
-                "(or pass an instance, a class, a callable or a serialized dict)."
-            )
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret constraint identifier: {identifier}")
+    return _get("constraint", identifier, _BY_NAME, deserialize)

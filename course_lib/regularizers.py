@@ -374,6 +374,23 @@ def _unknown(kind, identifier, by_name):
     )
 
 
+def _get(kind, identifier, by_name, deserialize_function):
+    """The shared body of ``regularizers.get`` and ``constraints.get``."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        obj = deserialize_function(identifier)
+    elif isinstance(identifier, str):
+        obj = by_name.get(identifier)
+        if obj is None:
+            raise _unknown(kind, identifier, by_name)
+    else:
+        obj = identifier
+    if callable(obj):
+        return obj() if inspect.isclass(obj) else obj
+    raise ValueError(f"Could not interpret {kind} identifier: {identifier}")
+
+
 def get(identifier):
     """The regularizer an identifier stands for (Keras's ``regularizers.get``).
 
@@ -387,19 +404,7 @@ def get(identifier):
         ValueError: for an unknown name, listing the known ones, or anything
             that is not callable.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = _BY_NAME.get(identifier)
-        if obj is None:
-            raise _unknown("regularizer", identifier, _BY_NAME)
-    else:
-        obj = identifier
-    if callable(obj):
-        return obj() if inspect.isclass(obj) else obj
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier}")
+    return _get("regularizer", identifier, _BY_NAME, deserialize)
 
 
 def gradient(regularizer, x, where="course_lib"):

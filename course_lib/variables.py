@@ -28,6 +28,26 @@ def generation():
     return _generation
 
 
+def _callable_attribute(name, example, doc):
+    """A Variable property holding a callable or None; setting it tells the engine to look again."""
+    private = f"_{name}"
+
+    def getter(self):
+        return getattr(self, private)
+
+    def setter(self, value):
+        global _generation
+        if value is not None and not callable(value):
+            raise ValueError(
+                f"Invalid value for attribute `{name}`. Expected a callable (such as a "
+                f"`{example}` instance) or `None`. Received: {name}={value}"
+            )
+        setattr(self, private, value)
+        _generation += 1
+
+    return property(getter, setter, doc=doc)
+
+
 class Variable(NDArrayOperatorsMixin):
     """One weight: ``name`` (``'kernel'``), ``path`` (``'dense/kernel'``), ``shape``, ``dtype``, ``trainable``.
 
@@ -52,37 +72,10 @@ class Variable(NDArrayOperatorsMixin):
         if constraint is not None:
             self.constraint = constraint
 
-    @property
-    def regularizer(self):
-        """The penalty on this weight added to the training loss, or None."""
-        return self._regularizer
-
-    @regularizer.setter
-    def regularizer(self, value):
-        global _generation
-        if value is not None and not callable(value):
-            raise ValueError(
-                "Invalid value for attribute `regularizer`. Expected a callable (such as a "
-                f"`keras.regularizers.Regularizer` instance) or `None`. Received: regularizer={value}"
-            )
-        self._regularizer = value
-        _generation += 1
-
-    @property
-    def constraint(self):
-        """The projection applied to this weight after each optimizer step, or None."""
-        return self._constraint
-
-    @constraint.setter
-    def constraint(self, value):
-        global _generation
-        if value is not None and not callable(value):
-            raise ValueError(
-                "Invalid value for attribute `constraint`. Expected a callable (such as a "
-                f"`keras.constraints.Constraint` instance) or `None`. Received: constraint={value}"
-            )
-        self._constraint = value
-        _generation += 1
+    regularizer = _callable_attribute(
+        "regularizer", "keras.regularizers.Regularizer", "The penalty on this weight added to the training loss, or None.")
+    constraint = _callable_attribute(
+        "constraint", "keras.constraints.Constraint", "The projection applied to this weight after each optimizer step, or None.")
 
     @property
     def path(self):

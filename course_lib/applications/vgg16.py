@@ -121,7 +121,7 @@ def preprocess_input(x, data_format=None):
     ``(N, 3, H, W)`` / ``(3, H, W)`` (channels_first). Returns a new float array. (Keras's own
     function modifies a float NumPy input in place; course_lib never changes its input.)
     """
-    from course_lib.layers.convolutional import check_data_format
+    from course_lib.ops.arguments import check_data_format
 
     data_format = check_data_format("preprocess_input", data_format)
     array = backend.as_numeric(x, "preprocess_input")

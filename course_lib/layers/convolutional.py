@@ -12,36 +12,8 @@ from __future__ import annotations
 from course_lib import activations, constraints, initializers, regularizers
 from course_lib.layers.base import InputSpec
 from course_lib.layers.core import ActivatedLayer, _not_yet_supported
-from course_lib.ops.conv import conv_backward, conv_forward, conv_output_length, normalize_tuple
-
-DATA_FORMATS = ("channels_last", "channels_first")
-
-
-def check_data_format(where, data_format):
-    """``None`` -> ``'channels_last'`` (Keras's default image_data_format); anything else unknown raises."""
-    if data_format is None:
-        return "channels_last"
-    if not isinstance(data_format, str) or data_format.lower() not in DATA_FORMATS:
-        raise ValueError(
-            f"{where}: data_format must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
-    return data_format.lower()
-
-
-def to_channels_last(x, data_format):
-    """``(N, C, *spatial)`` -> ``(N, *spatial, C)`` for channels_first; unchanged otherwise."""
-    if data_format == "channels_last":
-        return x
-    return x.transpose((0,) + tuple(range(2, x.ndim)) + (1,))
-
-
-def from_channels_last(x, data_format):
-    """The inverse of :func:`to_channels_last`."""
-    if data_format == "channels_last":
-        return x
-    return x.transpose((0, x.ndim - 1) + tuple(range(1, x.ndim - 1)))
-
+from course_lib.ops.arguments import check_data_format, from_channels_last, positive_ints, to_channels_last
+from course_lib.ops.conv import conv_backward, conv_forward, conv_output_length
 
 class BaseConv(ActivatedLayer):
     """The N-dimensional convolution behind Conv1D, Conv2D and Conv3D.
@@ -87,9 +59,9 @@ class BaseConv(ActivatedLayer):
         self.rank = rank
         self.filters = filters
         self.groups = groups
-        self.kernel_size = normalize_tuple(kernel_size, rank, "kernel_size", where)
-        self.strides = normalize_tuple(strides, rank, "strides", where)
-        self.dilation_rate = normalize_tuple(dilation_rate, rank, "dilation_rate", where)
+        self.kernel_size = positive_ints(where, "kernel_size", kernel_size, rank)
+        self.strides = positive_ints(where, "strides", strides, rank)
+        self.dilation_rate = positive_ints(where, "dilation_rate", dilation_rate, rank)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 f"{where}: strides > 1 is not supported together with dilation_rate > 1 (as in Keras). "

@@ -37,30 +37,11 @@ import math
 
 from course_lib import backend
 from course_lib.layers.base import InputSpec, Layer
-from course_lib.ops.pooling import _check_padding, _output_length, _positive_ints, pool_backward, pool_forward
-
-_DATA_FORMATS = ("channels_last", "channels_first")
-
-
-def _data_format(where, value):
-    """Keras's ``standardize_data_format``: None is channels_last, case is ignored."""
-    if value is None:
-        return "channels_last"
-    if not isinstance(value, str) or value.lower() not in _DATA_FORMATS:
-        raise ValueError(
-            f"{where}: data_format must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={value!r}"
-        )
-    return value.lower()
-
-
-def _to_channels_last(x, data_format):
-    return backend.xp.moveaxis(x, 1, -1) if data_format == "channels_first" else x
-
-
-def _from_channels_last(x, data_format):
-    return backend.xp.moveaxis(x, -1, 1) if data_format == "channels_first" else x
-
+from course_lib.ops.arguments import check_data_format as _data_format
+from course_lib.ops.arguments import from_channels_last as _from_channels_last
+from course_lib.ops.arguments import positive_ints as _positive_ints
+from course_lib.ops.arguments import to_channels_last as _to_channels_last
+from course_lib.ops.pooling import _check_padding, _output_length, pool_backward, pool_forward
 
 class _Pooling(Layer):
     """Shared code of the windowed pooling layers; subclasses set ``_rank`` and ``_mode``."""

@@ -17,8 +17,8 @@ import numbers
 
 from course_lib import backend
 from course_lib.layers.base import InputSpec, Layer
-from course_lib.layers.pooling import _data_format
-from course_lib.ops.pooling import _positive_ints
+from course_lib.ops.arguments import check_data_format as _data_format
+from course_lib.ops.arguments import positive_ints as _positive_ints
 
 _ORDINALS = ("1st", "2nd", "3rd")
 

@@ -27,27 +27,12 @@ import itertools
 import math
 
 from course_lib import backend
+from course_lib.ops.arguments import positive_ints
 
 COLUMN_BUDGET_BYTES = 256 * 2**20
 """The largest column matrix made at once; a bigger batch is processed in chunks."""
 CACHE_BUDGET_BYTES = 1024 * 2**20
 """In training, columns up to this size are kept for the backward pass; beyond it backward recomputes them."""
-
-
-def normalize_tuple(value, rank, name, where="conv"):
-    """``3`` -> ``(3, 3)`` for rank 2; a tuple of ``rank`` positive ints is returned as a tuple."""
-    values = (value,) * rank if isinstance(value, int) and not isinstance(value, bool) else value
-    try:
-        values = tuple(values)
-    except TypeError:
-        values = None
-    if (values is None or len(values) != rank
-            or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values)):
-        raise ValueError(
-            f"{where}: {name} must be a positive int or a tuple of {rank} positive ints. "
-            f"Received: {name}={value!r}"
-        )
-    return values
 
 
 def conv_output_length(size, kernel, stride=1, padding="valid", dilation=1):
@@ -141,8 +126,8 @@ def conv_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate
     """
     rank = kernel.ndim - 2
     kernel_size = tuple(kernel.shape[:rank])
-    strides = normalize_tuple(strides, rank, "strides")
-    dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
+    strides = positive_ints("conv_forward", "strides", strides, rank)
+    dilation = positive_ints("conv_forward", "dilation_rate", dilation_rate, rank)
     pads = [padding_amounts(size, k, s, d, padding)
             for size, k, s, d in zip(x.shape[1:-1], kernel_size, strides, dilation)]
     x_pad = _pad(x, pads)
@@ -288,9 +273,9 @@ def conv2d_backward(dout, cache):
 
 def conv2d_output_shape(input_shape, kernel_size, filters, strides=1, padding="valid", dilation_rate=1):
     """The output shape ``(N, H', W', filters)`` of a 2D convolution of ``(N, H, W, C)``."""
-    kernel_size = normalize_tuple(kernel_size, 2, "kernel_size", "conv2d_output_shape")
-    strides = normalize_tuple(strides, 2, "strides", "conv2d_output_shape")
-    dilation = normalize_tuple(dilation_rate, 2, "dilation_rate", "conv2d_output_shape")
+    kernel_size = positive_ints("conv2d_output_shape", "kernel_size", kernel_size, 2)
+    strides = positive_ints("conv2d_output_shape", "strides", strides, 2)
+    dilation = positive_ints("conv2d_output_shape", "dilation_rate", dilation_rate, 2)
     spatial = tuple(conv_output_length(size, k, s, padding, d)
                     for size, k, s, d in zip(input_shape[1:3], kernel_size, strides, dilation))
     return (input_shape[0],) + spatial + (filters,)
@@ -303,7 +288,7 @@ def conv2d_forward_naive(x, kernel, bias=None, strides=1, padding="valid"):
     """
     _check_rank("conv2d_forward_naive", x, kernel, 2)
     kh, kw, _, filters = kernel.shape
-    sh, sw = normalize_tuple(strides, 2, "strides", "conv2d_forward_naive")
+    sh, sw = positive_ints("conv2d_forward_naive", "strides", strides, 2)
     pads = [padding_amounts(x.shape[1], kh, sh, 1, padding), padding_amounts(x.shape[2], kw, sw, 1, padding)]
     x_pad = _pad(x, pads)
     out_h = conv_output_length(x.shape[1], kh, sh, padding)

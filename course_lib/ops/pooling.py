@@ -27,34 +27,16 @@ Conventions, the same as TensorFlow's (what Keras 3 runs on):
 from __future__ import annotations
 
 import itertools
-import numbers
 
 from course_lib import backend
+from course_lib.ops.arguments import positive_ints as _positive_ints
+from course_lib.ops.conv import padding_amounts
 
 _MODES = ("max", "average")
 _PADDINGS = ("valid", "same")
 
 
 # ------------------------------------------------------------------- geometry
-def _positive_ints(where, argument, value, count):
-    """``value`` (an int or a sequence of ``count`` ints) as a tuple of positive Python ints."""
-    items = (value,) * count if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
-    try:
-        items = tuple(items)
-    except TypeError:
-        items = None
-    if (
-        items is None
-        or len(items) != count
-        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0 for v in items)
-    ):
-        raise ValueError(
-            f"{where}: {argument} must be positive ints (an int or a tuple of {count}). "
-            f"Received: {argument}={value!r}"
-        )
-    return tuple(int(v) for v in items)
-
-
 def _check_padding(where, padding):
     if not isinstance(padding, str) or padding.lower() not in _PADDINGS:
         raise ValueError(f"{where}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
@@ -99,13 +81,6 @@ def pool_output_length(size, pool, stride, padding):
     return _output_length(where, size, pool, stride, _check_padding(where, padding))
 
 
-def _same_padding(size, pool, stride):
-    """(before, after) of TF's 'same' padding: the extra entry goes after."""
-    out = (size - 1) // stride + 1
-    total = max((out - 1) * stride + pool - size, 0)
-    return total // 2, total - total // 2
-
-
 def _geometry(where, shape, pool_size, strides, padding):
     """Standardised pool_size, strides, padding, output lengths and paddings for input ``shape``."""
     rank = len(shape) - 2
@@ -120,7 +95,7 @@ def _geometry(where, shape, pool_size, strides, padding):
     spatial = tuple(shape[1:-1])
     out = tuple(_output_length(where, n, k, s, padding) for n, k, s in zip(spatial, pool_size, strides))
     if padding == "same":
-        pads = tuple(_same_padding(n, k, s) for n, k, s in zip(spatial, pool_size, strides))
+        pads = tuple(padding_amounts(n, k, s, 1, "same") for n, k, s in zip(spatial, pool_size, strides))
     else:
         pads = ((0, 0),) * rank
     return pool_size, strides, padding, out, pads

@@ -135,9 +135,9 @@ def test_a_cnn_trains_in_a_sequential_model_and_saves_its_config():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"filters": 0, "kernel_size": 3}, r"Conv2D: filters must be a positive int. Received: filters=0"),
-    ({"filters": 4, "kernel_size": (3, 0)}, r"Conv2D: kernel_size must be a positive int or a tuple of 2 positive ints. Received: kernel_size=\(3, 0\)"),
+    ({"filters": 4, "kernel_size": (3, 0)}, r"Conv2D: kernel_size must be positive ints \(an int or a tuple of 2\). Received: kernel_size=\(3, 0\)"),
     ({"filters": 4, "kernel_size": 3, "strides": -1}, r"Conv2D: strides must be .* Received: strides=-1"),
-    ({"filters": 4, "kernel_size": 3, "strides": (1, 1, 1)}, r"tuple of 2 positive ints. Received: strides=\(1, 1, 1\)"),
+    ({"filters": 4, "kernel_size": 3, "strides": (1, 1, 1)}, r"a tuple of 2\). Received: strides=\(1, 1, 1\)"),
     ({"filters": 4, "kernel_size": 3, "padding": "full"}, r"Conv2D: padding must be one of \('valid', 'same'\). Received: padding='full'"),
     ({"filters": 4, "kernel_size": 3, "padding": "causal"}, r"Received: padding='causal'"),
     ({"filters": 4, "kernel_size": 3, "data_format": "NHWC"}, r"Conv2D: data_format must be 'channels_last' or 'channels_first'. Received: data_format='NHWC'"),

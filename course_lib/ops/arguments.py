@@ -1,0 +1,47 @@
+"""The argument checks the image layers and kernels share: integer tuples and data formats."""
+from __future__ import annotations
+
+import numbers
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def positive_ints(where, argument, value, count):
+    """``value`` (an int or a sequence of ``count`` ints) as a tuple of positive Python ints, or a ValueError."""
+    items = (value,) * count if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        items = None
+    if (
+        items is None
+        or len(items) != count
+        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0 for v in items)
+    ):
+        raise ValueError(
+            f"{where}: {argument} must be positive ints (an int or a tuple of {count}). "
+            f"Received: {argument}={value!r}"
+        )
+    return tuple(int(v) for v in items)
+
+
+def check_data_format(where, data_format):
+    """Keras's ``standardize_data_format``: None is ``'channels_last'``, case is ignored, others raise."""
+    if data_format is None:
+        return "channels_last"
+    if not isinstance(data_format, str) or data_format.lower() not in DATA_FORMATS:
+        raise ValueError(
+            f"{where}: data_format must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format.lower()
+
+
+def to_channels_last(x, data_format):
+    """``(N, C, *spatial)`` -> ``(N, *spatial, C)`` for channels_first (a view); unchanged otherwise."""
+    return x.transpose((0,) + tuple(range(2, x.ndim)) + (1,)) if data_format == "channels_first" else x
+
+
+def from_channels_last(x, data_format):
+    """The inverse of :func:`to_channels_last`."""
+    return x.transpose((0, x.ndim - 1) + tuple(range(1, x.ndim - 1))) if data_format == "channels_first" else x
