@@ -31,6 +31,21 @@ from course_lib.grading.assignment4 import (
     check_split_halves,
     check_train_model,
 )
+from course_lib.grading.assignment5 import (
+    check_conv2d_backward,
+    check_conv2d_forward,
+    check_conv2d_forward_naive,
+    check_conv_output_length,
+    check_max_pool2d_backward,
+    check_max_pool2d_forward,
+)
+from course_lib.grading.assignment6 import (
+    check_block_output_shapes,
+    check_build_vgg,
+    check_conv_params,
+    check_dense_params,
+    check_vgg_param_count,
+)
 from course_lib.grading.registry import check
 
 __all__ = [
@@ -53,4 +68,15 @@ __all__ = [
     "check_split_halves",
     "check_build_model",
     "check_train_model",
+    "check_conv2d_backward",
+    "check_conv2d_forward",
+    "check_conv2d_forward_naive",
+    "check_conv_output_length",
+    "check_max_pool2d_backward",
+    "check_max_pool2d_forward",
+    "check_block_output_shapes",
+    "check_build_vgg",
+    "check_conv_params",
+    "check_dense_params",
+    "check_vgg_param_count",
 ]

@@ -200,7 +200,24 @@ def shown(value, width=80):
 MODEL_LAYERS = ("InputLayer", "Dense", "Concatenate", "Add", "Average", "Dropout", "Activation")
 """The layers a rebuilt student model may have (:func:`rebuilt_model`)."""
 MODEL_LIMITS = {"layers": 16, "units": 512, "json": 1_000_000}
-"""Bounds checked before rebuilding: a model within them has at most ~40 M weights."""
+"""Bounds checked before rebuilding: a model of :data:`MODEL_LAYERS` within them has at most ~40 M weights.
+
+``units`` bounds every size a layer's config sets (units, filters, kernel and pool windows, strides,
+dilations, the input's sizes). An exercise that also allows ``Flatten`` (whose Dense can then read a
+whole image) bounds the total weights itself before rebuilding (assignment 6).
+"""
+
+
+def _sizes(settings):
+    """The numbers a layer's config sets its size with, each of which must lie within ``MODEL_LIMITS['units']``."""
+    def listed(value):
+        return list(value) if isinstance(value, (list, tuple)) else [value]
+
+    sizes = [settings.get("units", 1), settings.get("filters", 1)] + listed(settings.get("batch_shape") or [None])[1:]
+    for key in ("kernel_size", "pool_size", "strides", "dilation_rate"):
+        if settings.get(key) is not None:  # a pooling layer's strides may be None (its pool size)
+            sizes += listed(settings[key])
+    return sizes
 
 
 def rebuilt_model(name, result, layers=MODEL_LAYERS):
@@ -224,14 +241,17 @@ def rebuilt_model(name, result, layers=MODEL_LAYERS):
         raise StudentCodeError(f"{name}: the returned model's description is over {MODEL_LIMITS['json']} characters")
     try:
         config = json.loads(result["model_json"])
-    except ValueError:
+    except (ValueError, RecursionError):
         raise StudentCodeError(f"{name}: the returned model's description is not JSON") from None
     kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
     inner = config.get("config") if isinstance(config, dict) else None
     described = inner.get("layers") if isinstance(inner, dict) else None
-    if kind not in ("Functional", "Model") or not isinstance(described, list):
+    # course_lib builds the class a "registered_name" names in preference to "class_name": it must name no other.
+    registered = config.get("registered_name") if isinstance(config, dict) else None
+    if kind not in ("Functional", "Model") or not isinstance(described, list) or registered not in (None, kind):
+        what = shown(kind) if registered in (None, kind) else f"{shown(kind)} registered as {shown(registered)}"
         raise StudentCodeError(f"{name} must return a functional model, keras.Model(inputs, outputs); "
-                               f"it returned a {shown(kind)}")
+                               f"it returned a {what}")
     if len(described) > MODEL_LIMITS["layers"]:
         raise StudentCodeError(f"{name}: the model has {len(described)} layers; at most "
                                f"{MODEL_LIMITS['layers']} are accepted here")
@@ -240,7 +260,10 @@ def rebuilt_model(name, result, layers=MODEL_LAYERS):
         settings = layer.get("config") if isinstance(layer, dict) else None
         if kind not in layers or not isinstance(settings, dict):
             raise StudentCodeError(f"{name}: the model has a {shown(kind)} layer; this exercise accepts {list(layers)}")
-        sizes = [settings.get("units", 1)] + list(settings.get("batch_shape") or [])[1:]
+        if layer.get("registered_name") not in (None, kind):
+            raise StudentCodeError(f"{name}: layer {shown(settings.get('name'))} is a {shown(kind)} registered as "
+                                   f"{shown(layer.get('registered_name'))}; this exercise accepts {list(layers)}")
+        sizes = _sizes(settings)
         if not all(isinstance(n, int) and 0 < n <= MODEL_LIMITS["units"] for n in sizes):
             raise StudentCodeError(f"{name}: layer {shown(settings.get('name'))} has sizes {shown(sizes)}; "
                                    f"each must be a whole number from 1 to {MODEL_LIMITS['units']}")

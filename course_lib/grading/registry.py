@@ -8,13 +8,15 @@ The trusted grader, the nbgrader plugin, the class command and the students'
 """
 from __future__ import annotations
 
-from course_lib.grading import assignment1, assignment2, assignment3, assignment4
+from course_lib.grading import assignment1, assignment2, assignment3, assignment4, assignment5, assignment6
 
 ASSIGNMENTS = {
     "assignment1": assignment1,  # chapter 2-3: a multilayer perceptron from scratch
     "assignment2": assignment2,  # chapter 3: how a network learns
     "assignment3": assignment3,  # chapter 4: shapes
     "assignment4": assignment4,  # chapter 6: the functional API (built with course_lib itself)
+    "assignment5": assignment5,  # chapter 7: convolution and pooling (NumPy)
+    "assignment6": assignment6,  # chapter 8: VGG-16 (counts, shapes, and the network built with course_lib)
 }
 """Assignment name (the folder under ``solutions/`` and ``exercises/``) -> its checker module."""
 
