@@ -191,9 +191,12 @@ def conv_backward(dout, cache, need_dx=True):
     matrix = _grouped_kernel(kernel, groups)  # (g, K*C/g, F/g)
     dmatrix = backend.xp.zeros(matrix.shape, dtype=matrix.dtype)
     padded_shape = (x_shape[0],) + tuple(s + b + a for s, (b, a) in zip(x_shape[1:-1], pads)) + (x_shape[-1],)
-    # Stride 1: the input gradient is itself a correlation (of dout with the flipped kernel),
-    # which is faster than scattering a column matrix back; other strides scatter (col2im).
-    scatter = need_dx and max(strides) > 1
+    # Stride 1: the input gradient is itself a correlation (of dout with the flipped kernel); it
+    # is the faster way when its columns (input positions x filters) are no larger than the
+    # scattered ones (output positions x channels). Other strides, or more filters than
+    # channels, scatter a column matrix back (col2im).
+    transposed = max(strides) == 1 and math.prod(x_shape[1:-1]) * filters <= math.prod(dout.shape[1:-1]) * x_shape[-1]
+    scatter = need_dx and not transposed
     dx_pad = backend.xp.zeros(padded_shape, dtype=dout.dtype) if scatter else None
     for index, part in enumerate(chunks):
         if cached is not None:
