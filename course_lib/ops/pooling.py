@@ -206,22 +206,60 @@ def pool_backward(dout, cache):
         )
     out_shape = tuple(out.shape[1:-1])
     dtype = xp.result_type(dout.dtype, padded.dtype)
-    dpadded = xp.zeros(padded.shape, dtype=dtype)
-    if cache["mode"] == "max":
-        routed = xp.zeros(out.shape, dtype=bool)  # windows whose gradient already has a home
-        for offset in itertools.product(*(range(k) for k in pool_size)):
-            index = _offset_slices(offset, strides, out_shape)
-            hit = (padded[index] == out) & ~routed
-            dpadded[index] += xp.where(hit, dout, 0)
-            routed |= hit
-    else:
+    if cache["mode"] == "average":
+        dpadded = xp.zeros(padded.shape, dtype=dtype)
         share = dout / cache["counts"]
         for offset in itertools.product(*(range(k) for k in pool_size)):
             dpadded[_offset_slices(offset, strides, out_shape)] += share
+    else:
+        tiles = tuple(strides) == tuple(pool_size)
+        dpadded = _max_backward_tiled(padded, out, dout, pool_size) if tiles else None
+        if dpadded is None:  # overlapping or gapped windows
+            dpadded = xp.zeros(padded.shape, dtype=dtype)
+            routed = xp.zeros(out.shape, dtype=bool)  # windows whose gradient already has a home
+            for offset in itertools.product(*(range(k) for k in pool_size)):
+                index = _offset_slices(offset, strides, out_shape)
+                hit = (padded[index] == out) & ~routed
+                dpadded[index] += xp.where(hit, dout, 0)
+                routed |= hit
     spatial = cache["input_shape"][1:-1]
     inner = tuple(slice(b, b + n) for n, (b, _) in zip(spatial, pads))
     # Gradient that reached the padding (average pooling adds zeros there) is dropped.
     return dpadded[(slice(None),) + inner + (slice(None),)]
+
+
+def _max_backward_tiled(padded, out, dout, pool_size):
+    """Max-pool backward when the windows tile the input (strides == pool_size, the usual case).
+
+    The windows are disjoint blocks, so a view of the input as ``(N, o1, k1, o2, k2, ..., C)``
+    compared with the broadcast maxima marks each window's maximum in one pass, and the mask
+    times the broadcast gradient is the input gradient. Windows holding their maximum twice
+    (ties) keep the first in row-major order: a loop over the offsets on the boolean mask only.
+    """
+    xp = backend.xp
+    out_shape = tuple(out.shape[1:-1])
+    covered = tuple(o * k for o, k in zip(out_shape, pool_size))
+    region = padded[(slice(None),) + tuple(slice(0, c) for c in covered) + (slice(None),)]
+    blocks, single = (), ()
+    for o, k in zip(out_shape, pool_size):
+        blocks, single = blocks + (o, k), single + (o, 1)
+    split = region.reshape((padded.shape[0],) + blocks + (padded.shape[-1],))
+    hit = split == out.reshape((out.shape[0],) + single + (out.shape[-1],))
+    if backend.to_float(xp.count_nonzero(hit)) != out.size:
+        # Ties (all-zero windows after a ReLU are common): keep each window's first maximum only,
+        # walking the offsets in row-major order over the boolean mask.
+        routed = xp.zeros(out.shape, dtype=bool)
+        for offset in itertools.product(*(range(k) for k in pool_size)):
+            index = (slice(None),) + tuple(x for k in offset for x in (slice(None), k)) + (slice(None),)
+            first = hit[index] & ~routed
+            hit[index] = first
+            routed |= first
+    grads = (hit * dout.reshape((dout.shape[0],) + single + (dout.shape[-1],))).reshape(region.shape)
+    if covered == tuple(padded.shape[1:-1]):
+        return grads
+    dpadded = xp.zeros(padded.shape, dtype=grads.dtype)  # the rows and columns no window reached
+    dpadded[(slice(None),) + tuple(slice(0, c) for c in covered) + (slice(None),)] = grads
+    return dpadded
 
 
 # ---------------------------------------------------------- 2-D, as graded

@@ -533,3 +533,18 @@ def test_kernels_under_the_strict_backend():
         np.testing.assert_array_equal(backend.to_numpy(ops.max_pool2d_forward_naive(xs, 3, 2, "same")), naive[0])
         np.testing.assert_allclose(backend.to_numpy(ops.avg_pool2d_forward_naive(xs, 3, 2, "same")), naive[1],
                                    rtol=1e-13)
+
+
+@pytest.mark.parametrize("shape, pool, padding", [((3, 7, 9, 2), (2, 3), "valid"), ((2, 5, 5, 3), 2, "same"),
+                                                  ((2, 8, 4), 2, "valid"), ((1, 4, 6, 2, 2), 2, "valid")])
+def test_the_tiled_max_pool_backward_equals_the_offset_loop(monkeypatch, shape, pool, padding):
+    """Windows that tile the input take a faster path; it must route exactly as the general loop, ties too."""
+    from course_lib.ops import pooling
+
+    x = np.random.default_rng(11).permutation(int(np.prod(shape))).reshape(shape).astype("float64")
+    x = np.maximum(x - x.size // 2, 0)  # after a ReLU: half the entries tie at 0
+    out, cache = pooling.pool_forward(x, pool, None, padding, "max")
+    dy = np.random.default_rng(12).standard_normal(out.shape)
+    tiled = pooling.pool_backward(dy, cache)
+    monkeypatch.setattr(pooling, "_max_backward_tiled", lambda *args: None)
+    np.testing.assert_array_equal(tiled, pooling.pool_backward(dy, cache))
