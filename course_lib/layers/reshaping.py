@@ -18,6 +18,7 @@ import numbers
 from course_lib import backend
 from course_lib.layers.base import InputSpec, Layer
 from course_lib.ops.arguments import check_data_format as _data_format
+from course_lib.ops.arguments import from_channels_last, to_channels_last
 from course_lib.ops.arguments import positive_ints as _positive_ints
 
 _ORDINALS = ("1st", "2nd", "3rd")
@@ -426,12 +427,12 @@ class UpSampling2D(_UpSampling):
     def forward(self, inputs, training=False):
         if self.interpolation == "nearest":
             return _repeat(inputs, self.size, self._first_axis()), None
-        x = _channels_last(inputs, self.data_format)
+        x = to_channels_last(inputs, self.data_format)
         *row_weights, rows = _bilinear_weights(x.shape[1], self.size[0], x.dtype)
         *col_weights, cols = _bilinear_weights(x.shape[2], self.size[1], x.dtype)
         # TF's order: every row interpolated along the width first, then between the rows above and below.
         out = _lerp(_lerp(x, *col_weights, axis=2), *row_weights, axis=1)
-        return _channels_back(out, self.data_format), (rows, cols)
+        return from_channels_last(out, self.data_format), (rows, cols)
 
     def backward(self, output_grads, cache):
         xp = backend.xp
@@ -439,21 +440,13 @@ class UpSampling2D(_UpSampling):
         if self.interpolation == "nearest":
             return _repeat_backward(dy, self.size, self._first_axis()), {}
         rows, cols = cache
-        dy = _channels_last(dy, self.data_format)
+        dy = to_channels_last(dy, self.data_format)
         dx = xp.einsum("oh,nowc->nhwc", rows, xp.einsum("pw,nopc->nowc", cols, dy))
-        return _channels_back(dx, self.data_format), {}
+        return from_channels_last(dx, self.data_format), {}
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "data_format": self.data_format,
                 "interpolation": self.interpolation}
-
-
-def _channels_last(x, data_format):
-    return backend.xp.moveaxis(x, 1, -1) if data_format == "channels_first" else x
-
-
-def _channels_back(x, data_format):
-    return backend.xp.moveaxis(x, -1, 1) if data_format == "channels_first" else x
 
 
 class UpSampling3D(_UpSampling):

@@ -80,3 +80,12 @@ def planted_cases(bugs):
     """``bugs`` (``{exercise: {label: (old, new)}}``) as pytest parameters and their ids."""
     cases = [(name, label, old, new) for name, by_label in bugs.items() for label, (old, new) in by_label.items()]
     return cases, [f"{name}: {label}" for name, label, _, _ in cases]
+
+
+def autograded_output(graded, assignment, student, exercise):
+    """What the autograded notebook shows in the exercise's graded cell (the checker's reasons)."""
+    import nbformat
+
+    path = graded["course"] / "autograded" / student / assignment / f"{assignment}.ipynb"
+    found = cell(nbformat.read(path, as_version=4), f"{exercise}_tests")
+    return "".join(output.get("text", "") for output in found.outputs)

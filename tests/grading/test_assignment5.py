@@ -10,16 +10,12 @@ raising, looping and test-deleting submissions without a crash, then export
 every student.
 """
 import copy
-import csv
 import functools
-import json
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
-from graded_notebooks import REPO, Assignment, answer_functions, cell, planted, planted_cases, submission
+from graded_notebooks import Assignment, autograded_output, answer_functions, cell, planted, planted_cases, submission
 
 from course_lib.grading import assignment5, trusted
 
@@ -409,49 +405,15 @@ def expected(student):
 NEVER_SUBMITTED = "gina"
 
 
-def nbgrader(course, env, *args):
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
-
-
 @pytest.fixture(scope="module")
-def graded_class(tmp_path_factory):
+def graded_class(grade_class):
     """One ``nbgrader autograde`` of the class (a short cell timeout for dave's loop), then ``nbgrader export``."""
-    from nbgrader.api import Gradebook
-
-    from course_lib.grading.grade_class import scratch_course
-
-    course = tmp_path_factory.mktemp("course")
-    env = scratch_course(REPO, course, ASSIGNMENT)
-    env["PYTHONPATH"] = str(REPO)
-    regenerated = json.loads((course / "regenerated" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
-    for student, notebook in CLASS.items():
-        folder = course / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        notebook = notebook(regenerated) if callable(notebook) else notebook
-        (folder / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(notebook))
-    nbgrader(course, env, "db", "student", "add", NEVER_SUBMITTED, "--first-name=Gina", "--last-name=Tester")
-    log = nbgrader(course, env, "autograde", ASSIGNMENT, "--Execute.timeout=15")
-    nbgrader(course, env, "export", "--to=grades.csv")
-    scores = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        for student in CLASS:
-            notebook = gradebook.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
-            scores[student] = {grade.name.removesuffix("_tests"): grade.score for grade in notebook.grades}
-    with open(course / "grades.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return {"course": course, "scores": scores, "rows": rows, "log": log}
+    return grade_class(ASSIGNMENT, CLASS, never_submitted=[NEVER_SUBMITTED], cell_timeout=15)
 
 
 def graded_cell(graded_class, student, exercise):
     """What the autograded notebook shows in the exercise's graded cell (the checker's reasons)."""
-    import nbformat
-
-    path = graded_class["course"] / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-    found = cell(nbformat.read(path, as_version=4), f"{exercise}_tests")
-    return "".join(output.get("text", "") for output in found.outputs)
+    return autograded_output(graded_class, ASSIGNMENT, student, exercise)
 
 
 def test_the_planted_student_loses_points_in_the_right_exercises():
