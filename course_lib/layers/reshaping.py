@@ -26,21 +26,7 @@ _ORDINALS = ("1st", "2nd", "3rd")
 
 def _nonnegative_pair(where, argument, value):
     """Keras's ``standardize_tuple(value, 2, allow_zero=True)``: an int or a pair of ints >= 0."""
-    is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    items = (value, value) if is_int else value
-    try:
-        items = tuple(items)
-    except TypeError:
-        items = None
-    if (
-        items is None
-        or len(items) != 2
-        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0 for v in items)
-    ):
-        raise ValueError(
-            f"{where}: {argument} must be an int >= 0 or a tuple of 2 ints >= 0. Received: {argument}={value!r}"
-        )
-    return tuple(int(v) for v in items)
+    return _positive_ints(where, argument, value, 2, minimum=0)
 
 
 def _pairs(where, argument, value, rank):

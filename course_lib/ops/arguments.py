@@ -6,8 +6,11 @@ import numbers
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
-def positive_ints(where, argument, value, count):
-    """``value`` (an int or a sequence of ``count`` ints) as a tuple of positive Python ints, or a ValueError."""
+def positive_ints(where, argument, value, count, minimum=1):
+    """``value`` (an int or a sequence of ``count`` ints) as a tuple of Python ints >= ``minimum``, or a ValueError.
+
+    ``minimum=0`` is Keras's ``standardize_tuple(..., allow_zero=True)`` (paddings, croppings).
+    """
     items = (value,) * count if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
     try:
         items = tuple(items)
@@ -16,10 +19,11 @@ def positive_ints(where, argument, value, count):
     if (
         items is None
         or len(items) != count
-        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0 for v in items)
+        or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum for v in items)
     ):
+        expected = "positive ints" if minimum == 1 else f"ints >= {minimum}"
         raise ValueError(
-            f"{where}: {argument} must be positive ints (an int or a tuple of {count}). "
+            f"{where}: {argument} must be {expected} (an int or a tuple of {count}). "
             f"Received: {argument}={value!r}"
         )
     return tuple(int(v) for v in items)

@@ -403,7 +403,7 @@ BAD_ARGUMENTS = [
     (lambda: layers.GlobalMaxPooling1D(keepdims="yes"), TypeError, "GlobalMaxPooling1D: keepdims must be a bool"),
     (lambda: layers.MaxPooling2D(unknown=1), TypeError, "unrecognized keyword arguments"),
     (lambda: layers.AveragePooling2D(), TypeError, "pool_size"),
-    (lambda: layers.ZeroPadding1D(-1), ValueError, "ZeroPadding1D: padding must be an int >= 0"),
+    (lambda: layers.ZeroPadding1D(-1), ValueError, "ZeroPadding1D: padding must be ints >= 0"),
     (lambda: layers.ZeroPadding2D(-1), ValueError, "ZeroPadding2D: padding"),
     (lambda: layers.ZeroPadding2D((1, 2, 3)), ValueError, "ZeroPadding2D: padding must be an int, a tuple of 2"),
     (lambda: layers.ZeroPadding3D(((1, 1), (1, 1), (1, -1))), ValueError, "3rd entry of padding"),
