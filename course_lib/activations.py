@@ -259,7 +259,9 @@ def _relu_backward(x, y, dy, negative_slope=0.0, max_value=None, threshold=0.0):
         # The clip to [0, max_value] passes the gradient at both bounds
         # (TensorFlow's convention) and stops it outside them.
         positive = positive & (x >= 0) & (x <= max_value)
-    dx = xp.where(positive, dy, 0)
+    # A product with the mask, as TensorFlow's ReluGrad (a NaN upstream stays NaN), and
+    # branch-free: xp.where is several times slower on a random mask.
+    dx = dy * positive
     if negative_slope != 0:
         dx = dx + xp.where(x < threshold, dy * negative_slope, 0)
     return dx.astype(x.dtype, copy=False)

@@ -220,7 +220,7 @@ def pool_backward(dout, cache):
             for offset in itertools.product(*(range(k) for k in pool_size)):
                 index = _offset_slices(offset, strides, out_shape)
                 hit = (padded[index] == out) & ~routed
-                dpadded[index] += xp.where(hit, dout, 0)
+                dpadded[index] += dout * hit
                 routed |= hit
     spatial = cache["input_shape"][1:-1]
     inner = tuple(slice(b, b + n) for n, (b, _) in zip(spatial, pads))
