@@ -551,7 +551,7 @@ class Model(Trainer, Layer):
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False):
-        """Load weights from a ``.weights.h5`` or ``.keras`` file (written by Keras or course_lib)."""
+        """Load weights from a ``.weights.h5`` or ``.keras`` file (written by Keras or course_lib), or Keras 2's ``.h5``."""
         from course_lib import saving
 
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)

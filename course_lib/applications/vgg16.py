@@ -64,17 +64,9 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
         raise ValueError(f"VGG16: pooling must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
     shape = _input_shape(input_shape, include_top, weights)
     inputs = input_tensor if input_tensor is not None else layers.Input(shape=shape)
-    x = inputs
-    for block, (filters, count) in enumerate(BLOCKS, start=1):
-        for index in range(1, count + 1):
-            x = layers.Conv2D(filters, (3, 3), activation="relu", padding="same",
-                              name=f"block{block}_conv{index}")(x)
-        x = layers.MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool")(x)
+    x = vgg_blocks(inputs)
     if include_top:
-        x = layers.Flatten(name="flatten")(x)
-        x = layers.Dense(4096, activation="relu", name="fc1")(x)
-        x = layers.Dense(4096, activation="relu", name="fc2")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+        x = vgg_top(x, (4096, 4096), classes, classifier_activation)
     elif pooling == "avg":
         x = layers.GlobalAveragePooling2D()(x)
     elif pooling == "max":
@@ -93,6 +85,28 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
     elif weights is not None:
         model.load_weights(os.fspath(weights))
     return model
+
+
+def vgg_blocks(x, blocks=BLOCKS):
+    """The convolutional part of a VGG network on the symbolic tensor ``x``, with Keras's names.
+
+    ``blocks``: (filters, convolutions) per block; each convolution is 3x3 ``same`` with ReLU,
+    each block ends in a 2x2 max pooling of stride 2 (``block{b}_conv{i}``, ``block{b}_pool``).
+    """
+    for block, (filters, count) in enumerate(blocks, start=1):
+        for index in range(1, count + 1):
+            x = layers.Conv2D(filters, (3, 3), activation="relu", padding="same",
+                              name=f"block{block}_conv{index}")(x)
+        x = layers.MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool")(x)
+    return x
+
+
+def vgg_top(x, dense_units, classes, classifier_activation="softmax"):
+    """The classifier on top: Flatten, one ReLU Dense per entry of ``dense_units`` (fc1, fc2 ...), predictions."""
+    x = layers.Flatten(name="flatten")(x)
+    for number, units in enumerate(dense_units, start=1):
+        x = layers.Dense(units, activation="relu", name=f"fc{number}")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
 def _input_shape(input_shape, include_top, weights):

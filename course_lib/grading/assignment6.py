@@ -284,18 +284,10 @@ def layer_names(blocks, dense_units):
 def reference_build_vgg(blocks, input_shape, dense_units, classes):
     """The spec's network with course_lib's layers, as :func:`course_lib.applications.vgg16.VGG16` builds its own."""
     import course_lib as keras
+    from course_lib.applications.vgg16 import vgg_blocks, vgg_top
 
     inputs = keras.Input(shape=tuple(input_shape))
-    x = inputs
-    for block, (filters, convolutions) in enumerate(blocks, start=1):
-        for index in range(1, convolutions + 1):
-            x = keras.layers.Conv2D(filters, (3, 3), activation="relu", padding="same",
-                                    name=f"block{block}_conv{index}")(x)
-        x = keras.layers.MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    for number, units in enumerate(dense_units, start=1):
-        x = keras.layers.Dense(units, activation="relu", name=f"fc{number}")(x)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    outputs = vgg_top(vgg_blocks(inputs, blocks), dense_units, classes)
     return keras.Model(inputs, outputs, name="vgg")
 
 

@@ -1,6 +1,8 @@
 """Layers with Keras's names, arguments and weight layouts, each with a backward pass."""
 from course_lib.layers.base import InputSpec, KerasTensor, Layer
-from course_lib.layers.convolutional import Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
+from course_lib.layers.convolutional import (
+    Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D,
+)
 from course_lib.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from course_lib.layers.leaky_relu import LeakyReLU
 from course_lib.layers.pooling import (
@@ -20,24 +22,23 @@ from course_lib.layers.merging import (
 )
 
 _CLASSES = {
-    cls.__name__: cls
-    for cls in (Activation, Add, Average, BatchNormalization, Concatenate, Conv1D, Conv2D, Conv3D, Dense, Dropout, Flatten,
-                InputLayer, LeakyReLU,
-                AveragePooling1D, AveragePooling2D, AveragePooling3D, Cropping1D, Cropping2D, Cropping3D,
-                GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
-                GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPooling1D, MaxPooling2D,
-                MaxPooling3D, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D,
-                ZeroPadding3D,
-                Maximum, Minimum, Multiply, Reshape, Subtract)
+    name: value for name, value in list(globals().items())
+    if isinstance(value, type) and issubclass(value, Layer) and value is not Layer and value.__name__ == name
 }
+"""Every layer class by its Keras class name (what configs say); aliases such as MaxPool2D are the same classes."""
 
-__all__ = sorted(_CLASSES) + [
-    "Convolution1D", "Convolution2D", "Convolution3D", "Input", "InputSpec", "KerasTensor", "Layer", "add", "average", "concatenate", "maximum", "minimum",
-    "multiply", "subtract", "serialize", "deserialize",
+__all__ = [
+    "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
+    "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Conv3D",
+    "Convolution1D", "Convolution2D", "Convolution3D", "Cropping1D", "Cropping2D", "Cropping3D", "Dense",
+    "Dropout", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input",
+    "InputLayer", "InputSpec", "KerasTensor", "Layer", "LeakyReLU", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract",
+    "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "add",
+    "average", "concatenate", "deserialize", "maximum", "minimum", "multiply", "serialize", "subtract",
 ]
-# Keras 3's other spellings of the pooling layers (the same classes).
-__all__ += ["AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D",
-            "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D"]
 
 
 def serialize(layer):

@@ -9,13 +9,13 @@ the activation, regularizers and constraints, output shapes and configs.
 """
 from __future__ import annotations
 
-from course_lib import activations, constraints, initializers, regularizers
+from course_lib import regularizers
 from course_lib.layers.base import InputSpec
-from course_lib.layers.core import ActivatedLayer, _not_yet_supported
+from course_lib.layers.core import KernelLayer, _not_yet_supported
 from course_lib.ops.arguments import check_data_format, from_channels_last, positive_ints, to_channels_last
 from course_lib.ops.conv import conv_backward, conv_forward, conv_output_length
 
-class BaseConv(ActivatedLayer):
+class BaseConv(KernelLayer):
     """The N-dimensional convolution behind Conv1D, Conv2D and Conv3D.
 
     Args:
@@ -69,14 +69,8 @@ class BaseConv(ActivatedLayer):
             )
         self.padding = padding.lower()
         self.data_format = check_data_format(where, data_format)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._kernel_options(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                             bias_regularizer, kernel_constraint, bias_constraint)
         self.input_spec = InputSpec(ndim=rank + 2)
 
     def _channel_axis(self):
@@ -96,13 +90,7 @@ class BaseConv(ActivatedLayer):
                 f"channels (full input shape {tuple(input_shape)})"
             )
         self.compute_output_shape(input_shape)  # a kernel larger than the input fails here, before any weight
-        self.kernel = self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        self._add_kernel_and_bias(self.kernel_size + (channels // self.groups, self.filters), self.filters)
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={self._channel_axis(): channels})
         self.built = True
 
@@ -115,11 +103,7 @@ class BaseConv(ActivatedLayer):
 
     def backward_pre_activation(self, dpre, cache, need_dx=True):
         dx, dkernel, dbias = conv_backward(to_channels_last(dpre, self.data_format), cache, need_dx=need_dx)
-        grads = {"kernel": dkernel, "bias": dbias} if self.use_bias else {"kernel": dkernel}
-        return (None if dx is None else from_channels_last(dx, self.data_format)), grads
-
-    def weight_gradients_pre_activation(self, dpre, cache):
-        return self.backward_pre_activation(dpre, cache, need_dx=False)[1]
+        return (None if dx is None else from_channels_last(dx, self.data_format)), self._weight_grads(dkernel, dbias)
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -152,15 +136,8 @@ class BaseConv(ActivatedLayer):
             data_format=self.data_format,
             dilation_rate=self.dilation_rate,
             groups=self.groups,
-            activation=activations.serialize(self.activation),
-            use_bias=self.use_bias,
-            kernel_initializer=initializers.serialize(self.kernel_initializer),
-            bias_initializer=initializers.serialize(self.bias_initializer),
-            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-            bias_regularizer=regularizers.serialize(self.bias_regularizer),
             activity_regularizer=regularizers.serialize(self.activity_regularizer),
-            kernel_constraint=constraints.serialize(self.kernel_constraint),
-            bias_constraint=constraints.serialize(self.bias_constraint),
+            **self._kernel_config(),
         )
         return config
 

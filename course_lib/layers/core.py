@@ -124,7 +124,53 @@ class ActivatedLayer(Layer):
         return cache[1]
 
 
-class Dense(ActivatedLayer):
+class KernelLayer(ActivatedLayer):
+    """An ActivatedLayer with a kernel and an optional bias: Dense and the convolutions.
+
+    Holds the options the two share, as Keras names them (activation,
+    use_bias, the kernel's and the bias's initializers, regularizers and
+    constraints), creates the two weights and writes their part of the config.
+    """
+
+    def _kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                        bias_regularizer, kernel_constraint, bias_constraint):
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+
+    def _add_kernel_and_bias(self, kernel_shape, units):
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (units,), self.bias_initializer, regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
+
+    def _weight_grads(self, dkernel, dbias):
+        return {"kernel": dkernel, "bias": dbias} if self.use_bias else {"kernel": dkernel}
+
+    def weight_gradients_pre_activation(self, dpre, cache):
+        return self.backward_pre_activation(dpre, cache, need_dx=False)[1]
+
+    def _kernel_config(self):
+        return dict(
+            activation=activations.serialize(self.activation),
+            use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
+            kernel_constraint=constraints.serialize(self.kernel_constraint),
+            bias_constraint=constraints.serialize(self.bias_constraint),
+        )
+
+
+class Dense(KernelLayer):
     """Densely connected layer (全连接层): ``activation(x @ kernel + bias)``.
 
     Args:
@@ -155,14 +201,8 @@ class Dense(ActivatedLayer):
         _not_yet_supported("Dense", quantization_config=quantization_config)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = units
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._kernel_options(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                             bias_regularizer, kernel_constraint, bias_constraint)
         self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, input_shape):
@@ -172,10 +212,7 @@ class Dense(ActivatedLayer):
                 f"Dense '{self.name}': the last dimension of the input must be known. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
-        self.kernel = self.add_weight("kernel", (input_dim, self.units), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer,
-                                    constraint=self.bias_constraint) if self.use_bias else None
+        self._add_kernel_and_bias((input_dim, self.units), self.units)
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
 
@@ -184,28 +221,14 @@ class Dense(ActivatedLayer):
 
     def backward_pre_activation(self, dpre, cache, need_dx=True):
         dx, dkernel, dbias = dense_backward(dpre, cache, need_dx=need_dx)
-        return dx, ({"kernel": dkernel, "bias": dbias} if self.use_bias else {"kernel": dkernel})
-
-    def weight_gradients_pre_activation(self, dpre, cache):
-        return self.backward_pre_activation(dpre, cache, need_dx=False)[1]
+        return dx, self._weight_grads(dkernel, dbias)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            units=self.units,
-            activation=activations.serialize(self.activation),
-            use_bias=self.use_bias,
-            kernel_initializer=initializers.serialize(self.kernel_initializer),
-            bias_initializer=initializers.serialize(self.bias_initializer),
-            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-            bias_regularizer=regularizers.serialize(self.bias_regularizer),
-            kernel_constraint=constraints.serialize(self.kernel_constraint),
-            bias_constraint=constraints.serialize(self.bias_constraint),
-            quantization_config=None,
-        )
+        config.update(units=self.units, **self._kernel_config(), quantization_config=None)
         return config
 
 

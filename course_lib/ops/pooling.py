@@ -385,15 +385,3 @@ def avg_pool2d_forward_naive(x, pool_size, strides=None, padding="valid"):
     """
     return _pool2d_naive("avg_pool2d_forward_naive", x, pool_size, strides, padding, "average")
 
-
-__all__ = [
-    "pool_output_length",
-    "pool_forward",
-    "pool_backward",
-    "max_pool2d_forward",
-    "max_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool2d_backward",
-    "max_pool2d_forward_naive",
-    "avg_pool2d_forward_naive",
-]

@@ -178,7 +178,7 @@ INSIDE = {
     "book/06_functional_api": ["def _backprop", "def _unbroadcast"],
     "book/07_convolution": ["def _columns", "def conv_forward", "def conv_backward", "def _input_gradient_stride_one",
                             "def pool_forward", "def pool_backward"],
-    "book/08_vgg16": ["def VGG16"],
+    "book/08_vgg16": ["def vgg_blocks", "def vgg_top", "def VGG16"],
 }
 
 

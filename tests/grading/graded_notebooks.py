@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from course_lib.grading import registry, trusted
 
@@ -80,6 +81,30 @@ def planted_cases(bugs):
     """``bugs`` (``{exercise: {label: (old, new)}}``) as pytest parameters and their ids."""
     cases = [(name, label, old, new) for name, by_label in bugs.items() for label, (old, new) in by_label.items()]
     return cases, [f"{name}: {label}" for name, label, _, _ in cases]
+
+
+def planted_bug_tests(notebook, sources, bugs, plant):
+    """The two tests every graded notebook's suite has, for a module to bind to its own names.
+
+    ``plant(name, old="", new="")`` builds the exercise's function from ``sources[name]`` with
+    ``old`` replaced by ``new``. The unplanted sources must earn full points (so each bug is the
+    only thing wrong); each bug of ``bugs`` (``{exercise: {label: (old, new)}}``) must earn less
+    and print a reason line that names the exercise and the case.
+    """
+    cases, ids = planted_cases(bugs)
+
+    @pytest.mark.parametrize("name", sorted(sources))
+    def test_the_sources_the_bugs_are_planted_into_earn_full_points(name):
+        assert notebook.quiet(name, plant(name)) == notebook.full[name]
+
+    @pytest.mark.parametrize("name, bug, old, new", cases, ids=ids)
+    def test_each_planted_bug_earns_less_and_says_why(name, bug, old, new, capsys):
+        points = notebook.checker(name)(plant(name, old, new))
+        printed = capsys.readouterr().out
+        assert points < notebook.full[name], printed
+        assert f"{name} [" in printed
+
+    return test_the_sources_the_bugs_are_planted_into_earn_full_points, test_each_planted_bug_earns_less_and_says_why
 
 
 def autograded_output(graded, assignment, student, exercise):

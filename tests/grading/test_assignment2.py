@@ -8,7 +8,7 @@ release to 0 and a forgery to 0 for the exercise it forges.
 """
 import numpy as np
 import pytest
-from graded_notebooks import Assignment, answer_functions, cell, planted, planted_cases, submission
+from graded_notebooks import Assignment, answer_functions, cell, planted, planted_bug_tests, submission
 
 from course_lib.grading import assignment2
 
@@ -134,25 +134,14 @@ SOURCES = {"numerical_gradient": NUMERICAL_GRADIENT_SOURCE, "two_layer_backward"
 CALLED = {"learning_rate_sweep": DESCENT_SOURCE}  # the sweep calls the student's own gradient_descent
 BUGS = {"numerical_gradient": NUMERICAL_GRADIENT_BUGS, "two_layer_backward": BACKWARD_BUGS,
         "gradient_descent": DESCENT_BUGS, "learning_rate_sweep": SWEEP_BUGS}
-PLANTED, PLANTED_IDS = planted_cases(BUGS)
 
 
 def _planted(name, old="", new=""):
     return planted(SOURCES[name], name, old, new, extra=CALLED.get(name))
 
 
-@pytest.mark.parametrize("name", sorted(SOURCES))
-def test_the_sources_the_bugs_are_planted_into_earn_full_points(name):
-    """Each bug is the only thing wrong."""
-    assert NOTEBOOK.quiet(name, _planted(name)) == FULL[name]
-
-
-@pytest.mark.parametrize("name, bug, old, new", PLANTED, ids=PLANTED_IDS)
-def test_each_planted_bug_earns_less_and_says_why(name, bug, old, new, capsys):
-    points = NOTEBOOK.checker(name)(_planted(name, old, new))
-    printed = capsys.readouterr().out
-    assert points < FULL[name], printed
-    assert f"{name} [" in printed  # a reason line that names the function and the case
+test_the_sources_the_bugs_are_planted_into_earn_full_points, test_each_planted_bug_earns_less_and_says_why = \
+    planted_bug_tests(NOTEBOOK, SOURCES, BUGS, _planted)
 
 
 def test_reasons_name_what_is_wrong(capsys):

@@ -15,7 +15,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from graded_notebooks import Assignment, autograded_output, answer_functions, cell, planted, planted_cases, submission
+from graded_notebooks import (
+    Assignment, answer_functions, autograded_output, cell, planted, planted_bug_tests, submission,
+)
 
 from course_lib.grading import assignment5, trusted
 
@@ -220,24 +222,14 @@ BUGS = {
             "mask[np.unravel_index(np.argmax(window), window.shape)] = 1", "mask += 1 / window.size"),
     },
 }
-PLANTED, PLANTED_IDS = planted_cases(BUGS)
 
 
 def plant(name, old="", new=""):
     return planted(SOURCES[name], name, old, new)
 
 
-@pytest.mark.parametrize("name", sorted(SOURCES))
-def test_the_sources_the_bugs_are_planted_into_earn_full_points(name):
-    assert NOTEBOOK.quiet(name, plant(name)) == FULL[name]
-
-
-@pytest.mark.parametrize("name, bug, old, new", PLANTED, ids=PLANTED_IDS)
-def test_each_planted_bug_earns_less_and_says_why(name, bug, old, new, capsys):
-    points = NOTEBOOK.checker(name)(plant(name, old, new))
-    printed = capsys.readouterr().out
-    assert points < FULL[name], printed
-    assert f"{name} [" in printed
+test_the_sources_the_bugs_are_planted_into_earn_full_points, test_each_planted_bug_earns_less_and_says_why = \
+    planted_bug_tests(NOTEBOOK, SOURCES, BUGS, plant)
 
 
 def test_the_padding_on_the_wrong_side_is_named_with_the_entry_stride_and_padding(capsys):

@@ -17,7 +17,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from graded_notebooks import Assignment, autograded_output, answer_functions, cell, planted, planted_cases, submission
+from graded_notebooks import (
+    Assignment, answer_functions, autograded_output, cell, planted, planted_bug_tests, submission,
+)
 
 import course_lib as cl
 from course_lib.grading import assignment6, harness, trusted
@@ -225,24 +227,14 @@ BUGS = {
         "no Flatten": ('x = keras.layers.Flatten(name="flatten")(x)', 'x = x'),
     },
 }
-PLANTED, PLANTED_IDS = planted_cases(BUGS)
 
 
 def plant(name, old="", new=""):
     return planted(SOURCES[name], name, old, new, extra="import course_lib as keras\n")
 
 
-@pytest.mark.parametrize("name", sorted(SOURCES))
-def test_the_sources_the_bugs_are_planted_into_earn_full_points(name):
-    assert NOTEBOOK.quiet(name, plant(name)) == FULL[name]
-
-
-@pytest.mark.parametrize("name, bug, old, new", PLANTED, ids=PLANTED_IDS)
-def test_each_planted_bug_earns_less_and_says_why(name, bug, old, new, capsys):
-    points = NOTEBOOK.checker(name)(plant(name, old, new))
-    printed = capsys.readouterr().out
-    assert points < FULL[name], printed
-    assert f"{name} [" in printed
+test_the_sources_the_bugs_are_planted_into_earn_full_points, test_each_planted_bug_earns_less_and_says_why = \
+    planted_bug_tests(NOTEBOOK, SOURCES, BUGS, plant)
 
 
 def test_a_count_without_biases_names_both_numbers(capsys):

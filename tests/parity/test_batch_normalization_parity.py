@@ -37,6 +37,7 @@ import pytest
 import course_lib as cl
 
 tf = pytest.importorskip("tensorflow")
+from keras_tape import keras_forward_backward  # noqa: E402
 keras = tf.keras
 
 pytestmark = pytest.mark.parity
@@ -79,14 +80,8 @@ def _pair(kwargs, shape, seed=0):
 
 
 def _keras_forward_backward(layer, x, dy, training):
-    tensor = tf.constant(x)
-    sources = [tensor] + list(layer.trainable_weights)
-    with tf.GradientTape() as tape:
-        tape.watch(tensor)
-        y = layer(tensor, training=training)
-    grads = tape.gradient(y, sources, output_gradients=tf.constant(dy))
-    names = [w.name for w in layer.trainable_weights]
-    return y.numpy(), grads[0].numpy(), {name: g.numpy() for name, g in zip(names, grads[1:])}
+    y, grads = keras_forward_backward(layer, [x], dy, training)
+    return y, grads[0], {w.name: g for w, g in zip(layer.trainable_weights, grads[1:])}
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])

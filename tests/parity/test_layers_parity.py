@@ -17,6 +17,7 @@ import pytest
 import course_lib as cl
 
 tf = pytest.importorskip("tensorflow")
+from keras_tape import keras_forward_backward  # noqa: E402
 keras = tf.keras
 
 pytestmark = pytest.mark.parity
@@ -54,16 +55,6 @@ CASES = (
 )
 
 
-def _keras_forward_backward(keras_layer, xs, dy, training=False):
-    tensors = [tf.constant(x) for x in xs]
-    with tf.GradientTape() as tape:
-        for tensor in tensors:
-            tape.watch(tensor)
-        y = keras_layer(tensors if len(xs) > 1 else tensors[0], training=training)
-    grads = tape.gradient(y, tensors + keras_layer.trainable_weights, output_gradients=tf.constant(dy))
-    return y.numpy(), [g.numpy() for g in grads]
-
-
 @pytest.mark.parametrize("class_name, kwargs, shapes", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_layer_matches_keras_forward_and_gradients(class_name, kwargs, shapes):
     generator = np.random.default_rng(0)
@@ -80,7 +71,7 @@ def test_layer_matches_keras_forward_and_gradients(class_name, kwargs, shapes):
     dy = generator.standard_normal(y.shape).astype("float32")
     dx = ours.backward(dy)
     received = (list(dx) if len(xs) > 1 else [dx]) + [ours.grads[n] for n in ours.trainable_weight_names]
-    expected_y, expected = _keras_forward_backward(keras_layer, xs, dy)
+    expected_y, expected = keras_forward_backward(keras_layer, xs, dy)
 
     assert y.dtype == np.float32 and y.shape == expected_y.shape
     np.testing.assert_allclose(y, expected_y, rtol=RTOL, atol=ATOL, err_msg="forward")
