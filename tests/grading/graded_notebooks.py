@@ -5,6 +5,7 @@ and their full points; the functions below build planted bugs and forged
 submissions from sources and cells.
 """
 import copy
+import functools
 import json
 import textwrap
 from pathlib import Path
@@ -105,6 +106,52 @@ def planted_bug_tests(notebook, sources, bugs, plant):
         assert f"{name} [" in printed
 
     return test_the_sources_the_bugs_are_planted_into_earn_full_points, test_each_planted_bug_earns_less_and_says_why
+
+
+def without(notebook, *grade_ids):
+    """The notebook with the named cells deleted."""
+    notebook = copy.deepcopy(notebook)
+    notebook["cells"] = [c for c in notebook["cells"]
+                         if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") not in grade_ids]
+    return notebook
+
+
+def class_grading_tests(notebook, students, expected, never_submitted="gina", cell_timeout=15):
+    """One ``nbgrader autograde`` + ``export`` of a class, and the tests every graded notebook runs on it.
+
+    ``students``: student -> notebook (or a function of the regenerated release);
+    ``expected``: student -> ``{exercise: points}``, or None for "what the checkers give
+    this student's functions in this process" (a student with planted bugs). Returns
+    ``(graded_class fixture, scores_of(student), the autograde test, the export test)``
+    for a module to bind to its own names.
+    """
+    @functools.lru_cache(maxsize=None)
+    def scores_of(student):
+        if expected[student] is not None:
+            return expected[student]
+        functions = answer_functions(students[student])
+        return {name: notebook.quiet(name, functions[name]) for name in notebook.full}
+
+    @pytest.fixture(scope="module")
+    def graded_class(grade_class):
+        """The whole run (a short cell timeout, for a student's endless loop)."""
+        return grade_class(notebook.name, students, never_submitted=[never_submitted], cell_timeout=cell_timeout)
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("student", sorted(expected))
+    def test_nbgrader_autogrades_every_kind_of_submission(graded_class, student):
+        assert graded_class["scores"][student] == pytest.approx(scores_of(student), abs=0.011), student
+
+    @pytest.mark.slow
+    def test_the_export_lists_every_student(graded_class):
+        rows = {row["student_id"]: row for row in graded_class["rows"] if row["assignment"] == notebook.name}
+        assert set(rows) == set(students) | {never_submitted}
+        for student in expected:
+            assert float(rows[student]["score"]) == pytest.approx(sum(scores_of(student).values()), abs=0.05)
+            assert float(rows[student]["max_score"]) == pytest.approx(sum(notebook.full.values()))
+        assert float(rows[never_submitted]["score"]) == 0.0
+
+    return graded_class, scores_of, test_nbgrader_autogrades_every_kind_of_submission, test_the_export_lists_every_student
 
 
 def autograded_output(graded, assignment, student, exercise):

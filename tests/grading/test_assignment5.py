@@ -9,14 +9,13 @@ course_lib.ops; and one ``nbgrader autograde`` of a scratch course must grade
 raising, looping and test-deleting submissions without a crash, then export
 every student.
 """
-import copy
-import functools
 import textwrap
 
 import numpy as np
 import pytest
 from graded_notebooks import (
-    Assignment, answer_functions, autograded_output, cell, planted, planted_bug_tests, submission,
+    Assignment, answer_functions, autograded_output, cell, class_grading_tests, planted, planted_bug_tests,
+    submission, without,
 )
 
 from course_lib.grading import assignment5, trusted
@@ -341,14 +340,6 @@ SOLVED = {grade_id: "".join(cell(NOTEBOOK.solution, grade_id)["source"]) for gra
 FRANK_POOL = textwrap.dedent(POOL_BACKWARD_SOURCE.replace(*TIES_EVERYWHERE))
 
 
-def without(notebook, *grade_ids):
-    """The notebook with the named cells deleted."""
-    notebook = copy.deepcopy(notebook)
-    notebook["cells"] = [c for c in notebook["cells"]
-                         if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") not in grade_ids]
-    return notebook
-
-
 def _class():
     release = NOTEBOOK.release
     frank = submission(NOTEBOOK.solution, conv2d_forward_naive_answer=SOLVED["conv2d_forward_naive_answer"].replace(
@@ -381,26 +372,13 @@ EXPECTED = {
     "carol": dict(FULL, conv2d_backward=0.0, max_pool2d_forward=0.0),
     "dave": dict(FULL, conv2d_forward=0.0),
     "erin": dict(FULL, max_pool2d_backward=0.0),
-    "frank": None,  # what the checkers give frank's functions in this process: see frank_scores
+    "frank": None,  # what the checkers give frank's functions in this process
     "mallory": dict(FULL, conv2d_forward=0.0),
 }
 
 
-@functools.lru_cache(maxsize=None)
-def frank_scores():
-    functions = answer_functions(CLASS["frank"])
-    return {name: NOTEBOOK.quiet(name, functions[name]) for name in FULL}
-
-
-def expected(student):
-    return frank_scores() if student == "frank" else EXPECTED[student]
-NEVER_SUBMITTED = "gina"
-
-
-@pytest.fixture(scope="module")
-def graded_class(grade_class):
-    """One ``nbgrader autograde`` of the class (a short cell timeout for dave's loop), then ``nbgrader export``."""
-    return grade_class(ASSIGNMENT, CLASS, never_submitted=[NEVER_SUBMITTED], cell_timeout=15)
+graded_class, scores_of, test_nbgrader_autogrades_every_kind_of_submission, test_the_export_lists_every_student = \
+    class_grading_tests(NOTEBOOK, CLASS, EXPECTED)
 
 
 def graded_cell(graded_class, student, exercise):
@@ -409,17 +387,11 @@ def graded_cell(graded_class, student, exercise):
 
 
 def test_the_planted_student_loses_points_in_the_right_exercises():
-    frank = frank_scores()
+    frank = scores_of("frank")
     assert frank["conv_output_length"] == FULL["conv_output_length"]
     assert frank["max_pool2d_forward"] == FULL["max_pool2d_forward"]
     for name in ("conv2d_forward_naive", "conv2d_forward", "conv2d_backward", "max_pool2d_backward"):
         assert 0 < frank[name] < FULL[name], frank
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_nbgrader_autogrades_every_kind_of_submission(graded_class, student):
-    assert graded_class["scores"][student] == pytest.approx(expected(student), abs=0.011), student
 
 
 @pytest.mark.slow
@@ -435,16 +407,6 @@ def test_errors_loops_and_deleted_tests_are_reported_not_crashed_on(graded_class
     assert "dkernel differs at index" in graded_cell(graded_class, "frank", "conv2d_backward")
     assert "[ties, after a ReLU" in graded_cell(graded_class, "frank", "max_pool2d_backward")
     assert "does not allow" in graded_cell(graded_class, "mallory", "conv2d_forward")
-
-
-@pytest.mark.slow
-def test_the_export_lists_every_student(graded_class):
-    by_student = {row["student_id"]: row for row in graded_class["rows"] if row["assignment"] == ASSIGNMENT}
-    assert set(by_student) == set(CLASS) | {NEVER_SUBMITTED}
-    for student in EXPECTED:
-        assert float(by_student[student]["score"]) == pytest.approx(sum(expected(student).values()), abs=0.05), student
-        assert float(by_student[student]["max_score"]) == pytest.approx(sum(FULL.values()))
-    assert float(by_student[NEVER_SUBMITTED]["score"]) == 0.0
 
 
 def test_the_release_baseline_is_zero():
