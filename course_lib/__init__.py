@@ -16,6 +16,7 @@ from course_lib import (
     models,
     ops,
     optimizers,
+    preprocessing,
     regularizers,
     saving,
     testing,
@@ -29,5 +30,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Input", "Model", "Sequential", "activations", "applications", "backend", "callbacks", "initializers",
     "layers", "load_model", "losses", "model_from_json", "saving", "metrics", "models", "ops", "optimizers", "testing", "utils",
-    "constraints", "regularizers",
+    "constraints", "regularizers", "preprocessing",
 ]

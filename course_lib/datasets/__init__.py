@@ -1,4 +1,8 @@
-"""Dataset loaders that need no network: each returns ``((x_train, y_train), (x_test, y_test))``."""
-from course_lib.datasets import digits
+"""Dataset loaders that need no network.
 
-__all__ = ["digits"]
+``digits`` and ``imdb`` return ``((x_train, y_train), (x_test, y_test))`` as Keras's
+loaders do; ``weather`` returns a time series ``(values, column_names, dates)``.
+"""
+from course_lib.datasets import digits, imdb, weather
+
+__all__ = ["digits", "imdb", "weather"]

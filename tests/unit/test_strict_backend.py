@@ -205,15 +205,16 @@ def test_no_module_calls_numpy_behind_the_backends_back():
     this catches calls such as ``numpy.asarray(device_array)``, which a NumPy
     subclass cannot intercept but CuPy refuses.) Host by design: the backend
     itself, initializers (once per weight, from the seeded host generator), saving (files),
-    the testing and grading tools, the dataset loaders and plot_model (it lays out
-    boxes for matplotlib, which draws on the host).
+    the testing and grading tools, the dataset loaders, the preprocessing utilities
+    (they prepare host data before it reaches a model, and return NumPy arrays as
+    Keras's do) and plot_model (it lays out boxes for matplotlib, which draws on the host).
     """
     import pathlib
     import re
 
     root = pathlib.Path(cl.__file__).parent
     host_by_design = {"backend.py", "strict_backend.py", "initializers.py", "saving.py", "plot_model.py"}
-    host_folders = {"testing", "grading", "datasets"}
+    host_folders = {"testing", "grading", "datasets", "preprocessing"}
     allowed = {"dtype", "integer", "floating", "generic", "broadcast_shapes", "ndarray"}
     offenders = []
     for path in root.rglob("*.py"):
