@@ -26,6 +26,7 @@ test-gpu: $(STAMP)  ## the GPU parity tests (course_lib on CuPy vs Keras 3 on JA
 bench: $(STAMP)  ## course_lib against tf.keras, printed as ratios
 	$(BIN)/python benchmarks/bench_mlp.py
 	$(BIN)/python benchmarks/bench_cnn.py
+	$(BIN)/python benchmarks/bench_rnn.py
 
 ASSIGNMENTS := $(notdir $(wildcard solutions/assignment*))
 release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader, every assignment

@@ -238,12 +238,22 @@ class Model(Trainer, Layer):
         self._last_call = cache
         return outputs
 
-    def forward(self, inputs, training=False):
+    # A model inside a model takes its inputs' masks and hands its outputs' masks on.
+    uses_mask = True
+    supports_masking = True
+
+    def forward(self, inputs, training=False, mask=None):
         """``(outputs, cache)``: the cache holds one entry per node of this call."""
+        several = isinstance(inputs, list)
+        masks = None if mask is None else (mask if isinstance(mask, list) and several else [mask])
         outputs, caches = self._run(
-            inputs if isinstance(inputs, list) else [inputs], training, self._backward_plan(True).nodes
+            inputs if several else [inputs], training, self._backward_plan(True).nodes, input_masks=masks
         )
         return (outputs if self._outputs_are_list else outputs[0]), caches
+
+    def compute_mask(self, inputs, previous_mask=None):
+        masks = getattr(self, "_last_output_masks", None) or [None] * len(self.outputs)
+        return masks if self._outputs_are_list else masks[0]
 
     def backward(self, output_grads, cache):
         """``(input_grads, weight_grads)``; ``weight_grads`` is keyed like :attr:`trainable_weight_names`."""
@@ -286,7 +296,7 @@ class Model(Trainer, Layer):
                     f"found shape={array.shape}"
                 )
 
-    def _run(self, inputs, training, keep=()):
+    def _run(self, inputs, training, keep=(), input_masks=None):
         """The forward pass over the graph.
 
         Args:
@@ -300,6 +310,10 @@ class Model(Trainer, Layer):
             list with one cache (or None) per node.
         """
         values = {id(tensor): array for tensor, array in zip(self.inputs, inputs)}
+        # Keras's masks travel with the tensors: id(tensor) -> boolean mask, where one exists.
+        masks = {} if input_masks is None else {
+            id(tensor): mask for tensor, mask in zip(self.inputs, input_masks) if mask is not None
+        }
         caches = _Caches([None] * len(self._nodes))
         collected = []
         _LOSS_COLLECTORS.append(collected)
@@ -312,10 +326,18 @@ class Model(Trainer, Layer):
                 layer_input = layer._autocast(args if node.inputs_are_list else args[0])
                 layer._check_input([a.shape for a in args] if node.inputs_are_list else args[0].shape)
                 before = len(collected)
-                outputs, cache = layer.forward(layer_input, training=training)
+                mask = _node_mask(node, masks)
+                outputs, cache = layer._forward_with_mask(layer_input, training, mask)
                 outputs_list = outputs if node.outputs_are_list else [outputs]
                 for tensor, value in zip(node.outputs, outputs_list):
                     values[id(tensor)] = value
+                if layer.supports_masking:
+                    out_masks = layer.compute_mask(layer_input, mask)
+                    for tensor, out_mask in zip(node.outputs, out_masks if node.outputs_are_list else [out_masks]):
+                        if out_mask is not None:
+                            masks[id(tensor)] = out_mask
+                elif mask is not None and not layer.uses_mask:
+                    _warn_mask_dropped(layer)
                 if position in keep:
                     caches[position] = cache
                 if layer.activity_regularizer is not None:
@@ -330,6 +352,9 @@ class Model(Trainer, Layer):
         if _LOSS_COLLECTORS:
             _LOSS_COLLECTORS[-1].extend(collected)  # a model inside a model: the outer one's losses too
         self._eager_losses = collected
+        # The outputs' masks: the loss step weights by them (as Keras does); an outer model reads them.
+        caches.output_masks = [masks.get(id(tensor)) for tensor in self.outputs]
+        self._last_output_masks = caches.output_masks
         return [values[id(tensor)] for tensor in self.outputs], caches
 
     def _backward_plan(self, inputs_need_grads):
@@ -753,12 +778,39 @@ class _Caches(list):
         super().__init__(items)
         self.loss_outputs = {}
         self.activity = {}  # node position -> (activity regularizer, the outputs it penalized)
+        self.output_masks = []  # one boolean mask (or None) per model output
 
 
 class _Plan(NamedTuple):
     nodes: set          # node positions whose backward runs
     input_grads: set    # ... and of those, the ones whose input gradients are needed
     needs: dict         # id(tensor) -> whether the tensor needs a gradient
+
+
+def _node_mask(node, masks):
+    """The mask a node's layer receives: its input's, or one per input for a list (None when none)."""
+    if not masks:
+        return None
+    if node.inputs_are_list:
+        found = [masks.get(id(tensor)) for tensor in node.inputs]
+        return found if any(mask is not None for mask in found) else None
+    return masks.get(id(node.inputs[0]))
+
+
+_MASK_WARNED = set()
+
+
+def _warn_mask_dropped(layer):
+    import warnings
+
+    if id(layer) not in _MASK_WARNED:
+        _MASK_WARNED.add(id(layer))
+        warnings.warn(
+            f"Layer '{layer.name}' ({type(layer).__name__}) does not support masking, but was passed "
+            "an input with a mask attached to it. The mask stops here: downstream layers will not see "
+            "it (as in Keras).",
+            stacklevel=4,
+        )
 
 
 def _accumulate(grads, key, value):

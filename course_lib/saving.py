@@ -165,6 +165,8 @@ def _read_legacy_h5(model, filepath, skip_mismatch=False):
 
 def keras_ordered_variables(layer):
     """A layer's own variables in Keras's saving order: created trainable first, then the others."""
+    if layer.saving_children():
+        return [], []  # its weights are its sublayers' and are saved in their groups
     names = [n for n in layer._params if n in layer._trainable_names]
     names += [n for n in layer._params if n not in layer._trainable_names]
     return names, [layer._params[n] for n in names]
@@ -201,6 +203,8 @@ def _write_h5(model, filepath):
         if not isinstance(layer, models.Model):
             for index, value in enumerate(keras_ordered_variables(layer)[1]):
                 variables.create_dataset(str(index), data=backend.to_numpy(value))
+            for name, child in layer.saving_children():
+                write(child, group.create_group(name))
             return
         children = group.create_group("layers")
         for path, child in _child_paths(layer):
@@ -300,12 +304,21 @@ def _read_h5(model, filepath, skip_mismatch):
                     )
             for target, value in zip(targets, values):
                 target[...] = backend.xp.asarray(value)
+            for name, child in layer.saving_children():
+                if name not in group:
+                    if skip_mismatch:
+                        continue
+                    raise ValueError(
+                        f"load_weights: the file has no entry '{path}/{name}' for the weights of layer "
+                        f"'{layer.name}' ({type(layer).__name__}); it was saved from a different architecture."
+                    )
+                read(child, group[name], f"{path}/{name}")
             return
         children = group["layers"] if "layers" in group else {}
         for child_path, child in _child_paths(layer):
             full = f"{path}/layers/{child_path}".lstrip("/")
             if child_path not in children:
-                if not keras_ordered_variables(child)[1] and not isinstance(child, models.Model):
+                if not child._params and not isinstance(child, models.Model):
                     continue  # nothing to load (an Input, a Dropout ...)
                 if skip_mismatch:
                     continue

@@ -213,8 +213,11 @@ class Trainer:
         """
         total, per_output, output_grads, logits_grads = 0.0, [], [], {}
         sample_weights = sample_weights or [None] * len(outputs)
+        masks = getattr(caches, "output_masks", None) or [None] * len(outputs)
         for index, (y_true, y_pred, weights) in enumerate(zip(ys, outputs, sample_weights)):
             loss_object, weight = self._losses[index], self._loss_weights[index]
+            if masks[index] is not None:
+                weights = masked_sample_weight(weights, masks[index], y_pred.dtype, loss_object.reduction)
             target, position = y_pred, self._logits_node(index)
             if position is not None:
                 loss_object = self._logit_losses[index][1]
@@ -285,14 +288,19 @@ class Trainer:
         return {"loss": metrics_module.Mean(name="loss"),
                 "outputs": [metrics_module.Mean(name="loss") for _ in range(count)]}
 
-    def _update_trackers(self, trackers, batch_size, total, per_output, ys, outputs):
+    def _update_trackers(self, trackers, batch_size, total, per_output, ys, outputs, output_masks=None):
         trackers["loss"].update_state(total, sample_weight=batch_size)
         for tracker, value in zip(trackers["outputs"], per_output):
             tracker.update_state(value, sample_weight=batch_size)
         self._ensure_metrics(ys, outputs)
-        # As in Keras, `metrics` ignore sample weights (Keras has `weighted_metrics` for that).
+        # As in Keras, `metrics` ignore sample weights (Keras has `weighted_metrics` for that), but
+        # not an output's mask: masked time steps do not count.
         for _, index, metric in self._metric_objects:
-            metric.update_state(ys[index], outputs[index])
+            mask = output_masks[index] if output_masks else None
+            if mask is None:
+                metric.update_state(ys[index], outputs[index])
+            else:
+                metric.update_state(ys[index], outputs[index], sample_weight=mask.astype(outputs[index].dtype))
 
     def _logs(self, trackers, prefix=""):
         logs = {"loss": trackers["loss"].result()}
@@ -329,7 +337,7 @@ class Trainer:
         if regularized:
             self._add_regularizer_gradients(weight_grads, regularized)
         self.optimizer.apply(self._gradient_list(weight_grads), self.trainable_weights)
-        self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
+        self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs, caches.output_masks)
 
     def _test_step(self, xs, ys, sample_weights, trackers):
         if not self._losses_resolved:
@@ -340,7 +348,7 @@ class Trainer:
         regularized = self._weight_regularizers()
         if regularized:
             total += self._weight_penalty(regularized)
-        self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs)
+        self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs, caches.output_masks)
 
     # ------------------------------------------------------------------ fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -923,6 +931,28 @@ def _take(arrays, index):
     if arrays is None:
         return None
     return [None if a is None else a[index] for a in arrays]
+
+
+def masked_sample_weight(sample_weight, mask, dtype, reduction):
+    """Keras's ``apply_mask``: an output's mask folded into the sample weights of its loss.
+
+    For a mean reduction the kept entries weigh ``total / kept`` and the masked
+    ones 0, so the loss is the mean over the kept time steps only.
+    """
+    xp = backend.xp
+    mask = xp.asarray(mask, dtype=bool)
+    if reduction in ("mean", "sum_over_batch_size"):
+        kept = int(mask.sum())
+        scale = mask.size / kept if kept else 0.0
+        float_mask = xp.where(mask, xp.asarray(scale, dtype=dtype), xp.asarray(0, dtype=dtype))
+    else:
+        float_mask = mask.astype(dtype)
+    if sample_weight is None:
+        return float_mask
+    weights = xp.asarray(sample_weight, dtype=dtype)
+    while weights.ndim < float_mask.ndim:
+        weights = weights[..., None]
+    return float_mask * weights
 
 
 def _sample_weights(model, ys, sample_weight, class_weight, where):

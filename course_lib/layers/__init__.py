@@ -4,6 +4,7 @@ from course_lib.layers.convolutional import (
     Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D,
 )
 from course_lib.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from course_lib.layers.embedding import Embedding, Masking
 from course_lib.layers.leaky_relu import LeakyReLU
 from course_lib.layers.pooling import (
     AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
@@ -16,6 +17,9 @@ from course_lib.layers.reshaping import (
     ZeroPadding1D, ZeroPadding2D, ZeroPadding3D,
 )
 from course_lib.layers.normalization import BatchNormalization
+from course_lib.layers.bidirectional import Bidirectional
+from course_lib.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimpleRNN, SimpleRNNCell
+from course_lib.layers.wrappers import TimeDistributed, Wrapper
 from course_lib.layers.merging import (
     Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract,
     add, average, concatenate, maximum, minimum, multiply, subtract,
@@ -29,14 +33,14 @@ _CLASSES = {
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
-    "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Conv3D",
+    "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional", "Concatenate", "Conv1D", "Conv2D", "Conv3D",
     "Convolution1D", "Convolution2D", "Convolution3D", "Cropping1D", "Cropping2D", "Cropping3D", "Dense",
-    "Dropout", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "Dropout", "Embedding", "Flatten", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell", "SimpleRNN", "SimpleRNNCell", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
     "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input",
     "InputLayer", "InputSpec", "KerasTensor", "Layer", "LeakyReLU", "MaxPool1D", "MaxPool2D", "MaxPool3D",
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract",
-    "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "add",
+    "Masking", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract",
+    "TimeDistributed", "UpSampling1D", "UpSampling2D", "UpSampling3D", "Wrapper", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "add",
     "average", "concatenate", "deserialize", "maximum", "minimum", "multiply", "serialize", "subtract",
 ]
 

@@ -160,7 +160,16 @@ class Layer:
 
     differentiable = True
     keeps_integers = False
+    # Keras's masking protocol. A layer that `supports_masking` passes a mask on to its outputs
+    # through `compute_mask`; one that `uses_mask` takes it in `forward(inputs, training, mask=...)`
+    # (an RNN skips the masked time steps). A mask reaching a layer that supports neither is
+    # dropped with a warning, as Keras does.
+    supports_masking = False
+    uses_mask = False
     activity_regularizer = None  # settable on any layer, as in Keras
+    # Keras's base Layer writes `activity_regularizer` into its config only when it is set; a few
+    # layers (Embedding, the recurrent layers) always write it, None included.
+    lists_activity_regularizer = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -400,9 +409,38 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def __call__(self, inputs, training=None, **kwargs):
+    def saving_children(self):
+        """``[(group name, sublayer)]`` whose weights are this layer's, as Keras nests them in files.
+
+        An RNN's weights are its cell's (``cell``), a Bidirectional's its two
+        layers' (``forward_layer``, ``backward_layer``), a TimeDistributed's its
+        layer's (``layer``); such a layer has no variables of its own.
+        """
+        return []
+
+    def compute_mask(self, inputs, previous_mask=None):
+        """The mask of the outputs (Keras's ``compute_mask``): the input's mask, unchanged, by default.
+
+        Only called for a layer that ``supports_masking``; a layer that makes
+        a mask (``Embedding(mask_zero=True)``, ``Masking``) or changes it (an
+        RNN without ``return_sequences``) overrides it.
+        """
+        return previous_mask
+
+    def _forward_with_mask(self, inputs, training, mask):
+        """``forward``, given the mask when the layer takes one."""
+        if self.uses_mask:
+            return self.forward(inputs, training=training, mask=mask)
+        return self.forward(inputs, training=training)
+
+    def __call__(self, inputs, training=None, mask=None, **kwargs):
         if kwargs:
             raise TypeError(f"Layer '{self.name}': unrecognized call arguments: {sorted(kwargs)}.")
+        if mask is not None and not self.uses_mask:
+            raise TypeError(
+                f"Layer '{self.name}' ({type(self).__name__}) takes no `mask` argument: it does not "
+                "use a mask. Only layers that skip masked steps (the recurrent layers, their wrappers) do."
+            )
         if _is_symbolic(inputs):
             return self._symbolic_call(inputs)
         inputs = self._prepare_inputs(inputs)
@@ -410,7 +448,9 @@ class Layer:
         self._maybe_build(shapes)
         self._check_input(shapes)
         self._eager_losses = []
-        outputs, cache = self.forward(inputs, training=bool(training))
+        if mask is not None:
+            mask = backend.xp.asarray(mask).astype(bool)
+        outputs, cache = self._forward_with_mask(inputs, bool(training), mask)
         if self.activity_regularizer is not None:
             self._eager_losses.extend(activity_penalties(self.activity_regularizer, outputs))
         # Only for the sugar `layer.backward(dy)`; models and the engine never read it.
@@ -498,7 +538,7 @@ class Layer:
     def get_config(self):
         """Keras's config: the same keys and values ``keras.layers.X.get_config()`` gives."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype)}
-        if self.activity_regularizer is not None:  # as Keras's base Layer writes it: only when set
+        if self.activity_regularizer is not None or self.lists_activity_regularizer:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if not self.autocast:
             config["autocast"] = False

@@ -192,6 +192,8 @@ class Dense(KernelLayer):
         ``(batch_size, ..., units)``.
     """
 
+    supports_masking = True  # as Keras: a mask passes through unchanged
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
@@ -239,6 +241,8 @@ class Activation(ActivatedLayer):
         activation: a name such as ``'relu'`` or a function from ``course_lib.activations``.
     """
 
+    supports_masking = True  # as Keras: a mask passes through unchanged
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -268,6 +272,8 @@ class Dropout(Layer):
             (``None`` entries take the input's size), e.g. ``(None, 1, features)``.
         seed: int seed for the mask.
     """
+
+    supports_masking = True  # as Keras: a mask passes through unchanged
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:

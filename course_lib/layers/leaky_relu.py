@@ -14,6 +14,8 @@ class LeakyReLU(Layer):
     Input shape: any. Output shape: the same.
     """
 
+    supports_masking = True  # as Keras: a mask passes through unchanged
+
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
