@@ -46,6 +46,16 @@ from course_lib.grading.assignment6 import (
     check_dense_params,
     check_vgg_param_count,
 )
+from course_lib.grading.assignment7 import (
+    check_gru_step_forward,
+    check_lstm_step_backward,
+    check_lstm_step_forward,
+    check_rnn_backward,
+    check_rnn_forward,
+    check_rnn_step_backward,
+    check_rnn_step_forward,
+    check_train_bidirectional,
+)
 from course_lib.grading.registry import check
 
 __all__ = [
@@ -79,4 +89,12 @@ __all__ = [
     "check_conv_params",
     "check_dense_params",
     "check_vgg_param_count",
+    "check_rnn_step_forward",
+    "check_rnn_step_backward",
+    "check_lstm_step_forward",
+    "check_lstm_step_backward",
+    "check_gru_step_forward",
+    "check_rnn_forward",
+    "check_rnn_backward",
+    "check_train_bidirectional",
 ]

@@ -8,7 +8,9 @@ The trusted grader, the nbgrader plugin, the class command and the students'
 """
 from __future__ import annotations
 
-from course_lib.grading import assignment1, assignment2, assignment3, assignment4, assignment5, assignment6
+from course_lib.grading import (
+    assignment1, assignment2, assignment3, assignment4, assignment5, assignment6, assignment7,
+)
 
 ASSIGNMENTS = {
     "assignment1": assignment1,  # chapter 2-3: a multilayer perceptron from scratch
@@ -17,6 +19,7 @@ ASSIGNMENTS = {
     "assignment4": assignment4,  # chapter 6: the functional API (built with course_lib itself)
     "assignment5": assignment5,  # chapter 7: convolution and pooling (NumPy)
     "assignment6": assignment6,  # chapter 8: VGG-16 (counts, shapes, and the network built with course_lib)
+    "assignment7": assignment7,  # recurrent networks: RNN, LSTM and GRU cells in NumPy, then a Bidirectional model
 }
 """Assignment name (the folder under ``solutions/`` and ``exercises/``) -> its checker module."""
 
@@ -39,13 +42,19 @@ def default_points(assignment):
     return checker_module(assignment).DEFAULT_POINTS
 
 
-def uses_course_lib(assignment):
+def uses_course_lib(assignment, exercise=None):
     """Whether ``assignment``'s answers build with course_lib (``USES_COURSE_LIB`` in its module).
 
     Its sandbox then imports the real library instead of a stand-in with only
     the data loader, and the library's modules are not forbidden.
+    ``USES_COURSE_LIB`` is True (every exercise) or the names of the exercises
+    that do (assignment 7: its NumPy cells may not call the library, its model
+    is built with it); ``exercise`` None asks whether any exercise does.
     """
-    return bool(getattr(checker_module(assignment), "USES_COURSE_LIB", False))
+    uses = getattr(checker_module(assignment), "USES_COURSE_LIB", False)
+    if isinstance(uses, bool):
+        return uses
+    return bool(uses) if exercise is None else exercise in uses
 
 
 def module_names():

@@ -60,9 +60,10 @@ FORBIDDEN_MODULES = LIBRARY_MODULES + registry.module_names() + (
                      "tensorflow", "keras", "torch", "jax", "sklearn")
 
 
-def forbidden_modules(assignment):
-    """What ``assignment``'s answers may not import: everything above, less the library where they use it."""
-    if registry.uses_course_lib(assignment):
+def forbidden_modules(assignment, exercise=None):
+    """What ``assignment``'s answers (or ``exercise``'s) may not import: everything above, less the library
+    where they use it."""
+    if registry.uses_course_lib(assignment, exercise):
         return tuple(name for name in FORBIDDEN_MODULES if name not in LIBRARY_MODULES)
     return FORBIDDEN_MODULES
 
@@ -95,9 +96,9 @@ class Sandbox:
     """One child process: the submission's cells, then calls of its functions."""
 
     def __init__(self, cells, scratch, cells_seconds=CELLS_SECONDS, course_directory=str(COURSE_DIRECTORY),
-                 assignment="assignment1"):
+                 assignment="assignment1", exercise=None):
         self.scratch = scratch
-        library = registry.uses_course_lib(assignment)  # the answers build with course_lib itself
+        library = registry.uses_course_lib(assignment, exercise)  # the answers build with course_lib itself
         self.process = subprocess.Popen(
             [sys.executable, "-I", str(SANDBOX)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, cwd=scratch, env={"PATH": "/usr/bin:/bin", "HOME": scratch,
@@ -107,7 +108,7 @@ class Sandbox:
         self._send({
             "scratch": scratch, "cells": cells, "limits": LIMITS, "course_directory": course_directory,
             "readable": [str(COURSE_LIB if library else COURSE_LIB / "datasets")],
-            "blocked_modules": forbidden_modules(assignment), "library": library,
+            "blocked_modules": forbidden_modules(assignment, exercise), "library": library,
             "datasets_file": str(COURSE_LIB / "datasets" / "digits.py"),
         })
         # Cells run in order; the child says which one starts. If the process ends or a cell
@@ -366,8 +367,8 @@ def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, cours
             _defines(source, exercise) or (partner and _defines(source, partner))
             or (cells.index((label, source, meta)) >= start and not meta.get("locked")))]
         aliases = import_aliases([source for _, source in runnable])
-        forbidden = next((v for v in (policy_violation(a, forbidden_modules(assignment), aliases) for a in answers)
-                          if v), None)
+        not_allowed = forbidden_modules(assignment, exercise)
+        forbidden = next((v for v in (policy_violation(a, not_allowed, aliases) for a in answers) if v), None)
         if forbidden:
             results[exercise] = (0.0, maximum, f"{exercise}: your answer uses {forbidden}, which this "
                                  f"assignment does not allow (write it yourself): 0 / {maximum:g} points")
@@ -451,7 +452,7 @@ def _grade_one(exercise, checker, partner, runnable, maximum, cells_seconds, ski
     with tempfile.TemporaryDirectory(prefix="trusted-grader-") as scratch:
         while True:
             cells = [cell for cell in runnable if cell[0] not in skipped]
-            sandbox = Sandbox(cells, scratch, cells_seconds, course_directory, assignment)
+            sandbox = Sandbox(cells, scratch, cells_seconds, course_directory, assignment, exercise)
             if sandbox.cell_failures is not None or sandbox.fatal_cell is None:
                 break
             sandbox.close()

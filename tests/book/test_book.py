@@ -96,8 +96,8 @@ def _chapters():
     return [name for name in _toc_files() if re.match(r"book/\d\d_", name)]
 
 
-def test_toc_lists_the_eight_chapters():
-    assert len(_chapters()) == 8, f"expected chapters 1-8 in _toc.yml, found {_chapters()}"
+def test_toc_lists_the_nine_chapters():
+    assert len(_chapters()) == 9, f"expected chapters 1-9 in _toc.yml, found {_chapters()}"
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -120,7 +120,8 @@ def test_chapter_prints_its_parity_result(build, chapter):
 # The chapters with a graded notebook of their own (the others link to one that exercises them).
 CHAPTER_ASSIGNMENTS = {"book/02_core_layers": "assignment1", "book/03_learning": "assignment2",
                        "book/04_shapes": "assignment3", "book/06_functional_api": "assignment4",
-                       "book/07_convolution": "assignment5", "book/08_vgg16": "assignment6"}
+                       "book/07_convolution": "assignment5", "book/08_vgg16": "assignment6",
+                       "book/09_recurrent": "assignment7"}
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -179,6 +180,7 @@ INSIDE = {
     "book/07_convolution": ["def _columns", "def conv_forward", "def conv_backward", "def _input_gradient_stride_one",
                             "def pool_forward", "def pool_backward"],
     "book/08_vgg16": ["def vgg_blocks", "def vgg_top", "def VGG16"],
+    "book/09_recurrent": ["def project", "def rnn_loop", "def rnn_loop_backward", "def step(self, xz, states)"],
 }
 
 

@@ -84,6 +84,27 @@ def planted_cases(bugs):
     return cases, [f"{name}: {label}" for name, label, _, _ in cases]
 
 
+def full_points_tests(notebook, references=None):
+    """The two tests that open every graded notebook's suite, for a module to bind to its own names.
+
+    The checker module's references (of ``references``, by default every exercise; an exercise
+    that trains a model may have none) and the solution notebook's answers earn every point;
+    the released stubs earn none (and are graded without a crash).
+    """
+    solution = answer_functions(notebook.solution)
+
+    @pytest.mark.parametrize("name", sorted(notebook.full if references is None else references))
+    def test_the_reference_earns_full_points(name):
+        assert notebook.quiet(name, notebook.reference(name)) == notebook.full[name]
+
+    @pytest.mark.parametrize("name", sorted(notebook.full))
+    def test_the_solution_notebook_earns_full_points_and_the_release_nothing(name):
+        assert notebook.quiet(name, solution[name]) == notebook.full[name]
+        assert notebook.quiet(name, answer_functions(notebook.release)[name]) == 0.0
+
+    return test_the_reference_earns_full_points, test_the_solution_notebook_earns_full_points_and_the_release_nothing
+
+
 def planted_bug_tests(notebook, sources, bugs, plant):
     """The two tests every graded notebook's suite has, for a module to bind to its own names.
 

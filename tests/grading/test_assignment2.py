@@ -8,7 +8,7 @@ release to 0 and a forgery to 0 for the exercise it forges.
 """
 import numpy as np
 import pytest
-from graded_notebooks import Assignment, answer_functions, cell, planted, planted_bug_tests, submission
+from graded_notebooks import Assignment, cell, full_points_tests, planted, planted_bug_tests, submission
 
 from course_lib.grading import assignment2
 
@@ -20,15 +20,8 @@ FULL = NOTEBOOK.full
 # --- the references and the solution notebook earn everything -----------------------
 
 
-@pytest.mark.parametrize("name", sorted(FULL))
-def test_the_reference_earns_full_points(name):
-    assert NOTEBOOK.quiet(name, NOTEBOOK.reference(name)) == FULL[name]
-
-
-@pytest.mark.parametrize("name", sorted(FULL))
-def test_the_solution_notebook_earns_full_points_and_the_release_nothing(name):
-    assert NOTEBOOK.quiet(name, answer_functions(NOTEBOOK.solution)[name]) == FULL[name]
-    assert NOTEBOOK.quiet(name, answer_functions(NOTEBOOK.release)[name]) == 0.0
+test_the_reference_earns_full_points, test_the_solution_notebook_earns_full_points_and_the_release_nothing = (
+    full_points_tests(NOTEBOOK))
 
 
 def test_the_checkers_agree_with_an_independent_gradient():

@@ -12,7 +12,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from graded_notebooks import Assignment, answer_functions, cell, planted, planted_bug_tests, submission
+from graded_notebooks import (
+    Assignment, answer_functions, cell, full_points_tests, planted, planted_bug_tests, submission,
+)
 
 import course_lib as cl
 from course_lib.grading import assignment4, harness, trusted
@@ -26,15 +28,8 @@ SOLUTION = answer_functions(NOTEBOOK.solution)
 # --- the references and the solution notebook earn everything -----------------------
 
 
-@pytest.mark.parametrize("name", ["split_halves", "build_model"])
-def test_the_reference_earns_full_points(name):
-    assert NOTEBOOK.quiet(name, NOTEBOOK.reference(name)) == FULL[name]
-
-
-@pytest.mark.parametrize("name", sorted(FULL))
-def test_the_solution_notebook_earns_full_points_and_the_release_nothing(name):
-    assert NOTEBOOK.quiet(name, SOLUTION[name]) == FULL[name]
-    assert NOTEBOOK.quiet(name, answer_functions(NOTEBOOK.release)[name]) == 0.0
+test_the_reference_earns_full_points, test_the_solution_notebook_earns_full_points_and_the_release_nothing = (
+    full_points_tests(NOTEBOOK, references=["split_halves", "build_model"]))
 
 
 # --- planted bugs earn less, with a reason ------------------------------------------------

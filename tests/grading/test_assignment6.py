@@ -16,8 +16,8 @@ import textwrap
 import numpy as np
 import pytest
 from graded_notebooks import (
-    Assignment, answer_functions, autograded_output, cell, class_grading_tests, planted, planted_bug_tests,
-    submission, without,
+    Assignment, answer_functions, autograded_output, cell, class_grading_tests, full_points_tests, planted,
+    planted_bug_tests, submission, without,
 )
 
 import course_lib as cl
@@ -33,15 +33,8 @@ SMALL = assignment6._NETWORK_CASES[0]
 # --- the references and the solution notebook earn everything -----------------------
 
 
-@pytest.mark.parametrize("name", sorted(FULL))
-def test_the_reference_earns_full_points(name):
-    assert NOTEBOOK.quiet(name, NOTEBOOK.reference(name)) == FULL[name]
-
-
-@pytest.mark.parametrize("name", sorted(FULL))
-def test_the_solution_notebook_earns_full_points_and_the_release_nothing(name):
-    assert NOTEBOOK.quiet(name, SOLUTION[name]) == FULL[name]
-    assert NOTEBOOK.quiet(name, answer_functions(NOTEBOOK.release)[name]) == 0.0
+test_the_reference_earns_full_points, test_the_solution_notebook_earns_full_points_and_the_release_nothing = (
+    full_points_tests(NOTEBOOK))
 
 
 # --- the references against course_lib's layers and its VGG16 ------------------------------------
