@@ -27,6 +27,7 @@ bench: $(STAMP)  ## course_lib against tf.keras, printed as ratios
 	$(BIN)/python benchmarks/bench_mlp.py
 	$(BIN)/python benchmarks/bench_cnn.py
 	$(BIN)/python benchmarks/bench_rnn.py
+	$(BIN)/python benchmarks/bench_augment.py
 
 ASSIGNMENTS := $(notdir $(wildcard solutions/assignment*))
 release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader, every assignment

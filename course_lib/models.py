@@ -233,7 +233,8 @@ class Model(Trainer, Layer):
             raise TypeError(f"Model '{self.name}': unrecognized call arguments: {sorted(kwargs)}.")
         if _contains_symbolic(inputs):
             return Layer.__call__(self, inputs)
-        outputs, cache = self.forward(self._standardize_inputs(inputs, "call"), bool(training))
+        # None stays None: each layer then takes its own default (see Layer.training_default).
+        outputs, cache = self.forward(self._standardize_inputs(inputs, "call"), training)
         # Only for the sugar `model.backward(dy)`; the engine passes caches explicitly.
         self._last_call = cache
         return outputs
@@ -327,7 +328,9 @@ class Model(Trainer, Layer):
                 layer._check_input([a.shape for a in args] if node.inputs_are_list else args[0].shape)
                 before = len(collected)
                 mask = _node_mask(node, masks)
-                outputs, cache = layer._forward_with_mask(layer_input, training, mask)
+                layer_training = (layer.training_default if training is None else training) \
+                    if not isinstance(layer, Model) else training
+                outputs, cache = layer._forward_with_mask(layer_input, layer_training, mask)
                 outputs_list = outputs if node.outputs_are_list else [outputs]
                 for tensor, value in zip(node.outputs, outputs_list):
                     values[id(tensor)] = value

@@ -56,6 +56,13 @@ from course_lib.grading.assignment7 import (
     check_rnn_step_forward,
     check_train_bidirectional,
 )
+from course_lib.grading.assignment8 import (
+    check_affine_matrix,
+    check_apply_affine_nearest,
+    check_directory_batches,
+    check_flip_horizontal,
+    check_rescale,
+)
 from course_lib.grading.registry import check
 
 __all__ = [
@@ -97,4 +104,9 @@ __all__ = [
     "check_rnn_forward",
     "check_rnn_backward",
     "check_train_bidirectional",
+    "check_affine_matrix",
+    "check_apply_affine_nearest",
+    "check_flip_horizontal",
+    "check_rescale",
+    "check_directory_batches",
 ]

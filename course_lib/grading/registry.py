@@ -9,7 +9,7 @@ The trusted grader, the nbgrader plugin, the class command and the students'
 from __future__ import annotations
 
 from course_lib.grading import (
-    assignment1, assignment2, assignment3, assignment4, assignment5, assignment6, assignment7,
+    assignment1, assignment2, assignment3, assignment4, assignment5, assignment6, assignment7, assignment8,
 )
 
 ASSIGNMENTS = {
@@ -20,6 +20,7 @@ ASSIGNMENTS = {
     "assignment5": assignment5,  # chapter 7: convolution and pooling (NumPy)
     "assignment6": assignment6,  # chapter 8: VGG-16 (counts, shapes, and the network built with course_lib)
     "assignment7": assignment7,  # recurrent networks: RNN, LSTM and GRU cells in NumPy, then a Bidirectional model
+    "assignment8": assignment8,  # data augmentation: affine matrices, warps, flips and a folder reader in NumPy
 }
 """Assignment name (the folder under ``solutions/`` and ``exercises/``) -> its checker module."""
 

@@ -62,10 +62,17 @@ FORBIDDEN_MODULES = LIBRARY_MODULES + registry.module_names() + (
 
 def forbidden_modules(assignment, exercise=None):
     """What ``assignment``'s answers (or ``exercise``'s) may not import: everything above, less the library
-    where they use it."""
+    where they use it, plus what the assignment's checker module adds in ``FORBIDDEN_MODULES`` (assignment 8
+    forbids SciPy and the image libraries whose warps would do its exercises). That is a tuple for every
+    exercise, or a dict from exercise to tuple (``exercise`` None: what every exercise forbids)."""
+    extra = getattr(registry.checker_module(assignment), "FORBIDDEN_MODULES", ())
+    if isinstance(extra, dict):
+        extra = extra.get(exercise, ()) if exercise is not None else tuple(
+            set.intersection(*(set(names) for names in extra.values())) if extra else ())
+    extra = tuple(extra)
     if registry.uses_course_lib(assignment, exercise):
-        return tuple(name for name in FORBIDDEN_MODULES if name not in LIBRARY_MODULES)
-    return FORBIDDEN_MODULES
+        return tuple(name for name in FORBIDDEN_MODULES if name not in LIBRARY_MODULES) + extra
+    return FORBIDDEN_MODULES + extra
 
 
 class _ChildDied(Exception):

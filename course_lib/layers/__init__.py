@@ -6,6 +6,10 @@ from course_lib.layers.convolutional import (
 from course_lib.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from course_lib.layers.embedding import Embedding, Masking
 from course_lib.layers.leaky_relu import LeakyReLU
+from course_lib.layers.preprocessing import (
+    CenterCrop, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
+    RandomZoom, Rescaling, Resizing,
+)
 from course_lib.layers.pooling import (
     AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
     GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D, GlobalAvgPool2D,
@@ -32,6 +36,8 @@ _CLASSES = {
 """Every layer class by its Keras class name (what configs say); aliases such as MaxPool2D are the same classes."""
 
 __all__ = [
+    "CenterCrop", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation",
+    "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
     "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
     "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional", "Concatenate", "Conv1D", "Conv2D", "Conv3D",
     "Convolution1D", "Convolution2D", "Convolution3D", "Cropping1D", "Cropping2D", "Cropping3D", "Dense",

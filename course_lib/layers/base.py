@@ -166,6 +166,10 @@ class Layer:
     # dropped with a warning, as Keras does.
     supports_masking = False
     uses_mask = False
+    # What a call without `training` means for this layer: Keras takes the default of the layer's
+    # call(); False for almost every layer, True for the random augmentation layers, which
+    # augment when a model is called directly (`model(x)`) but not in predict/evaluate.
+    training_default = False
     activity_regularizer = None  # settable on any layer, as in Keras
     # Keras's base Layer writes `activity_regularizer` into its config only when it is set; a few
     # layers (Embedding, the recurrent layers) always write it, None included.
@@ -450,7 +454,8 @@ class Layer:
         self._eager_losses = []
         if mask is not None:
             mask = backend.xp.asarray(mask).astype(bool)
-        outputs, cache = self._forward_with_mask(inputs, bool(training), mask)
+        training = self.training_default if training is None else bool(training)
+        outputs, cache = self._forward_with_mask(inputs, training, mask)
         if self.activity_regularizer is not None:
             self._eager_losses.extend(activity_penalties(self.activity_regularizer, outputs))
         # Only for the sugar `layer.backward(dy)`; models and the engine never read it.

@@ -210,6 +210,8 @@ class TimeDistributed(Wrapper):
             step_mask = self._folded_mask(mask, inputs)
             if not self.layer.uses_mask:
                 step_mask = None
+        if training is None:  # a model called directly: the wrapped layer's own default
+            training = self.layer.training_default
         outputs, cache = self.layer._forward_with_mask(folded, training, step_mask)
         self._check_single_output(outputs)
         return outputs.reshape((batch, steps) + tuple(outputs.shape[1:])), (cache, batch, steps)

@@ -9,6 +9,9 @@ from course_lib.ops.conv import (
     conv_output_length,
 )
 from course_lib.ops.dense import dense_backward, dense_forward
+from course_lib.ops.image import (
+    affine_transform, affine_transform_backward, affine_transform_forward, resize, resize_backward, resize_forward,
+)
 from course_lib.ops.pooling import (
     avg_pool2d_backward, avg_pool2d_forward, avg_pool2d_forward_naive, max_pool2d_backward, max_pool2d_forward,
     max_pool2d_forward_naive, pool_backward, pool_forward, pool_output_length,
@@ -17,6 +20,8 @@ from course_lib.ops.sgd import sgd_step
 from course_lib.ops.softmax import softmax, softmax_cross_entropy
 
 __all__ = [
+    "affine_transform", "affine_transform_backward", "affine_transform_forward", "resize", "resize_backward",
+    "resize_forward",
     "avg_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_forward_naive", "conv2d_backward",
     "conv2d_forward", "conv2d_forward_naive", "conv2d_output_shape", "conv_backward", "conv_forward",
     "conv_output_length", "dense_backward", "dense_forward", "max_pool2d_backward", "max_pool2d_forward",

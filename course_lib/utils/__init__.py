@@ -1,13 +1,15 @@
-"""Utilities with Keras's names: seeding, label encoding, padding sequences, PyDataset and plot_model."""
+"""Utilities with Keras's names: seeding, label encoding, padding sequences, PyDataset, plot_model and image files."""
 from course_lib import backend
+from course_lib.utils.image_dataset import image_dataset_from_directory
+from course_lib.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from course_lib.utils.plot_model import model_to_graph, plot_model
 from course_lib.utils.py_dataset import PyDataset
 from course_lib.preprocessing.sequence import pad_sequences
 
 Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as another name for PyDataset
 
-__all__ = ["PyDataset", "Sequence", "model_to_graph", "pad_sequences", "plot_model", "set_random_seed",
-           "to_categorical"]
+__all__ = ["PyDataset", "Sequence", "array_to_img", "image_dataset_from_directory", "img_to_array", "load_img",
+           "model_to_graph", "pad_sequences", "plot_model", "save_img", "set_random_seed", "to_categorical"]
 
 
 def set_random_seed(seed):

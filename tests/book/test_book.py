@@ -96,8 +96,8 @@ def _chapters():
     return [name for name in _toc_files() if re.match(r"book/\d\d_", name)]
 
 
-def test_toc_lists_the_nine_chapters():
-    assert len(_chapters()) == 9, f"expected chapters 1-9 in _toc.yml, found {_chapters()}"
+def test_toc_lists_the_ten_chapters():
+    assert len(_chapters()) == 10, f"expected chapters 1-10 in _toc.yml, found {_chapters()}"
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -121,7 +121,7 @@ def test_chapter_prints_its_parity_result(build, chapter):
 CHAPTER_ASSIGNMENTS = {"book/02_core_layers": "assignment1", "book/03_learning": "assignment2",
                        "book/04_shapes": "assignment3", "book/06_functional_api": "assignment4",
                        "book/07_convolution": "assignment5", "book/08_vgg16": "assignment6",
-                       "book/09_recurrent": "assignment7"}
+                       "book/09_recurrent": "assignment7", "book/10_augmentation": "assignment8"}
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -181,6 +181,7 @@ INSIDE = {
                             "def pool_forward", "def pool_backward"],
     "book/08_vgg16": ["def vgg_blocks", "def vgg_top", "def VGG16"],
     "book/09_recurrent": ["def project", "def rnn_loop", "def rnn_loop_backward", "def step(self, xz, states)"],
+    "book/10_augmentation": ["def _warp_rows"],
 }
 
 

@@ -483,3 +483,17 @@ def test_nested_models_train_save_and_load(tmp_path):
         restored = cl.models.load_model(path)
         inputs = x if original is model else x[0]
         np.testing.assert_allclose(restored.predict(inputs, verbose=0), original.predict(inputs, verbose=0))
+
+
+def test_a_direct_model_call_takes_each_layers_training_default():
+    """As Keras: model(x) leaves `training` unset, so an augmentation layer augments (its call() default
+    is True) while Dropout stays off (False); predict and evaluate pass training=False to both."""
+    model = cl.Sequential([cl.Input((6, 6, 1)), cl.layers.RandomFlip("horizontal", seed=2), cl.layers.Dropout(0.5),
+                           cl.layers.Flatten()])
+    x = np.arange(1, 37, dtype="float32").reshape(1, 6, 6, 1).repeat(12, axis=0)
+    direct = model(x)
+    assert np.all(direct != 0)  # no dropout
+    flipped = [not np.allclose(row, x[0].ravel()) for row in direct]
+    assert 0 < sum(flipped) < 12  # about half the images mirrored
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x.reshape(12, -1))
+    assert np.sum(model(x, training=True) == 0) > 0  # training=True: dropout on
