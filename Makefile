@@ -23,11 +23,15 @@ test: $(STAMP)  ## run the whole test suite (unit, gradient checks, parity, grad
 test-gpu: $(STAMP)  ## the GPU parity tests (course_lib on CuPy vs Keras 3 on JAX); skipped without a GPU
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -m gpu tests/gpu -v
 
-bench: $(STAMP)  ## course_lib against tf.keras, printed as ratios
+bench: $(STAMP)  ## course_lib against tf.keras and scikit-learn, printed as ratios
 	$(BIN)/python benchmarks/bench_mlp.py
 	$(BIN)/python benchmarks/bench_cnn.py
 	$(BIN)/python benchmarks/bench_rnn.py
 	$(BIN)/python benchmarks/bench_augment.py
+	$(BIN)/python benchmarks/bench_ml_linear.py
+	$(BIN)/python benchmarks/bench_ml_trees.py
+	$(BIN)/python benchmarks/bench_ml_neighbors.py
+	$(BIN)/python benchmarks/bench_ml_cluster.py
 
 ASSIGNMENTS := $(notdir $(wildcard solutions/assignment*))
 release: $(STAMP)  ## regenerate exercises/ from solutions/ with nbgrader, every assignment
