@@ -63,6 +63,19 @@ from course_lib.grading.assignment8 import (
     check_flip_horizontal,
     check_rescale,
 )
+from course_lib.grading.assignment9 import (
+    check_assign_clusters,
+    check_best_split,
+    check_entropy,
+    check_fit_logistic_gd,
+    check_inertia,
+    check_information_gain,
+    check_kmeans,
+    check_logistic_loss_and_gradient,
+    check_q_learning,
+    check_q_update,
+    check_update_centers,
+)
 from course_lib.grading.registry import check
 
 __all__ = [
@@ -109,4 +122,15 @@ __all__ = [
     "check_flip_horizontal",
     "check_rescale",
     "check_directory_batches",
+    "check_assign_clusters",
+    "check_update_centers",
+    "check_inertia",
+    "check_kmeans",
+    "check_logistic_loss_and_gradient",
+    "check_fit_logistic_gd",
+    "check_entropy",
+    "check_information_gain",
+    "check_best_split",
+    "check_q_update",
+    "check_q_learning",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from course_lib.grading import (
     assignment1, assignment2, assignment3, assignment4, assignment5, assignment6, assignment7, assignment8,
+    assignment9,
 )
 
 ASSIGNMENTS = {
@@ -21,6 +22,7 @@ ASSIGNMENTS = {
     "assignment6": assignment6,  # chapter 8: VGG-16 (counts, shapes, and the network built with course_lib)
     "assignment7": assignment7,  # recurrent networks: RNN, LSTM and GRU cells in NumPy, then a Bidirectional model
     "assignment8": assignment8,  # data augmentation: affine matrices, warps, flips and a folder reader in NumPy
+    "assignment9": assignment9,  # classical machine learning: k-means, logistic regression, a tree's split, Q-learning
 }
 """Assignment name (the folder under ``solutions/`` and ``exercises/``) -> its checker module."""
 

@@ -96,8 +96,8 @@ def _chapters():
     return [name for name in _toc_files() if re.match(r"book/\d\d_", name)]
 
 
-def test_toc_lists_the_ten_chapters():
-    assert len(_chapters()) == 10, f"expected chapters 1-10 in _toc.yml, found {_chapters()}"
+def test_toc_lists_the_eleven_chapters():
+    assert len(_chapters()) == 11, f"expected chapters 1-11 in _toc.yml, found {_chapters()}"
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -121,7 +121,8 @@ def test_chapter_prints_its_parity_result(build, chapter):
 CHAPTER_ASSIGNMENTS = {"book/02_core_layers": "assignment1", "book/03_learning": "assignment2",
                        "book/04_shapes": "assignment3", "book/06_functional_api": "assignment4",
                        "book/07_convolution": "assignment5", "book/08_vgg16": "assignment6",
-                       "book/09_recurrent": "assignment7", "book/10_augmentation": "assignment8"}
+                       "book/09_recurrent": "assignment7", "book/10_augmentation": "assignment8",
+                       "book/11_classical_ml": "assignment9"}
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -182,6 +183,11 @@ INSIDE = {
     "book/08_vgg16": ["def vgg_blocks", "def vgg_top", "def VGG16"],
     "book/09_recurrent": ["def project", "def rnn_loop", "def rnn_loop_backward", "def step(self, xz, states)"],
     "book/10_augmentation": ["def _warp_rows"],
+    "book/11_classical_ml": ["def coordinate_descent", "def logistic_loss_gradient", "def lvq1_update",
+                             "def node_impurity", "def best_split", "def smo", "def kmeans_assign",
+                             "def kmeans_update", "def lance_williams", "def _candidates", "def apriori",
+                             "def spreading_matrix", "def fit(self, env)", "def _target",
+                             "def _build"],
 }
 
 
