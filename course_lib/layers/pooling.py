@@ -260,6 +260,38 @@ class GlobalMaxPooling3D(_GlobalPooling):
 
 class GlobalAveragePooling1D(_GlobalPooling):
     _rank, _mode = 1, "average"
+    # As Keras: with a mask (from Embedding(mask_zero=True) or Masking) the mean runs over the
+    # kept steps only, and the mask stops here.
+    uses_mask = True
+    supports_masking = True
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
+
+    def forward(self, inputs, training=False, mask=None):
+        if mask is None:
+            return super().forward(inputs, training=training)
+        xp = backend.xp
+        steps_axis = 1 if self.data_format == "channels_last" else 2
+        keep = xp.expand_dims(xp.asarray(mask, dtype=bool), 2 if self.data_format == "channels_last" else 1)
+        weights = keep.astype(inputs.dtype)
+        counts = xp.sum(weights, axis=steps_axis, keepdims=True)
+        with backend.errstate(invalid="ignore", divide="ignore"):  # a fully masked sample: 0 / 0, as Keras
+            out = xp.sum(xp.where(keep, inputs, 0), axis=steps_axis, keepdims=True) / counts
+        return (out if self.keepdims else xp.squeeze(out, axis=steps_axis)), ("masked", keep, counts)
+
+    def backward(self, output_grads, cache):
+        if not (isinstance(cache, tuple) and cache and cache[0] == "masked"):
+            return super().backward(output_grads, cache)
+        xp = backend.xp
+        steps_axis = 1 if self.data_format == "channels_last" else 2
+        _, keep, counts = cache
+        dy = xp.asarray(output_grads)
+        if not self.keepdims:
+            dy = xp.expand_dims(dy, axis=steps_axis)
+        with backend.errstate(invalid="ignore", divide="ignore"):
+            # Masked steps get exactly 0 (Keras's where), even in a sample with no kept step.
+            return xp.where(keep, dy / counts, 0), {}
 
 
 class GlobalAveragePooling2D(_GlobalPooling):

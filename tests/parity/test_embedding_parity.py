@@ -344,3 +344,45 @@ def test_keras_file_with_embedding_and_time_distributed_moves_both_ways(tmp_path
     fresh = _seq2seq_model(cl)
     fresh.load_weights(tmp_path / "keras.weights.h5")
     np.testing.assert_allclose(fresh.predict(x, verbose=0), expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_global_average_pooling_1d_averages_the_kept_steps_as_keras_does(data_format, rng):
+    """Embedding(mask_zero) -> GlobalAveragePooling1D -> Dense: the mean over the real tokens only.
+
+    (channels_first reads (batch, features, steps): a Permute would be needed after an Embedding,
+    so that case feeds the pooling layer directly with a mask.)"""
+    if data_format == "channels_first":
+        x = rng.normal(size=(4, 3, 6)).astype("float32")
+        mask = np.array([[1, 1, 1, 0, 0, 0], [1] * 6, [0, 1, 1, 1, 1, 0], [1, 0, 0, 0, 0, 0]], bool)
+        theirs, ours = keras.layers.GlobalAveragePooling1D(data_format), cl.layers.GlobalAveragePooling1D(data_format)
+        tensor = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(tensor)
+            expected = theirs(tensor, mask=tf.constant(mask))
+        dy = rng.normal(size=tuple(expected.shape)).astype("float32")
+        expected_dx = tape.gradient(expected, tensor, output_gradients=tf.constant(dy))
+        np.testing.assert_allclose(ours(x, mask=mask), expected.numpy(), rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(ours.backward(dy), expected_dx.numpy(), rtol=RTOL, atol=ATOL)
+        return
+    ids = _padded_ids(rng)
+
+    def build(k):
+        return k.Sequential([k.Input(shape=(T,), dtype="int32"), k.layers.Embedding(V, 4, mask_zero=True),
+                             k.layers.GlobalAveragePooling1D(), k.layers.Dense(2)])
+
+    keras_model, ours = build(keras), build(cl)
+    _copy_random_weights(keras_model, ours, rng)
+    with tf.GradientTape() as tape:
+        expected = keras_model(tf.constant(ids))
+    dy = rng.normal(size=tuple(expected.shape)).astype("float32")
+    expected_grads = tape.gradient(expected, keras_model.trainable_weights, output_gradients=tf.constant(dy))
+    np.testing.assert_allclose(ours(ids), expected.numpy(), rtol=RTOL, atol=ATOL)
+    ours.backward(dy)
+    for name, theirs in zip(ours.trainable_weight_names, expected_grads):
+        np.testing.assert_allclose(ours.grads[name], _dense(theirs), rtol=RTOL, atol=ATOL, err_msg=name)
+    # The padding changes nothing: the first real row's mean equals the mean of its tokens alone.
+    row = ids[0][ids[0] != 0]
+    embeddings = ours.layers[0].get_weights()[0]
+    np.testing.assert_allclose(ours.layers[1](embeddings[ids[:1]], mask=ids[:1] != 0)[0], embeddings[row].mean(axis=0),
+                               rtol=1e-6)
