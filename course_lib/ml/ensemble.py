@@ -41,6 +41,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from course_lib.ml.tree import (
+    ProbabilisticClassifierMixin,
     TREE_LEAF,
     _TREE_PARAMETERS,
     DecisionTreeClassifier,
@@ -238,7 +239,7 @@ class BaseForest(BaseEstimator):
         return _mean_importances([e.tree_ for e in self.estimators_], self.n_features_in_, normalize_each=True)
 
 
-class RandomForestClassifier(ClassifierMixin, BaseForest):
+class RandomForestClassifier(ProbabilisticClassifierMixin, ClassifierMixin, BaseForest):
     """A random forest of CART classification trees.
 
     Tree ``t`` grows on a bootstrap sample (``n_samples`` draws with
@@ -313,16 +314,6 @@ class RandomForestClassifier(ClassifierMixin, BaseForest):
     def predict_proba(self, X):
         """The trees' class fractions averaged, shape ``(n_samples, n_classes)``."""
         return self._average(_validate_predict_data(self, X))[0]
-
-    def predict_log_proba(self, X):
-        """The logarithm of :meth:`predict_proba`."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """The class of highest mean probability, shape ``(n_samples,)``."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class RandomForestRegressor(RegressorMixin, BaseForest):
@@ -767,10 +758,7 @@ class GradientBoostingClassifier(ClassifierMixin, BaseGradientBoosting):
         """Class probabilities, shape ``(n_samples, n_classes)``."""
         return self._probabilities(self._final_raw(X))
 
-    def predict_log_proba(self, X):
-        """The logarithm of :meth:`predict_proba`."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+    predict_log_proba = ProbabilisticClassifierMixin.predict_log_proba
 
     @staticmethod
     def _classes_of(raw):

@@ -804,6 +804,20 @@ _TREE_PARAMETERS = {
 }
 
 
+class ProbabilisticClassifierMixin:
+    """``predict`` and ``predict_log_proba`` from a classifier's ``predict_proba`` (trees and forests)."""
+
+    def predict_log_proba(self, X):
+        """The logarithm of :meth:`predict_proba` (``-inf`` for a probability of 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The class of highest probability, shape ``(n_samples,)`` (the first on ties)."""
+        proba = self.predict_proba(X)  # first: it checks that the estimator is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
 class BaseDecisionTree(BaseEstimator):
     """What the CART classifier and regressor share: ``fit``, ``apply`` and the tree's shape.
 
@@ -877,7 +891,7 @@ class BaseDecisionTree(BaseEstimator):
         return self.tree_.compute_feature_importances()
 
 
-class DecisionTreeClassifier(ClassifierMixin, BaseDecisionTree):
+class DecisionTreeClassifier(ProbabilisticClassifierMixin, ClassifierMixin, BaseDecisionTree):
     """CART classification tree, grown as scikit-learn grows it.
 
     Each node is split by the test ``x[feature] <= threshold`` that most
@@ -940,16 +954,6 @@ class DecisionTreeClassifier(ClassifierMixin, BaseDecisionTree):
         """Class fractions of the leaf of each sample, shape ``(n_samples, n_classes)``."""
         X = _validate_predict_data(self, X)
         return self.tree_.predict(X)[:, 0, :]
-
-    def predict_log_proba(self, X):
-        """The logarithm of :meth:`predict_proba` (``-inf`` for a probability of 0)."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """The most frequent class of the leaf of each sample, shape ``(n_samples,)``."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class DecisionTreeRegressor(RegressorMixin, BaseDecisionTree):
@@ -1169,7 +1173,7 @@ class MultiwayNode:
         return not self.children
 
 
-class _MultiwayTreeClassifier(ClassifierMixin, BaseEstimator):
+class _MultiwayTreeClassifier(ProbabilisticClassifierMixin, ClassifierMixin, BaseEstimator):
     """ID3 and C4.5 share everything but the choice of the test (``_choose``).
 
     Categorical features are stored as codes (``categories_[j]`` lists
@@ -1320,11 +1324,6 @@ class _MultiwayTreeClassifier(ClassifierMixin, BaseEstimator):
             goes_left = values[rows, self._column(node.feature)] <= node.threshold
             self._descend(node.children[0], codes, values, rows[goes_left], proba)
             self._descend(node.children[1], codes, values, rows[~goes_left], proba)
-
-    def predict(self, X):
-        """The most frequent class where each sample stops, shape ``(n_samples,)``."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
 
     def get_depth(self):
         """The depth of the deepest leaf (the root alone has depth 0)."""

@@ -52,7 +52,6 @@ class CellMath:
     """
 
     gates = 1
-    state_count = 1
     # SimpleRNN and LSTM add the recurrent product to the projected inputs and nothing else, so
     # the product's gradient is the projected inputs' gradient: the recurrent kernel's gradient
     # then needs only the factors h_{t-1} (kept in forward order), not a record per backward step.
@@ -238,7 +237,6 @@ class LSTMMath(CellMath):
     """Gates i, f, c, o: ``c = f*c_prev + i*g``, ``h = o*activation(c)``."""
 
     gates = 4
-    state_count = 2
     recurrent_gradient_is_input_gradient = True
 
     def step(self, xz, states):
