@@ -19,16 +19,18 @@ from course_lib import (
     preprocessing,
     regularizers,
     saving,
+    tape,
     testing,
     utils,
 )
 from course_lib.layers import Input
 from course_lib.models import Model, Sequential, load_model, model_from_json
+from course_lib.tape import GradientTape
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Model", "Sequential", "activations", "applications", "backend", "callbacks", "initializers",
-    "layers", "load_model", "losses", "model_from_json", "saving", "metrics", "models", "ops", "optimizers", "testing", "utils",
+    "GradientTape", "Input", "Model", "Sequential", "activations", "applications", "backend", "callbacks", "initializers",
+    "layers", "load_model", "losses", "model_from_json", "saving", "metrics", "tape", "models", "ops", "optimizers", "testing", "utils",
     "constraints", "regularizers", "preprocessing",
 ]

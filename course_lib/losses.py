@@ -31,7 +31,7 @@ import warnings
 
 import numpy
 
-from course_lib import activations, backend
+from course_lib import activations, backend, tape
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -768,9 +768,12 @@ class Loss(abc.ABC):
         Returns:
             A float, or the per-sample array when ``reduction`` is None/'none'.
         """
+        given_true, given_pred = y_true, y_pred
         y_true, y_pred = self._prepare(y_true, y_pred)
         values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
-        return self._reduced(values, sample_weight)
+        # Inside a GradientTape the float comes back as a TapeScalar that tape.gradient can differentiate
+        # (it finds the predictions by identity: the array the layer returned, not a cast copy).
+        return tape.record_loss(self, given_true, given_pred, sample_weight, self._reduced(values, sample_weight))
 
     def _reduced(self, values, sample_weight):
         reduced = _reduce(values, sample_weight, self.reduction, type(self).__name__)

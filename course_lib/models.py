@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from course_lib import backend
+from course_lib import backend, metrics as metrics_module, tape
 from course_lib import layers as layers_module
 from course_lib.layers.base import (
     _LOSS_COLLECTORS, KerasTensor, Layer, activity_gradients, activity_penalties, dtype_policy,
@@ -63,6 +63,11 @@ class Model(Trainer, Layer):
         tracked = self.__dict__.get("_tracked_layers")
         if tracked is not None and isinstance(value, Layer) and value is not self and value not in tracked:
             tracked.append(value)
+        if isinstance(value, metrics_module.Metric):
+            # Keras's `model.metrics` lists metrics set as attributes too (a custom train_step's trackers).
+            self.__dict__.setdefault("_tracked_metrics", [])
+            if value not in self._tracked_metrics:
+                self._tracked_metrics.append(value)
         object.__setattr__(self, name, value)
 
     def _trace(self, shapes, dtypes):
@@ -234,7 +239,10 @@ class Model(Trainer, Layer):
         if _contains_symbolic(inputs):
             return Layer.__call__(self, inputs)
         # None stays None: each layer then takes its own default (see Layer.training_default).
-        outputs, cache = self.forward(self._standardize_inputs(inputs, "call"), training)
+        arrays = self._standardize_inputs(inputs, "call")
+        with tape.recorded_call(self) as record:
+            outputs, cache = self.forward(arrays, training)
+        record(arrays if self._inputs_are_list else arrays[0], outputs, cache)
         # Only for the sugar `model.backward(dy)`; the engine passes caches explicitly.
         self._last_call = cache
         return outputs

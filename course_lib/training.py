@@ -18,7 +18,7 @@ import math
 import warnings
 
 from course_lib import backend, callbacks as callbacks_module, losses, metrics as metrics_module
-from course_lib import optimizers, regularizers, variables as variables_module
+from course_lib import optimizers, regularizers, tape as tape_module, variables as variables_module
 from course_lib.utils.progbar import Progbar
 from course_lib.utils.py_dataset import PyDataset, load_batches
 
@@ -36,6 +36,8 @@ class Trainer:
         self._loss_spec = None
         self._losses_resolved = False  # set by the first step after compile (see _resolve_losses)
         self._warned_non_finite = False
+        self._warned_frozen = False
+        self._trackers = None  # the loss trackers of the running epoch or evaluation
         self._regularized_cache = (None, [])  # (cache key, every regularized weight): see _weight_regularizers
 
     # ---------------------------------------------------------------- compile
@@ -74,6 +76,7 @@ class Trainer:
         self._metric_objects = None
         self.compiled = True
         self.stop_training = False
+        self._warned_frozen = False
 
     def _resolve_losses(self, ys=None, outputs=None):
         """Note which losses score from logits; with the first batch (``ys``), resolve the deferred
@@ -136,10 +139,11 @@ class Trainer:
             config.get("loss_weights"),
         )
 
-    def _require_compiled(self, what):
+    def _require_compiled(self, what, step=None):
+        """Compiled, and with a loss unless ``step`` ('train_step' / 'test_step') is the model's own."""
         if not self.compiled:
             raise RuntimeError(f"You must call `compile()` before using the model ({what} was called).")
-        if self._losses is None:
+        if self._losses is None and not (step and self._overrides(step)):
             raise ValueError(f"{what}: the model was compiled without a loss; pass `loss=` to compile().")
 
     @property
@@ -312,8 +316,89 @@ class Trainer:
         return {prefix + key: backend.to_float(logs[key]) for key in sorted(logs)}
 
     def _reset_metrics(self):
-        for _, _, metric in self._metric_objects or []:
+        for metric in self.metrics:
             metric.reset_state()
+
+    # ------------------------------------------------------- custom steps
+    @property
+    def metrics(self):
+        """The metric objects fit and evaluate reset at the start of each epoch / evaluation.
+
+        As Keras: the metrics given to ``compile``, then those set as the
+        model's attributes (a custom ``train_step``'s trackers). A model may
+        also override this property to list its trackers, as keras.io's GAN does.
+        """
+        compiled = [metric for _, _, metric in self._metric_objects or []]
+        return compiled + [m for m in self.__dict__.get("_tracked_metrics", ()) if m not in compiled]
+
+    def _overrides(self, method):
+        """Whether the model's class defines its own ``train_step`` / ``test_step``."""
+        return getattr(type(self), method) is not getattr(Trainer, method)
+
+    def train_step(self, data):
+        """One training step on one batch; returns the logs (``{name: value}``).
+
+        ``data`` is the batch as ``fit`` yields it: the inputs alone, ``(x, y)``
+        or ``(x, y, sample_weight)``. Override it, as Keras 3 allows, for a
+        step ``fit`` cannot express (a GAN's two optimizers): compute the
+        gradients with :class:`course_lib.GradientTape`, apply them with
+        ``optimizer.apply_gradients``, update your trackers and return their
+        results. ``fit``, ``train_on_batch`` and callbacks then run your step.
+        This default is the engine's own step (what ``fit`` runs when the
+        method is not overridden), so ``super().train_step(data)`` works.
+        """
+        xs, ys, weights = self._step_arrays(data, "train_step")
+        trackers = self._running_trackers()
+        self._train_step(xs, ys, weights, trackers)
+        return self._logs(trackers)
+
+    def test_step(self, data):
+        """One evaluation step on one batch (no update); returns the logs. Override it like :meth:`train_step`."""
+        xs, ys, weights = self._step_arrays(data, "test_step")
+        trackers = self._running_trackers()
+        self._test_step(xs, ys, weights, trackers)
+        return self._logs(trackers)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss of ``y_pred`` against ``y`` (weighted per output), plus the weights' penalties.
+
+        Inside a :class:`course_lib.GradientTape` the result can be
+        differentiated. Unlike Keras's TensorFlow backend, a crossentropy on a
+        softmax or sigmoid output is computed here from the probabilities
+        (``fit`` itself uses the logits): the two agree except where a
+        probability is clipped at 1e-7.
+        """
+        self._require_compiled("compute_loss")
+        several = isinstance(y_pred, (list, tuple))
+        outputs = list(y_pred) if several else [y_pred]
+        targets = list(y) if several else [y]
+        weights = list(sample_weight) if isinstance(sample_weight, (list, tuple)) else [sample_weight] * len(outputs)
+        if not self._losses_resolved:
+            self._resolve_losses(targets, outputs)
+        total = 0.0
+        for loss_object, weight, target, output, sample in zip(
+                self._losses, self._loss_weights, targets, outputs, weights):
+            value = loss_object(target, output, sample_weight=sample)
+            total = total + (value if weight == 1.0 else weight * value)
+        regularized = self._weight_regularizers() if training else []
+        if regularized:
+            total = total + tape_module.record_penalty(regularized, self._weight_penalty(regularized),
+                                                       f"Model '{self.name}'")
+        return total
+
+    def _running_trackers(self):
+        trackers = getattr(self, "_trackers", None)
+        if trackers is None:
+            trackers = self._trackers = self._new_trackers()
+        return trackers
+
+    def _step_arrays(self, data, where):
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        xs = self._standardize_inputs(x, where)
+        if y is None:
+            raise ValueError(f"{where}: the batch has no targets; the default step needs (x, y).")
+        ys = _targets(self, y, where)
+        return xs, ys, _sample_weights(self, ys, sample_weight, None, where)
 
     def _train_step(self, xs, ys, sample_weights, trackers):
         if not self._losses_resolved:
@@ -333,10 +418,15 @@ class Trainer:
                 "rate or check the inputs and labels for NaN/inf; callbacks.TerminateOnNaN() stops "
                 "training when this happens.", RuntimeWarning, stacklevel=4,
             )
-        _, weight_grads = self._backprop(output_grads, caches, plan, logits_grads)
-        if regularized:
-            self._add_regularizer_gradients(weight_grads, regularized)
-        self.optimizer.apply(self._gradient_list(weight_grads), self.trainable_weights)
+        if self.trainable_weights:
+            _, weight_grads = self._backprop(output_grads, caches, plan, logits_grads)
+            if regularized:
+                self._add_regularizer_gradients(weight_grads, regularized)
+            self.optimizer.apply(self._gradient_list(weight_grads), self.trainable_weights)
+        elif not self._warned_frozen:
+            # Keras's words; it reads `trainable` when it first traces the step (course_lib: at every step).
+            self._warned_frozen = True
+            warnings.warn("The model does not have any trainable weights.", stacklevel=4)
         self._update_trackers(trackers, _batch_size(xs), total, per_output, ys, outputs, caches.output_masks)
 
     def _test_step(self, xs, ys, sample_weights, trackers):
@@ -373,20 +463,29 @@ class Trainer:
             sample_weight: a weight per sample (or a list/dict of them, one per output).
             class_weight: ``{class_index: weight}`` for a single-output model.
         """
-        self._require_compiled("fit")
+        self._require_compiled("fit", "train_step")
         _check_positive_int("fit", "epochs", epochs)
         verbose = 1 if verbose == "auto" else verbose
         if validation_split and validation_data is not None:
             validation_split = 0.0
         if not 0 <= validation_split < 1:
             raise ValueError(f"fit: validation_split must be in [0, 1). Received: {validation_split}")
-        train = _data(self, x, y, batch_size, "fit", steps=steps_per_epoch, shuffle=shuffle,
-                      sample_weight=sample_weight, class_weight=class_weight)
+        custom = self._overrides("train_step")
+        if custom:  # the user's train_step gets the batches as they are, as in Keras
+            if class_weight is not None:
+                raise ValueError("fit: class_weight is not supported with a custom train_step "
+                                 "(it receives the batches as they are; weight them there).")
+            train = _StepData(x, y, sample_weight, batch_size, "fit", steps_per_epoch, shuffle)
+        else:
+            train = _data(self, x, y, batch_size, "fit", steps=steps_per_epoch, shuffle=shuffle,
+                          sample_weight=sample_weight, class_weight=class_weight)
         if validation_split:
             train, validation = train.split(validation_split)
         elif validation_data is not None:
-            validation = _Data.from_validation(self, validation_data, validation_batch_size or batch_size,
-                                               validation_steps)
+            validation = (_StepData.from_validation(validation_data, validation_batch_size or batch_size,
+                                                    validation_steps) if self._overrides("test_step")
+                          else _Data.from_validation(self, validation_data, validation_batch_size or batch_size,
+                                                     validation_steps))
         else:
             validation = None
         history = callbacks_module.History()
@@ -402,18 +501,21 @@ class Trainer:
         logs = {}
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
-            trackers = self._new_trackers()
+            trackers = self._trackers = self._new_trackers()
             hooks.on_epoch_begin(epoch)
             step = -1
-            for step, (xs, ys, weights) in enumerate(train.batches(epoch)):
+            for step, batch in enumerate(train.batches(epoch)):
                 hooks.on_train_batch_begin(step)
-                self._train_step(xs, ys, weights, trackers)
-                hooks.on_train_batch_end(step, self._logs(trackers))
+                if custom:
+                    logs = _float_logs(self.train_step(batch), "train_step")
+                else:
+                    self._train_step(*batch, trackers)
+                    logs = self._logs(trackers)
+                hooks.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
             if step < 0:
                 raise ValueError("fit: the training data produced no batches in this epoch.")
-            logs = self._logs(trackers)
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 # As Keras's fit runs evaluate with the same callbacks: test hooks, unprefixed logs.
                 hooks.on_test_begin()
@@ -431,20 +533,24 @@ class Trainer:
     def _evaluate_data(self, data, prefix="", hooks=None, verbose=0):
         data.reset()
         self._reset_metrics()
-        trackers = self._new_trackers()
+        trackers = self._trackers = self._new_trackers()
+        custom = isinstance(data, _StepData)
         progbar = Progbar(data.steps, verbose=verbose) if verbose else None
-        step = -1
-        for step, (xs, ys, weights) in enumerate(data.batches(0)):
+        step, logs = -1, {}
+        for step, batch in enumerate(data.batches(0)):
             if hooks:
                 hooks.on_test_batch_begin(step)
-            self._test_step(xs, ys, weights, trackers)
+            if custom:
+                logs = _float_logs(self.test_step(batch), "test_step")
+            else:
+                self._test_step(*batch, trackers)
+                logs = self._logs(trackers)
             if hooks:
-                hooks.on_test_batch_end(step, self._logs(trackers))
+                hooks.on_test_batch_end(step, logs)
             if progbar:
-                progbar.update(step + 1, list(self._logs(trackers).items()), finalize=False)
+                progbar.update(step + 1, list(logs.items()), finalize=False)
         if step < 0:
             raise ValueError("evaluate: the data produced no batches.")
-        logs = self._logs(trackers)
         if progbar:
             progbar.target = progbar.target or step + 1
             progbar.update(step + 1, list(logs.items()), finalize=True)
@@ -458,13 +564,16 @@ class Trainer:
             The loss as a float when there are no metrics and one output,
             else ``[loss, *output_losses, *metrics]`` (or a dict with ``return_dict``).
         """
-        self._require_compiled("evaluate")
+        self._require_compiled("evaluate", "test_step")
         verbose = 1 if verbose == "auto" else verbose
-        data = _data(self, x, y, batch_size, "evaluate", steps=steps, shuffle=False, sample_weight=sample_weight)
+        data = (_StepData(x, y, sample_weight, batch_size, "evaluate", steps, False) if self._overrides("test_step")
+                else _data(self, x, y, batch_size, "evaluate", steps=steps, shuffle=False, sample_weight=sample_weight))
         hooks = callbacks_module.CallbackList(callbacks, self, {"steps": data.steps, "verbose": verbose})
         hooks.on_test_begin()
         logs = self._evaluate_data(data, hooks=hooks, verbose=verbose)
         hooks.on_test_end(logs)
+        if isinstance(data, _StepData):
+            return logs if return_dict else _flat_results(logs)
         return self._format_results(logs, return_dict)
 
     def _format_results(self, logs, return_dict):
@@ -505,10 +614,17 @@ class Trainer:
     # ----------------------------------------------------------- on batch
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
-        self._require_compiled("train_on_batch")
+        self._require_compiled("train_on_batch", "train_step")
+        if self._overrides("train_step"):
+            # As Keras: the metrics are reset first, then the user's step gets (x, y, sample_weight),
+            # always three items (None where not given), unlike fit's packed batches.
+            for metric in self.metrics:
+                metric.reset_state()
+            logs = _float_logs(self.train_step((x, y, sample_weight)), "train_step")
+            return logs if return_dict else _flat_results(logs)
         data = _Data(self, x, y, None, "train_on_batch", sample_weight=sample_weight, class_weight=class_weight)
         self._reset_metrics()
-        trackers = self._new_trackers()
+        trackers = self._trackers = self._new_trackers()
         self._train_step(data.xs, data.ys, data.weights, trackers)
         return self._format_results(self._logs(trackers), return_dict)
 
@@ -999,3 +1115,116 @@ def _sample_weights(model, ys, sample_weight, class_weight, where):
 def _check_positive_int(where, name, value):
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{where}: {name} must be a positive int. Received: {name}={value!r}")
+
+
+# ---- the batches a custom train_step / test_step receives -------------------
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a batch: the inputs alone, ``(x,)``, ``(x, y)`` or ``(x, y, w)`` (Keras)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if not 1 <= len(data) <= 3:
+        raise ValueError(f"Data is expected to be in format `x`, `(x,)`, `(x, y)`, or `(x, y, sample_weight)`, "
+                         f"found: {data!r}")
+    return data + (None,) * (3 - len(data))
+
+
+def _pack(x, y=None, sample_weight=None):
+    """Keras's ``pack_x_y_sample_weight``: the inputs alone when there are no targets, else a tuple."""
+    if y is None:
+        return (x,) if isinstance(x, (list, tuple)) else x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+def _float_logs(logs, where):
+    if not isinstance(logs, dict):
+        raise TypeError(f"{where} must return a dict of logs {{name: value}}. Received: {type(logs).__name__}")
+    return {name: backend.to_float(value) if not isinstance(value, dict) else value for name, value in logs.items()}
+
+
+def _flat_results(logs):
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+class _StepData:
+    """Batches for a custom train_step / test_step: array slices packed as Keras packs them, or a generator's items."""
+
+    def __init__(self, x, y, sample_weight, batch_size, where, steps=None, shuffle=False):
+        self.where, self.shuffle, self.steps = where, shuffle, steps
+        if batch_size is not None:
+            _check_positive_int(where, "batch_size", batch_size)
+        self.batch_size = batch_size or 32
+        if x is None:
+            raise ValueError(f"{where}: x is required.")
+        self.source = x if (_is_generator_like(x) or isinstance(x, PyDataset)) else None
+        if self.source is not None:
+            if y is not None or sample_weight is not None:
+                raise ValueError(f"{where}: when x is a generator or dataset, it yields the targets itself.")
+            if steps is None and hasattr(x, "__len__"):
+                self.steps = len(x)
+            return
+        self.parts = (x, y, sample_weight)
+        sizes = {len(leaf) for leaf in _leaves(self.parts)}
+        if len(sizes) != 1:
+            raise ValueError(f"{where}: x, y (and sample_weight) must have the same number of samples. "
+                             f"Received sizes {sorted(sizes)}")
+        self.count = sizes.pop()
+        if self.steps is None:
+            self.steps = math.ceil(self.count / self.batch_size)
+
+    @classmethod
+    def from_validation(cls, data, batch_size, steps):
+        if isinstance(data, (tuple, list)) and len(data) in (2, 3):
+            return cls(data[0], data[1], data[2] if len(data) == 3 else None, batch_size,
+                       "fit (validation_data)", steps)
+        return cls(data, None, None, None, "fit (validation_data)", steps)
+
+    def split(self, fraction):
+        if self.source is not None:
+            raise ValueError("fit: validation_split is only supported for array inputs, not generators.")
+        split_at = int(math.floor(self.count * (1.0 - fraction)))
+        if split_at in (0, self.count):
+            raise ValueError(f"fit: validation_split={fraction} leaves no samples in one part "
+                             f"({self.count} samples in all).")
+        first, second = (_StepData(*_slice(self.parts, chunk), self.batch_size, self.where, None, shuffle)
+                         for chunk, shuffle in ((slice(0, split_at), self.shuffle), (slice(split_at, None), False)))
+        return first, second
+
+    def reset(self):
+        """Nothing to reset."""
+
+    def batches(self, epoch):
+        if self.source is not None:
+            items = (self.source[i] for i in range(self.steps)) if hasattr(self.source, "__getitem__") \
+                else iter(self.source)
+            for count, item in enumerate(items):
+                if self.steps is not None and count >= self.steps:
+                    break
+                yield item
+            return
+        order = backend.permutation(self.count) if self.shuffle else None
+        for start in range(0, min(self.count, self.steps * self.batch_size), self.batch_size):
+            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            yield _pack(*_slice(self.parts, index))
+
+
+def _leaves(value):
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def _slice(value, index):
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {key: _slice(item, index) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_slice(item, index) for item in value)
+    return backend.xp.asarray(value)[index]

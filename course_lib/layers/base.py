@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 
-from course_lib import backend, constraints, initializers, regularizers
+from course_lib import backend, constraints, initializers, regularizers, tape
 from course_lib.variables import Variable
 
 # The default of ``backward``'s cache: "use the cache of this layer's last call".
@@ -455,7 +455,9 @@ class Layer:
         if mask is not None:
             mask = backend.xp.asarray(mask).astype(bool)
         training = self.training_default if training is None else bool(training)
-        outputs, cache = self._forward_with_mask(inputs, training, mask)
+        with tape.recorded_call(self) as record:
+            outputs, cache = self._forward_with_mask(inputs, training, mask)
+        record(inputs, outputs, cache)
         if self.activity_regularizer is not None:
             self._eager_losses.extend(activity_penalties(self.activity_regularizer, outputs))
         # Only for the sugar `layer.backward(dy)`; models and the engine never read it.
