@@ -27,6 +27,7 @@ bench: $(STAMP)  ## course_lib against tf.keras and scikit-learn, printed as rat
 	$(BIN)/python benchmarks/bench_mlp.py
 	$(BIN)/python benchmarks/bench_cnn.py
 	$(BIN)/python benchmarks/bench_rnn.py
+	$(BIN)/python benchmarks/bench_attention.py
 	$(BIN)/python benchmarks/bench_augment.py
 	$(BIN)/python benchmarks/bench_ml_linear.py
 	$(BIN)/python benchmarks/bench_ml_trees.py

@@ -511,11 +511,7 @@ class Model(Trainer, Layer):
             entry = layers_module.serialize(layer)
             calls = [node for node in layer._inbound_nodes if id(node) in self._node_position and node.inputs]
             entry["name"] = layer.name
-            entry["inbound_nodes"] = [
-                {"args": [[keras_tensor(t) for t in node.inputs] if node.inputs_are_list
-                          else keras_tensor(node.inputs[0])], "kwargs": {}}
-                for node in calls
-            ]
+            entry["inbound_nodes"] = [_node_config(node, keras_tensor) for node in calls]
             entries.append(entry)
         inputs = [ref(t) for t in self.inputs]
         outputs = [ref(t) for t in self.outputs]
@@ -534,12 +530,24 @@ class Model(Trainer, Layer):
     def from_config(cls, config, custom_objects=None):
         """Rebuild a functional model from Keras 3's config (course_lib's, or one Keras wrote)."""
         created, produced = {}, {}
+        mask_ops = _keras_mask_ops(config["layers"])
+        config = {**config, "layers": [entry for entry in config["layers"] if entry["name"] not in mask_ops]}
         for entry in config["layers"]:
             layer = layers_module.deserialize(entry, custom_objects, build=False)
             created[entry["name"]] = layer
             if isinstance(layer, InputLayer):
                 produced[(layer.name, 0)] = [layer.output]
         pending = [entry for entry in config["layers"] if entry.get("inbound_nodes")]
+
+        def resolve(item):
+            """A call argument: the tensor a ``__keras_tensor__`` reference names, or the value itself."""
+            if isinstance(item, list):  # Attention's layer([query, value], ...)
+                return [resolve(part) for part in item]
+            if not _is_tensor_config(item):
+                return item
+            layer_name, node, index = item["config"]["keras_history"]
+            return produced[(layer_name, node)][index]
+
         while pending:
             progressed = False
             for entry in list(pending):
@@ -548,12 +556,23 @@ class Model(Trainer, Layer):
                 if done == len(calls):
                     pending.remove(entry)
                     continue
-                first = calls[done]["args"][0]
+                call, target = calls[done], created[name]
+                several_arguments = hasattr(target, "call_arguments")
+                first = call["args"][0]
                 as_list = isinstance(first, list)
-                history = [tuple(t["config"]["keras_history"]) for t in (first if as_list else [first])]
+                if several_arguments:  # the masks Keras recorded are recomputed here by the mask protocol
+                    call = {**call, "kwargs": {key: item for key, item in call.get("kwargs", {}).items()
+                                               if not _names_a_mask_op(item, mask_ops)}}
+                refs = (_tensor_configs([call["args"], call.get("kwargs", {})]) if several_arguments
+                        else (first if as_list else [first]))
+                history = [tuple(t["config"]["keras_history"]) for t in refs]
                 if all((layer, node) in produced for layer, node, _ in history):
-                    args = [produced[(layer, node)][index] for layer, node, index in history]
-                    output = created[name](args if as_list else args[0])
+                    if several_arguments:  # layer(query, value, key=...): Keras's args and kwargs, as written
+                        output = target(*[resolve(item) for item in call["args"]],
+                                        **{key: resolve(item) for key, item in call.get("kwargs", {}).items()})
+                    else:
+                        args = [produced[(layer, node)][index] for layer, node, index in history]
+                        output = target(args if as_list else args[0])
                     produced[(name, done)] = output if isinstance(output, list) else [output]
                     progressed = True
             if not progressed and pending:
@@ -796,6 +815,72 @@ class _Plan(NamedTuple):
     nodes: set          # node positions whose backward runs
     input_grads: set    # ... and of those, the ones whose input gradients are needed
     needs: dict         # id(tensor) -> whether the tensor needs a gradient
+
+
+def _node_config(node, keras_tensor):
+    """Keras's record of one call of a layer, ``{"args": [...], "kwargs": {...}}``, tensors serialized.
+
+    Most layers take one tensor or one list of tensors; a layer whose Keras
+    call takes several tensor arguments (MultiHeadAttention's
+    ``layer(query, value, key=...)``) gives them with ``call_arguments(node)``.
+    """
+    call_arguments = getattr(node.layer, "call_arguments", None)
+    if call_arguments is None:
+        return {"args": [[keras_tensor(t) for t in node.inputs] if node.inputs_are_list
+                         else keras_tensor(node.inputs[0])], "kwargs": {}}
+    args, kwargs = call_arguments(node)
+
+    def convert(value):
+        if isinstance(value, (list, tuple)):
+            return [convert(item) for item in value]
+        return keras_tensor(value) if isinstance(value, KerasTensor) else value
+
+    return {"args": [convert(item) for item in args], "kwargs": {key: convert(item) for key, item in kwargs.items()}}
+
+
+def _is_tensor_config(item):
+    return isinstance(item, dict) and item.get("class_name") == "__keras_tensor__"
+
+
+_MASK_OP_CLASSES = ("NotEqual", "ConvertToTensor")
+
+
+def _keras_mask_ops(entries):
+    """Names of the op layers Keras writes only to carry a mask (``NotEqual(ids, 0)`` -> ``ConvertToTensor``).
+
+    Keras records an explicit mask argument (``mask=``, ``value_mask=`` ...) as
+    these operations; course_lib recomputes masks by its mask protocol, so
+    such layers are skipped, but only when nothing else uses their outputs.
+    """
+    candidates = {entry["name"] for entry in entries if entry.get("class_name") in _MASK_OP_CLASSES}
+    while True:
+        used_otherwise = set()
+        for entry in entries:
+            if entry["name"] in candidates:
+                continue
+            for call in entry.get("inbound_nodes") or []:
+                kwargs = call.get("kwargs", {}) if isinstance(call, dict) else {}
+                other = [call.get("args", []) if isinstance(call, dict) else call]
+                other += [item for key, item in kwargs.items() if not key.endswith("mask")]
+                used_otherwise |= {t["config"]["keras_history"][0] for t in _tensor_configs(other)}
+        if not candidates & used_otherwise:
+            return candidates
+        candidates -= used_otherwise
+
+
+def _names_a_mask_op(item, mask_ops):
+    return any(t["config"]["keras_history"][0] in mask_ops for t in _tensor_configs(item))
+
+
+def _tensor_configs(value):
+    """The serialized tensors in a node's args/kwargs, in order (lists and dicts searched)."""
+    if _is_tensor_config(value):
+        return [value]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _tensor_configs(item)]
+    if isinstance(value, list):
+        return [t for item in value for t in _tensor_configs(item)]
+    return []
 
 
 def _node_mask(node, masks):

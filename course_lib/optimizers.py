@@ -915,10 +915,11 @@ class Adam(_AdamFamily):
         m, v = self._momentums[index], self._velocities[index]
         # In-place arithmetic (same operations, same order as the plain
         # formulas) avoids allocating a temporary per term on large weights.
-        step_m = xp.subtract(gradient, m)
+        # asarray: on a 0-d weight (Attention's scale) NumPy returns scalars, which `out=` refuses.
+        step_m = xp.asarray(xp.subtract(gradient, m))
         step_m *= 1 - self.beta_1
         m += step_m
-        step_v = xp.square(gradient)
+        step_v = xp.asarray(xp.square(gradient))
         step_v -= v
         step_v *= 1 - self.beta_2
         v += step_v

@@ -1,7 +1,12 @@
 """Layers with Keras's names, arguments and weight layouts, each with a backward pass."""
+from course_lib.layers.attention import AdditiveAttention, Attention
 from course_lib.layers.base import InputSpec, KerasTensor, Layer
 from course_lib.layers.convolutional import (
     Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D,
+)
+from course_lib.layers.convolutional_transpose import (
+    Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose, Convolution2DTranspose,
+    Convolution3DTranspose,
 )
 from course_lib.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from course_lib.layers.embedding import Embedding, Masking
@@ -21,9 +26,12 @@ from course_lib.layers.reshaping import (
     ZeroPadding1D, ZeroPadding2D, ZeroPadding3D,
 )
 from course_lib.layers.normalization import BatchNormalization
+from course_lib.layers.layer_normalization import LayerNormalization
+from course_lib.layers.position_embedding import PositionEmbedding, SinePositionEncoding
 from course_lib.layers.bidirectional import Bidirectional
 from course_lib.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimpleRNN, SimpleRNNCell
 from course_lib.layers.wrappers import TimeDistributed, Wrapper
+from course_lib.layers.multi_head_attention import MultiHeadAttention
 from course_lib.layers.merging import (
     Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract,
     add, average, concatenate, maximum, minimum, multiply, subtract,
@@ -36,18 +44,21 @@ _CLASSES = {
 """Every layer class by its Keras class name (what configs say); aliases such as MaxPool2D are the same classes."""
 
 __all__ = [
-    "CenterCrop", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation",
-    "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
-    "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
-    "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional", "Concatenate", "Conv1D", "Conv2D", "Conv3D",
-    "Convolution1D", "Convolution2D", "Convolution3D", "Cropping1D", "Cropping2D", "Cropping3D", "Dense",
-    "Dropout", "Embedding", "Flatten", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell", "SimpleRNN", "SimpleRNNCell", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "Activation", "Add", "AdditiveAttention", "Attention", "Average", "AveragePooling1D", "AveragePooling2D",
+    "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional", "CenterCrop",
+    "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose",
+    "Convolution1D", "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose", "Convolution3D",
+    "Convolution3DTranspose", "Cropping1D", "Cropping2D", "Cropping3D", "Dense", "Dropout", "Embedding", "Flatten",
+    "GRU", "GRUCell", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
-    "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input",
-    "InputLayer", "InputSpec", "KerasTensor", "Layer", "LeakyReLU", "MaxPool1D", "MaxPool2D", "MaxPool3D",
-    "Masking", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract",
-    "TimeDistributed", "UpSampling1D", "UpSampling2D", "UpSampling3D", "Wrapper", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "add",
-    "average", "concatenate", "deserialize", "maximum", "minimum", "multiply", "serialize", "subtract",
+    "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input", "InputLayer",
+    "InputSpec", "KerasTensor", "LSTM", "LSTMCell", "Layer", "LayerNormalization", "LeakyReLU", "Masking",
+    "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum",
+    "MultiHeadAttention", "Multiply", "PositionEmbedding", "RNN", "RNNCell", "RandomBrightness", "RandomContrast",
+    "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Reshape",
+    "Resizing", "SimpleRNN", "SimpleRNNCell", "SinePositionEncoding", "Subtract", "TimeDistributed", "UpSampling1D",
+    "UpSampling2D", "UpSampling3D", "Wrapper", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "add", "average",
+    "concatenate", "deserialize", "maximum", "minimum", "multiply", "serialize", "subtract",
 ]
 
 
@@ -66,9 +77,13 @@ def serialize(layer):
         entry = {"module": "keras.layers" if builtin else type(layer).__module__, "class_name": class_name,
                  "registered_name": None if builtin else _registered_name(type(layer))}
     entry["config"] = layer.get_config()
-    shape = _build_shape(layer)
-    if shape is not None:
-        entry["build_config"] = {"input_shape": shape}
+    if hasattr(layer, "get_build_config"):  # a layer Keras builds from several shapes (MultiHeadAttention)
+        build_config = layer.get_build_config()
+    else:
+        shape = _build_shape(layer)
+        build_config = None if shape is None else {"input_shape": shape}
+    if build_config is not None:
+        entry["build_config"] = build_config
     return entry
 
 
@@ -112,8 +127,11 @@ def deserialize(config, custom_objects=None, build=True):
     if issubclass(cls, models.Model):
         return cls.from_config(arguments, custom_objects)
     layer = cls.from_config(arguments)
-    shape = config.get("build_config", {}).get("input_shape") if config.get("build_config") else None
+    build_config = config.get("build_config") or {}
+    shape = build_config.get("input_shape")
     if build and shape is not None and not layer.built:
         several = bool(shape) and isinstance(shape[0], (list, tuple))
         layer._maybe_build([tuple(s) for s in shape] if several else tuple(shape))
+    elif build and "shapes_dict" in build_config and hasattr(layer, "build_from_config"):
+        layer.build_from_config(build_config)
     return layer

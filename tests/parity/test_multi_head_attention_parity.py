@@ -1,0 +1,315 @@
+"""MultiHeadAttention gives tf.keras's numbers, computed in the same test.
+
+Each case builds the Keras layer and the course_lib layer, copies Keras's weights
+(scaled N(0, 0.5^2) so the softmax is not flat) into both, and compares the output,
+the attention scores and the gradients of ``sum(y * dy) (+ sum(scores * ds))``
+with respect to every input and weight (``tf.GradientTape``). The masked cases
+include a fully masked query row, where Keras's two softmax paths differ (zero
+weights with scores or dropout, a uniform row in its fused kernel otherwise).
+
+Measured on tf.keras 3.15 CPU, float32, B=2, Tq=3, Tv=4: outputs and scores agree
+within 3e-7, gradients within 3.1e-6 absolute (on entries up to 13, so 3e-7 relative;
+the embedding and weight gradients sum B * T products); the key's bias gradient is
+zero in exact arithmetic and float32 noise (< 2e-6) in both. Compared with rtol 1e-5,
+atol 1e-5; the trained models' weights with atol 2e-5. Dropout in training is compared with the mask injected: the
+course_lib layer draws it from its seeded generator, Keras's dropout sublayer is
+given the same mask.
+"""
+import numpy as np
+import pytest
+
+import course_lib as cl
+
+tf = pytest.importorskip("tensorflow")
+import keras  # noqa: E402  (Keras 3, the library tf.keras is)
+
+pytestmark = pytest.mark.parity
+
+RTOL, ATOL = 1e-5, 1e-5
+B, TQ, TV, DQ, DV, DK = 2, 3, 4, 5, 6, 7
+
+
+def _normal(shape, seed, scale=1.0):
+    return (np.random.default_rng(seed).normal(size=shape) * scale).astype("float32")
+
+
+def _flat(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _pair(options, inputs, seed=3):
+    """The Keras and course_lib layers, built on ``inputs`` and holding the same weights."""
+    theirs = keras.layers.MultiHeadAttention(**options)
+    ours = cl.layers.MultiHeadAttention(**options)
+    query, value, key = inputs
+    theirs(query, value, key=key)
+    ours(query, value, key=key)
+    weights = [_normal(w.shape, seed + i, 0.5) for i, w in enumerate(theirs.get_weights())]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    return theirs, ours
+
+
+def _keras_run(layer, inputs, call, upstream, training=False):
+    """Keras's outputs and the gradients w.r.t. the given inputs and the trainable weights."""
+    query, value, key = [None if x is None else tf.constant(x) for x in inputs]
+    given = [t for t in (query, value, key) if t is not None]
+    with tf.GradientTape() as tape:
+        for tensor in given:
+            tape.watch(tensor)
+        outputs = _flat(layer(query, value, key=key, training=training, **call))
+        total = sum(tf.reduce_sum(y * d) for y, d in zip(outputs, upstream))
+    grads = tape.gradient(total, given + list(layer.trainable_weights))
+    return [y.numpy() for y in outputs], [g.numpy() for g in grads]
+
+
+def _course_run(layer, inputs, call, upstream, training=False):
+    query, value, key = inputs
+    outputs = _flat(layer(query, value, key=key, training=training, **call))
+    input_grads = layer.backward(upstream if len(outputs) > 1 else upstream[0])
+    input_grads = [g for g in input_grads if g is not None][:len([x for x in inputs if x is not None])]
+    return outputs, input_grads + [layer.grads[name] for name in layer.trainable_weight_names]
+
+
+def _compare(options, inputs, call, training=False, before=None, seed=3):
+    theirs, ours = _pair(options, inputs, seed)
+    if before is not None:
+        before(theirs, ours)
+    outputs = _flat(ours(*inputs[:2], key=inputs[2], training=training, **call))
+    upstream = [_normal(y.shape, 50 + i) for i, y in enumerate(outputs)]
+    if before is not None:
+        before(theirs, ours)
+    keras_outputs, keras_grads = _keras_run(theirs, inputs, call, upstream, training)
+    if before is not None:
+        before(theirs, ours)
+    our_outputs, our_grads = _course_run(ours, inputs, call, upstream, training)
+    assert len(our_outputs) == len(keras_outputs) and len(our_grads) == len(keras_grads)
+    for mine, reference in zip(our_outputs + our_grads, keras_outputs + keras_grads, strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=RTOL, atol=ATOL)
+    return ours, our_outputs
+
+
+def _inputs(key_given=True, tq=TQ, tv=TV):
+    query, value = _normal((B, tq, DQ), 11), _normal((B, tv, DV if key_given else DQ), 12)
+    return [query, value, _normal((B, tv, DK), 13) if key_given else None]
+
+
+def _attention_mask(tq=TQ, tv=TV):
+    mask = np.random.default_rng(6).random((B, tq, tv)) > 0.35
+    mask[0, 1] = False  # a fully masked query row: Keras's two softmax paths differ there
+    return mask
+
+
+LAYER_CONFIGS = [
+    {"num_heads": 1, "key_dim": 3},
+    {"num_heads": 3, "key_dim": 2, "value_dim": 4},
+    {"num_heads": 2, "key_dim": 3, "output_shape": 8},
+    {"num_heads": 2, "key_dim": 3, "output_shape": (2, 3)},
+    {"num_heads": 2, "key_dim": 3, "use_bias": False},
+]
+LAYER_IDS = ["one-head", "value-dim", "output-shape", "output-shape-2d", "no-bias"]
+
+
+@pytest.mark.parametrize("options", LAYER_CONFIGS, ids=LAYER_IDS)
+@pytest.mark.parametrize("key_given", [False, True], ids=["self-value-as-key", "key-given"])
+@pytest.mark.parametrize("scores", [False, True], ids=["output", "with-scores"])
+def test_forward_scores_and_gradients_match_keras(options, key_given, scores):
+    _compare(options, _inputs(key_given), {"return_attention_scores": scores})
+
+
+VALUE_MASK = np.array([[True, True, False, True], [False, True, True, True]])
+KEY_MASK = np.array([[True, False, True, True], [True, True, True, False]])
+
+
+@pytest.mark.parametrize("call", [
+    {"attention_mask": "mask"},
+    {"attention_mask": "mask", "return_attention_scores": True},
+    {"use_causal_mask": True},
+    {"use_causal_mask": True, "return_attention_scores": True},
+    {"attention_mask": "mask", "use_causal_mask": True},
+    {"value_mask": VALUE_MASK, "key_mask": KEY_MASK},
+    {"value_mask": VALUE_MASK, "use_causal_mask": True, "return_attention_scores": True},
+    {"attention_mask": "mask-2d"},
+], ids=["attention-mask-fused", "attention-mask-scores", "causal-fused", "causal-scores", "attention-and-causal",
+        "value-and-key-masks", "value-causal-scores", "attention-mask-no-batch-axis"])
+def test_masks_match_keras_including_a_fully_masked_row(call):
+    masks = {"mask": _attention_mask(), "mask-2d": _attention_mask()[0]}
+    call = {name: masks[value] if isinstance(value, str) else value for name, value in call.items()}
+    _compare({"num_heads": 2, "key_dim": 3, "value_dim": 2}, _inputs(), call)
+
+
+@pytest.mark.parametrize("scores", [False, True], ids=["output", "with-scores"])
+def test_cross_attention_with_tq_other_than_tv_matches_keras(scores):
+    inputs = _inputs(tq=2, tv=5)
+    _compare({"num_heads": 2, "key_dim": 3}, inputs,
+             {"use_causal_mask": True, "attention_mask": _attention_mask(2, 5), "return_attention_scores": scores})
+
+
+def test_an_explicit_query_mask_is_ignored_by_both():
+    _compare({"num_heads": 2, "key_dim": 3}, _inputs(), {"query_mask": np.zeros((B, TQ), bool)})
+
+
+def test_dropout_in_training_matches_keras_given_the_same_mask():
+    rate, seed = 0.4, 11
+
+    def same_mask(theirs, ours):
+        ours._rng = np.random.default_rng(seed)
+        keep = np.random.default_rng(seed).random((B, 2, TQ, TV)) >= rate
+        mask = tf.constant(keep.astype("float32") / (1 - rate))
+
+        def dropout(inputs, training=None):
+            return inputs * mask if training else inputs
+
+        theirs._dropout_layer.call = dropout
+
+    ours, (output, scores) = _compare({"num_heads": 2, "key_dim": 3, "dropout": rate, "seed": 1}, _inputs(),
+                                      {"return_attention_scores": True, "attention_mask": _attention_mask()},
+                                      training=True, before=same_mask)
+    np.testing.assert_allclose(scores.sum(-1)[0, :, 1], 0.0)  # the fully masked row: zeros (Softmax path)
+
+
+# ------------------------------------------------------------ in a functional model
+def _text_model(library, causal, scores):
+    ids = library.Input((6,), dtype="int32")
+    vectors = library.layers.Embedding(9, 8, mask_zero=True)(ids)
+    result = library.layers.MultiHeadAttention(2, 4, name="mha")(vectors, vectors, use_causal_mask=causal,
+                                                                  return_attention_scores=scores)
+    attended = result[0] if scores else result
+    pooled = library.layers.GlobalAveragePooling1D()(attended)  # the mean over the query mask's steps
+    outputs = library.layers.Dense(3)(pooled)
+    return library.Model(ids, [outputs, result[1]] if scores else outputs)
+
+
+def _padded_ids():
+    ids = np.random.default_rng(0).integers(1, 9, (4, 6))
+    ids[1, 4:] = 0  # padded at the end
+    ids[2, :3] = 0  # padded at the start
+    ids[3, 2] = 0   # a hole
+    return ids
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("scores", [False, True], ids=["output", "with-scores"])
+def test_embedding_masks_in_a_functional_model_match_keras(causal, scores):
+    keras.utils.set_random_seed(0)
+    theirs = _text_model(keras, causal, scores)
+    ours = _text_model(cl, causal, scores)
+    ours.set_weights([w * 2 for w in theirs.get_weights()])
+    theirs.set_weights([w * 2 for w in theirs.get_weights()])
+    ids = _padded_ids()
+    with tf.GradientTape() as tape:
+        keras_outputs = _flat(theirs(ids))
+        upstream = [_normal(y.shape, 40 + i) for i, y in enumerate(keras_outputs)]
+        total = sum(tf.reduce_sum(y * d) for y, d in zip(keras_outputs, upstream))
+    keras_grads = [tf.convert_to_tensor(g) for g in tape.gradient(total, theirs.trainable_weights)]
+    our_outputs = _flat(ours(ids))
+    ours.backward(upstream if scores else upstream[0])
+    our_grads = [ours.grads[name] for name in ours.trainable_weight_names]
+    for mine, reference in zip(our_outputs + our_grads, keras_outputs + keras_grads, strict=True):
+        np.testing.assert_allclose(mine, np.asarray(reference), rtol=RTOL, atol=ATOL)
+    if scores:  # padded query rows are fully masked: zero weights, as Keras's Softmax layer gives
+        np.testing.assert_array_equal(our_outputs[1][1, :, 4:], 0.0)
+
+
+def _densified(optimizer_class):
+    """A Keras optimizer fed dense gradients: Keras's TF backend otherwise gives an Embedding a
+    sparse IndexedSlices gradient, whose Adam moments differ (see test_embedding_parity.py)."""
+
+    class Dense(optimizer_class):
+        def apply(self, grads, trainable_variables=None):
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+            return super().apply(grads, trainable_variables)
+
+    return Dense
+
+
+def test_a_model_trains_as_in_keras():
+    keras.utils.set_random_seed(1)
+    theirs = _text_model(keras, causal=True, scores=False)
+    ours = _text_model(cl, causal=True, scores=False)
+    ours.set_weights(theirs.get_weights())
+    theirs.compile(_densified(keras.optimizers.Adam)(0.01), "mse")
+    ours.compile(cl.optimizers.Adam(0.01), "mse")
+    ids = np.tile(_padded_ids(), (4, 1))
+    targets = _normal((16, 3), 5)
+    keras_history = theirs.fit(ids, targets, epochs=3, batch_size=8, shuffle=False, verbose=0).history
+    our_history = ours.fit(ids, targets, epochs=3, batch_size=8, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(our_history["loss"], keras_history["loss"], rtol=1e-5)
+    for mine, reference in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=2e-5)
+
+
+# ------------------------------------------------------------ files both ways
+def _cross_model(library):
+    """Cross-attention with a key, an attention mask input, causal masking and the scores as an output."""
+    query, value = library.Input((TQ, DQ), name="query"), library.Input((TV, DV), name="value")
+    key, mask = library.Input((TV, DK), name="key"), library.Input((TQ, TV), dtype="bool", name="mask")
+    output, scores = library.layers.MultiHeadAttention(2, 3, value_dim=4, output_shape=6, name="mha")(
+        query, value, key=key, attention_mask=mask, use_causal_mask=True, return_attention_scores=True)
+    return library.Model([query, value, key, mask], [library.layers.Dense(2, name="head")(output), scores])
+
+
+def _cross_inputs():
+    return [_normal((B, TQ, DQ), 1), _normal((B, TV, DV), 2), _normal((B, TV, DK), 3), _attention_mask()]
+
+
+def _assert_same(first, second):
+    for mine, theirs in zip(_flat(first), _flat(second), strict=True):
+        np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), rtol=1e-6, atol=1e-6)
+
+
+def test_a_keras_file_opens_in_course_lib(tmp_path):
+    keras.utils.set_random_seed(2)
+    original = _cross_model(keras)
+    original.save(tmp_path / "from_keras.keras")
+    loaded = cl.models.load_model(tmp_path / "from_keras.keras")
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in original.layers]
+    assert loaded.count_params() == original.count_params()
+    _assert_same(loaded(_cross_inputs()), original(_cross_inputs()))
+
+
+def test_a_course_lib_file_opens_in_keras(tmp_path):
+    cl.utils.set_random_seed(2)
+    original = _cross_model(cl)
+    original.save(tmp_path / "from_course_lib.keras")
+    loaded = keras.models.load_model(tmp_path / "from_course_lib.keras")
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in original.layers]
+    assert [w.path for w in loaded.get_layer("mha").weights] == [w.path for w in original.get_layer("mha").weights]
+    _assert_same(original(_cross_inputs()), loaded(_cross_inputs()))
+
+
+def test_a_trained_course_lib_text_model_continues_training_in_keras(tmp_path):
+    cl.utils.set_random_seed(3)
+    original = _text_model(cl, causal=False, scores=False)
+    original.compile(cl.optimizers.SGD(0.1), "mse")  # plain SGD: Keras's sparse embedding step is the same
+    ids, targets = np.tile(_padded_ids(), (4, 1)), _normal((16, 3), 6)
+    original.fit(ids, targets, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    original.save(tmp_path / "text.keras")
+    loaded = keras.models.load_model(tmp_path / "text.keras")
+    _assert_same(original.predict(ids, verbose=0), loaded.predict(ids, verbose=0))
+    ours = original.fit(ids, targets, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    theirs = loaded.fit(ids, targets, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+def test_weights_files_cross_both_ways(tmp_path):
+    keras.utils.set_random_seed(4)
+    theirs, ours = _cross_model(keras), _cross_model(cl)
+    theirs.save_weights(tmp_path / "keras.weights.h5")
+    ours.load_weights(tmp_path / "keras.weights.h5")
+    _assert_same(ours(_cross_inputs()), theirs(_cross_inputs()))
+    ours.set_weights([w * 1.5 for w in ours.get_weights()])
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    _assert_same(ours(_cross_inputs()), theirs(_cross_inputs()))
+
+
+def test_summary_parameter_counts_and_output_shapes_match_keras():
+    theirs, ours = _cross_model(keras), _cross_model(cl)
+    assert ours.count_params() == theirs.count_params()
+    assert ours.get_layer("mha").count_params() == theirs.get_layer("mha").count_params()
+    assert ours.output_shape[0] == tuple(theirs.output_shape[0])
+    # Keras's compute_output_spec gives the scores (None, H, Tq, Tq) even when Tv != Tq; course_lib the true shape.
+    assert tuple(theirs.output_shape[1]) == (None, 2, TQ, TQ)
+    assert ours.output_shape[1] == (None, 2, TQ, TV)
+    assert tuple(theirs(_cross_inputs())[1].shape) == (B, 2, TQ, TV) == ours(_cross_inputs())[1].shape
