@@ -76,6 +76,15 @@ from course_lib.grading.assignment9 import (
     check_q_update,
     check_update_centers,
 )
+from course_lib.grading.assignment10 import (
+    check_discriminator_loss,
+    check_generator_loss,
+    check_merge_heads,
+    check_multi_head_attention,
+    check_scaled_dot_product_attention,
+    check_scaled_dot_product_attention_backward,
+    check_split_heads,
+)
 from course_lib.grading.registry import check
 
 __all__ = [
@@ -133,4 +142,11 @@ __all__ = [
     "check_best_split",
     "check_q_update",
     "check_q_learning",
+    "check_scaled_dot_product_attention",
+    "check_scaled_dot_product_attention_backward",
+    "check_split_heads",
+    "check_merge_heads",
+    "check_multi_head_attention",
+    "check_discriminator_loss",
+    "check_generator_loss",
 ]

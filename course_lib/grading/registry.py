@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from course_lib.grading import (
     assignment1, assignment2, assignment3, assignment4, assignment5, assignment6, assignment7, assignment8,
-    assignment9,
+    assignment9, assignment10,
 )
 
 ASSIGNMENTS = {
@@ -23,6 +23,7 @@ ASSIGNMENTS = {
     "assignment7": assignment7,  # recurrent networks: RNN, LSTM and GRU cells in NumPy, then a Bidirectional model
     "assignment8": assignment8,  # data augmentation: affine matrices, warps, flips and a folder reader in NumPy
     "assignment9": assignment9,  # classical machine learning: k-means, logistic regression, a tree's split, Q-learning
+    "assignment10": assignment10,  # attention and GANs: scaled dot-product and multi-head attention, GAN losses (NumPy)
 }
 """Assignment name (the folder under ``solutions/`` and ``exercises/``) -> its checker module."""
 
