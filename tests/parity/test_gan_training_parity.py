@@ -208,3 +208,26 @@ def test_compute_loss_in_a_custom_train_step_matches_keras():
         results.append((history, model))
     np.testing.assert_allclose(results[1][0]["loss"], results[0][0]["loss"], rtol=1e-5)
     _assert_same_weights(results[0][1], results[1][1])
+
+
+def test_freezing_after_the_first_step_keras_keeps_training_course_lib_stops():
+    """A deliberate difference, pinned: Keras 3 reads `trainable` when it first traces the step.
+
+    Frozen after one step without recompiling, a Keras model keeps updating the
+    weights its traced step captured (with a warning to recompile); course_lib
+    reads `trainable` at every step, so the frozen model stops, as the Keras
+    documentation says it should once recompiled.
+    """
+    real, _ = _data(5)
+    labels = np.ones((len(real), 1), "float32")
+    changed = []
+    for library, (discriminator, _) in zip((keras, cl), _pair()):
+        discriminator.compile(library.optimizers.SGD(0.1), "binary_crossentropy")
+        discriminator.train_on_batch(real, labels)
+        discriminator.trainable = False
+        before = discriminator.get_weights()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            discriminator.train_on_batch(real, labels)
+        changed.append(any(not np.array_equal(a, b) for a, b in zip(before, discriminator.get_weights())))
+    assert changed == [True, False]
