@@ -40,7 +40,21 @@ class _Merge(Layer):
 
 
 class _ElementwiseMerge(_Merge):
-    """An element-wise merge with Keras's broadcasting; subclasses define ``_combine``/``_partials``."""
+    """An element-wise merge with Keras's broadcasting; subclasses define ``_combine``/``_partials``.
+
+    Masks as Keras's merge layers: the OR of the inputs' masks, or no mask when
+    any input has none (a residual ``Add`` keeps an Embedding's padding mask).
+    """
+
+    supports_masking = True
+
+    def compute_mask(self, inputs, previous_mask=None):
+        if previous_mask is None or any(mask is None for mask in previous_mask):
+            return None
+        output = previous_mask[0]
+        for mask in previous_mask[1:]:
+            output = backend.xp.logical_or(output, mask)
+        return output
 
     def _check_shapes(self, shapes):
         self.compute_output_shape(shapes)
@@ -109,23 +123,56 @@ class Subtract(_ElementwiseMerge):
         return [dy, -dy]
 
 
-class Multiply(_ElementwiseMerge):
-    """The element-wise product of the inputs."""
+class _MaskedValues(_ElementwiseMerge):
+    """A merge whose values Keras computes from the inputs' masks too (Multiply, Maximum, Minimum)."""
 
-    def _combine(self, inputs):
-        product = inputs[0]
-        for item in inputs[1:]:
+    uses_mask = True
+
+    def forward(self, inputs, training=False, mask=None):
+        rank = max(item.ndim for item in inputs)
+        aligned = [item.reshape(_padded(item.shape, rank)) for item in inputs]
+        masks = [None] * len(inputs) if mask is None else [_widened(m, item) for m, item in zip(mask, aligned)]
+        output, state = self._combine_masked(aligned, masks)
+        return output, ([item.shape for item in inputs], aligned, masks, state)
+
+    def backward(self, output_grads, cache):
+        shapes, aligned, masks, state = cache
+        partials = self._partials_masked(aligned, masks, state, output_grads)
+        return [_unbroadcast(grad, shape) for grad, shape in zip(partials, shapes)], {}
+
+
+class Multiply(_MaskedValues):
+    """The element-wise product of the inputs.
+
+    With masks, as Keras: a masked entry of an input counts as 1 (it does not
+    change the product), and when every input has a mask the product is 0
+    where all of them are masked.
+    """
+
+    def _combine_masked(self, inputs, masks):
+        xp = backend.xp
+        used = [item if m is None else xp.where(m, item, item.dtype.type(1)) for item, m in zip(inputs, masks)]
+        product = used[0]
+        for item in used[1:]:
             product = product * item
-        return product
+        keep = None
+        if all(m is not None for m in masks):
+            keep = masks[0]
+            for m in masks[1:]:
+                keep = keep | m
+            product = xp.where(keep, product, product.dtype.type(0))
+        return product, (used, keep)
 
-    def _partials(self, inputs, dy):
+    def _partials_masked(self, inputs, masks, state, dy):
+        used, keep = state
+        dy = dy if keep is None else dy * keep
         partials = []
-        for index in range(len(inputs)):
+        for index, m in enumerate(masks):
             grad = dy
-            for other, item in enumerate(inputs):
+            for other, item in enumerate(used):
                 if other != index:
                     grad = grad * item
-            partials.append(grad)
+            partials.append(grad if m is None else grad * m)
         return partials
 
 
@@ -139,24 +186,46 @@ class Average(_ElementwiseMerge):
         return [dy / len(inputs)] * len(inputs)
 
 
-class Maximum(_ElementwiseMerge):
-    """The element-wise maximum; where inputs tie, the first of them gets the gradient."""
+class Maximum(_MaskedValues):
+    """The element-wise maximum; where inputs tie, the first of them gets the gradient.
 
-    _pick = staticmethod(lambda stacked: stacked.argmax(axis=0))
+    With masks, Keras's rule (``_apply_merge_op_and_or_mask``), input by input:
+    a masked entry of the next input is replaced by the running result, a
+    masked entry of the running result by the next input, so masked entries
+    lose to unmasked ones. Each output entry is one input's entry, which gets
+    the whole gradient.
+    """
 
-    def _combine(self, inputs):
-        stacked = _stack_broadcast(inputs)
-        return backend.xp.take_along_axis(stacked, self._pick(stacked)[None], axis=0)[0]
+    @staticmethod
+    def _takes_next(running, candidate):
+        return candidate > running
 
-    def _partials(self, inputs, dy):
-        winner = self._pick(_stack_broadcast(inputs))
-        return [dy * (winner == index) for index in range(len(inputs))]
+    def _combine_masked(self, inputs, masks):
+        xp = backend.xp
+        shape = xp.broadcast_shapes(*(item.shape for item in inputs))
+        output, source, running_mask = xp.broadcast_to(inputs[0], shape), xp.zeros(shape, int), masks[0]
+        for index, (item, m) in enumerate(zip(inputs[1:], masks[1:]), start=1):
+            item = xp.broadcast_to(item, source.shape)
+            item_source = xp.full(source.shape, index)
+            if m is not None:
+                item, item_source = xp.where(m, item, output), xp.where(m, item_source, source)
+            if running_mask is not None:
+                output, source = xp.where(running_mask, output, item), xp.where(running_mask, source, item_source)
+            running_mask = running_mask | m if m is not None and running_mask is not None else None
+            take = self._takes_next(output, item)  # ties keep the running (earlier) entry
+            output, source = xp.where(take, item, output), xp.where(take, item_source, source)
+        return output, source
+
+    def _partials_masked(self, inputs, masks, source, dy):
+        return [dy * (source == index) for index in range(len(inputs))]
 
 
 class Minimum(Maximum):
-    """The element-wise minimum; where inputs tie, the first of them gets the gradient."""
+    """The element-wise minimum; where inputs tie, the first of them gets the gradient (masks as Maximum)."""
 
-    _pick = staticmethod(lambda stacked: stacked.argmin(axis=0))
+    @staticmethod
+    def _takes_next(running, candidate):
+        return candidate < running
 
 
 class Concatenate(_Merge):
@@ -199,6 +268,23 @@ class Concatenate(_Merge):
         sizes = [item.shape[self.axis] for item in inputs]
         return backend.xp.concatenate(inputs, axis=self.axis), sizes
 
+    supports_masking = True
+
+    def compute_mask(self, inputs, previous_mask=None):
+        """Keras's rule: each input's mask widened to the input's shape (all True where it has none),
+        joined along ``axis``, then reduced by ``any`` over the last axis."""
+        if previous_mask is None or all(mask is None for mask in previous_mask):
+            return None
+        xp = backend.xp
+        widened = []
+        for item, mask in zip(inputs, previous_mask):
+            if mask is None:
+                mask = xp.ones(item.shape, dtype=bool)
+            elif mask.ndim < item.ndim:
+                mask = xp.broadcast_to(xp.expand_dims(mask, -1), item.shape)
+            widened.append(mask)
+        return xp.any(xp.concatenate(widened, axis=self.axis), axis=-1)
+
     def backward(self, output_grads, sizes):
         # The split points are Python ints: no array (nor, on a GPU, a device round trip) for them.
         splits = list(itertools.accumulate(sizes))[:-1]
@@ -222,8 +308,11 @@ def _padded(shape, rank):
     return shape[:1] + (1,) * (rank - len(shape)) + shape[1:]
 
 
-def _stack_broadcast(inputs):
-    return backend.xp.stack(backend.xp.broadcast_arrays(*inputs))
+def _widened(mask, item):
+    """Keras's ``broadcast_to(expand_dims(mask, -1), x.shape)``: a (batch, steps) mask over every feature."""
+    if mask is None:
+        return None
+    return backend.xp.broadcast_to(mask[..., None] if mask.ndim < item.ndim else mask, item.shape)
 
 
 def _unbroadcast(grad, shape):
