@@ -67,8 +67,15 @@ def bench_attention(batch, repeats, goal=1.5):
     def timed(run):
         return lambda: [np.asarray(g) for g in run()]  # the arrays really computed
 
+    tokens, value_dim = batch * STEPS, KEY_DIM
+    weights = generator.standard_normal((MODEL_DIM, HEADS * KEY_DIM), dtype=np.float32)
+    scores = generator.standard_normal((batch, HEADS, STEPS, STEPS), dtype=np.float32)
+    per_head = generator.standard_normal((batch, HEADS, STEPS, KEY_DIM), dtype=np.float32)
     times = interleaved({"course_lib": timed(course_step), "tf.keras": timed(compiled),
-                         "tf.keras eager": timed(keras_step)}, repeats)
+                         "tf.keras eager": timed(keras_step),
+                         # NumPy's own rate on the step's two kinds of product, for the ceiling below.
+                         "projection": lambda: x.reshape(tokens, MODEL_DIM) @ weights,
+                         "per-head": lambda: scores @ per_head}, repeats)
     ratio = times["course_lib"] / times["tf.keras"]
     eager_ratio = times["course_lib"] / times["tf.keras eager"]
     print(f"MultiHeadAttention({HEADS}, {KEY_DIM}) self-attention forward+backward, x {batch}x{STEPS}x{MODEL_DIM}: "
@@ -76,6 +83,15 @@ def bench_attention(batch, repeats, goal=1.5):
           f"ratio {ratio:.2f} (goal <= {goal}); tf.keras eager {times['tf.keras eager']:.3f} s, "
           f"ratio {eager_ratio:.2f}; "
           f"max |dx difference| {difference:.1e}, {len(ours_grads)} weight gradients")
+    # The step's matrix products: four projections (query, key, value, output) forward and two
+    # each backward (weights and input), and per head q.k^T, a.v forward and four backward.
+    projection_flops = 2 * tokens * MODEL_DIM * HEADS * KEY_DIM
+    per_head_flops = 2 * batch * HEADS * STEPS * STEPS * value_dim
+    floor = 12 * times["projection"] + 6 * times["per-head"]
+    rate = (12 * projection_flops + 6 * per_head_flops) / times["course_lib"] / 1e9
+    print(f"ceiling: NumPy needs {floor:.3f} s for the step's matrix products alone "
+          f"({projection_flops / times['projection'] / 1e9:.0f} GFLOP/s on a projection); "
+          f"course_lib's step runs at {rate:.0f} GFLOP/s, {floor / times['course_lib']:.0%} of that ceiling")
     return ratio, eager_ratio
 
 

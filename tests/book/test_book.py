@@ -96,8 +96,8 @@ def _chapters():
     return [name for name in _toc_files() if re.match(r"book/\d\d_", name)]
 
 
-def test_toc_lists_the_eleven_chapters():
-    assert len(_chapters()) == 11, f"expected chapters 1-11 in _toc.yml, found {_chapters()}"
+def test_toc_lists_the_twelve_chapters():
+    assert len(_chapters()) == 12, f"expected chapters 1-12 in _toc.yml, found {_chapters()}"
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -122,7 +122,7 @@ CHAPTER_ASSIGNMENTS = {"book/02_core_layers": "assignment1", "book/03_learning":
                        "book/04_shapes": "assignment3", "book/06_functional_api": "assignment4",
                        "book/07_convolution": "assignment5", "book/08_vgg16": "assignment6",
                        "book/09_recurrent": "assignment7", "book/10_augmentation": "assignment8",
-                       "book/11_classical_ml": "assignment9"}
+                       "book/11_classical_ml": "assignment9", "book/12_attention_gan": "assignment10"}
 
 
 @pytest.mark.parametrize("chapter", _chapters())
@@ -188,6 +188,10 @@ INSIDE = {
                              "def kmeans_update", "def lance_williams", "def _candidates", "def apriori",
                              "def spreading_matrix", "def fit(self, env)", "def _target",
                              "def _build"],
+    "book/12_attention_gan": ["def scaled_dot_product_attention_forward",
+                              "def scaled_dot_product_attention_backward", "def split_heads",
+                              "def merge_heads", "def softmax_forward", "def softmax_backward",
+                              "def gradient(self, target, sources", "def conv_transpose_forward"],
 }
 
 
