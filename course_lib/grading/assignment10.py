@@ -48,7 +48,9 @@ import math
 
 import numpy
 
-from course_lib.grading.harness import call_student, compare, describe, run_cases, shape_of, unpack
+from course_lib.grading.harness import (
+    call_student, compare, describe, matches, run_cases, shape_of, unpack, with_hint,
+)
 from course_lib.ops import attention, gan
 
 FORBIDDEN_MODULES = ("scipy",)
@@ -92,28 +94,6 @@ def _number_reason(what, expected, received, tolerance=1e-6):
     reason = compare(what, expected, received, tolerance)
     if reason is not None and " relative error " in reason:
         return f"{what} is {float(numpy.asarray(received)):.8g}, expected {float(expected):.8g}"
-    return reason
-
-
-def _matches(expected, received, tolerance=1e-6):
-    """Whether ``received`` is ``expected`` within the tolerance (for the hints: never raises)."""
-    try:
-        return compare("", expected, received, tolerance) is None
-    except Exception:
-        return False
-
-
-def _with_hint(reason, hints, received):
-    """``reason`` followed by the first hint whose numbers ``received`` reproduces."""
-    if reason is None:
-        return None
-    for make_expected, hint in hints:
-        try:
-            alternative = make_expected()
-        except Exception:
-            continue
-        if _matches(alternative, received):
-            return f"{reason}: {hint}"
     return reason
 
 
@@ -247,7 +227,7 @@ def _masked_row_note(reason, expected_weights, weights, mask):
         return reason
     try:
         received = numpy.asarray(weights, dtype="float64")
-        if received.shape != expected_weights.shape or not _matches(expected_weights[~rows], received[~rows]):
+        if received.shape != expected_weights.shape or not matches(expected_weights[~rows], received[~rows]):
             return reason
     except Exception:
         return reason
@@ -279,9 +259,9 @@ def check_scaled_dot_product_attention(scaled_dot_product_attention,
                                   _copy(mask), notes=notes)
             output, weights = unpack(name, result, 2, "a pair (output, weights)")
             expected_output, expected_weights = reference_scaled_dot_product_attention(query, key, value, mask)
-            output_reason = _nan_note(_with_hint(_differs("output", expected_output, output),
+            output_reason = _nan_note(with_hint(_differs("output", expected_output, output),
                                                  _attention_hints(query, key, value, mask, 0), output), mask)
-            weights_reason = _nan_note(_with_hint(_differs("weights", expected_weights, weights),
+            weights_reason = _nan_note(with_hint(_differs("weights", expected_weights, weights),
                                                   _attention_hints(query, key, value, mask, 1), weights), mask)
             weights_reason = _masked_row_note(weights_reason, expected_weights, weights, mask)
             return [(1, output_reason), (1, weights_reason)]
@@ -369,7 +349,7 @@ def check_scaled_dot_product_attention_backward(scaled_dot_product_attention_bac
             parts = []
             for part, (what, want, got) in enumerate(zip(("d_query", "d_key", "d_value"), expected, received)):
                 hints = _backward_hints(d_output, query, key, value, weights, mask, part)
-                parts.append((1, _with_hint(_differs(what, want, got), hints, got)))
+                parts.append((1, with_hint(_differs(what, want, got), hints, got)))
             return parts
 
         arrays = describe(query=query, key=key, value=value) + ("" if mask is None else f", mask {mask.shape}")
@@ -424,7 +404,7 @@ def check_split_heads(split_heads, points=DEFAULT_POINTS["split_heads"], seed=0,
             reason = _differs("the heads", expected, received, 1e-12)
             if reason is not None and shape_of(received) == (x.shape[0], x.shape[1], heads, expected.shape[-1]):
                 reason += ": this is (batch, T, H, depth); swap the T and H axes (transpose(0, 2, 1, 3))"
-            return [(1, _with_hint(reason, _split_hints(x, heads), received))]
+            return [(1, with_hint(reason, _split_hints(x, heads), received))]
 
         cases.append((f"x {x.shape}, num_heads={heads}", run))
     return run_cases(name, points, cases, verbose)
@@ -452,7 +432,7 @@ def check_merge_heads(merge_heads, points=DEFAULT_POINTS["merge_heads"], seed=0,
                       "steps: transpose(0, 2, 1, 3) first, then reshape"),
                      (lambda: x.transpose(0, 2, 3, 1).reshape(batch, steps, heads * depth),
                       "the features are laid out as (depth, H); Keras's are (H, depth): head h first, then its depth")]
-            return [(1, _with_hint(_differs("the merged array", expected, received, 1e-12), hints, received))]
+            return [(1, with_hint(_differs("the merged array", expected, received, 1e-12), hints, received))]
 
         cases.append((f"x {x.shape}", run))
     return run_cases(name, points, cases, verbose)
@@ -583,9 +563,9 @@ def check_multi_head_attention(multi_head_attention, points=DEFAULT_POINTS["mult
             output, scores = unpack(name, result, 2, "a pair (output, scores)")
             expected_output, expected_scores = reference_multi_head_attention(query, value, key, weights, num_heads,
                                                                               mask)
-            output_reason = _with_hint(_differs("output", expected_output, output),
+            output_reason = with_hint(_differs("output", expected_output, output),
                                        _mha_hints(query, value, key, weights, num_heads, mask, 0), output)
-            scores_reason = _with_hint(_differs("scores", expected_scores, scores),
+            scores_reason = with_hint(_differs("scores", expected_scores, scores),
                                        _mha_hints(query, value, key, weights, num_heads, mask, 1), scores)
             if scores_reason is not None and shape_of(scores) == expected_scores.shape[:1] + expected_scores.shape[2:]:
                 scores_reason += ": one set of weights per head is expected, shape (batch, H, Tq, Tv)"
@@ -692,12 +672,12 @@ def _generator_hints(fake, part):
 
 
 def _loss_reason(what, expected, received, hints):
-    reason = _with_hint(_number_reason(what, expected, received), hints, received)
+    reason = with_hint(_number_reason(what, expected, received), hints, received)
     return _overflow_note(reason)
 
 
 def _gradient_reason(what, expected, received, hints):
-    return _overflow_note(_with_hint(_differs(what, expected, received), hints, received))
+    return _overflow_note(with_hint(_differs(what, expected, received), hints, received))
 
 
 def _overflow_note(reason):

@@ -41,6 +41,7 @@ from course_lib.grading.harness import (
     run_cases,
     shown,
     unpack,
+    with_hint,
 )
 from course_lib.ops import recurrent
 
@@ -111,28 +112,6 @@ def _differs(what, expected, received, gates=None):
     return reason
 
 
-def _matches(expected, received):
-    """Whether ``received`` is ``expected`` within the tolerance (for the hints: never raises)."""
-    try:
-        return compare("", expected, received) is None
-    except Exception:
-        return False
-
-
-def _with_hint(reason, hints, received):
-    """``reason`` followed by the first hint whose numbers ``received`` reproduces exactly."""
-    if reason is None:
-        return None
-    for make_expected, hint in hints:
-        try:
-            alternative = make_expected()
-        except Exception:
-            continue
-        if _matches(alternative, received):
-            return f"{reason}: {hint}"
-    return reason
-
-
 def _student_cache(name, forward, args, count, description, notes):
     """The cache the student's own forward returns (its layout is the student's choice)."""
     try:
@@ -178,7 +157,7 @@ def check_rnn_step_forward(rnn_step_forward, points=DEFAULT_POINTS["rnn_step_for
             hints = [(lambda: reference_rnn_step_forward(x, h_prev, Wx, Wh, 0 * b)[0], "the bias b is missing"),
                      (lambda: reference_rnn_step_forward(x, 0 * h_prev, Wx, Wh, b)[0],
                       "h_prev is missing: the new state reads the previous one through Wh")]
-            return [(1, _with_hint(_differs("h", expected, h), hints, h))]
+            return [(1, with_hint(_differs("h", expected, h), hints, h))]
 
         x, h_prev, Wx, Wh, b = inputs
         cases.append((describe(x=x, h_prev=h_prev, Wx=Wx, Wh=Wh, b=b), run))
@@ -279,7 +258,7 @@ def check_lstm_step_forward(lstm_step_forward, points=DEFAULT_POINTS["lstm_step_
             for what, pick, expected, received in (("h", 0, expected_h, h), ("c", 1, expected_c, c)):
                 hints = _gate_order_hints(reference_lstm_step_forward, lambda out, pick=pick: out[pick], x, h_prev,
                                           (c_prev,), Wx, Wh, b, LSTM_GATES)
-                parts.append((1, _with_hint(_differs(what, expected, received), hints, received)))
+                parts.append((1, with_hint(_differs(what, expected, received), hints, received)))
             return parts
 
         x, h_prev, c_prev, Wx, Wh, b = inputs
@@ -322,7 +301,7 @@ def check_lstm_step_backward(lstm_step_backward, lstm_step_forward, points=DEFAU
                               0 * dh, dc, reference_lstm_step_forward(*inputs)[2])[number],
                           "these are the gradients without the upstream dh")]
                 gates = LSTM_GATES if name in ("dWx", "dWh", "db") else None
-                parts.append((1, _with_hint(_differs(name, want, got, gates), hints, got)))
+                parts.append((1, with_hint(_differs(name, want, got, gates), hints, got)))
             return parts
 
         x, h_prev, c_prev, Wx, Wh, b = inputs
@@ -399,7 +378,7 @@ def check_gru_step_forward(gru_step_forward, points=DEFAULT_POINTS["gru_step_for
             result = call_student("gru_step_forward", gru_step_forward, *[_copy(a) for a in inputs], notes=notes)
             h, _ = unpack("gru_step_forward", result, 2, "a pair (h, cache)")
             expected, _ = reference_gru_step_forward(*inputs)
-            return [(1, _with_hint(_differs("h", expected, h), _gru_hints(*inputs), h))]
+            return [(1, with_hint(_differs("h", expected, h), _gru_hints(*inputs), h))]
 
         x, h_prev, Wx, Wh, b = inputs
         cases.append((describe(x=x, h_prev=h_prev, Wx=Wx, Wh=Wh, b=b), run))
@@ -486,7 +465,7 @@ def check_rnn_forward(rnn_forward, points=DEFAULT_POINTS["rnn_forward"], seed=0,
             out, _ = unpack("rnn_forward", result, 2, "a pair (out, cache)")
             expected, _ = reference_rnn_forward(*inputs, return_sequences)
             hints = _time_hints(*inputs, return_sequences)
-            return [(1, _with_hint(_differs("out", expected, out), hints, out))]
+            return [(1, with_hint(_differs("out", expected, out), hints, out))]
 
         cases.append((_sequence_label(inputs[0], units, return_sequences), run))
     return run_cases("rnn_forward", points, cases, verbose)

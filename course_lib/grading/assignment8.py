@@ -40,9 +40,11 @@ from course_lib.grading.harness import (
     StudentCodeError,
     call_student,
     compare,
+    matches,
     run_cases,
     shape_of,
     shown,
+    with_hint,
 )
 from course_lib.preprocessing import image as augmentation
 
@@ -69,28 +71,6 @@ DEFAULT_POINTS = {
 
 def _copy(value):
     return numpy.array(value, copy=True)
-
-
-def _matches(expected, received):
-    """Whether ``received`` is ``expected`` within the tolerance (for the hints: never raises)."""
-    try:
-        return compare("", expected, received) is None
-    except Exception:
-        return False
-
-
-def _with_hint(reason, hints, received, matches=_matches):
-    """``reason`` followed by the first hint whose numbers ``received`` reproduces (``matches``)."""
-    if reason is None:
-        return None
-    for make_expected, hint in hints:
-        try:
-            alternative = make_expected()
-        except Exception:
-            continue
-        if matches(alternative, received):
-            return f"{reason}: {hint}"
-    return reason
 
 
 # --- exercise 1: the matrix of a rotation, shift, shear and zoom ---------------------------------
@@ -234,7 +214,7 @@ def check_affine_matrix(affine_matrix, points=DEFAULT_POINTS["affine_matrix"], v
         def run(notes, parameters=parameters, arguments=arguments):
             received = call_student("affine_matrix", affine_matrix, *arguments, notes=notes)
             expected = reference_affine_matrix(*arguments)
-            reason = _with_hint(_matrix_reason(expected, received), _matrix_hints(parameters), received)
+            reason = with_hint(_matrix_reason(expected, received), _matrix_hints(parameters), received)
             return [(1, reason)]
 
         cases.append((f"{label}: {_describe_parameters(parameters)}", run))
@@ -352,7 +332,7 @@ def _warp_case(apply_affine_nearest, rng, shape, parameters, fill_mode, cval):
                                 cval, notes=notes)
         expected = reference_apply_affine_nearest(image, matrix, fill_mode, cval)
         reason = _pixels_reason(expected, received)
-        return [(1, _with_hint(reason, _warp_hints(image, matrix, fill_mode, cval), received, _mostly))]
+        return [(1, with_hint(reason, _warp_hints(image, matrix, fill_mode, cval), received, _mostly))]
 
     return _warp_label(shape, parameters, fill_mode, cval), run
 
@@ -448,7 +428,7 @@ def check_flip_horizontal(flip_horizontal, points=DEFAULT_POINTS["flip_horizonta
                                                  "flip reverses the columns, axis 2"),
                      (lambda: images[:, ::-1, ::-1], "these images are turned by 180 degrees (rows and columns "
                                                      "reversed); a horizontal flip reverses the columns only")]
-            return [(1, _with_hint(compare("flipped images", expected, received), hints, received))]
+            return [(1, with_hint(compare("flipped images", expected, received), hints, received))]
 
         cases.append((f"images {shape}", run))
     return run_cases("flip_horizontal", points, cases, verbose)
@@ -497,7 +477,7 @@ def check_rescale(rescale, points=DEFAULT_POINTS["rescale"], seed=0, verbose=Tru
             hints = [(lambda: images.astype("float64") / factor,
                       "these are the images divided by the factor; rescale multiplies by it (rescale=1/255 turns "
                       "0 .. 255 into 0 .. 1)")]
-            return [(1, _with_hint(compare("rescaled images", expected, received), hints, received))]
+            return [(1, with_hint(compare("rescaled images", expected, received), hints, received))]
 
         cases.append((f"{label}, images {shape}", run))
     return run_cases("rescale", points, cases, verbose)
@@ -631,14 +611,14 @@ def _images_reason(directory, batch_size, target_size, expected, received):
         elif got.shape[1:] in ((height, width), (height, width, 1)):
             reason += ": convert every image to RGB (picture.convert('RGB')), three channels"
         return reason
-    if len(got) < len(want) and _matches(want[:len(got)], got):
+    if len(got) < len(want) and matches(want[:len(got)], got):
         return None  # a missing last batch costs the sizes part only
     if len(got) != len(want):
         return f"{len(want)} images expected in all, received {len(got)}"
     reason = compare("images", want, got)
     if reason is None:
         return None
-    same_set = _matches(_sorted_rows(want), _sorted_rows(got))
+    same_set = matches(_sorted_rows(want), _sorted_rows(got))
     if same_set:
         return (f"{reason}: these are the right images in another order; Keras sorts the class folders by name and, "
                 "in each, the file names (sorted(os.listdir(folder)))")
@@ -649,7 +629,7 @@ def _images_reason(directory, batch_size, target_size, expected, received):
             [images for images, _ in reference_directory_batches(directory, batch_size, target_size, interpolation)]),
                       f"these images were resized with {interpolation} sampling; Keras's default is nearest-neighbour "
                       "(picture.resize((width, height), Image.NEAREST))"))
-    return _with_hint(reason, hints, got)
+    return with_hint(reason, hints, got)
 
 
 def _labels_reason(expected, received, class_names):
@@ -665,7 +645,7 @@ def _labels_reason(expected, received, class_names):
         got = numpy.concatenate([labels.reshape(-1) for _, labels in received]).astype("float64")
     except ValueError:
         return "the labels could not be put together: one integer per image, shape (B,) per batch"
-    if len(got) < len(want) and _matches(want[:len(got)], got):
+    if len(got) < len(want) and matches(want[:len(got)], got):
         return None
     if len(got) != len(want):
         return f"{len(want)} labels expected in all, received {len(got)}"
@@ -675,13 +655,13 @@ def _labels_reason(expected, received, class_names):
     position = int(numpy.argmax(want != got))
     reason = (f"label {position} is {got[position]:g}, expected {want[position]:g} ({int((want != got).sum())} of "
               f"{len(want)} labels differ)")
-    if all(name.isdigit() for name in class_names) and _matches([int(class_names[int(label)]) for label in want], got):
+    if all(name.isdigit() for name in class_names) and matches([int(class_names[int(label)]) for label in want], got):
         reason += (": the labels are the class folders' names; a class's label is its position among the class "
                    "folders sorted by name (0, 1, 2 ...)")
     elif sorted(want) == sorted(got):
         reason += (": the classes are numbered in another order; a class's label is its position among the class "
                    "folders sorted by name")
-    elif got.min() >= 1 and _matches(want + 1, got):
+    elif got.min() >= 1 and matches(want + 1, got):
         reason += ": the labels start at 0"
     return reason
 

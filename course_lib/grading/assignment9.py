@@ -57,10 +57,12 @@ from course_lib.grading.harness import (
     call_student,
     compare,
     describe,
+    matches,
     run_cases,
     shape_of,
     shown,
     unpack,
+    with_hint,
 )
 from course_lib.ml import cluster, linear, reinforcement, tree
 
@@ -84,28 +86,6 @@ DEFAULT_POINTS = {
 
 def _copy(value):
     return numpy.array(value, copy=True)
-
-
-def _matches(expected, received, tolerance=1e-6):
-    """Whether ``received`` is ``expected`` within the tolerance (for the hints: never raises)."""
-    try:
-        return compare("", expected, received, tolerance) is None
-    except Exception:
-        return False
-
-
-def _with_hint(reason, hints, received, matches=_matches):
-    """``reason`` followed by the first hint whose numbers ``received`` reproduces (``matches``)."""
-    if reason is None:
-        return None
-    for make_expected, hint in hints:
-        try:
-            alternative = make_expected()
-        except Exception:
-            continue
-        if matches(alternative, received):
-            return f"{reason}: {hint}"
-    return reason
 
 
 def _number_reason(what, expected, received, tolerance=1e-6):
@@ -231,7 +211,7 @@ def check_assign_clusters(assign_clusters, points=DEFAULT_POINTS["assign_cluster
             received = call_student("assign_clusters", assign_clusters, _copy(X), _copy(centers), notes=notes)
             expected = reference_assign_clusters(X, centers)
             reason = _labels_reason("labels", expected, received)
-            return [(1, _with_hint(reason, _assign_hints(X, centers), received, _labels_match))]
+            return [(1, with_hint(reason, _assign_hints(X, centers), received, _labels_match))]
 
         cases.append((f"{label}: " + describe(X=X, centers=centers), run))
     return run_cases("assign_clusters", points, cases, verbose)
@@ -300,7 +280,7 @@ def check_update_centers(update_centers, points=DEFAULT_POINTS["update_centers"]
                 if empty.size:
                     reason += (f": cluster {int(empty[0])} has no point, and 0 / 0 is nan; give an empty cluster the "
                                "centre of the largest cluster")
-            return [(1, _with_hint(reason, _update_hints(X, labels, k), received))]
+            return [(1, with_hint(reason, _update_hints(X, labels, k), received))]
 
         cases.append((f"{label}: " + describe(X=X) + f", k={k}", run))
     return run_cases("update_centers", points, cases, verbose)
@@ -353,7 +333,7 @@ def check_inertia(inertia, points=DEFAULT_POINTS["inertia"], seed=0, verbose=Tru
             received = call_student("inertia", inertia, _copy(X), _copy(centers), _copy(labels), notes=notes)
             expected = reference_inertia(X, centers, labels)
             reason = _number_reason("inertia", expected, received, 1e-8)
-            return [(1, _with_hint(reason, _inertia_hints(X, centers, labels), received))]
+            return [(1, with_hint(reason, _inertia_hints(X, centers, labels), received))]
 
         cases.append((f"{label}: " + describe(X=X, centers=centers), run))
     return run_cases("inertia", points, cases, verbose)
@@ -415,15 +395,15 @@ def check_kmeans(kmeans, points=DEFAULT_POINTS["kmeans"], seed=0, verbose=True):
             result = call_student("kmeans", kmeans, _copy(X), _copy(initial_centers), n_iter, notes=notes)
             centers, labels, total = unpack("kmeans", result, 3, "(centers, labels, inertia)")
             expected_centers, expected_labels, expected_inertia = reference_kmeans(X, initial_centers, n_iter)
-            label_reason = _with_hint(_labels_reason("labels", expected_labels, labels),
+            label_reason = with_hint(_labels_reason("labels", expected_labels, labels),
                                       _kmeans_label_hints(X, initial_centers, n_iter), labels, _labels_match)
             centre_hints = [(lambda: reference_kmeans(X, initial_centers, n_iter + 1)[0],
                              f"these are the centres after {n_iter + 1} updates; run n_iter = {n_iter}")]
             if n_iter > 1:
                 centre_hints.append((lambda: reference_kmeans(X, initial_centers, n_iter - 1)[0],
                                      f"these are the centres after {n_iter - 1} updates; run n_iter = {n_iter}"))
-            centre_reason = _with_hint(_array_reason("centers", expected_centers, centers, 1e-8), centre_hints,
-                                       centers, lambda a, b: _matches(a, b, 1e-8))
+            centre_reason = with_hint(_array_reason("centers", expected_centers, centers, 1e-8), centre_hints,
+                                       centers, lambda a, b: matches(a, b, 1e-8))
             return [(2, label_reason), (1, centre_reason),
                     (1, _number_reason("inertia", expected_inertia, total, 1e-8))]
 
@@ -542,7 +522,7 @@ def check_logistic_loss_and_gradient(logistic_loss_and_gradient, points=DEFAULT_
             reasons = [_number_reason("loss", expected[0], loss), _array_reason("dw", expected[1], dw),
                        _number_reason("db", expected[2], db)]
             for position, received in enumerate((loss, dw, db)):
-                reasons[position] = _with_hint(reasons[position],
+                reasons[position] = with_hint(reasons[position],
                                                [(lambda make=make, position=position: make()[position], hint)
                                                 for make, hint in hints], received)
             unexplained = reasons[0] is not None and ": " not in reasons[0].split(", expected ", 1)[-1]
@@ -673,8 +653,8 @@ def check_fit_logistic_gd(fit_logistic_gd, points=DEFAULT_POINTS["fit_logistic_g
             if converged:
                 reasons = [reason if reason is None else reason + " (the optimum, found by Newton's method)"
                            for reason in reasons]
-            reasons = [_with_hint(reason, _fit_hints(X, y, C, learning_rate, n_iter, part), received,
-                                  lambda a, b_: _matches(a, b_, 1e-6))
+            reasons = [with_hint(reason, _fit_hints(X, y, C, learning_rate, n_iter, part), received,
+                                  lambda a, b_: matches(a, b_, 1e-6))
                        for part, (reason, received) in enumerate(zip(reasons, (w, b)))]
             reasons = [reason + (": the steps blew up; each step is learning_rate times the gradient of J divided by "
                                  "C·n") if reason is not None and reason.endswith("expected finite numbers") else reason
@@ -731,7 +711,7 @@ def check_entropy(entropy, points=DEFAULT_POINTS["entropy"], seed=0, verbose=Tru
             if reason is not None and "expected finite numbers" in reason:
                 reason += (": a class with no sample gives 0 · log2(0) = nan; its term is 0 (count the classes "
                            "present with np.unique(y, return_counts=True))")
-            return [(1, _with_hint(reason, _entropy_hints(y), received))]
+            return [(1, with_hint(reason, _entropy_hints(y), received))]
 
         cases.append((f"{label}: " + describe(y=y), run))
     return run_cases("entropy", points, cases, verbose)
@@ -790,7 +770,7 @@ def check_information_gain(information_gain, points=DEFAULT_POINTS["information_
                            "than take the entropy of no labels, 0 / 0)")
             elif reason is not None and "expected finite numbers" in reason:
                 reason += ": a class with no sample gives 0 · log2(0) = nan; its term is 0"
-            return [(1, _with_hint(reason, _gain_hints(y, left_mask), received))]
+            return [(1, with_hint(reason, _gain_hints(y, left_mask), received))]
 
         cases.append((f"{label}: " + describe(y=y), run))
     return run_cases("information_gain", points, cases, verbose)
@@ -903,7 +883,7 @@ def check_best_split(best_split, points=DEFAULT_POINTS["best_split"], seed=0, ve
             expected = reference_best_split(X, y)
             gain_reason = _number_reason("gain", expected[2], gain)
             if gain_reason is not None and expected[0] is not None:
-                gain_reason = _with_hint(gain_reason, [(lambda: expected[2] * numpy.log(2),
+                gain_reason = with_hint(gain_reason, [(lambda: expected[2] * numpy.log(2),
                                                         "this is the gain in nats; the entropy is in bits (np.log2)")],
                                          gain)
             return [(2, _split_reason(X, y, expected, feature, threshold)), (1, gain_reason)]
@@ -973,12 +953,12 @@ def check_q_update(q_update, points=DEFAULT_POINTS["q_update"], seed=0, verbose=
             expected = _copy(Q)
             reference_q_update(expected, s, a, r, s_next, done, alpha, gamma)
             if numpy.array_equal(table, Q):
-                if returned is not None and _matches(expected, returned):
+                if returned is not None and matches(expected, returned):
                     return [(1, "Q is unchanged, the new table was returned: change Q in place (Q[s, a] += ...), "
                                 "as the agent's loop expects")]
                 return [(1, f"Q is unchanged after the call; Q[{s}, {a}] should become {expected[s, a]:.8g}")]
             reason = _array_reason("Q", expected, table)
-            return [(1, _with_hint(reason, _q_update_hints(Q, s, a, r, s_next, done, alpha, gamma), table))]
+            return [(1, with_hint(reason, _q_update_hints(Q, s, a, r, s_next, done, alpha, gamma), table))]
 
         arguments = f"s={s}, a={a}, r={r:g}, s_next={s_next}, done={done}, alpha={alpha:g}, gamma={gamma:g}"
         cases.append((f"{label}: {arguments}", run))

@@ -168,6 +168,36 @@ def compare(what: str, expected, received, tolerance: float = RELATIVE_TOLERANCE
     return None
 
 
+def matches(expected, received, tolerance: float = RELATIVE_TOLERANCE):
+    """Whether ``received`` is ``expected`` within ``tolerance`` (for hints: never raises)."""
+    try:
+        return compare("", expected, received, tolerance) is None
+    except Exception:
+        return False
+
+
+def with_hint(reason, hints, received, matches=matches):
+    """``reason`` followed by the first hint whose numbers ``received`` reproduces.
+
+    Args:
+        reason: a failure reason, or None (then None is returned: nothing to explain).
+        hints: ``[(make_expected, hint)]``: a function computing what a known
+            mistake would return, and the sentence that names the mistake.
+        received: the student's value.
+        matches: how ``received`` is compared with each mistake's numbers.
+    """
+    if reason is None:
+        return None
+    for make_expected, hint in hints:
+        try:
+            alternative = make_expected()
+        except Exception:
+            continue
+        if matches(alternative, received):
+            return f"{reason}: {hint}"
+    return reason
+
+
 def compare_mean_loss(expected, received):
     """:func:`compare` for a loss, which must be one number (the mean over the batch)."""
     shape = shape_of(received)
