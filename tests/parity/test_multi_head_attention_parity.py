@@ -313,3 +313,30 @@ def test_summary_parameter_counts_and_output_shapes_match_keras():
     assert tuple(theirs.output_shape[1]) == (None, 2, TQ, TQ)
     assert ours.output_shape[1] == (None, 2, TQ, TV)
     assert tuple(theirs(_cross_inputs())[1].shape) == (B, 2, TQ, TV) == ours(_cross_inputs())[1].shape
+
+
+def test_two_attention_layers_on_one_masked_tensor_keras_unmasks_one_course_lib_masks_both():
+    """A deliberate difference, pinned (chapter 12 says so).
+
+    Keras's MultiHeadAttention.call clears the mask of the tensors it reads
+    (``backend.set_keras_mask(query, None)``), so when one masked tensor feeds
+    two attention layers one of them no longer sees the padding mask and gives
+    padded keys weight. course_lib hands the Embedding's mask to both.
+    """
+    ids = np.array([[0, 0, 4, 7, 2, 5]])
+    padding_weight = {}
+    for library in (keras, cl):
+        library.utils.set_random_seed(3)
+        inputs = library.Input((6,), dtype="int32")
+        embedded = library.layers.Embedding(9, 4, mask_zero=True)(inputs)
+        first = library.layers.MultiHeadAttention(1, 4)
+        second = library.layers.MultiHeadAttention(1, 4)
+        _, first_scores = first(embedded, embedded, return_attention_scores=True)
+        _, second_scores = second(embedded, embedded, return_attention_scores=True)
+        model = library.Model(inputs, [first_scores, second_scores])
+        scores = [np.asarray(s) for s in model(ids)]
+        # Total weight the real queries (positions 2..5) give to the padded keys (0, 1).
+        padding_weight[library.__name__] = [float(s[0, 0, 2:, :2].sum()) for s in scores]
+    keras_weights, our_weights = padding_weight[keras.__name__], padding_weight[cl.__name__]
+    assert our_weights == [0.0, 0.0]
+    assert min(keras_weights) == 0.0 and max(keras_weights) > 0.1  # one Keras layer attends to the padding
