@@ -105,6 +105,30 @@ def full_points_tests(notebook, references=None):
     return test_the_reference_earns_full_points, test_the_solution_notebook_earns_full_points_and_the_release_nothing
 
 
+def forgery_tests(notebook, forgeries, depends_on):
+    """The sandbox tests of a graded notebook, for a module to bind to its own names.
+
+    ``forgeries`` maps a label to ``(exercise, forged answer source, exercises that must lose
+    everything)``; ``depends_on`` maps an exercise to those whose solutions call its function
+    (they may lose points with it). The solution earns every point in the trusted sandboxes;
+    a forgery earns nothing where it should and costs no other exercise a point.
+    """
+
+    def test_the_solution_is_graded_in_sandboxes():
+        assert notebook.trusted_scores(notebook.solution) == notebook.full
+
+    @pytest.mark.parametrize("forgery", sorted(forgeries))
+    def test_a_forged_answer_earns_nothing_for_its_exercise(forgery):
+        name, source, lost = forgeries[forgery]
+        scores = notebook.trusted_scores(submission(notebook.solution, **{f"{name}_answer": source}))
+        assert {exercise: scores[exercise] for exercise in lost} == {exercise: 0.0 for exercise in lost}
+        for exercise, points in scores.items():
+            if exercise not in lost and exercise not in depends_on.get(name, ()):
+                assert points == notebook.full[exercise], (forgery, exercise)
+
+    return test_the_solution_is_graded_in_sandboxes, test_a_forged_answer_earns_nothing_for_its_exercise
+
+
 def planted_bug_tests(notebook, sources, bugs, plant):
     """The two tests every graded notebook's suite has, for a module to bind to its own names.
 

@@ -22,8 +22,8 @@ import warnings
 import numpy as np
 import pytest
 from graded_notebooks import (
-    Assignment, answer_functions, autograded_output, cell, class_grading_tests, full_points_tests, planted,
-    planted_bug_tests, submission, without,
+    Assignment, answer_functions, autograded_output, cell, class_grading_tests, forgery_tests, full_points_tests,
+    planted, planted_bug_tests, submission, without,
 )
 
 from course_lib.grading import assignment10, registry, trusted
@@ -609,20 +609,8 @@ DEPENDS_ON = {"scaled_dot_product_attention": ("multi_head_attention",), "merge_
 """The exercises whose solutions call another exercise's function."""
 
 
-def test_the_solution_is_graded_in_sandboxes():
-    assert NOTEBOOK.trusted_scores(NOTEBOOK.solution) == FULL
-
-
-@pytest.mark.parametrize("forgery", sorted(FORGERIES))
-def test_a_forged_answer_earns_nothing_for_its_exercise(forgery):
-    name, source, lost = FORGERIES[forgery]
-    forged = submission(NOTEBOOK.solution, **{f"{name}_answer": source})
-    scores = NOTEBOOK.trusted_scores(forged)
-    assert {exercise: scores[exercise] for exercise in lost} == {exercise: 0.0 for exercise in lost}
-    # An exercise that calls the forged function loses what it loses; every other keeps its points.
-    for exercise, points in scores.items():
-        if exercise not in lost and exercise not in DEPENDS_ON.get(name, ()):
-            assert points == FULL[exercise], (forgery, exercise)
+test_the_solution_is_graded_in_sandboxes, test_a_forged_answer_earns_nothing_for_its_exercise = (
+    forgery_tests(NOTEBOOK, FORGERIES, DEPENDS_ON))
 
 
 # --- nbgrader on a class: raising, looping, deleted tests, partial credit, the export ----------------
