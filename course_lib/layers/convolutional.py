@@ -105,13 +105,18 @@ class BaseConv(KernelLayer):
         dx, dkernel, dbias = conv_backward(to_channels_last(dpre, self.data_format), cache, need_dx=need_dx)
         return (None if dx is None else from_channels_last(dx, self.data_format)), self._weight_grads(dkernel, dbias)
 
-    def compute_output_shape(self, input_shape):
+    def _checked_rank(self, input_shape):
+        """``input_shape`` as a tuple, after Keras's error for a wrong number of axes."""
         input_shape = tuple(input_shape)
         if len(input_shape) != self.rank + 2:
             raise ValueError(
                 f"Input 0 of layer '{self.name}' is incompatible with the layer: expected ndim={self.rank + 2}, "
                 f"found ndim={len(input_shape)}. Received: input with shape {input_shape}"
             )
+        return input_shape
+
+    def compute_output_shape(self, input_shape):
+        input_shape = self._checked_rank(input_shape)
         spatial = input_shape[1:-1] if self.data_format == "channels_last" else input_shape[2:]
         outs = tuple(conv_output_length(size, k, s, self.padding, d)
                      for size, k, s, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate))

@@ -116,12 +116,7 @@ class BaseConvTranspose(BaseConv):
         return (None if dx is None else from_channels_last(dx, self.data_format)), self._weight_grads(dkernel, dbias)
 
     def compute_output_shape(self, input_shape):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"Input 0 of layer '{self.name}' is incompatible with the layer: expected ndim={self.rank + 2}, "
-                f"found ndim={len(input_shape)}. Received: input with shape {input_shape}"
-            )
+        input_shape = self._checked_rank(input_shape)
         extras = self.output_padding or (None,) * self.rank
         outs = tuple(conv_transpose_output_length(size, k, s, self.padding, extra, d)
                      for size, k, s, extra, d in zip(self._spatial(input_shape), self.kernel_size, self.strides,
