@@ -105,6 +105,20 @@ def full_points_tests(notebook, references=None):
     return test_the_reference_earns_full_points, test_the_solution_notebook_earns_full_points_and_the_release_nothing
 
 
+def release_baseline_test(notebook):
+    """The test that the released stubs, made to run (their raise line deleted), earn nothing.
+
+    Credit then counts from 0: a stub that happens to return something gets no points for it.
+    """
+
+    def test_the_release_baseline_is_zero():
+        stubs = trusted.stubs_made_to_run(notebook.release)
+        raw = trusted.grade_notebook(stubs, notebook.name, baseline=False)
+        assert {name: points for name, (points, _, _) in raw.items()} == {name: 0.0 for name in notebook.full}
+
+    return test_the_release_baseline_is_zero
+
+
 def forgery_tests(notebook, forgeries, depends_on):
     """The sandbox tests of a graded notebook, for a module to bind to its own names.
 
