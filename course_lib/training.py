@@ -714,14 +714,7 @@ class _Data:
 
     def split(self, fraction):
         """Keras's rule: the last ``fraction`` of the samples, before any shuffling."""
-        if self.source is not None:
-            raise ValueError("fit: validation_split is only supported for array inputs, not generators.")
-        split_at = int(math.floor(self.count * (1.0 - fraction)))
-        if split_at in (0, self.count):
-            raise ValueError(
-                f"fit: validation_split={fraction} leaves no samples in one part "
-                f"({self.count} samples in all)."
-            )
+        split_at = _split_point(self, fraction)
         parts = []
         for chunk in (slice(0, split_at), slice(split_at, None)):
             part = _Data.__new__(_Data)
@@ -1182,12 +1175,7 @@ class _StepData:
         return cls(data, None, None, None, "fit (validation_data)", steps)
 
     def split(self, fraction):
-        if self.source is not None:
-            raise ValueError("fit: validation_split is only supported for array inputs, not generators.")
-        split_at = int(math.floor(self.count * (1.0 - fraction)))
-        if split_at in (0, self.count):
-            raise ValueError(f"fit: validation_split={fraction} leaves no samples in one part "
-                             f"({self.count} samples in all).")
+        split_at = _split_point(self, fraction)
         first, second = (_StepData(*_slice(self.parts, chunk), self.batch_size, self.where, None, shuffle)
                          for chunk, shuffle in ((slice(0, split_at), self.shuffle), (slice(split_at, None), False)))
         return first, second
@@ -1208,6 +1196,18 @@ class _StepData:
         for start in range(0, min(self.count, self.steps * self.batch_size), self.batch_size):
             index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
             yield _pack(*_slice(self.parts, index))
+
+
+def _split_point(data, fraction):
+    """Where Keras's validation_split cuts array data (``data.count`` samples): the last ``fraction`` is held out."""
+    if data.source is not None:
+        raise ValueError("fit: validation_split is only supported for array inputs, not generators.")
+    split_at = int(math.floor(data.count * (1.0 - fraction)))
+    if split_at in (0, data.count):
+        raise ValueError(
+            f"fit: validation_split={fraction} leaves no samples in one part ({data.count} samples in all)."
+        )
+    return split_at
 
 
 def _leaves(value):

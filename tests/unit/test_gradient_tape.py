@@ -242,3 +242,26 @@ def test_a_train_step_must_return_a_dict():
     model.compile()
     with pytest.raises(TypeError, match="train_step must return a dict of logs"):
         model.fit(_data(14, "float32")[0], verbose=0)
+
+
+def test_a_custom_step_model_splits_off_validation_data_as_keras():
+    """validation_split holds out the last samples; a custom test_step sees them, logs are prefixed val_."""
+    seen = {"train": 0, "test": 0}
+
+    class Counter(cl.Model):
+        def train_step(self, data):
+            seen["train"] += len(data[0])
+            return {"size": float(len(data[0]))}
+
+        def test_step(self, data):
+            seen["test"] += len(data[0])
+            return {"size": float(data[1][-1, 0])}
+
+    model = Counter()
+    model.compile()
+    x = np.arange(10, dtype="float32")[:, None]
+    history = model.fit(x, x, validation_split=0.3, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    assert seen == {"train": 7, "test": 3}
+    assert history.history == {"size": [3.0], "val_size": [9.0]}  # the last sample is the held-out 9
+    with pytest.raises(ValueError, match=r"validation_split=0.5 leaves no samples in one part \(1 samples"):
+        model.fit(x[:1], x[:1], validation_split=0.5, verbose=0)
