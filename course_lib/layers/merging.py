@@ -40,7 +40,8 @@ class _Merge(Layer):
 
 
 class _ElementwiseMerge(_Merge):
-    """An element-wise merge with Keras's broadcasting; subclasses define ``_combine``/``_partials``.
+    """An element-wise merge with Keras's broadcasting; subclasses define ``_combine``/``_partials``
+    (or, through :class:`_MaskedValues`, ``_combine_masked``/``_partials_masked``).
 
     Masks as Keras's merge layers: the OR of the inputs' masks, or no mask when
     any input has none (a residual ``Add`` keeps an Embedding's padding mask).
