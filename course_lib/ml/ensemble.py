@@ -80,8 +80,9 @@ def _mean_importances(trees, n_features, normalize_each):
 class BaseForest(BaseEstimator):
     """What the random-forest classifier and regressor share: bootstrap, growth, out-of-bag score.
 
-    Subclasses set ``_tree_class`` and implement ``_tree_outputs`` (what one
-    tree predicts, averaged over the forest) and ``_set_oob_score``.
+    Subclasses set ``_tree_class`` and implement ``_set_oob_score``; what one
+    tree contributes (``_tree_outputs``, averaged over the forest) is its
+    ``tree_``'s values: class probabilities or the mean target.
     """
 
     _parameter_constraints: dict = {
@@ -92,6 +93,10 @@ class BaseForest(BaseEstimator):
         "n_jobs": [Integral, None],
     }
     _tree_class = DecisionTreeRegressor
+
+    @staticmethod
+    def _tree_outputs(tree, X):
+        return tree.predict(X)[:, 0, :]
 
     def __init__(
         self,
@@ -302,10 +307,6 @@ class RandomForestClassifier(ProbabilisticClassifierMixin, ClassifierMixin, Base
             random_state=random_state,
         )
 
-    @staticmethod
-    def _tree_outputs(tree, X):
-        return tree.predict(X)[:, 0, :]
-
     def _set_oob_score(self, X, y, out_of_bag):
         self.oob_decision_function_ = self._out_of_bag(X, out_of_bag)
         score = accuracy_score if self.oob_score is True else self.oob_score
@@ -369,10 +370,6 @@ class RandomForestRegressor(RegressorMixin, BaseForest):
             n_jobs=n_jobs,
             random_state=random_state,
         )
-
-    @staticmethod
-    def _tree_outputs(tree, X):
-        return tree.predict(X)[:, 0, :]
 
     def _set_oob_score(self, X, y, out_of_bag):
         self.oob_prediction_ = self._out_of_bag(X, out_of_bag)[:, 0]
