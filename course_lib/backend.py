@@ -259,6 +259,71 @@ def clear_session() -> None:
     _name_counts.clear()
 
 
+# ---------------------------------------------------------------- memory
+# glibc's malloc returns a large freed block to the system at once (a block of more than 128 KiB
+# is its own memory map, and freed memory at the top of the heap above a threshold is trimmed).
+# A training step allocates and frees the same large arrays every time (column matrices,
+# activations, gradients), so every step pays the system again for fresh, zero-filled pages:
+# about a third of a small CNN's step on the machines the course was measured on. TensorFlow and
+# PyTorch keep such memory in their own allocators; NumPy has none, so course_lib asks malloc
+# to keep it instead.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+KEPT_BLOCK_BYTES = 32 * 2**20
+"""Blocks up to this size come from the reusable heap (glibc's largest allowed threshold)."""
+KEPT_FREE_BYTES = 256 * 2**20
+"""Freed memory at the top of the heap is kept up to this much before it is returned."""
+_GLIBC_DEFAULT_BYTES = 128 * 2**10
+_freed_memory_kept = False
+
+
+def _mallopt():
+    """glibc's ``mallopt``, or None on another C library (macOS, Windows, musl)."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), "mallopt", None)
+    except Exception:  # a process that may not load C libraries (the grader's sandbox refuses ctypes)
+        return None
+
+
+def keep_freed_memory(enabled: bool = True) -> bool:
+    """Let freed array memory be reused by the next step instead of going back to the system.
+
+    Process-wide, and applied when course_lib is imported (``COURSE_LIB_KEEP_FREED_MEMORY=0``
+    in the environment turns it off): blocks up to :data:`KEPT_BLOCK_BYTES` come from the heap,
+    and up to :data:`KEPT_FREE_BYTES` of freed memory stay with the process. The results are the
+    same either way; the process may hold that much more memory between steps. Only glibc
+    (Linux) has these settings; elsewhere nothing changes.
+
+    Args:
+        enabled: True to keep freed memory, False for glibc's initial thresholds (128 KiB; its
+            automatic adjustment of them is not restored).
+
+    Returns:
+        Whether freed memory is now kept.
+    """
+    global _freed_memory_kept
+    mallopt = _mallopt()
+    if mallopt is None:
+        _freed_memory_kept = False
+        return False
+    block, free = (KEPT_BLOCK_BYTES, KEPT_FREE_BYTES) if enabled else (_GLIBC_DEFAULT_BYTES,) * 2
+    applied = bool(mallopt(_M_MMAP_THRESHOLD, block)) and bool(mallopt(_M_TRIM_THRESHOLD, free))
+    _freed_memory_kept = bool(enabled) and applied
+    return _freed_memory_kept
+
+
+def keeps_freed_memory() -> bool:
+    """Whether :func:`keep_freed_memory` is in effect in this process."""
+    return _freed_memory_kept
+
+
+if os.environ.get("COURSE_LIB_KEEP_FREED_MEMORY", "1").strip().lower() not in ("0", "false", "no", "off"):
+    keep_freed_memory()
+
 _requested = os.environ.get("COURSE_LIB_BACKEND")
 if _requested:
     set_backend(_requested)

@@ -1,14 +1,13 @@
 """Pooling kernels (池化): N-dimensional max and average pooling, forward and backward.
 
 Arrays are channels_last, ``(batch, *spatial, channels)``, with one to three
-(or more) spatial axes. The forward pass takes every window through a strided
-view (:func:`course_lib.backend.sliding_window_view`, no copy) and reduces it;
-only ``padding="same"`` makes one copy, the padded input. The backward pass
-loops over the ``prod(pool_size)`` offsets inside a window, never over output
-positions or samples: at offset ``k`` the input entries
-``k, k + stride, k + 2*stride, ...`` form one strided slice, one per output
-position, so the gradient of every window is added there in a single
-vectorised ``+=``.
+(or more) spatial axes. Both passes loop over the ``prod(pool_size)`` offsets
+inside a window, never over output positions or samples: at offset ``k`` the
+input entries ``k, k + stride, k + 2*stride, ...`` form one strided slice (a
+view, no copy), one entry per output position. The forward pass combines those
+slices element-wise (``maximum`` or ``+``); the backward pass adds the
+gradient of every window to its slice in one vectorised ``+=``. Only
+``padding="same"`` copies the input, once, into a padded frame.
 
 Conventions, the same as TensorFlow's (what Keras 3 runs on):
 
@@ -150,7 +149,6 @@ def pool_forward(x, pool_size, strides=None, padding="valid", mode="max"):
         raise ValueError(f"{where}: mode must be 'max' or 'average'. Received: mode={mode!r}")
     x = xp.asarray(x)
     pool_size, strides, padding, out_shape, pads = _geometry(where, x.shape, pool_size, strides, padding)
-    rank = len(pool_size)
     spatial = tuple(x.shape[1:-1])
     padded = x
     if any(before or after for before, after in pads):
@@ -163,17 +161,18 @@ def pool_forward(x, pool_size, strides=None, padding="valid", mode="max"):
         padded = xp.full(padded_shape, fill, dtype=x.dtype)
         inner = tuple(slice(b, b + n) for n, (b, _) in zip(spatial, pads))
         padded[(slice(None),) + inner + (slice(None),)] = x
-    axes = tuple(range(1, rank + 1))
-    # Window axes come last: (batch, *positions, channels, *pool_size); the strides pick the windows.
-    windows = backend.sliding_window_view(padded, pool_size, axis=axes)
-    windows = windows[(slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)]
-    window_axes = tuple(range(-rank, 0))
-    if mode == "max":
-        out = xp.max(windows, axis=window_axes)
-        counts = None
-    else:
+    # One strided slice per offset inside the window holds that offset of every window; combining
+    # the prod(pool_size) slices element-wise (row-major order) pools all windows at once. It is
+    # several times faster than a reduction over the small window axes of a sliding-window view.
+    combine = xp.maximum if mode == "max" else xp.add
+    offsets = itertools.product(*(range(k) for k in pool_size))
+    out = padded[_offset_slices(next(offsets), strides, out_shape)].copy()
+    for offset in offsets:
+        combine(out, padded[_offset_slices(offset, strides, out_shape)], out=out)
+    counts = None
+    if mode == "average":
         counts = _real_counts(spatial, pool_size, strides, out_shape, pads, x.dtype)
-        out = xp.sum(windows, axis=window_axes) / counts
+        out /= counts
     cache = {"mode": mode, "padded": padded, "out": out, "counts": counts, "input_shape": tuple(x.shape),
              "pool_size": pool_size, "strides": strides, "pads": pads}
     return out, cache
