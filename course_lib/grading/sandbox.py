@@ -9,7 +9,9 @@ student's own prints go to a bounded buffer and never reach the grader.
 Before any student code runs it sets resource limits (CPU time, memory, file
 size, open files) and an audit hook (PEP 578) that refuses: opening files for
 writing outside the scratch directory, reading the course directory (except
-the two course_lib files the notebooks load data with), starting processes,
+the two course_lib files the notebooks load data with), opening a directory
+and relative paths that climb with '..' (either would let ``dir_fd`` resolve
+a path the hook never saw), starting processes,
 sending signals, sockets, loading C libraries through ctypes, and importing
 course_lib's reference code. An audit hook cannot be removed from Python
 code; what it cannot stop (a bug in CPython or in a C extension that is
@@ -88,10 +90,19 @@ def _install_hook(scratch, readable, course_directory, blocked_modules):
     def inside(path, root):
         return path == root or path.startswith(root + os.sep)
 
-    def check_path(path, write):
+    def check_path(path, write, opening=False):
         if isinstance(path, int):
-            return
-        real = os.path.realpath(os.fsdecode(path))
+            return  # an open file's descriptor: no directory descriptor can be had (see below)
+        given = os.fsdecode(path)
+        # The audit events do not report `dir_fd`: with a directory descriptor a relative path would
+        # be resolved from that directory, not from the working directory this hook resolves it
+        # from. So no directory is ever opened, and no relative path may climb with '..'.
+        if not os.path.isabs(given) and os.pardir in given.replace(os.sep, "/").split("/"):
+            raise PermissionError(f"the grader's sandbox refuses relative paths with '..' ({given}); "
+                                  "use an absolute path")
+        real = os.path.realpath(given)
+        if opening and os.path.isdir(real):
+            raise PermissionError(f"the grader's sandbox refuses to open a directory ({real})")
         if inside(real, scratch):
             return
         if write:
@@ -105,7 +116,7 @@ def _install_hook(scratch, readable, course_directory, blocked_modules):
             write = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
                 mode is None and isinstance(flags, int) and flags & writing_flags
             )
-            check_path(path, bool(write))
+            check_path(path, bool(write), opening=True)
         elif event in refused:
             raise PermissionError(f"the grader's sandbox refuses {event}")
         elif event in path_events:
