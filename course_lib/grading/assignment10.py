@@ -597,9 +597,10 @@ def reference_generator_loss(fake_logits):
     return float(loss), gan.generator_loss_backward(1.0, cache)
 
 
-def _gan_cases(rng):
-    """``(label, real_logits, fake_logits)`` of the loss cases."""
-    return [
+def _gan_cases(rng, drawn=False):
+    """``(label, real_logits, fake_logits)`` of the loss cases; ``drawn`` (a seed other than 0) draws the listed
+    ones anew from ``rng``, of the same kinds."""
+    cases = [
         ("8 real and 8 fake logits (batch, 1)", rng.normal(scale=2.0, size=(8, 1)), rng.normal(scale=2.0, size=(8, 1))),
         ("6 real and 10 fake logits (batch,): batches of different sizes", rng.normal(scale=3.0, size=6),
          rng.normal(scale=3.0, size=10)),
@@ -609,6 +610,25 @@ def _gan_cases(rng):
          numpy.array([[-40.0], [40.0], [-1.0]])),
         ("every logit 0 (the discriminator cannot tell): log 2 per term", numpy.zeros((5, 1)), numpy.zeros((4, 1))),
     ]
+    if not drawn:
+        return cases
+
+    def among(large, shape=None):
+        """``+large`` and ``-large`` among 1 to 3 ordinary logits, in a random order."""
+        ordinary = rng.normal(scale=2.0, size=int(rng.integers(1, 4)))
+        values = rng.permutation(numpy.concatenate([[large, -large], ordinary]))
+        return values if shape is None else values.reshape(shape)
+
+    huge = float(rng.integers(750, 1501))  # exp(x) overflows above 709.78, log σ(-x) is then log 0
+    rounding = round(float(rng.uniform(38.0, 80.0)), 1)  # 1 + exp(-x) rounds to 1 above 36.7; exp(x) is finite
+    cases[2:] = [
+        (f"logits of +-{huge:g} among ordinary ones", among(huge), among(huge)),
+        (f"logits of +-{rounding:g} (sigmoid rounds to 0 or 1 in float64)", among(rounding, (-1, 1)),
+         among(rounding, (-1, 1))),
+        ("every logit 0 (the discriminator cannot tell): log 2 per term", numpy.zeros((int(rng.integers(2, 10)), 1)),
+         numpy.zeros((int(rng.integers(2, 10)), 1))),
+    ]
+    return cases
 
 
 def _softplus(x):
@@ -695,13 +715,15 @@ def check_discriminator_loss(discriminator_loss, points=DEFAULT_POINTS["discrimi
     shapes of the logits. Five cases, each worth the same (the loss and each
     gradient a third): ``(batch, 1)`` logits, batches of different sizes,
     logits of ±1000 and ±40 (only a stable log-sigmoid stays finite), zeros.
+    ``seed=0`` gives the listed cases; another seed draws new ones of the
+    same kinds (other large logits, other batch sizes).
 
     Returns:
         Points earned (float).
     """
     name = "discriminator_loss"
     cases = []
-    for label, real, fake in _gan_cases(numpy.random.default_rng(seed + 5)):
+    for label, real, fake in _gan_cases(numpy.random.default_rng(seed + 5), drawn=seed != 0):
         def run(notes, real=real, fake=fake):
             result = call_student(name, discriminator_loss, _copy(real), _copy(fake), notes=notes)
             loss, d_real, d_fake = unpack(name, result, 3, "(loss, d_real_logits, d_fake_logits)")
@@ -718,13 +740,15 @@ def check_generator_loss(generator_loss, points=DEFAULT_POINTS["generator_loss"]
     """Check ``generator_loss(fake_logits) -> (loss, d_fake_logits)``, the non-saturating
     ``mean ℓ(fake, 1) = mean -log σ(fake)``. The fake logits of the five
     discriminator cases, each worth the same (the loss and the gradient half each).
+    ``seed=0`` gives the listed cases; another seed draws new ones of the
+    same kinds.
 
     Returns:
         Points earned (float).
     """
     name = "generator_loss"
     cases = []
-    for label, _, fake in _gan_cases(numpy.random.default_rng(seed + 6)):
+    for label, _, fake in _gan_cases(numpy.random.default_rng(seed + 6), drawn=seed != 0):
         def run(notes, fake=fake):
             result = call_student(name, generator_loss, _copy(fake), notes=notes)
             loss, d_fake = unpack(name, result, 2, "(loss, d_fake_logits)")

@@ -154,13 +154,16 @@ def reference_build_model(hidden_units=32):
 def check_build_model(build_model, points=DEFAULT_POINTS["build_model"], seed=0, verbose=True):
     """Check ``build_model(hidden_units) -> Model``: its inputs, the shared encoder, the join and the heads.
 
-    Each case (a width of the encoder) has the four parts of the graph, equal weights.
+    Each case (a width of the encoder) has the four parts of the graph, equal weights. ``seed=0``
+    checks the widths 32 and 8; another seed draws two other widths.
 
     Returns:
         Points earned (float).
     """
     cases = []
-    for hidden_units in (32, 8):
+    widths = (32, 8) if seed == 0 else tuple(int(n) for n in numpy.random.default_rng(seed).choice(
+        [n for n in range(4, 65) if n not in (32, 8)], size=2, replace=False))
+    for hidden_units in widths:
         def run(notes, hidden_units=hidden_units):
             result = call_student("build_model", build_model, hidden_units, notes=notes)
             return _structure_problems(rebuilt_model("build_model", result), hidden_units)

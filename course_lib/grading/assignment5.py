@@ -118,17 +118,67 @@ _LENGTH_CASES = [  # (size, kernel, stride, padding, dilation); None: called wit
 ]
 
 
+def _integer(rng, low, high):
+    """A Python int drawn from ``low`` to ``high``, both included."""
+    return int(rng.integers(low, high + 1))
+
+
+def _drawn_length_case(rng, number):
+    """A new case of the same kind as ``_LENGTH_CASES[number]`` (the comments there say what each one is for)."""
+    if number == 0:  # valid, stride 1
+        kernel = _integer(rng, 2, 5)
+        return _integer(rng, kernel + 1, 32), kernel, 1, "valid", None
+    if number in (1, 2):  # valid, stride 2 or 3: one that tiles the input, then one that does not
+        kernel, stride = _integer(rng, 2, 5), _integer(rng, 2, 3)
+        steps = _integer(rng, 2, 8)
+        size = kernel + steps * stride + (0 if number == 1 else _integer(rng, 1, stride - 1))
+        return size, kernel, stride, "valid", None
+    if number == 3:  # the kernel as large as the input
+        size = _integer(rng, 2, 16)
+        return size, size, 1, "valid", None
+    if number == 4:  # same, stride 1, a large input
+        return _integer(rng, 100, 512), rng.choice([1, 3, 5]).item(), 1, "same", None
+    if number in (5, 6):  # same, a stride that does not divide the size: the output rounds up
+        stride = _integer(rng, 2, 3) if number == 5 else _integer(rng, 3, 4)
+        size = stride * _integer(rng, 2, 10) + _integer(rng, 1, stride - 1)
+        return size, _integer(rng, 2, 5), stride, "same", None
+    if number in (7, 8):  # valid with a dilated kernel: stride 1, then a stride of 2 or 3
+        kernel, dilation = _integer(rng, 2, 4), _integer(rng, 2, 3)
+        stride = 1 if number == 7 else _integer(rng, 2, 3)
+        span = (kernel - 1) * dilation + 1
+        return span + _integer(rng, 0, 12), kernel, stride, "valid", dilation
+    stride = _integer(rng, 2, 4)  # same with a dilation: it does not depend on the kernel
+    return stride * _integer(rng, 2, 6) + _integer(rng, 1, stride - 1), _integer(rng, 2, 5), stride, "same", \
+        _integer(rng, 2, 3)
+
+
+def _length_cases(seed):
+    """:data:`_LENGTH_CASES` for seed 0, else a new case of each kind (none of them a case of seed 0)."""
+    if seed == 0:
+        return list(_LENGTH_CASES)
+    cases = []
+    for number in range(len(_LENGTH_CASES)):
+        rng = numpy.random.default_rng([seed, number])
+        case = _drawn_length_case(rng, number)
+        while case in _LENGTH_CASES or case in cases:
+            case = _drawn_length_case(rng, number)
+        cases.append(case)
+    return cases
+
+
 def check_conv_output_length(conv_output_length, points=DEFAULT_POINTS["conv_output_length"], seed=0,
                              verbose=True):
     """Check ``conv_output_length(size, kernel, stride, padding, dilation=1) -> int``.
 
     ``padding`` is ``"valid"`` or ``"same"``; some cases leave ``dilation`` to its default.
+    ``seed=0`` checks the cases of :data:`_LENGTH_CASES`; another seed draws new ones of the same
+    kinds (strides that tile the input or not, a kernel as large as the input, dilations, ...).
 
     Returns:
         Points earned (float).
     """
     cases = []
-    for size, kernel, stride, padding, dilation in _LENGTH_CASES:
+    for size, kernel, stride, padding, dilation in _length_cases(seed):
         def run(notes, size=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation):
             args = (size, kernel, stride, padding) + (() if dilation is None else (dilation,))
             received = call_student("conv_output_length", conv_output_length, *args, notes=notes)

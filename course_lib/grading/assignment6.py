@@ -94,6 +94,56 @@ def _spec(blocks, input_shape, dense_units=None, classes=None):
     return ", ".join(parts)
 
 
+def _integer(rng, low, high):
+    """A Python int drawn from ``low`` to ``high``, both included."""
+    return int(rng.integers(low, high + 1))
+
+
+def _drawn(seed, listed, draw):
+    """``listed`` for seed 0; else, for each of its cases, ``draw(rng, number)``: a new case of the same kind.
+
+    Each case has a generator of its own, ``default_rng([seed, number])``; a draw that repeats a case of
+    seed 0 (or an earlier draw) is drawn again.
+    """
+    if seed == 0:
+        return list(listed)
+    cases = []
+    for number in range(len(listed)):
+        rng = numpy.random.default_rng([seed, number])
+        case = draw(rng, number)
+        while case in listed or case in cases:
+            case = draw(rng, number)
+        cases.append(case)
+    return cases
+
+
+def _drawn_blocks(rng, count, filters, convolutions=(1, 2)):
+    """``count`` blocks ``(filters, convolutions)``, each number drawn from its (low, high) range."""
+    return [(_integer(rng, *filters), _integer(rng, *convolutions)) for _ in range(count)]
+
+
+def _odd_sizes(rng, pools, low, high):
+    """``(height, width)``, not equal, such that every one of ``pools`` pools drops a row or a column.
+
+    (Each dimension loses one at least once: some size before a pool is odd.)
+    """
+    while True:
+        height, width = _integer(rng, low, high), _integer(rng, low, high)
+        drops, h, w = [], height, width
+        for _ in range(pools):
+            drops.append((h % 2, w % 2))
+            h, w = h // 2, w // 2
+        if height != width and h > 0 and w > 0 and all(any(drop) for drop in drops) \
+                and any(drop[0] for drop in drops) and any(drop[1] for drop in drops):
+            return height, width
+
+
+def _vgg_top(rng):
+    """Two hidden layers of the same width (a multiple of 256, 1,024 to 4,096) and 2 to 1,000 classes."""
+    width = 256 * _integer(rng, 4, 16)
+    return (width, width), _integer(rng, 2, 1000)
+
+
 # --- one layer's parameters --------------------------------------------------------------
 
 
@@ -122,16 +172,34 @@ _CONV_PARAM_CASES = [  # (kernel_size, in_channels, filters, use_bias); None: ca
 ]
 
 
+def _drawn_conv_param_case(rng, number):
+    """A new case of the kind of ``_CONV_PARAM_CASES[number]`` (its comment says which)."""
+    if number == 0:  # a network's first convolution: an odd window on 1, 3 or 4 channels
+        return rng.choice([3, 5, 7]).item(), rng.choice([1, 3, 4]).item(), 8 * _integer(rng, 1, 16), None
+    if number == 1:  # a deep 3x3 convolution: 147,584 to 9,438,208 parameters
+        return 3, 64 * _integer(rng, 2, 16), 64 * _integer(rng, 2, 16), None
+    if number == 2:  # a square pair
+        size = _integer(rng, 1, 7)
+        return (size, size), _integer(rng, 2, 256), _integer(rng, 2, 256), None
+    if number == 3:  # a pair, not square
+        height, width = (int(n) for n in rng.choice(numpy.arange(1, 8), size=2, replace=False))
+        return (height, width), _integer(rng, 1, 16), _integer(rng, 1, 16), None
+    if number == 4:  # a 1x1 convolution without bias
+        return 1, _integer(rng, 2, 256), _integer(rng, 2, 256), False
+    return _integer(rng, 2, 7), _integer(rng, 1, 8), _integer(rng, 1, 16), True  # use_bias=True said
+
+
 def check_conv_params(conv_params, points=DEFAULT_POINTS["conv_params"], seed=0, verbose=True):
     """Check ``conv_params(kernel_size, in_channels, filters, use_bias=True) -> int``.
 
-    ``kernel_size`` is an int ``k`` (a ``k x k`` window) or a pair ``(kh, kw)``.
+    ``kernel_size`` is an int ``k`` (a ``k x k`` window) or a pair ``(kh, kw)``. ``seed=0`` checks
+    the cases of :data:`_CONV_PARAM_CASES`; another seed draws new ones of the same kinds.
 
     Returns:
         Points earned (float).
     """
     cases = []
-    for kernel_size, in_channels, filters, use_bias in _CONV_PARAM_CASES:
+    for kernel_size, in_channels, filters, use_bias in _drawn(seed, _CONV_PARAM_CASES, _drawn_conv_param_case):
         def run(notes, kernel_size=kernel_size, in_channels=in_channels, filters=filters, use_bias=use_bias):
             args = (kernel_size, in_channels, filters) + (() if use_bias is None else (use_bias,))
             received = call_student("conv_params", conv_params, *args, notes=notes)
@@ -147,14 +215,30 @@ _DENSE_PARAM_CASES = [(25088, 4096), (4096, 4096), (4096, 1000), (1, 1), (512, 1
 """fc1, fc2 and predictions of VGG-16, then small ones."""
 
 
+def _dense_param_cases(seed):
+    """:data:`_DENSE_PARAM_CASES` for seed 0, else the three Dense layers of another VGG top, then small ones."""
+    if seed == 0:
+        return list(_DENSE_PARAM_CASES)
+    rng = numpy.random.default_rng(seed)
+    while True:
+        grid, (width, _), classes = _integer(rng, 1, 7), *_vgg_top(rng)
+        cases = [(512 * grid * grid, width), (width, width), (width, classes), (1, _integer(rng, 1, 16)),
+                 (_integer(rng, 2, 1024), _integer(rng, 2, 100))]
+        if not set(cases) & set(_DENSE_PARAM_CASES):
+            return cases
+
+
 def check_dense_params(dense_params, points=DEFAULT_POINTS["dense_params"], seed=0, verbose=True):
     """Check ``dense_params(in_features, units) -> int``.
+
+    ``seed=0`` checks the cases of :data:`_DENSE_PARAM_CASES`; another seed draws new ones of the same
+    kinds (the three Dense layers of a VGG top on a 512-channel grid, one input, a small layer).
 
     Returns:
         Points earned (float).
     """
     cases = []
-    for in_features, units in _DENSE_PARAM_CASES:
+    for in_features, units in _dense_param_cases(seed):
         def run(notes, in_features=in_features, units=units):
             received = call_student("dense_params", dense_params, in_features, units, notes=notes)
             return [(1, _count_problem("parameters", reference_dense_params(in_features, units), received))]
@@ -213,18 +297,42 @@ _COUNT_CASES = [  # (label, blocks, input_shape, dense_units, classes)
 ]
 
 
+def _drawn_count_case(rng, number):
+    """A new case of the kind of ``_COUNT_CASES[number]``, with its label."""
+    if number < 3:  # VGG-16, -19 and -11 on another image size (a multiple of 32), top and classes
+        label, blocks = [("VGG-16", VGG16_BLOCKS), ("VGG-19", VGG19_BLOCKS), ("VGG-11", VGG11_BLOCKS)][number]
+        size = 32 * _integer(rng, 3, 10)
+        return (label, blocks, (size, size, 3), *_vgg_top(rng))
+    if number == 3:  # small images: the last block is 1x1
+        size = _integer(rng, 32, 63)
+        units, classes = _vgg_top(rng)[0], _integer(rng, 2, 100)
+        return f"VGG-16 on {size}x{size} images, {classes} classes", VGG16_BLOCKS, (size, size, 3), units, classes
+    if number == 4:
+        size = _integer(rng, 16, 48)
+        return ("a small VGG", _drawn_blocks(rng, 2, (4, 32)), (size, size, 3), (_integer(rng, 16, 128),),
+                _integer(rng, 2, 20))
+    if number == 5:
+        return ("grey images of odd sizes", _drawn_blocks(rng, 3, (2, 16)), _odd_sizes(rng, 3, 20, 64) + (1,),
+                (_integer(rng, 8, 32), _integer(rng, 8, 32)), _integer(rng, 2, 10))
+    size = _integer(rng, 8, 32)
+    return ("no hidden Dense layer", _drawn_blocks(rng, 1, (2, 16)), (size, size, rng.choice([1, 3]).item()), (),
+            _integer(rng, 2, 10))
+
+
 def check_vgg_param_count(vgg_param_count, points=DEFAULT_POINTS["vgg_param_count"], seed=0, verbose=True):
     """Check ``vgg_param_count(blocks, input_shape, dense_units, classes) -> int``.
 
     The cases include VGG-16 itself (138,357,544 parameters), VGG-11 and
     VGG-19, grey images, odd sizes (the pools drop a row or column) and a
-    spec without hidden Dense layers.
+    spec without hidden Dense layers. ``seed=0`` checks the cases of
+    :data:`_COUNT_CASES`; another seed draws new ones of the same kinds
+    (VGG-16, -19 and -11 then on other image sizes, hidden widths and classes).
 
     Returns:
         Points earned (float).
     """
     cases = []
-    for label, blocks, input_shape, dense_units, classes in _COUNT_CASES:
+    for label, blocks, input_shape, dense_units, classes in _drawn(seed, _COUNT_CASES, _drawn_count_case):
         def run(notes, blocks=blocks, input_shape=input_shape, dense_units=dense_units, classes=classes):
             received = call_student("vgg_param_count", vgg_param_count, [tuple(b) for b in blocks], tuple(input_shape),
                                     tuple(dense_units), classes, notes=notes)
@@ -244,15 +352,36 @@ _SHAPE_CASES = [  # (label, blocks, input_shape)
 ]
 
 
+def _drawn_shape_case(rng, number):
+    """A new case of the kind of ``_SHAPE_CASES[number]``, with its label."""
+    if number == 0:  # VGG-16 on another image size, a multiple of 32
+        size = 32 * _integer(rng, 3, 10)
+        return "VGG-16", VGG16_BLOCKS, (size, size, 3)
+    if number == 1:
+        size = _integer(rng, 32, 63)
+        return f"VGG-16 on {size}x{size} images: down to 1x1", VGG16_BLOCKS, (size, size, 3)
+    if number == 2:
+        return ("odd sizes: each pool drops the last row or column", _drawn_blocks(rng, 3, (2, 16)),
+                _odd_sizes(rng, 3, 20, 64) + (1,))
+    if number == 3:
+        height, width = (int(n) for n in rng.choice(numpy.arange(8, 65), size=2, replace=False))
+        return "not square", _drawn_blocks(rng, 2, (4, 32)), (height, width, 3)
+    size = _integer(rng, 4, 32)
+    return "one block", _drawn_blocks(rng, 1, (2, 16)), (size, size, rng.choice([1, 3]).item())
+
+
 def check_block_output_shapes(block_output_shapes, points=DEFAULT_POINTS["block_output_shapes"], seed=0,
                               verbose=True):
     """Check ``block_output_shapes(blocks, input_shape) -> [(None, H, W, filters), ...]``.
+
+    ``seed=0`` checks the cases of :data:`_SHAPE_CASES`; another seed draws new ones of the same kinds
+    (VGG-16 on another image size, small images, odd sizes, not square, one block).
 
     Returns:
         Points earned (float).
     """
     cases = []
-    for label, blocks, input_shape in _SHAPE_CASES:
+    for label, blocks, input_shape in _drawn(seed, _SHAPE_CASES, _drawn_shape_case):
         def run(notes, blocks=blocks, input_shape=input_shape):
             received = call_student("block_output_shapes", block_output_shapes, [tuple(b) for b in blocks],
                                     tuple(input_shape), notes=notes)
@@ -504,6 +633,23 @@ _NETWORK_CASES = [  # (blocks, input_shape, dense_units, classes): small, at mos
 ]
 
 
+def _drawn_network_case(rng, number):
+    """A new small spec of the kind of ``_NETWORK_CASES[number]``, under 100,000 parameters."""
+    while True:
+        if number == 0:  # two blocks, one hidden layer
+            size = _integer(rng, 16, 32)
+            case = (_drawn_blocks(rng, 2, (4, 16)), (size, size, 3), (_integer(rng, 16, 64),), _integer(rng, 2, 10))
+        elif number == 1:  # three blocks, grey images, not square, two hidden layers
+            height, width = (int(n) for n in rng.choice(numpy.arange(16, 41), size=2, replace=False))
+            case = (_drawn_blocks(rng, 3, (2, 8)), (height, width, 1), (_integer(rng, 8, 32), _integer(rng, 8, 32)),
+                    _integer(rng, 2, 8))
+        else:  # one block on an odd size, no hidden layer
+            size = 2 * _integer(rng, 4, 10) + 1
+            case = (_drawn_blocks(rng, 1, (2, 8)), (size, size, 3), (), _integer(rng, 2, 5))
+        if reference_vgg_param_count(*case) < 100_000:
+            return case
+
+
 def check_build_vgg(build_vgg, points=DEFAULT_POINTS["build_vgg"], seed=0, verbose=True):
     """Check ``build_vgg(blocks, input_shape, dense_units, classes) -> Model`` on small specs.
 
@@ -511,14 +657,15 @@ def check_build_vgg(build_vgg, points=DEFAULT_POINTS["build_vgg"], seed=0, verbo
     the output shapes, the parameters of each layer, the layers' settings (3x3
     ``same`` ReLU convolutions, 2x2 pools of stride 2, ReLU hidden layers, a
     softmax), and the predictions on a fixed input once the reference's
-    weights are copied in.
+    weights are copied in. ``seed=0`` checks the specs of :data:`_NETWORK_CASES`;
+    another seed draws new small specs of the same kinds.
 
     Returns:
         Points earned (float).
     """
     rng = numpy.random.default_rng(seed)
     cases = []
-    for blocks, input_shape, dense_units, classes in _NETWORK_CASES:
+    for blocks, input_shape, dense_units, classes in _drawn(seed, _NETWORK_CASES, _drawn_network_case):
         def run(notes, blocks=blocks, input_shape=input_shape, dense_units=dense_units, classes=classes):
             result = call_student("build_vgg", build_vgg, [tuple(b) for b in blocks], tuple(input_shape),
                                   tuple(dense_units), classes, notes=notes)

@@ -195,20 +195,36 @@ def _matrix_reason(expected, received):
             f"({int((error > 1e-6 * (numpy.abs(expected) + 1)).sum())} of 9 entries differ)")
 
 
-def check_affine_matrix(affine_matrix, points=DEFAULT_POINTS["affine_matrix"], verbose=True):
+def _varied_matrix_case(parameters, rng):
+    """The case with each number scaled by 0.7 ... 1.3 and the image grown by 0 ... 7 pixels (a square stays square)."""
+    varied = {name: round(value * float(rng.uniform(0.7, 1.3)), 2) for name, value in parameters.items()
+              if name not in ("height", "width")}
+    if "height" in parameters:
+        grow = [int(n) for n in rng.integers(0, 8, size=2)]
+        if parameters["height"] == parameters["width"]:
+            grow[1] = grow[0]
+        varied["height"], varied["width"] = parameters["height"] + grow[0], parameters["width"] + grow[1]
+    return varied
+
+
+def check_affine_matrix(affine_matrix, points=DEFAULT_POINTS["affine_matrix"], seed=0, verbose=True):
     """Check ``affine_matrix(theta, tx, ty, shear, zx, zy, height, width) -> (3, 3) matrix``.
 
     Eight cases, each worth the same: a rotation alone (two angles), a shift,
     a shear and a zoom alone, all four together, then the centring, on a
     square and on a 24 x 40 image. The arguments are passed positionally, in
     the order above (``height`` and ``width`` are None where the matrix is
-    not centred).
+    not centred). ``seed=0`` gives the listed numbers; another seed varies
+    each of them (the hidden tests' cases are new ones of the same kinds).
 
     Returns:
         Points earned (float).
     """
+    rng = numpy.random.default_rng(seed)
     cases = []
     for label, parameters in _MATRIX_CASES:
+        if seed != 0:
+            parameters = _varied_matrix_case(parameters, rng)
         arguments = [dict(NEUTRAL, **parameters)[name] for name in PARAMETERS]
 
         def run(notes, parameters=parameters, arguments=arguments):
@@ -500,8 +516,11 @@ _CAPITALISED = 3
 """The file of each class (by sorted position) whose extension the grader writes in capitals (``.PNG``)."""
 
 
-def make_grader_folders(root):
+def make_grader_folders(root, seed=0):
     """The graders' folders of class folders under ``root``: ``{"grey": path, "colour": path}``.
+
+    ``seed=0`` writes the images of :data:`FOLDERS`; another seed chooses other
+    images (and colours, and file order) of the same classes.
 
     Each is written by :func:`course_lib.datasets.image_folder.make_digit_folder`
     into a staging folder, then its files are moved into place in a shuffled
@@ -517,7 +536,9 @@ def make_grader_folders(root):
 
     root = pathlib.Path(root)
     folders = {}
-    for name, settings in FOLDERS.items():
+    for index, (name, settings) in enumerate(FOLDERS.items()):
+        if seed != 0:
+            settings = dict(settings, seed=int(numpy.random.default_rng([seed, index]).integers(2**31)))
         staging = make_digit_folder(root / f"{name}-staging", **settings)
         target = root / name
         files = sorted(path.relative_to(staging) for path in staging.rglob("*.png"))
@@ -671,14 +692,14 @@ def _batch_label(folder, batch_size, target_size, count):
 
 
 def check_directory_batches(directory_batches, collect_batches=None, points=DEFAULT_POINTS["directory_batches"],
-                            verbose=True):
+                            seed=0, verbose=True):
     """Check the generator ``directory_batches(directory, batch_size, target_size)`` against ``flow_from_directory``.
 
     The grader writes two folders of digits of its own (:func:`make_grader_folders`)
     in a temporary folder and compares one pass of the student's batches with
     those of ``ImageDataGenerator(rescale=1/255).flow_from_directory(...,
     class_mode="sparse", shuffle=False)`` for three ``(batch_size,
-    target_size)``. A quarter of each case is the batch sizes, half the
+    target_size)``; ``seed`` chooses the folders' images. A quarter of each case is the batch sizes, half the
     images (all the batches' images in order), a quarter the labels.
 
     In the trusted grader the generator is called through the notebook's
@@ -690,7 +711,7 @@ def check_directory_batches(directory_batches, collect_batches=None, points=DEFA
     """
     name = "directory_batches"
     with tempfile.TemporaryDirectory(prefix="assignment8-digits-") as root:
-        folders = make_grader_folders(root)
+        folders = make_grader_folders(root, seed)
         cases = []
         for folder, batch_size, target_size in _FOLDER_CASES:
             directory = folders[folder]

@@ -48,6 +48,7 @@ never explores) the reason says so.
 """
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy
@@ -676,14 +677,43 @@ def reference_entropy(y):
     return float(tree.entropy(_class_counts(y)))
 
 
-def _entropy_cases(rng):
-    return [
+def _missing_classes(labels):
+    """``'classes 0-2 and 4-6 have no sample'``: the classes below the largest label that have none."""
+    present = {int(label) for label in labels}
+    missing = [c for c in range(max(present)) if c not in present]
+    spans = []
+    for c in missing:
+        if spans and spans[-1][1] == c - 1:
+            spans[-1][1] = c
+        else:
+            spans.append([c, c])
+    names = [str(a) if a == b else f"{a}-{b}" for a, b in spans]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"class {listed} has no sample" if len(missing) == 1 else f"classes {listed} have no sample"
+
+
+def _entropy_cases(rng, drawn=False):
+    """``(label, y)``; ``drawn`` (a seed other than 0) draws the listed ones anew from ``rng``, of the same kinds."""
+    cases = [
         ("two classes, half and half", numpy.array([0, 1, 1, 0])),
         ("one class only", numpy.array([2, 2, 2, 2, 2])),
         ("three classes, 5 / 3 / 2", rng.permutation(numpy.repeat([0, 1, 2], [5, 3, 2]))),
         ("labels 3, 7, 8 (classes 0-2 and 4-6 have no sample)", numpy.array([7, 3, 3, 8, 7, 7])),
         ("200 samples of 6 classes", rng.integers(0, 6, size=200)),
     ]
+    if not drawn:
+        return cases
+    half = int(rng.integers(1, 7))
+    counts = [int(n) for n in rng.integers(1, 8, size=3)]
+    labels = sorted(int(label) for label in rng.choice(numpy.arange(1, 12), size=3, replace=False))
+    skipping = rng.permutation(numpy.repeat(labels, rng.integers(1, 5, size=3)))
+    cases[:4] = [
+        ("two classes, half and half", rng.permutation(numpy.repeat([0, 1], half))),
+        ("one class only", numpy.full(int(rng.integers(2, 10)), int(rng.integers(1, 10)))),  # skips class 0
+        (f"three classes, {' / '.join(map(str, counts))}", rng.permutation(numpy.repeat([0, 1, 2], counts))),
+        (f"labels {', '.join(map(str, labels))} ({_missing_classes(labels)})", skipping),
+    ]
+    return cases
 
 
 def _entropy_hints(y):
@@ -698,13 +728,15 @@ def check_entropy(entropy, points=DEFAULT_POINTS["entropy"], seed=0, verbose=Tru
 
     Five cases, each worth the same; one has labels that skip values (a
     count of 0 for the classes between them must not give ``0 · log 0 = nan``).
+    ``seed=0`` gives the listed cases; another seed draws new ones of the
+    same kinds (the hidden tests' labels are new ones).
 
     Returns:
         Points earned (float).
     """
     rng = numpy.random.default_rng(seed)
     cases = []
-    for label, y in _entropy_cases(rng):
+    for label, y in _entropy_cases(rng, drawn=seed != 0):
         def run(notes, y=y):
             received = call_student("entropy", entropy, _copy(y), notes=notes)
             reason = _number_reason("entropy", reference_entropy(y), received)
@@ -723,10 +755,12 @@ def reference_information_gain(y, left_mask):
     return float(tree.information_gain(numpy.asarray(left_mask, dtype=bool), numpy.asarray(y)))
 
 
-def _gain_cases(rng):
+def _gain_cases(rng, drawn=False):
+    """``(label, y, left_mask)``; ``drawn`` (a seed other than 0) draws the listed ones anew from ``rng``, of the
+    same kinds."""
     y = rng.integers(0, 3, size=30)
     pure = numpy.array([0, 0, 0, 1, 1, 1, 1, 1])
-    return [
+    cases = [
         ("30 samples of 3 classes, a random split", y, rng.uniform(size=30) < 0.4),
         ("a split into two pure children", pure, pure == 0),
         ("a useless split (both children like the parent)", numpy.array([0, 1, 0, 1, 0, 1, 0, 1]),
@@ -735,6 +769,26 @@ def _gain_cases(rng):
          numpy.array([True, False, False, True, True, False, False, False, True])),
         ("every sample on the left (the right side is empty)", y[:12], numpy.ones(12, dtype=bool)),
     ]
+    if not drawn:
+        return cases
+    pure = rng.permutation(numpy.repeat([0, 1], rng.integers(1, 7, size=2)))
+    # Both children hold the parent's class shares: the same counts of each class, times 1 to 3 per side.
+    shares = rng.integers(1, 4, size=int(rng.integers(2, 4)))
+    sides = [numpy.repeat(numpy.arange(len(shares)), shares * int(m)) for m in rng.integers(1, 4, size=2)]
+    order = rng.permutation(len(sides[0]) + len(sides[1]))
+    useless = numpy.concatenate(sides)[order]
+    useless_mask = (numpy.arange(len(order)) < len(sides[0]))[order]
+    low = int(rng.integers(1, 6))
+    labels = (low, low + int(rng.integers(2, 8)))  # both skip values: classes 0 and low + 1 have no sample
+    n = int(rng.integers(7, 13))
+    uneven = rng.permutation(list(labels) + rng.choice(labels, size=n - 2).tolist())
+    left = int(rng.choice([k for k in range(1, n) if 2 * k != n]))
+    cases[1:4] = [
+        ("a split into two pure children", pure, pure == int(rng.integers(2))),
+        ("a useless split (both children like the parent)", useless, useless_mask),
+        (f"labels {labels[0]} and {labels[1]}, an uneven split", uneven, rng.permutation(numpy.arange(n) < left)),
+    ]
+    return cases
 
 
 def _gain_hints(y, left_mask):
@@ -754,14 +808,15 @@ def check_information_gain(information_gain, points=DEFAULT_POINTS["information_
 
     Five cases, each worth the same: a random split, two pure children, a
     useless split (gain 0), labels that skip values, and an empty right side
-    (its weight is 0: the gain is 0).
+    (its weight is 0: the gain is 0). ``seed=0`` gives the listed cases;
+    another seed draws new ones of the same kinds.
 
     Returns:
         Points earned (float).
     """
     rng = numpy.random.default_rng(seed)
     cases = []
-    for label, y, left_mask in _gain_cases(rng):
+    for label, y, left_mask in _gain_cases(rng, drawn=seed != 0):
         def run(notes, y=y, left_mask=left_mask):
             received = call_student("information_gain", information_gain, _copy(y), _copy(left_mask), notes=notes)
             reason = _number_reason("information gain", reference_information_gain(y, left_mask), received)
@@ -788,6 +843,92 @@ def reference_best_split(X, y):
 def _grid(rng, size, low=-4, high=5, step=0.5):
     """Values on a grid of halves: exact in float32 (the library's) and float64, so are their midpoints."""
     return rng.integers(int(low / step), int(high / step), size=size) * step
+
+
+def _best_splits(X, y, tolerance=1e-6):
+    """``(gain, [(feature, threshold), ...])``: the largest gain over every cut, and every split within
+    ``tolerance`` of it (one, unless a case ties on purpose)."""
+    gains = [(reference_information_gain(y, X[:, j] <= t), j, float(t)) for j in range(X.shape[1])
+             for t in (numpy.unique(X[:, j])[:-1] + numpy.unique(X[:, j])[1:]) / 2]
+    best = max((gain for gain, _, _ in gains), default=0.0)
+    return best, [(j, t) for gain, j, t in gains if gain >= best - tolerance]
+
+
+def _drawn_split(draw, ties=1):
+    """``draw()`` (an ``(X, y)``) again until its best split gains something and only ``ties`` splits gain as much
+    (the drawn cases, as the listed ones, have no near ties but those of their label)."""
+    for _ in range(10000):
+        X, y = draw()
+        gain, best = _best_splits(X, y)
+        if gain > 1e-6 and len(best) == ties:
+            return X, y, best
+    raise RuntimeError("no split case without near ties was drawn")
+
+
+def _drawn_split_cases(rng):
+    """New ``(label, X, y)`` of the kinds of :func:`_split_cases` (its labels), for a seed other than 0."""
+    halves = numpy.arange(-8, 10) * 0.5
+
+    def one():
+        y = rng.permutation([0, 0, 1, 1] + list(rng.integers(0, 2, size=4)))
+        return rng.choice(halves, size=(8, 1), replace=False), y
+
+    def three():
+        return _grid(rng, (12, 3)), rng.permutation([0, 1, 2] + list(rng.integers(0, 3, size=9)))
+
+    def duplicated():
+        copy = _grid(rng, (10, 1))
+        return numpy.hstack([_grid(rng, (10, 1)), copy, copy]), (copy[:, 0] > 0).astype(int)
+
+    def symmetric():
+        outer, inner = int(rng.integers(1, 4)), int(rng.integers(2, 5))
+        n = 2 * outer + inner
+        classes = rng.permutation(2)
+        y = numpy.repeat([classes[0], classes[1], classes[0]], [outer, inner, outer])
+        order = rng.permutation(n)
+        return numpy.sort(rng.choice(halves, size=n, replace=False))[order, None], y[order]
+
+    def repeated():  # as the listed case: three values of feature 0 in blocks, the outer two of one class
+        outer, inner = (int(size) for size in rng.integers(2, 4, size=2))
+        sizes = [outer, inner, outer]
+        classes = rng.permutation(2)
+        column = numpy.repeat(numpy.sort(rng.choice(halves, size=3, replace=False)), sizes)
+        other = numpy.resize(rng.choice(halves, size=int(rng.integers(2, 4)), replace=False), len(column))
+        order = rng.permutation(len(column))
+        return (numpy.stack([column, rng.permutation(other)], axis=1)[order],
+                numpy.repeat(classes[[0, 1, 0]], sizes)[order])
+
+    def two_thresholds(draw):
+        """The two cuts around the middle block, of feature 0, gain the most."""
+        while True:
+            X, y, best = _drawn_split(draw, ties=2)
+            if [j for j, _ in best] == [0, 0]:
+                return X, y
+
+    def noisy():
+        X40 = _grid(rng, (40, 4), -10, 10)
+        return X40, ((X40[:, 2] > 1.0) ^ (rng.uniform(size=40) < 0.15)).astype(int)
+
+    X1, y1, _ = _drawn_split(one)
+    X3, y3, _ = _drawn_split(three)
+    while True:  # feature 1 and its copy, feature 2, cut the labels (copy > 0) at the same threshold, alone
+        Xd, yd, best = _drawn_split(duplicated, ties=2)
+        if [j for j, _ in best] == [1, 2] and best[0][1] == best[1][1]:
+            break
+    Xs, ys = two_thresholds(symmetric)
+    Xr, yr = two_thresholds(repeated)
+    X40, y40, _ = _drawn_split(noisy)
+    n, d = int(rng.integers(3, 8)), int(rng.integers(1, 4))
+    constant = numpy.broadcast_to(_grid(rng, (1, d)), (n, d)).copy()
+    return [
+        ("one feature, 8 samples, two classes", X1, y1),
+        ("3 features, 12 samples of 3 classes", X3, y3),
+        ("features 1 and 2 are the same column (a tie between features)", Xd, yd),
+        ("two equally good thresholds of one feature", Xs, ys),
+        ("repeated values", Xr, yr),
+        ("4 features, 40 samples, noisy labels", X40, y40),
+        ("every feature constant (no split at all)", constant, rng.integers(0, 2, size=n)),
+    ]
 
 
 def _split_cases(rng):
@@ -869,14 +1010,15 @@ def check_best_split(best_split, points=DEFAULT_POINTS["best_split"], seed=0, ve
     splits go to the lowest feature, then the lowest threshold; without any
     possible split (every feature constant) the answer is ``(None, None, 0.0)``.
     Seven cases, each worth the same: two thirds the split, a third the gain
-    (relative error 1e-6).
+    (relative error 1e-6). ``seed=0`` gives the listed cases; another seed
+    draws new ones of the same kinds (without near ties but those of their label).
 
     Returns:
         Points earned (float).
     """
     rng = numpy.random.default_rng(seed)
     cases = []
-    for label, X, y in _split_cases(rng):
+    for label, X, y in (_split_cases(rng) if seed == 0 else _drawn_split_cases(rng)):
         def run(notes, X=X, y=y):
             result = call_student("best_split", best_split, _copy(X), _copy(y), notes=notes)
             feature, threshold, gain = unpack("best_split", result, 3, "(feature, threshold, gain)")
@@ -1070,7 +1212,7 @@ def _greedy_path_reasons(env, table, gamma, n_episodes):
     return policy_reason, values_reason
 
 
-def check_q_learning(q_learning, q_learning_on=None, points=DEFAULT_POINTS["q_learning"], verbose=True):
+def check_q_learning(q_learning, q_learning_on=None, points=DEFAULT_POINTS["q_learning"], seed=0, verbose=True):
     """Check ``q_learning(env, n_episodes, alpha, gamma, epsilon, seed, max_steps=100) -> Q (n_states, 4)``.
 
     Seven cases, each worth the same:
@@ -1090,15 +1232,22 @@ def check_q_learning(q_learning, q_learning_on=None, points=DEFAULT_POINTS["q_le
     student's kernel ``q_learning_on`` may be left out, and the library's
     GridWorld is passed.
 
+    ``seed=0`` passes the listed seeds (:data:`ONE_EPISODE`, :data:`SEED_CASE`,
+    :data:`LEARNING_SEED`) to ``q_learning``; another seed passes others.
+
     Returns:
         Points earned (float).
     """
     name = "q_learning"
 
+    def case_seed(listed):
+        return listed if seed == 0 else int(numpy.random.default_rng([seed, listed]).integers(2**31))
+
     def learn(notes, world, *arguments):
         if q_learning_on is not None:
             try:
-                result = call_student("q_learning_on", q_learning_on, WORLDS[world], *arguments, notes=notes)
+                result = call_student("q_learning_on", q_learning_on, copy.deepcopy(WORLDS[world]), *arguments,
+                                      notes=notes)
             except StudentCodeError as error:
                 if "q_learning_on is not defined" in str(error):
                     raise StudentCodeError(f"{error} (the read-only cell that defines q_learning_on must stay in the "
@@ -1110,11 +1259,11 @@ def check_q_learning(q_learning, q_learning_on=None, points=DEFAULT_POINTS["q_le
         return _q_table(name, result, grid_world(world))
 
     cases = []
-    world, gamma, n_episodes, alpha, epsilon, seed, max_steps = ONE_EPISODE
+    world, gamma, n_episodes, alpha, epsilon, walk_seed, max_steps = ONE_EPISODE
 
-    def one_episode(notes, world=world, gamma=gamma, n_episodes=n_episodes, alpha=alpha, epsilon=epsilon, seed=seed,
-                    max_steps=max_steps):
-        table = learn(notes, world, n_episodes, alpha, gamma, epsilon, seed, max_steps)
+    def one_episode(notes, world=world, gamma=gamma, n_episodes=n_episodes, alpha=alpha, epsilon=epsilon,
+                    walk_seed=case_seed(walk_seed), max_steps=max_steps):
+        table = learn(notes, world, n_episodes, alpha, gamma, epsilon, walk_seed, max_steps)
         env = grid_world(world)
         expected = numpy.zeros_like(table)
         last = env.state_of((0, 2))
@@ -1138,9 +1287,11 @@ def check_q_learning(q_learning, q_learning_on=None, points=DEFAULT_POINTS["q_le
 
     cases.append((f"one episode with epsilon=1 in {world}, alpha={alpha:g}", one_episode))
 
-    world, gamma, n_episodes, alpha, epsilon, (seed, other_seed) = SEED_CASE
+    world, gamma, n_episodes, alpha, epsilon, (first_seed, other_seed) = SEED_CASE
+    first_seed, other_seed = case_seed(first_seed), case_seed(other_seed)
+    other_seed += other_seed == first_seed
 
-    def seeds(notes, world=world, gamma=gamma, n_episodes=n_episodes, alpha=alpha, epsilon=epsilon, seed=seed,
+    def seeds(notes, world=world, gamma=gamma, n_episodes=n_episodes, alpha=alpha, epsilon=epsilon, seed=first_seed,
               other_seed=other_seed):
         first = learn(notes, world, n_episodes, alpha, gamma, epsilon, seed)
         again = learn(notes, world, n_episodes, alpha, gamma, epsilon, seed)
@@ -1153,11 +1304,12 @@ def check_q_learning(q_learning, q_learning_on=None, points=DEFAULT_POINTS["q_le
             "argument (np.random.default_rng(seed)), and the agent must explore")
         return [(1, same), (1, different)]
 
-    cases.append((f"seeds {seed}, {seed} and {other_seed} in {world}, {n_episodes} episodes", seeds))
+    cases.append((f"seeds {first_seed}, {first_seed} and {other_seed} in {world}, {n_episodes} episodes", seeds))
 
     for world, gamma, n_episodes, alpha, epsilon in _LEARNING_CASES:
-        def run(notes, world=world, gamma=gamma, n_episodes=n_episodes, alpha=alpha, epsilon=epsilon):
-            table = learn(notes, world, n_episodes, alpha, gamma, epsilon, LEARNING_SEED)
+        def run(notes, world=world, gamma=gamma, n_episodes=n_episodes, alpha=alpha, epsilon=epsilon,
+                learning_seed=case_seed(LEARNING_SEED)):
+            table = learn(notes, world, n_episodes, alpha, gamma, epsilon, learning_seed)
             policy_reason, values_reason = _greedy_path_reasons(grid_world(world), table, gamma, n_episodes)
             return [(2, policy_reason), (1, values_reason)]
 

@@ -51,6 +51,54 @@ MAX_MESSAGE = 256 << 20
 # What an assignment's answers may not use: the reference implementation and the checkers
 # (every registered assignment's checker module, whose references answer the exercises,
 # and the grading modules that import them).
+DEFAULT_SEED = 0
+"""The seed of the self-checks (``grading.check``): anyone can see their inputs, so grading never uses it."""
+SEED_FILE = ".grader_seed"
+"""Under the course directory, the instructor's seed of the hidden tests' inputs (made at random, git-ignored)."""
+SEED_VARIABLE = "COURSE_GRADER_SEED"
+
+
+def grading_seed(course_directory=None):
+    """The seed the checkers draw the hidden tests' inputs from.
+
+    ``$COURSE_GRADER_SEED`` if set, otherwise the number in the course
+    directory's :data:`SEED_FILE`, written at random the first time. The
+    sandbox cannot read the course directory, and the seed is never
+    :data:`DEFAULT_SEED`, so the inputs of the graded calls are not those a
+    student can record with the self-checks: a table of recorded answers earns
+    nothing. The same seed for the whole class (and for regrading) keeps scores
+    reproducible.
+    """
+    given = os.environ.get(SEED_VARIABLE, "").strip()
+    if given:
+        try:
+            return int(given)
+        except ValueError:
+            raise ValueError(f"grading_seed: {SEED_VARIABLE} must be an integer. Received: {given!r}") from None
+    path = Path(course_directory or COURSE_DIRECTORY) / SEED_FILE
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        import secrets
+
+        with os.fdopen(descriptor, "w") as handle:  # O_EXCL: parallel graders agree on the first one written
+            handle.write(f"{DEFAULT_SEED + 1 + secrets.randbelow(2**31 - 2)}\n")
+    text = path.read_text().strip()
+    if not text.isdigit() or int(text) == DEFAULT_SEED:
+        raise ValueError(f"grading_seed: {path} must hold one positive integer (the hidden tests' seed), "
+                         f"not {text[:40]!r}; delete it to draw a new one")
+    return int(text)
+
+
+def seed_argument(checker, seed):
+    """``{"seed": seed}`` for a checker that draws its inputs from a seed, ``{}`` for one with fixed cases."""
+    import inspect
+
+    return {"seed": seed} if "seed" in inspect.signature(checker).parameters else {}
+
+
 LIBRARY_MODULES = ("course_lib.ops", "course_lib.layers", "course_lib.models", "course_lib.testing",
                    "course_lib.training")
 """The library itself: forbidden where the exercises rebuild it, the tool where they use it."""
@@ -275,6 +323,14 @@ def _defines(source, name):
                for node in tree.body)
 
 
+def _defines_any(source):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False  # a cell that cannot run: its error names it
+    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for node in tree.body)
+
+
 def _bindings(node):
     """``(name, module)`` for each name an import statement binds; ``[]`` for any other node."""
     if isinstance(node, ast.Import):
@@ -332,7 +388,7 @@ def policy_violation(source, forbidden=FORBIDDEN_MODULES, aliases=None):
 
 
 def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, course_directory=None,
-                   baseline=True):
+                   baseline=True, seed=None):
     """Trusted scores of a notebook (a dict as nbformat reads it).
 
     Credit starts from what the release itself earns: each exercise's points
@@ -347,6 +403,7 @@ def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, cours
         course_directory: the directory the sandbox must not read or write
             (the repository root, where nbgrader keeps the gradebook and submissions).
         baseline: False grades without subtracting what the release's stubs earn.
+        seed: the seed of the checkers' inputs; :func:`grading_seed` of the course directory by default.
 
     Returns:
         ``{exercise: (points, max_points, report)}`` where ``report`` is the
@@ -354,6 +411,7 @@ def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, cours
     """
     checkers = registry.checkers(assignment)
     exercise_points = registry.default_points(assignment)
+    seed = grading_seed(course_directory) if seed is None else seed
     cells = _code_cells(notebook)
     results, skipped = {}, set()
     for exercise, (checker, partner) in checkers.items():
@@ -382,9 +440,9 @@ def grade_notebook(notebook, assignment="assignment1", cells_seconds=None, cours
             continue
         results[exercise] = _grade_one(exercise, checker, partner, runnable, maximum,
                                        cells_seconds or CELLS_SECONDS, skipped,
-                                       str(course_directory or COURSE_DIRECTORY), assignment)
+                                       str(course_directory or COURSE_DIRECTORY), assignment, seed)
     if baseline:
-        floors = release_baseline(assignment, course_directory)
+        floors = release_baseline(assignment, course_directory, seed)
         for exercise, (points, maximum, report) in results.items():
             floor = floors.get(exercise, 0.0)
             if floor > 0:
@@ -401,19 +459,21 @@ CACHE_FOLDER = ".trusted_cache"
 """Under the course directory: results the class command computed in parallel, by notebook digest."""
 
 
-def notebook_digest(notebook, assignment="assignment1"):
-    """A digest of exactly what :func:`grade_notebook` reads: the code cells, their ids and grade flags."""
+def notebook_digest(notebook, assignment="assignment1", seed=DEFAULT_SEED):
+    """A digest of exactly what :func:`grade_notebook` reads: the code cells, their ids and grade flags,
+    and the seed of the inputs."""
     import hashlib
 
     # A graded cell's source is never run (nbgrader puts the hidden tests back into it): only its place counts.
     cells = [(label, "" if meta.get("grade") else source, bool(meta.get("grade")))
              for label, source, meta in _code_cells(notebook)]
-    return hashlib.sha256(json.dumps([assignment, cells]).encode("utf-8")).hexdigest()
+    return hashlib.sha256(json.dumps([assignment, seed, cells]).encode("utf-8")).hexdigest()
 
 
 def cached_results(notebook, assignment, course_directory):
     """Results stored by the class command for this very notebook content, or None."""
-    path = Path(course_directory) / CACHE_FOLDER / f"{notebook_digest(notebook, assignment)}.json"
+    digest = notebook_digest(notebook, assignment, grading_seed(course_directory))
+    path = Path(course_directory) / CACHE_FOLDER / f"{digest}.json"
     if not path.exists():
         return None
     stored = json.loads(path.read_text(encoding="utf-8"))
@@ -423,7 +483,8 @@ def cached_results(notebook, assignment, course_directory):
 def store_results(notebook, assignment, course_directory, results):
     folder = Path(course_directory) / CACHE_FOLDER
     folder.mkdir(exist_ok=True)
-    (folder / f"{notebook_digest(notebook, assignment)}.json").write_text(json.dumps(results), encoding="utf-8")
+    digest = notebook_digest(notebook, assignment, grading_seed(course_directory))
+    (folder / f"{digest}.json").write_text(json.dumps(results), encoding="utf-8")
 
 
 def stubs_made_to_run(release):
@@ -438,22 +499,35 @@ def stubs_made_to_run(release):
     return notebook
 
 
-def release_baseline(assignment, course_directory=None):
-    """Per exercise, the points the release's stubs earn once made to run (cached per release file)."""
+def release_baseline(assignment, course_directory=None, seed=None):
+    """Per exercise, the points the release's stubs earn once made to run (cached per release file and seed)."""
+    seed = grading_seed(course_directory) if seed is None else seed
     path = Path(course_directory or COURSE_DIRECTORY) / "exercises" / assignment / f"{assignment}.ipynb"
     if not path.exists():
         path = COURSE_DIRECTORY / "exercises" / assignment / f"{assignment}.ipynb"
-    key = (str(path), path.stat().st_mtime_ns)
+    key = (str(path), path.stat().st_mtime_ns, seed)
     if key not in _BASELINES:
         release = json.loads(path.read_text(encoding="utf-8"))
         graded = grade_notebook(stubs_made_to_run(release), assignment, course_directory=course_directory,
-                                baseline=False)
+                                baseline=False, seed=seed)
         _BASELINES[key] = {exercise: points for exercise, (points, _, _) in graded.items()}
     return _BASELINES[key]
 
 
+def _own_failures(failures, runnable, names, limit=3):
+    """The errors of the cells that define this exercise's functions, or no function at all (imports, set-up),
+    as the child reported them: "label: Error: message" (the student's own text: strings only, shortened)."""
+    if not isinstance(failures, list):
+        return []
+    labels = {label for label, source in runnable
+              if any(name and _defines(source, name) for name in names) or not _defines_any(source)}
+    own = [failure[:400] for failure in failures
+           if isinstance(failure, str) and failure.split(":", 1)[0] in labels]
+    return [failure.replace(":", " stopped with", 1) for failure in own[:limit]]
+
+
 def _grade_one(exercise, checker, partner, runnable, maximum, cells_seconds, skipped, course_directory,
-               assignment):
+               assignment, seed):
     """Grade one exercise in a child of its own; a cell that kills the child or never ends is
     left out (and remembered in ``skipped`` for the later exercises) and the child started again."""
     with tempfile.TemporaryDirectory(prefix="trusted-grader-") as scratch:
@@ -471,10 +545,17 @@ def _grade_one(exercise, checker, partner, runnable, maximum, cells_seconds, ski
             printed = io.StringIO()
             functions = [RemoteFunction(sandbox, exercise)] + ([RemoteFunction(sandbox, partner)] if partner else [])
             with contextlib.redirect_stdout(printed):
-                points = float(checker(*functions))
+                try:
+                    points = float(checker(*functions, **seed_argument(checker, seed)))
+                except Exception as error:  # whatever the answer did, it costs this exercise, not the class
+                    points = 0.0
+                    print(f"{exercise}: grading stopped: {type(error).__name__}: {str(error)[:300]}; "
+                          f"0 / {maximum:g} points")
             left_out = [label for label, _ in runnable if label in skipped]
             notes = "".join(f"\n(cell {label} was left out: it ended the process running your code or "
                             f"did not finish within {cells_seconds:g} s)" for label in left_out)
+            notes += "".join(f"\n(cell {failure})" for failure in _own_failures(sandbox.cell_failures, runnable,
+                                                                                 (exercise, partner)))
             return (min(max(points, 0.0), maximum), maximum, printed.getvalue().strip() + notes)
         finally:
             sandbox.close()

@@ -14,6 +14,7 @@ checker's own reference must earn nothing; and one ``nbgrader autograde`` of
 a scratch course must grade raising, looping and test-deleting submissions
 without a crash, then export every student.
 """
+import copy
 import warnings
 
 import numpy as np
@@ -599,6 +600,46 @@ DEPENDS_ON = {"entropy": ("information_gain", "best_split"), "information_gain":
 
 test_the_solution_is_graded_in_sandboxes, test_a_forged_answer_earns_nothing_for_its_exercise = (
     forgery_tests(NOTEBOOK, FORGERIES, DEPENDS_ON))
+
+
+ALWAYS_LEFT = (
+    "import sys\n"
+    "def q_learning(env, n_episodes, alpha, gamma, epsilon, seed, max_steps=100):\n"
+    "    Q = np.zeros((env.n_states, env.n_actions))\n"
+    "    Q[:, 3] = 1e-9 * (1 + seed)  # always left, and another table for another seed\n"
+    "    return Q\n")
+REWRITES_THE_WORLD = ALWAYS_LEFT.replace("    return Q\n", (
+    "    world = sys._getframe(1).f_locals.get('world')  # the description the grader sent\n"
+    "    if isinstance(world, dict):  # a world where 'left' is optimal, were it mirrored back\n"
+    "        world.update(walls=[], terminals={(0, 0): 0.0}, step_reward=0.0, start=(0, 1))\n"
+    "    return Q\n"))
+
+
+def test_rewriting_the_world_it_was_sent_earns_an_answer_nothing():
+    """The red team's forgery: it learns nothing and rewrites the world description it was sent. Were the
+    change mirrored into the grader's WORLDS, its greedy "left" would be optimal there (it scored 3 / 3)."""
+    worlds = copy.deepcopy(assignment9.WORLDS)
+    honest_score = NOTEBOOK.trusted_scores(submission(NOTEBOOK.solution, q_learning_answer=ALWAYS_LEFT))
+    forged_score = NOTEBOOK.trusted_scores(submission(NOTEBOOK.solution, q_learning_answer=REWRITES_THE_WORLD))
+    assert forged_score["q_learning"] == honest_score["q_learning"] < 1.0
+    assert assignment9.WORLDS == worlds
+
+
+def test_a_world_the_answer_breaks_costs_only_that_exercise_and_the_next_student_nothing():
+    """The answer turns the grader's world description into an impossible one: were it mirrored into the
+    grader's own WORLDS, grading would raise for this student and every later one."""
+    worlds = copy.deepcopy(assignment9.WORLDS)
+    breaks = SOLVED["q_learning"] + (
+        "\nimport sys\n_honest = q_learning\n"
+        "def q_learning(env, n_episodes, alpha, gamma, epsilon, seed, max_steps=100):\n"
+        "    world = sys._getframe(1).f_locals.get('world')\n"
+        "    if isinstance(world, dict):\n"
+        "        world['start'] = next(iter(world['terminals']))  # a start GridWorld refuses\n"
+        "    return _honest(env, n_episodes, alpha, gamma, epsilon, seed, max_steps)\n")
+    scores = NOTEBOOK.trusted_scores(submission(NOTEBOOK.solution, q_learning_answer=breaks))
+    assert scores == FULL  # the answer learns honestly; its copy of the world was its own
+    assert assignment9.WORLDS == worlds
+    assert NOTEBOOK.trusted_scores(NOTEBOOK.solution) == FULL
 
 
 # --- nbgrader on a class: raising, looping, deleted tests, partial credit, the export ----------------

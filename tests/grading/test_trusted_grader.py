@@ -81,6 +81,125 @@ def test_the_course_directory_cannot_be_read_or_written(tmp_path):
     assert grading_file.read_text() == "CHECKERS = 'honest'\n"
 
 
+# Reads or appends to an absolute path through a descriptor of the working directory, with a
+# relative path that a hook resolving from a deeper working directory would place inside it: the
+# audit events do not report `dir_fd`, so a hook that trusted its own resolution was fooled.
+DIR_FD_ATTACK = """
+import os
+
+def through_dir_fd(target, append=None):
+    base = os.getcwd()
+    descriptor = os.open(base, os.O_RDONLY)
+    depth = len([part for part in base.split(os.sep) if part])
+    deep = os.path.join(base, *["d"] * depth)
+    os.makedirs(deep, exist_ok=True)
+    os.chdir(deep)
+    try:
+        relative = "/".join([".."] * depth) + target
+        if append is None:
+            handle = os.open(relative, os.O_RDONLY, dir_fd=descriptor)
+            return os.read(handle, 1 << 20).decode()
+        handle = os.open(relative, os.O_WRONLY | os.O_APPEND, dir_fd=descriptor)
+        os.write(handle, append.encode())
+    finally:
+        os.chdir(base)
+"""
+
+
+def test_a_directory_descriptor_does_not_open_the_course_directory(tmp_path, monkeypatch):
+    course = tmp_path / "course"
+    (course / "solutions").mkdir(parents=True)
+    answer = course / "solutions" / "relu_backward.py"
+    answer.write_text("".join(cell(SOLUTION, "relu_backward_answer")["source"]))
+    grading_file = course / "course_lib" / "grading" / "assignment1.py"
+    grading_file.parent.mkdir(parents=True)
+    grading_file.write_text("CHECKERS = 'honest'\n")
+    # Outside the sandbox the attack does what it says: the test would not catch a broken attack.
+    namespace = {}
+    exec(DIR_FD_ATTACK, namespace)
+    monkeypatch.chdir(tmp_path)
+    assert namespace["through_dir_fd"](str(answer)) == answer.read_text()
+    attack = submission(
+        SOLUTION, relu_backward_answer=DIR_FD_ATTACK + f"exec(through_dir_fd({str(answer)!r}))\n",
+        sgd_step_answer=DIR_FD_ATTACK + f"through_dir_fd({str(grading_file)!r}, 'forged = True')\n"
+        + "".join(cell(SOLUTION, "sgd_step_answer")["source"]))
+    result = trusted.grade_notebook(attack, course_directory=course)
+    assert result["relu_backward"][0] == 0.0
+    assert result["sgd_step"][0] == 0.0
+    assert grading_file.read_text() == "CHECKERS = 'honest'\n"
+
+
+# --- the hidden tests' inputs come from the course's own seed ---------------------------------------------
+
+
+def test_the_course_seed_is_drawn_once_kept_private_and_never_the_self_checks(tmp_path, monkeypatch):
+    monkeypatch.delenv(trusted.SEED_VARIABLE, raising=False)
+    seed = trusted.grading_seed(tmp_path)
+    assert seed != trusted.DEFAULT_SEED and trusted.grading_seed(tmp_path) == seed
+    assert (tmp_path / trusted.SEED_FILE).stat().st_mode & 0o777 == 0o600
+    (tmp_path / "another course").mkdir()
+    assert trusted.grading_seed(tmp_path / "another course") != seed  # 1 chance in 2**31 to fail
+    monkeypatch.setenv(trusted.SEED_VARIABLE, "42")
+    assert trusted.grading_seed(tmp_path) == 42
+    monkeypatch.delenv(trusted.SEED_VARIABLE)
+    (tmp_path / trusted.SEED_FILE).write_text("0\n")
+    with pytest.raises(ValueError, match="must hold one positive integer"):
+        trusted.grading_seed(tmp_path)
+
+
+def _recorded_answers(exercise):
+    """A forged answer: a table of the reference's outputs for every input the self-check passes at seed 0."""
+    import pickle
+
+    from course_lib import ops
+
+    reference = getattr(ops, exercise)
+    table = {}
+
+    def recorder(*args):
+        table[pickle.dumps(args)] = reference(*args)
+        return table[pickle.dumps(args)]
+
+    assert NOTEBOOK.quiet(exercise, recorder) == FULL[exercise]
+    return (f"import pickle\n_TABLE = pickle.loads({pickle.dumps(table)!r})\n"
+            f"def {exercise}(*args):\n    return _TABLE.get(pickle.dumps(args))\n")
+
+
+def test_a_table_of_the_self_checks_answers_earns_nothing_in_the_hidden_tests():
+    forged = submission(SOLUTION, dense_forward_answer=_recorded_answers("dense_forward"),
+                        relu_forward_answer=_recorded_answers("relu_forward"))
+    # On the self-checks' inputs the table is perfect: the attack works where it can.
+    assert scores(forged, seed=trusted.DEFAULT_SEED)["dense_forward"] == FULL["dense_forward"]
+    course_seed = scores(forged, seed=20261201)
+    assert course_seed["dense_forward"] == 0.0 and course_seed["relu_forward"] == 0.0
+    assert scores(SOLUTION, seed=20261201) == FULL
+
+
+# --- what a student is told ---------------------------------------------------------------------------------
+
+
+def test_the_error_of_the_cell_that_defines_the_function_is_in_the_report():
+    unfinished = submission(SOLUTION, relu_forward_answer="raise RuntimeError('not finished')\n"
+                         + "".join(cell(SOLUTION, "relu_forward_answer")["source"]))
+    report = trusted.grade_notebook(unfinished)["relu_forward"][2]
+    assert "relu_forward is not defined" in report
+    assert report.endswith("(cell relu_forward_answer stopped with RuntimeError: not finished)"), report
+
+
+def test_a_checker_that_fails_costs_that_exercise_only(monkeypatch):
+    module = registry.checker_module("assignment1")
+
+    def broken(*args, **kwargs):
+        raise KeyError("the grid world")
+
+    monkeypatch.setitem(module._CHECKERS, "relu_forward", (broken, None))
+    result = trusted.grade_notebook(SOLUTION, baseline=False)
+    assert result["relu_forward"][0] == 0.0
+    assert "relu_forward: grading stopped: KeyError: 'the grid world'" in result["relu_forward"][2]
+    assert {name: points for name, (points, _, _) in result.items() if name != "relu_forward"} == \
+        {name: points for name, points in FULL.items() if name != "relu_forward"}
+
+
 def test_no_process_is_left_behind():
     marker = f"trusted-grader-test-{os.getpid()}"
     attack = submission(SOLUTION, dense_forward_answer=(
