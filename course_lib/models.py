@@ -242,7 +242,11 @@ class Model(Trainer, Layer):
         arrays = self._standardize_inputs(inputs, "call")
         with tape.recorded_call(self) as record:
             outputs, cache = self.forward(arrays, training)
-        record(arrays if self._inputs_are_list else arrays[0], outputs, cache)
+        given = None
+        if record.active:  # the caller's own arrays: a tape finds the gradient of a float64 input the model cast
+            given = _structure_to_list(inputs, self.input_names, f"Model '{self.name}' call", "inputs")
+            given = given if self._inputs_are_list else given[0]
+        record(arrays if self._inputs_are_list else arrays[0], outputs, cache, given=given)
         # Only for the sugar `model.backward(dy)`; the engine passes caches explicitly.
         self._last_call = cache
         return outputs
@@ -291,6 +295,7 @@ class Model(Trainer, Layer):
         arrays = [
             backend.to_array(a, tensor.dtype, f"Model '{self.name}'") for a, tensor in zip(arrays, self.inputs)
         ]
+        arrays = [_adjust_input_rank(array, tensor.shape) for array, tensor in zip(arrays, self.inputs)]
         self._check_input_arrays(arrays)
         return arrays
 
@@ -490,10 +495,14 @@ class Model(Trainer, Layer):
             self.get_layer(layer_name).grads = grads
 
     # --------------------------------------------------------------- summary
-    def summary(self, print_fn=None, line_length=None):
-        """Print the layers, output shapes and parameter counts in Keras's table format."""
-        self._require_built("summary")
-        print_summary(self, print_fn=print_fn, line_length=line_length)
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None):
+        """Print the layers, output shapes and parameter counts in Keras's table format (Keras's arguments).
+
+        An unbuilt model prints as Keras's: unknown shapes ``?`` and ``0 (unbuilt)`` parameters.
+        """
+        print_summary(self, print_fn=print_fn, line_length=line_length, positions=positions,
+                      expand_nested=expand_nested, show_trainable=show_trainable, layer_range=layer_range)
 
     # --------------------------------------------------------- serialization
     def get_config(self):
@@ -800,6 +809,17 @@ def model_from_json(json_string, custom_objects=None):
 
 
 # ---------------------------------------------------------------- helpers
+def _adjust_input_rank(array, expected):
+    """Keras's leniency (Functional._adjust_input_rank): an array one axis longer than its Input whose last axis
+    is 1 loses that axis, and one axis shorter gains it where the Input's last axis is 1 (MNIST's (N, 28, 28)
+    images into ``Input((28, 28, 1))``)."""
+    if array.ndim == len(expected) + 1 and array.shape[-1] == 1:
+        return array[..., 0]
+    if array.ndim == len(expected) - 1 and expected[-1] == 1:
+        return array[..., None]
+    return array
+
+
 class _Caches(list):
     """One cache per node of a model call, the output shapes of the nodes that called add_loss,
     and the outputs of the nodes with an activity regularizer."""
@@ -846,13 +866,15 @@ _MASK_OP_CLASSES = ("NotEqual", "ConvertToTensor")
 
 
 def _keras_mask_ops(entries):
-    """Names of the op layers Keras writes only to carry a mask (``NotEqual(ids, 0)`` -> ``ConvertToTensor``).
+    """Names of the op layers Keras writes only to carry a mask (``NotEqual(ids, 0)`` -> ``ConvertToTensor``,
+    and the ``keras.ops`` it combines masks with: ``Any``, ``ExpandDims``, ``LogicalOr``, ``Concatenate`` ...).
 
     Keras records an explicit mask argument (``mask=``, ``value_mask=`` ...) as
     these operations; course_lib recomputes masks by its mask protocol, so
     such layers are skipped, but only when nothing else uses their outputs.
     """
-    candidates = {entry["name"] for entry in entries if entry.get("class_name") in _MASK_OP_CLASSES}
+    candidates = {entry["name"] for entry in entries if entry.get("class_name") in _MASK_OP_CLASSES
+                  or str(entry.get("module", "")).startswith("keras.src.ops")}
     while True:
         used_otherwise = set()
         for entry in entries:

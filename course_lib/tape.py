@@ -76,8 +76,9 @@ class GradientTape:
         return _Paused(self)
 
     # ---- recording -------------------------------------------------------
-    def _record_call(self, layer, inputs, outputs, cache):
-        call = _Call(layer, inputs, outputs, cache)
+    def _record_call(self, layer, inputs, outputs, cache, given=None):
+        call = _Call(layer, inputs, outputs, cache, given)
+        call.added_losses = bool(getattr(layer, "_eager_losses", None))  # add_loss, activity regularizers
         self._calls.append(call)
         for index, output in enumerate(call.outputs):
             self._producer[id(output)] = (call, index)
@@ -110,12 +111,17 @@ class GradientTape:
         seeds = list(self._seeds(target, output_gradients))
         self._used = True
         grads = {}  # id(array or Variable) -> gradient: what the walk has reached so far
+        included = set()  # ids of the layers whose added losses the target adds
         for item, upstream in seeds:
             if isinstance(item, TapeScalar):
                 for loss_call, coefficient in item._loss_terms().items():
-                    loss_call.seed(grads, coefficient)
+                    if isinstance(loss_call, _AddedLosses):
+                        included.add(id(loss_call.layer))
+                    else:
+                        loss_call.seed(grads, coefficient)
             else:
                 _accumulate(grads, id(item), upstream)
+        self._warn_added_losses(included)
         reached = set()
         for call in reversed(self._calls):
             upstream = [grads.get(id(output)) for output in call.outputs]
@@ -125,9 +131,11 @@ class GradientTape:
             upstream = [backend.xp.zeros_like(o) if g is None else g for g, o in zip(upstream, call.outputs)]
             input_grads, named = call.layer.backward(upstream if call.outputs_are_list else upstream[0], call.cache)
             input_grads = input_grads if call.inputs_are_list else [input_grads]
-            for array, grad in zip(call.inputs, input_grads):
+            for array, original, grad in zip(call.inputs, call.given, input_grads):
                 if grad is not None:
                     _accumulate(grads, id(array), grad)
+                    if original is not array:  # the caller's array, before the call cast it
+                        _accumulate(grads, id(original), grad)
             variables = dict(zip(call.layer.trainable_weight_names, call.layer.trainable_weights))
             for name, grad in named.items():
                 if grad is not None and name in variables:
@@ -168,6 +176,16 @@ class GradientTape:
                     f"float()) is a constant. Received a target of type {type(item).__name__}."
                 )
 
+    def _warn_added_losses(self, included):
+        for call in self._calls:
+            if call.added_losses and id(call.layer) not in included:
+                warnings.warn(
+                    f"GradientTape.gradient: '{call.layer.name}' added losses during its call (add_loss or "
+                    "an activity regularizer) that the target does not add. Keras then leaves their "
+                    "gradients out; course_lib's backward of the call includes them. Add sum(model.losses) "
+                    "to the loss, as Keras's custom training loops do.", RuntimeWarning, stacklevel=3)
+                return
+
     def _warn_unreached(self, sources, results, reached):
         flat_sources, flat_results = _flatten(sources), _flatten(results)
         missing = {id(s) for s, g in zip(flat_sources, flat_results) if g is None}
@@ -202,13 +220,18 @@ class _Paused:
 class _Call:
     """One recorded call: the layer (or model), its inputs and outputs, and the cache of its forward."""
 
-    def __init__(self, layer, inputs, outputs, cache):
+    def __init__(self, layer, inputs, outputs, cache, given=None):
         self.layer, self.cache = layer, cache
         self.inputs_are_list = isinstance(inputs, (list, tuple))
         self.outputs_are_list = isinstance(outputs, (list, tuple))
         # The arrays themselves are kept, so that their ids stay theirs while the tape lives.
         self.inputs = list(inputs) if self.inputs_are_list else [inputs]
         self.outputs = list(outputs) if self.outputs_are_list else [outputs]
+        # What the caller passed, where it has the same structure (one array, or a list of them).
+        if given is None or isinstance(given, (list, tuple)) != self.inputs_are_list:
+            given = self.inputs
+        given = list(given) if self.inputs_are_list else [given]
+        self.given = given if len(given) == len(self.inputs) else self.inputs
 
 
 class _LossCall:
@@ -322,10 +345,11 @@ class recorded_call:
         _DEPTH[0] -= 1
         return False
 
-    def __call__(self, inputs, outputs, cache):
+    def __call__(self, inputs, outputs, cache, given=None):
+        """``given``: the inputs as the caller passed them, before the call cast them (same structure)."""
         if self.active and self.layer.differentiable:
             for tape in _RECORDING:
-                tape._record_call(self.layer, inputs, outputs, cache)
+                tape._record_call(self.layer, inputs, outputs, cache, given)
 
 
 def record_loss(loss, y_true, y_pred, sample_weight, value):
@@ -345,6 +369,22 @@ def record_penalty(regularized, value, where):
     if not recording():
         return value
     return TapeScalar(value, _RECORDING[-1], ((_PenaltyCall(regularized, where), 1.0),))
+
+
+def record_eager_losses(layer, values):
+    """The losses ``layer`` added in its last call (add_loss, activity regularizers), as :class:`TapeScalar`\\ s
+    that tell the tape the target adds them (their gradients come from the layer's backward)."""
+    if not recording():
+        return values
+    marker = _AddedLosses(layer)
+    return [TapeScalar(backend.to_float(value), _RECORDING[-1], ((marker, 0.0),)) for value in values]
+
+
+class _AddedLosses:
+    """A layer's added losses in a target: their gradients are the backward's business, nothing to seed."""
+
+    def __init__(self, layer):
+        self.layer = layer
 
 
 class _PenaltyCall:

@@ -142,7 +142,7 @@ class Trainer:
     def _require_compiled(self, what, step=None):
         """Compiled, and with a loss unless ``step`` ('train_step' / 'test_step') is the model's own."""
         if not self.compiled:
-            raise RuntimeError(f"You must call `compile()` before using the model ({what} was called).")
+            raise ValueError(f"You must call `compile()` before using the model ({what} was called).")
         if self._losses is None and not (step and self._overrides(step)):
             raise ValueError(f"{what}: the model was compiled without a loss; pass `loss=` to compile().")
 

@@ -117,11 +117,18 @@ def deserialize(config, custom_objects=None, build=True):
     name = config.get("class_name")
     registered = config.get("registered_name")
     cls = classes.get(registered) if registered in classes else classes.get(name)
+    if cls is None and str(config.get("module", "")).startswith("keras.src.ops"):
+        raise ValueError(
+            f"layers.deserialize: {name!r} is a keras.ops operation ({config['module']}) that the model's "
+            "computation uses, and course_lib loads layers, not keras.ops calls (it has no automatic "
+            "differentiation to train through them). Write the computation as a layer of your own, with its "
+            "backward, and pass it in custom_objects."
+        )
     if cls is None:
         raise ValueError(
             f"layers.deserialize: unknown layer class {name!r}: course_lib has no such layer. "
             f"Known: {sorted(classes)}. For a layer of your own, pass custom_objects={{{name!r}: "
-            "YourClass}} or decorate it with keras.saving.register_keras_serializable()."
+            "YourClass} or decorate it with keras.saving.register_keras_serializable()."
         )
     arguments = dict(config.get("config", {}))
     if issubclass(cls, models.Model):

@@ -384,9 +384,16 @@ class Layer:
         """Keras's ``losses``: what ``add_loss`` and the activity regularizers gave during this
         layer's (or model's) last forward pass, then the penalties of the trainable weights that
         have a regularizer, at their current values."""
-        return list(self._eager_losses) + [
-            regularizer(variable.value) for _, variable, regularizer in self._regularized_weights()
-        ]
+        eager = list(self._eager_losses)
+        regularized = self._regularized_weights()
+        penalties = [regularizer(variable.value) for _, variable, regularizer in regularized]
+        if tape.recording():
+            # Inside a GradientTape, `loss + sum(model.losses)` must carry the penalties' gradients
+            # (Keras's custom training loops add them so).
+            eager = tape.record_eager_losses(self, eager)
+            penalties = [tape.record_penalty([entry], backend.to_float(value), f"Layer '{self.name}'")
+                         for entry, value in zip(regularized, penalties)]
+        return eager + penalties
 
     def _regularized_weights(self, trainable_only=True):
         """``[(weight name, Variable, regularizer)]`` for the weights that have a regularizer.
@@ -447,7 +454,7 @@ class Layer:
             )
         if _is_symbolic(inputs):
             return self._symbolic_call(inputs)
-        inputs = self._prepare_inputs(inputs)
+        given, inputs = inputs, self._prepare_inputs(inputs)
         shapes = _shapes_of(inputs)
         self._maybe_build(shapes)
         self._check_input(shapes)
@@ -457,7 +464,7 @@ class Layer:
         training = self.training_default if training is None else bool(training)
         with tape.recorded_call(self) as record:
             outputs, cache = self._forward_with_mask(inputs, training, mask)
-        record(inputs, outputs, cache)
+        record(inputs, outputs, cache, given=given)
         if self.activity_regularizer is not None:
             self._eager_losses.extend(activity_penalties(self.activity_regularizer, outputs))
         # Only for the sugar `layer.backward(dy)`; models and the engine never read it.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 import shutil
 
 import rich.box
@@ -68,16 +69,44 @@ def _connections(layer, model):
     return ", ".join(parts) or "-"
 
 
-def print_summary(model, print_fn=None, line_length=None):
-    """Print ``model``'s summary table as Keras 3 does (see the module docstring)."""
+def _layer_range(layers, layer_range):
+    """Keras's ``[first, last + 1]`` of the layers whose names match ``layer_range``'s two patterns (re.match)."""
+    if layer_range is None:
+        return [0, len(layers)]
+    if len(layer_range) != 2 or not all(isinstance(pattern, str) for pattern in layer_range):
+        raise ValueError(f"summary: layer_range must be a list or tuple of two layer names (regular expressions "
+                         f"matched from the start). Received: layer_range={layer_range!r}")
+    lower = [i for i, layer in enumerate(layers) if re.match(layer_range[0], layer.name)]
+    upper = [i for i, layer in enumerate(layers) if re.match(layer_range[1], layer.name)]
+    if not lower or not upper:
+        raise ValueError(f"summary: layer_range={list(layer_range)!r} does not match the names of the model's "
+                         f"layers {[layer.name for layer in layers]}")
+    if min(lower) > max(upper):
+        return [min(upper), max(lower) + 1]
+    return [min(lower), max(upper) + 1]
+
+
+def print_summary(model, print_fn=None, line_length=None, positions=None, expand_nested=False,
+                  show_trainable=False, layer_range=None):
+    """Print ``model``'s summary table as Keras 3 does (see the module docstring).
+
+    ``positions`` (the columns' right edges, fractions of the line), ``expand_nested`` (the layers
+    of a nested model under it, each prefixed by ``└``), ``show_trainable`` (a "Trainable"
+    column: Y, N, or - for a layer without weights) and ``layer_range`` (two names, the first
+    and last layer shown) are Keras's.
+    """
     chain = _is_chain(model)
     if chain:
-        default, positions = 88, [0.45, 0.80, 1.0]
+        default, positions = 88, positions or [0.45, 0.80, 1.0]
         header, justify = ["Layer (type)", "Output Shape", "Param #"], ["left", "left", "right"]
     else:
-        default, positions = 108, [0.3, 0.56, 0.74, 1.0]
+        default, positions = 108, positions or [0.3, 0.56, 0.74, 1.0]
         header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
         justify = ["left", "left", "right", "left"]
+    if show_trainable:
+        default += 12
+        positions = [p * 0.90 for p in positions] + [1.0]
+        header, justify = header + ["Trainable"], justify + ["center"]
     line_length = line_length or min(default, shutil.get_terminal_size().columns - 4)
     widths, current = [], 0
     for position in positions:
@@ -90,12 +119,26 @@ def print_summary(model, print_fn=None, line_length=None):
         *[rich.table.Column(name, justify=side, width=width) for name, side, width in zip(header, justify, widths)],
         width=line_length, show_lines=True, box=rich.box.HEAVY_HEAD,
     )
-    for layer in model.layers:  # Keras's order (a functional model's InputLayers included)
+
+    def rows(layer, level=0):
+        prefix = "   " * level + "└ " if level else ""
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
-        row = [f"{rich.markup.escape(layer.name)} ({type(layer).__name__})", _shape_text(layer, model), params]
+        row = [f"{rich.markup.escape(prefix + layer.name)} ({type(layer).__name__})", _shape_text(layer, model),
+               params]
         if not chain:
             row.append(_connections(layer, model))
-        table.add_row(*row)
+        if show_trainable:
+            row.append(("Y" if layer.trainable else "N") if layer.weights else "-")
+        found = [row]
+        if expand_nested and getattr(layer, "layers", None):
+            for inner in layer.layers:
+                found.extend(rows(inner, level + 1))
+        return found
+
+    shown = _layer_range(model.layers, layer_range)
+    for layer in model.layers[shown[0]:shown[1]]:  # Keras's order (a functional model's InputLayers included)
+        for row in rows(layer):
+            table.add_row(*row)
 
     trainable, frozen = model.trainable_weights, model.non_trainable_weights
     optimizer = getattr(model, "optimizer", None)
@@ -113,4 +156,7 @@ def print_summary(model, print_fn=None, line_length=None):
     if optimizer_built:
         console.print(f" Optimizer params: {counts[2]:,} ({_readable_size(sizes[2])})")
     text = console.end_capture()
-    (print_fn or print)(text.rstrip("\n"))
+    if print_fn is None:
+        print(text.rstrip("\n"))
+    else:
+        print_fn(text)  # as Keras: the captured text, its last line break included

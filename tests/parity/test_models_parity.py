@@ -392,3 +392,54 @@ def test_a_shared_layer_reports_its_first_call_as_input_and_output():
 
     import tensorflow as tf
     assert shapes(cl) == shapes(tf.keras) == ((None, 3), (None, 2))
+
+
+@pytest.mark.parametrize("input_shape, array_shape", [
+    ((28, 28, 1), (6, 28, 28)),  # MNIST's images into a Conv2D model: Keras adds the channel axis
+    ((5,), (6, 5, 1)),  # a trailing axis of 1 too many: Keras drops it
+])
+def test_an_input_one_axis_of_1_off_is_adjusted_as_keras_does(input_shape, array_shape):
+    from course_lib.testing import from_keras
+
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input(input_shape)] + ([keras.layers.Conv2D(3, 3), keras.layers.Flatten()]
+                                           if len(input_shape) == 3 else []) + [keras.layers.Dense(4)]
+    theirs = keras.Sequential(layers)
+    ours = from_keras(theirs)
+    x = np.random.default_rng(1).random(array_shape).astype("float32")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    y = np.random.default_rng(2).random((6, 4)).astype("float32")
+    for model in (theirs, ours):
+        model.compile(optimizer="sgd", loss="mse")
+    assert ours.evaluate(x, y, verbose=0) == pytest.approx(theirs.evaluate(x, y, verbose=0), rel=1e-5)
+    with pytest.raises(ValueError, match="is incompatible"):
+        ours.predict(x[..., None, None] if len(input_shape) == 1 else x[:, :, :5], verbose=0)
+
+
+def _summary_text(model, **options):
+    printed = []
+    model.summary(print_fn=lambda text, *args, **kwargs: printed.append(text), **options)
+    return printed
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"show_trainable": True}, {"expand_nested": True}, {"expand_nested": True, "show_trainable": True},
+    {"layer_range": ["inner", "head"]}, {"positions": [0.4, 0.7, 1.0]}, {"line_length": 100},
+], ids=lambda options: ",".join(options) or "defaults")
+def test_summary_takes_keras_s_arguments_and_prints_the_same_text(options):
+    """A nested model with a frozen layer: chapter 8 checks which VGG-16 layers are frozen this way."""
+    from course_lib.testing import from_keras
+
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="d1"), keras.layers.Dense(2, name="d2")],
+                             name="inner")
+    x = keras.Input((3,), name="x")
+    theirs = keras.Model(x, keras.layers.Dense(1, name="head")(inner(x)), name="outer")
+    theirs.get_layer("inner").get_layer("d1").trainable = False
+    expected = _summary_text(theirs, **options)
+    assert len(expected) == 1 and expected[0].endswith("\n")  # print_fn gets the whole text, its line break too
+    assert _summary_text(from_keras(theirs), **options) == expected
+
+
+def test_the_summary_of_an_unbuilt_model_is_keras_s():
+    assert _summary_text(cl.Sequential([cl.layers.Dense(2, name="d")], name="s")) == \
+        _summary_text(keras.Sequential([keras.layers.Dense(2, name="d")], name="s"))

@@ -338,7 +338,7 @@ def test_fit_evaluate_before_compile():
             rf"You must call `compile\(\)` before using "
             rf"the model \({method.__name__} was called\)"
         )
-        with pytest.raises(RuntimeError, match=message):
+        with pytest.raises(ValueError, match=message):
             method(np.ones((2, 4)), np.ones((2, 2)))
     model.compile("sgd")
     with pytest.raises(ValueError, match=r"fit: the model was compiled without a loss; pass `loss=`"):
