@@ -32,6 +32,7 @@ from course_lib.grading.harness import (
     StudentCodeError,
     call_student,
     compare,
+    drawn_cases,
     relative_error,
     run_cases,
     shown,
@@ -152,20 +153,6 @@ def _drawn_length_case(rng, number):
         _integer(rng, 2, 3)
 
 
-def _length_cases(seed):
-    """:data:`_LENGTH_CASES` for seed 0, else a new case of each kind (none of them a case of seed 0)."""
-    if seed == 0:
-        return list(_LENGTH_CASES)
-    cases = []
-    for number in range(len(_LENGTH_CASES)):
-        rng = numpy.random.default_rng([seed, number])
-        case = _drawn_length_case(rng, number)
-        while case in _LENGTH_CASES or case in cases:
-            case = _drawn_length_case(rng, number)
-        cases.append(case)
-    return cases
-
-
 def check_conv_output_length(conv_output_length, points=DEFAULT_POINTS["conv_output_length"], seed=0,
                              verbose=True):
     """Check ``conv_output_length(size, kernel, stride, padding, dilation=1) -> int``.
@@ -178,7 +165,7 @@ def check_conv_output_length(conv_output_length, points=DEFAULT_POINTS["conv_out
         Points earned (float).
     """
     cases = []
-    for size, kernel, stride, padding, dilation in _length_cases(seed):
+    for size, kernel, stride, padding, dilation in drawn_cases(seed, _LENGTH_CASES, _drawn_length_case):
         def run(notes, size=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation):
             args = (size, kernel, stride, padding) + (() if dilation is None else (dilation,))
             received = call_student("conv_output_length", conv_output_length, *args, notes=notes)

@@ -32,6 +32,7 @@ from course_lib.grading.harness import (
     StudentCodeError,
     call_student,
     compare,
+    drawn_cases,
     rebuilt_model,
     run_cases,
     shown,
@@ -97,24 +98,6 @@ def _spec(blocks, input_shape, dense_units=None, classes=None):
 def _integer(rng, low, high):
     """A Python int drawn from ``low`` to ``high``, both included."""
     return int(rng.integers(low, high + 1))
-
-
-def _drawn(seed, listed, draw):
-    """``listed`` for seed 0; else, for each of its cases, ``draw(rng, number)``: a new case of the same kind.
-
-    Each case has a generator of its own, ``default_rng([seed, number])``; a draw that repeats a case of
-    seed 0 (or an earlier draw) is drawn again.
-    """
-    if seed == 0:
-        return list(listed)
-    cases = []
-    for number in range(len(listed)):
-        rng = numpy.random.default_rng([seed, number])
-        case = draw(rng, number)
-        while case in listed or case in cases:
-            case = draw(rng, number)
-        cases.append(case)
-    return cases
 
 
 def _drawn_blocks(rng, count, filters, convolutions=(1, 2)):
@@ -199,7 +182,7 @@ def check_conv_params(conv_params, points=DEFAULT_POINTS["conv_params"], seed=0,
         Points earned (float).
     """
     cases = []
-    for kernel_size, in_channels, filters, use_bias in _drawn(seed, _CONV_PARAM_CASES, _drawn_conv_param_case):
+    for kernel_size, in_channels, filters, use_bias in drawn_cases(seed, _CONV_PARAM_CASES, _drawn_conv_param_case):
         def run(notes, kernel_size=kernel_size, in_channels=in_channels, filters=filters, use_bias=use_bias):
             args = (kernel_size, in_channels, filters) + (() if use_bias is None else (use_bias,))
             received = call_student("conv_params", conv_params, *args, notes=notes)
@@ -332,7 +315,7 @@ def check_vgg_param_count(vgg_param_count, points=DEFAULT_POINTS["vgg_param_coun
         Points earned (float).
     """
     cases = []
-    for label, blocks, input_shape, dense_units, classes in _drawn(seed, _COUNT_CASES, _drawn_count_case):
+    for label, blocks, input_shape, dense_units, classes in drawn_cases(seed, _COUNT_CASES, _drawn_count_case):
         def run(notes, blocks=blocks, input_shape=input_shape, dense_units=dense_units, classes=classes):
             received = call_student("vgg_param_count", vgg_param_count, [tuple(b) for b in blocks], tuple(input_shape),
                                     tuple(dense_units), classes, notes=notes)
@@ -381,7 +364,7 @@ def check_block_output_shapes(block_output_shapes, points=DEFAULT_POINTS["block_
         Points earned (float).
     """
     cases = []
-    for label, blocks, input_shape in _drawn(seed, _SHAPE_CASES, _drawn_shape_case):
+    for label, blocks, input_shape in drawn_cases(seed, _SHAPE_CASES, _drawn_shape_case):
         def run(notes, blocks=blocks, input_shape=input_shape):
             received = call_student("block_output_shapes", block_output_shapes, [tuple(b) for b in blocks],
                                     tuple(input_shape), notes=notes)
@@ -665,7 +648,7 @@ def check_build_vgg(build_vgg, points=DEFAULT_POINTS["build_vgg"], seed=0, verbo
     """
     rng = numpy.random.default_rng(seed)
     cases = []
-    for blocks, input_shape, dense_units, classes in _drawn(seed, _NETWORK_CASES, _drawn_network_case):
+    for blocks, input_shape, dense_units, classes in drawn_cases(seed, _NETWORK_CASES, _drawn_network_case):
         def run(notes, blocks=blocks, input_shape=input_shape, dense_units=dense_units, classes=classes):
             result = call_student("build_vgg", build_vgg, [tuple(b) for b in blocks], tuple(input_shape),
                                   tuple(dense_units), classes, notes=notes)

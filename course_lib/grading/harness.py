@@ -176,6 +176,25 @@ def matches(expected, received, tolerance: float = RELATIVE_TOLERANCE):
         return False
 
 
+def drawn_cases(seed, listed, draw):
+    """The cases of a checker for ``seed``: ``listed`` itself for seed 0 (the self-checks' inputs, which anyone can
+    record); for another seed, a new case of the same kind for each, ``draw(rng, number)``.
+
+    Each case has a generator of its own, ``default_rng([seed, number])``; a draw that repeats a case of
+    seed 0 (or an earlier draw) is drawn again.
+    """
+    if seed == 0:
+        return list(listed)
+    cases = []
+    for number in range(len(listed)):
+        rng = numpy.random.default_rng([seed, number])
+        case = draw(rng, number)
+        while case in listed or case in cases:
+            case = draw(rng, number)
+        cases.append(case)
+    return cases
+
+
 def with_hint(reason, hints, received, matches=matches):
     """``reason`` followed by the first hint whose numbers ``received`` reproduces.
 
