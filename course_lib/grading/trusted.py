@@ -48,9 +48,6 @@ CALL_SECONDS = 60.0
 CELLS_SECONDS = 30.0  # the reference notebook's cells take about 2 s
 LIMITS = {"RLIMIT_AS": 4 << 30, "RLIMIT_FSIZE": 64 << 20, "RLIMIT_NOFILE": 256, "RLIMIT_CPU": 600}
 MAX_MESSAGE = 256 << 20
-# What an assignment's answers may not use: the reference implementation and the checkers
-# (every registered assignment's checker module, whose references answer the exercises,
-# and the grading modules that import them).
 DEFAULT_SEED = 0
 """The seed of the self-checks (``grading.check``): anyone can see their inputs, so grading never uses it."""
 SEED_FILE = ".grader_seed"
@@ -99,6 +96,9 @@ def seed_argument(checker, seed):
     return {"seed": seed} if "seed" in inspect.signature(checker).parameters else {}
 
 
+# What an assignment's answers may not use: the reference implementation and the checkers
+# (every registered assignment's checker module, whose references answer the exercises,
+# and the grading modules that import them).
 LIBRARY_MODULES = ("course_lib.ops", "course_lib.layers", "course_lib.models", "course_lib.testing",
                    "course_lib.training")
 """The library itself: forbidden where the exercises rebuild it, the tool where they use it."""
