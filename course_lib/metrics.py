@@ -4,7 +4,8 @@ A metric accumulates over batches: ``update_state`` adds a batch,
 ``result`` reads the running value, ``reset_state`` starts again (the training
 engine resets at the start of each epoch). As in Keras, the running totals are
 kept in float32, so the numbers match ``tf.keras`` metric objects fed the same
-batches.
+batches. ``result`` gives a float, or a NumPy array where Keras gives one value
+per threshold or per class (``Precision(thresholds=[...])``, ``F1Score()``).
 
 ``get`` resolves what ``model.compile(metrics=[...])`` accepts, including
 Keras's shape-based choice for ``'accuracy'``/``'acc'``.
@@ -16,6 +17,7 @@ import inspect
 
 import numpy
 
+from course_lib import activations
 from course_lib import backend
 from course_lib import losses
 from course_lib.losses import (
@@ -255,7 +257,9 @@ class Metric(abc.ABC):
         return cls(**config)
 
     def __repr__(self):
-        return f"<{type(self).__name__} name={self.name!r} result={self.result():.6g}>"
+        value = self.result()  # a float, or an array (one value per threshold or class)
+        shown = f"{value:.6g}" if isinstance(value, float) else value
+        return f"<{type(self).__name__} name={self.name!r} result={shown}>"
 
 
 def _reduce_to_samplewise(values, sample_weight, dtype):
@@ -490,6 +494,684 @@ class Hinge(MeanMetricWrapper):
         super().__init__(losses.hinge, name=name, dtype=dtype)
 
 
+class RootMeanSquaredError(Mean):
+    """Running root mean squared error: ``sqrt(mean((y_pred - y_true) ** 2))``.
+
+    The squared errors go through :class:`Mean` (sample weights as there), and
+    the square root is taken of the running mean, as Keras does.
+
+    Args:
+        name: the metric's name.
+        dtype: float type of the running totals (float32).
+    """
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch.
+
+        Args:
+            y_true: targets, shape ``(batch, ...)``.
+            y_pred: predictions, the same shape (``(batch,)`` against ``(batch, 1)`` is lined up).
+            sample_weight: None or weights that line up with the squared errors.
+        """
+        y_true = backend.to_array(y_true, self.dtype, where="RootMeanSquaredError")
+        y_pred = backend.to_array(y_pred, self.dtype, where="RootMeanSquaredError")
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        _check_broadcast(y_true, y_pred, "RootMeanSquaredError")
+        super().update_state(backend.xp.square(y_pred - y_true), sample_weight=sample_weight)
+
+    def result(self) -> float:
+        mean = backend.xp.asarray(super().result(), self.dtype)
+        return backend.to_float(backend.xp.sqrt(mean))
+
+
+# ---------------------------------------------------------------------------
+# Confusion-matrix metrics: Precision, Recall, AUC
+# ---------------------------------------------------------------------------
+
+_NEG_INF = -1e10  # Keras's threshold when only top_k is given: every kept prediction is above it
+
+
+def _divide_no_nan(numerator, denominator):
+    """``numerator / denominator``, and 0 where the denominator is 0 (TensorFlow's ``divide_no_nan``)."""
+    xp = backend.xp
+    zero = denominator == 0
+    return xp.where(zero, 0, numerator / xp.where(zero, 1, denominator))
+
+
+def _host_result(value, dtype):
+    """A metric's value for the user: a float for one number, else a NumPy array (one per threshold/class)."""
+    value = backend.xp.asarray(value, dtype)
+    return backend.to_float(value) if value.ndim == 0 else backend.to_numpy(value)
+
+
+def _parse_thresholds(where, thresholds, default):
+    """Keras's ``parse_init_thresholds``: a list of thresholds in ``[0, 1]`` (``default`` when None)."""
+    if thresholds is None:
+        return [default]
+    values = list(thresholds) if isinstance(thresholds, (list, tuple)) else [thresholds]
+    if not values:
+        raise ValueError(f"{where}: thresholds must not be empty. Received: thresholds={thresholds!r}")
+    for value in values:
+        backend.check_real(where, "thresholds", value)
+    invalid = [value for value in values if not 0 <= value <= 1]
+    if invalid:
+        raise ValueError(f"{where}: threshold values must be in [0, 1]. Received: {invalid}")
+    return [float(value) for value in values]
+
+
+def _evenly_distributed(thresholds):
+    """Keras's test for thresholds ``0, 1/(n-1), ..., 1`` (numpy.allclose, atol epsilon): the bucketed update."""
+    count = len(thresholds)
+    if count < 3:
+        return False
+    return all(abs(value - index / (count - 1)) <= backend.epsilon() + 1e-5 * (index / (count - 1))
+               for index, value in enumerate(thresholds))
+
+
+def _check_index(where, argument, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{where}: {argument} must be an integer or None. Received: {argument}={value!r}")
+    if value < minimum:
+        raise ValueError(f"{where}: {argument} must be >= {minimum}. Received: {argument}={value}")
+    return value
+
+
+def _broadcast_weights(where, argument, weights, shape):
+    try:
+        return backend.xp.broadcast_to(weights, shape)
+    except ValueError:
+        raise ValueError(
+            f"{where}: {argument} of shape {weights.shape} does not broadcast to the "
+            f"predictions' shape {shape}."
+        ) from None
+
+
+def _filter_top_k(y_pred, k):
+    """Keras's ``_filter_top_k``: the ``k`` largest scores of each row kept, the others set to -1e10.
+
+    Ties go to the lower index, as TensorFlow's ``top_k`` breaks them.
+    """
+    xp = backend.xp
+    order = xp.argsort(-y_pred, axis=-1, kind="stable")
+    rank = xp.argsort(order, axis=-1, kind="stable")
+    return xp.where(rank < k, y_pred, xp.asarray(_NEG_INF, y_pred.dtype))
+
+
+def _confusion_increments(where, wanted, y_true, y_pred, thresholds, evenly, dtype, top_k=None,
+                          class_id=None, sample_weight=None, multi_label=False, label_weights=None):
+    """One batch's true/false positives/negatives per threshold: Keras's ``update_confusion_matrix_variables``.
+
+    A prediction counts as positive above a threshold (strictly). Labels count
+    as positive where they are non-zero. Without ``multi_label`` every entry is
+    one example; with it the counts are kept per column (label).
+
+    Args:
+        where: the metric's name for error messages.
+        wanted: the keys to compute, among ``'tp'``, ``'fp'``, ``'tn'``, ``'fn'``.
+        thresholds: host list of floats, sorted when ``evenly``.
+        evenly: the thresholds are ``0, 1/(n-1), ..., 1`` (maybe with the
+            ``-epsilon``/``1+epsilon`` ends): Keras's bucketed update is used,
+            whose rounding this reproduces.
+        dtype: the accumulators' float type.
+        top_k, class_id: Precision/Recall's restriction to the top-k scores / one column.
+        sample_weight: None, or weights that line up with the labels.
+        label_weights: None, or one weight per column (flattened case only).
+
+    Returns:
+        ``{key: increment}``, each of shape ``(thresholds,)``, or
+        ``(thresholds, labels)`` with ``multi_label``.
+    """
+    xp = backend.xp
+    y_true = _numeric(y_true, where).astype(dtype)
+    y_pred = _numeric(y_pred, where).astype(dtype)
+    y_pred, y_true = squeeze_or_expand_to_same_rank(y_pred, y_true)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"{where}: y_true and y_pred must have the same shape. "
+            f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
+        )
+    if sample_weight is not None:
+        sample_weight = backend.to_array(sample_weight, dtype, where=f"{where} (sample_weight)")[..., None]
+        _, sample_weight = squeeze_or_expand_to_same_rank(y_true, sample_weight, expand_rank_1=False)
+    if top_k is not None:
+        if y_pred.ndim == 0 or top_k > y_pred.shape[-1]:
+            raise ValueError(
+                f"{where}: top_k={top_k} needs at least {top_k} scores on the last axis of y_pred. "
+                f"Received: y_pred.shape={y_pred.shape}"
+            )
+        y_pred = _filter_top_k(y_pred, top_k)
+    if class_id is not None:
+        if y_pred.ndim < 2:
+            raise ValueError(
+                f"{where}: when class_id is provided, y_pred must be a 2D array with shape "
+                f"(num_samples, num_classes). Received: y_pred.shape={y_pred.shape}"
+            )
+        if class_id >= y_pred.shape[-1]:
+            raise ValueError(
+                f"{where}: class_id={class_id} is not a column of y_pred of shape {y_pred.shape}."
+            )
+        y_true, y_pred = y_true[..., class_id, None], y_pred[..., class_id, None]
+    weights = None
+    if sample_weight is not None:
+        weights = _broadcast_weights(where, "sample_weight", sample_weight, y_pred.shape)
+    if label_weights is not None and not multi_label:
+        label_weights = _broadcast_weights(where, "label_weights", label_weights[None], y_pred.shape)
+        weights = label_weights if weights is None else weights * label_weights
+    if not multi_label:
+        y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
+        weights = None if weights is None else weights.reshape(-1)
+    if evenly:
+        return _bucketed_increments(wanted, y_true, y_pred, weights, thresholds, multi_label, dtype)
+
+    # Every prediction against every threshold: (T, N) or, per label, (T, N, L).
+    shape = (-1,) + (1,) * y_pred.ndim
+    above = y_pred[None] > xp.asarray(thresholds, dtype).reshape(shape)
+    positive = (y_true != 0)[None]
+
+    def count(label, predicted):
+        hit = label & predicted
+        if weights is None:
+            return xp.sum(hit, axis=1, dtype=dtype)
+        return xp.sum(xp.where(hit, weights[None], 0), axis=1, dtype=dtype)
+
+    pairs = {"tp": (positive, above), "fp": (~positive, above),
+             "tn": (~positive, ~above), "fn": (positive, ~above)}
+    return {key: count(*pairs[key]) for key in wanted}
+
+
+def _bucketed_increments(wanted, y_true, y_pred, weights, thresholds, multi_label, dtype):
+    """Keras's update for evenly spaced thresholds: one bucket per prediction, then reversed cumulative sums.
+
+    Predictions are clipped to ``[0, 1]``; a prediction ``p`` falls in bucket
+    ``ceil(p * (T - 1)) - 1`` (the lowest bucket also takes 0 when the first
+    threshold is ``-epsilon``), and is above every threshold up to its bucket.
+    """
+    xp = backend.xp
+    count = len(thresholds)
+    with_epsilon = thresholds[0] < 0.0 or thresholds[-1] > 1.0
+    truth = (y_true != 0).astype(dtype)
+    positives = truth if weights is None else truth * weights
+    negatives = (1 - truth) if weights is None else (1 - truth) * weights
+    bucket = xp.ceil(xp.clip(y_pred, 0.0, 1.0) * (count - 1)) - 1
+    if with_epsilon:
+        bucket = xp.maximum(bucket, 0)
+    # Shifted by one: slot 0 holds the predictions below the first bucket, which count nowhere.
+    slot = bucket.astype("int64") + 1
+    labels = y_pred.shape[1] if multi_label else 1
+    if multi_label:
+        slot = slot + (count + 1) * xp.arange(labels)[None, :]
+
+    def above(values):
+        sums = xp.bincount(slot.reshape(-1), weights=values.reshape(-1), minlength=labels * (count + 1))
+        sums = sums.astype(dtype).reshape(labels, count + 1)[:, 1:]
+        totals = xp.cumsum(sums[:, ::-1], axis=-1)[:, ::-1]
+        return totals.T if multi_label else totals[0]
+
+    increments = {}
+    tp = above(positives) if "tp" in wanted or "fn" in wanted else None
+    fp = above(negatives) if "fp" in wanted or "tn" in wanted else None
+    axis = 0 if multi_label else None
+    if "tp" in wanted:
+        increments["tp"] = tp
+    if "fp" in wanted:
+        increments["fp"] = fp
+    if "tn" in wanted:
+        increments["tn"] = xp.sum(negatives, axis=axis, dtype=dtype) - fp
+    if "fn" in wanted:
+        increments["fn"] = xp.sum(positives, axis=axis, dtype=dtype) - tp
+    return increments
+
+
+class _PrecisionRecall(Metric):
+    """Shared by Precision and Recall: thresholds, top_k, class_id and two running counts per threshold."""
+
+    _counts = ()  # the two confusion-matrix counts kept, e.g. ("tp", "fp")
+    _attributes = {"tp": "true_positives", "fp": "false_positives", "fn": "false_negatives"}
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        where = type(self).__name__
+        self.init_thresholds = thresholds
+        self.top_k = None if top_k is None else _check_index(where, "top_k", top_k, 1)
+        self.class_id = None if class_id is None else _check_index(where, "class_id", class_id, 0)
+        default = 0.5 if top_k is None else _NEG_INF
+        self.thresholds = _parse_thresholds(where, thresholds, default)
+        self._thresholds_distributed_evenly = _evenly_distributed(self.thresholds)
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch.
+
+        Args:
+            y_true: labels, the shape of ``y_pred`` (non-zero counts as positive).
+            y_pred: scores, compared with each threshold (above it counts as positive).
+            sample_weight: None, or weights whose rank is 0 or that of ``y_true``
+                (broadcast to it); one weight per sample also works.
+        """
+        increments = _confusion_increments(
+            type(self).__name__, self._counts, y_true, y_pred, self.thresholds,
+            self._thresholds_distributed_evenly, self.dtype, top_k=self.top_k,
+            class_id=self.class_id, sample_weight=sample_weight)
+        for key, increment in increments.items():
+            name = self._attributes[key]
+            setattr(self, name, getattr(self, name) + increment)
+
+    def result(self):
+        """A float for one threshold, else a NumPy array with one value per threshold."""
+        first, second = (getattr(self, self._attributes[key]) for key in self._counts)
+        value = _divide_no_nan(first, first + second)
+        return _host_result(value[0] if len(self.thresholds) == 1 else value, self.dtype)
+
+    def reset_state(self):
+        for key in self._counts:
+            setattr(self, self._attributes[key], backend.xp.zeros((len(self.thresholds),), self.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
+                "class_id": self.class_id}
+
+
+class Precision(_PrecisionRecall):
+    """How many of the predicted positives are positive: ``tp / (tp + fp)``, as Keras computes it.
+
+    Args:
+        thresholds: a float or a list of floats in ``[0, 1]``; a prediction
+            above a threshold counts as positive (use 0 for logits). A list
+            gives one result per threshold. Default 0.5, or with ``top_k`` any
+            score among the top k.
+        top_k: only the ``k`` highest scores of each row count as predicted positives.
+        class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
+        name: the name in logs (by default ``precision``, ``precision_1`` ...).
+        dtype: float type of the counts (float32).
+    """
+
+    _counts = ("tp", "fp")
+
+
+class Recall(_PrecisionRecall):
+    """How many of the positives are predicted positive: ``tp / (tp + fn)``, as Keras computes it.
+
+    Args:
+        thresholds: a float or a list of floats in ``[0, 1]``; a prediction
+            above a threshold counts as positive (use 0 for logits). A list
+            gives one result per threshold. Default 0.5, or with ``top_k`` any
+            score among the top k.
+        top_k: only the ``k`` highest scores of each row count as predicted positives.
+        class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
+        name: the name in logs (by default ``recall``, ``recall_1`` ...).
+        dtype: float type of the counts (float32).
+    """
+
+    _counts = ("tp", "fn")
+
+
+_AUC_CURVES = {"ROC": "ROC", "roc": "ROC", "PR": "PR", "pr": "PR", "PRGAIN": "PRGAIN", "prgain": "PRGAIN"}
+_AUC_SUMMATIONS = {"interpolation": "interpolation", "Interpolation": "interpolation",
+                   "majoring": "majoring", "Majoring": "majoring", "minoring": "minoring", "Minoring": "minoring"}
+
+
+class AUC(Metric):
+    """Area under the ROC or precision-recall curve, from confusion counts at fixed thresholds.
+
+    As Keras: predictions are counted at ``num_thresholds`` thresholds
+    (``-epsilon``, ``1/(n-1)`` ... ``1+epsilon``), and the curve through those
+    points is summed as a Riemann sum. For ``curve='PR'`` with
+    ``'interpolation'`` the true and false positives are interpolated
+    (Davis & Goadrich 2006), not the precision.
+
+    Args:
+        num_thresholds: how many thresholds (> 1); ignored when ``thresholds`` is given.
+        curve: ``'ROC'`` (default), ``'PR'`` or ``'PRGAIN'`` (also lower case).
+        summation_method: ``'interpolation'`` (trapezoids), ``'minoring'``
+            (lower bound) or ``'majoring'`` (upper bound).
+        name: the name in logs (by default ``auc``, ``auc_1`` ...).
+        dtype: float type of the counts (float32).
+        thresholds: a list of thresholds to use instead; the two end points
+            are added to them.
+        multi_label: one curve per column of ``(batch, labels)`` data, the AUCs
+            averaged; otherwise every entry is one example.
+        num_labels: the number of labels with ``multi_label`` (else known at the first batch).
+        label_weights: one weight per label: how the label AUCs are averaged
+            with ``multi_label``, else how each column's entries are weighted.
+        from_logits: apply a sigmoid to the predictions first.
+    """
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None,
+                 dtype=None, thresholds=None, multi_label=False, num_labels=None, label_weights=None,
+                 from_logits=False):
+        if not isinstance(curve, str) or curve not in _AUC_CURVES:
+            raise ValueError(
+                f'AUC: invalid curve "{curve}". Expected one of "ROC", "PR", "PRGAIN" (or lower case).'
+            )
+        if not isinstance(summation_method, str) or summation_method not in _AUC_SUMMATIONS:
+            raise ValueError(
+                f'AUC: invalid summation_method "{summation_method}". Expected one of "interpolation", '
+                '"majoring", "minoring".'
+            )
+        self._init_from_thresholds = thresholds is not None
+        if thresholds is not None:
+            if not isinstance(thresholds, (list, tuple)):
+                raise TypeError(f"AUC: thresholds must be a list of floats. Received: thresholds={thresholds!r}")
+            for value in thresholds:
+                backend.check_real("AUC", "thresholds", value)
+            thresholds = sorted(float(value) for value in thresholds)
+            self.num_thresholds = len(thresholds) + 2
+            self._thresholds_distributed_evenly = _evenly_distributed([0.0] + thresholds + [1.0])
+        else:
+            if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, int):
+                raise TypeError(
+                    f"AUC: num_thresholds must be an integer > 1. Received: num_thresholds={num_thresholds!r}"
+                )
+            if num_thresholds <= 1:
+                raise ValueError(
+                    f"AUC: num_thresholds must be an integer > 1. Received: num_thresholds={num_thresholds}"
+                )
+            self.num_thresholds = num_thresholds
+            thresholds = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            self._thresholds_distributed_evenly = True
+        # End points below 0 and above 1, so that predictions of exactly 0 or 1 are counted.
+        self._thresholds = [0.0 - backend.epsilon()] + thresholds + [1.0 + backend.epsilon()]
+        self.curve = _AUC_CURVES[curve]
+        self.summation_method = _AUC_SUMMATIONS[summation_method]
+        super().__init__(name=name, dtype=dtype)
+        self.multi_label = bool(multi_label)
+        self.num_labels = num_labels
+        if num_labels is not None:
+            _check_index("AUC", "num_labels", num_labels, 1)
+        self.label_weights = (None if label_weights is None
+                              else backend.to_array(label_weights, self.dtype, where="AUC (label_weights)"))
+        if self.label_weights is not None and self.label_weights.ndim != 1:
+            raise ValueError(
+                f"AUC: label_weights must be one weight per label. Received shape {self.label_weights.shape}"
+            )
+        self._from_logits = from_logits
+        self._built = False
+        if self.multi_label:
+            if num_labels:
+                self._build((None, num_labels))
+        else:
+            if num_labels:
+                raise ValueError("AUC: num_labels is needed only when multi_label is True.")
+            self._build(None)
+
+    @property
+    def thresholds(self):
+        """The thresholds the counts are kept at, end points included."""
+        return list(self._thresholds)
+
+    def _build(self, shape):
+        if self.multi_label:
+            if len(shape) != 2:
+                raise ValueError(
+                    f"AUC: y_pred must have rank 2 when multi_label=True. Found rank {len(shape)}. "
+                    f"Full shape received for y_pred: {tuple(shape)}"
+                )
+            self._num_labels = shape[1]
+        self._built = True
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch.
+
+        Args:
+            y_true: 0/1 labels, the shape of ``y_pred`` (non-zero counts as positive).
+            y_pred: probabilities (or logits with ``from_logits``), ``(batch, labels)``
+                with ``multi_label``.
+            sample_weight: None, or weights whose rank is 0 or that of ``y_true``.
+        """
+        y_pred = _float_predictions(y_pred, "AUC")
+        if not self._built:
+            self._build(y_pred.shape)
+        elif self.multi_label and (y_pred.ndim != 2 or y_pred.shape[1] != self._num_labels):
+            raise ValueError(
+                f"AUC: with multi_label=True, y_pred must have shape (batch, {self._num_labels}). "
+                f"Received: y_pred.shape={y_pred.shape}"
+            )
+        if self._from_logits:
+            y_pred = activations.sigmoid(y_pred)
+        increments = _confusion_increments(
+            "AUC", ("tp", "tn", "fp", "fn"), y_true, y_pred, self._thresholds,
+            self._thresholds_distributed_evenly, self.dtype, sample_weight=sample_weight,
+            multi_label=self.multi_label, label_weights=None if self.multi_label else self.label_weights)
+        self.true_positives = self.true_positives + increments["tp"]
+        self.true_negatives = self.true_negatives + increments["tn"]
+        self.false_positives = self.false_positives + increments["fp"]
+        self.false_negatives = self.false_negatives + increments["fn"]
+
+    def _average_labels(self, by_label):
+        """With multi_label: the mean of the label AUCs, or their label_weights-weighted mean."""
+        if self.label_weights is None:
+            return backend.xp.mean(by_label)
+        return _divide_no_nan(backend.xp.sum(by_label * self.label_weights), backend.xp.sum(self.label_weights))
+
+    def _interpolate_pr_auc(self):
+        """Keras's closed form of the PR area with true and false positives linear between thresholds."""
+        xp = backend.xp
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        dtp = tp[:-1] - tp[1:]
+        p = tp + fp
+        dp = p[:-1] - p[1:]
+        slope = _divide_no_nan(dtp, xp.maximum(dp, 0))
+        intercept = tp[1:] - slope * p[1:]
+        with backend.errstate(divide="ignore", invalid="ignore"):
+            ratio = xp.where((p[:-1] > 0) & (p[1:] > 0), _divide_no_nan(p[:-1], xp.maximum(p[1:], 0)),
+                             xp.ones_like(p[1:]))
+            increments = _divide_no_nan(slope * (dtp + intercept * xp.log(ratio)), xp.maximum(tp[1:] + fn[1:], 0))
+        if self.multi_label:
+            return self._average_labels(xp.sum(increments, axis=0))
+        return xp.sum(increments)
+
+    def result(self) -> float:
+        if not self._built:
+            return 0.0
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return _host_result(self._interpolate_pr_auc(), self.dtype)
+        xp = backend.xp
+        tp, fp = self.true_positives, self.false_positives
+        tn, fn = self.true_negatives, self.false_negatives
+        recall = _divide_no_nan(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, fp + tn), recall
+        elif self.curve == "PR":
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        else:  # PRGAIN, with Keras's fixes where it is undefined
+            scaling = _divide_no_nan(tp + fn, tn + fp)
+            recall_gain = 1 - scaling * _divide_no_nan(fn, tp)
+            precision_gain = 1 - scaling * _divide_no_nan(fp, tp)
+            recall_gain = xp.maximum(xp.where(tp == 0, 0, recall_gain), 0)
+            precision_gain = xp.where(tp == 0, 1, precision_gain)
+            x, y = recall_gain, precision_gain
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2
+        elif self.summation_method == "minoring":
+            heights = xp.minimum(y[:-1], y[1:])
+        else:
+            heights = xp.maximum(y[:-1], y[1:])
+        terms = (x[:-1] - x[1:]) * heights
+        value = self._average_labels(xp.sum(terms, axis=0)) if self.multi_label else xp.sum(terms)
+        return _host_result(value, self.dtype)
+
+    def reset_state(self):
+        if not self._built:
+            return
+        shape = (self.num_thresholds, self._num_labels) if self.multi_label else (self.num_thresholds,)
+        self.true_positives = backend.xp.zeros(shape, self.dtype)
+        self.false_positives = backend.xp.zeros(shape, self.dtype)
+        self.true_negatives = backend.xp.zeros(shape, self.dtype)
+        self.false_negatives = backend.xp.zeros(shape, self.dtype)
+
+    def get_config(self):
+        label_weights = None if self.label_weights is None else backend.to_numpy(self.label_weights).tolist()
+        config = {
+            **super().get_config(), "num_thresholds": self.num_thresholds, "curve": self.curve,
+            "summation_method": self.summation_method, "multi_label": self.multi_label,
+            "num_labels": self.num_labels, "label_weights": label_weights, "from_logits": self._from_logits,
+        }
+        if self._init_from_thresholds:
+            config["thresholds"] = self.thresholds[1:-1]  # without the end points, as Keras writes it
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        weights = config.get("label_weights")
+        if isinstance(weights, dict) and weights.get("class_name") in ("__tensor__", "__numpy__"):
+            config["label_weights"] = weights["config"]["value"]  # how Keras's files store a tensor
+        return cls(**config)
+
+
+# ---------------------------------------------------------------------------
+# F-scores
+# ---------------------------------------------------------------------------
+
+
+class FBetaScore(Metric):
+    """The F-beta score ``(1 + b²) · precision · recall / (b² · precision + recall)``, per class or averaged.
+
+    Predictions above ``threshold`` count as 1 (with ``threshold=None``, the
+    largest score of each row does); labels and predictions are
+    ``(batch, classes)``. As Keras, ``epsilon`` is added to every denominator.
+
+    Args:
+        average: None (one score per class), ``'micro'`` (counts pooled over
+            the classes), ``'macro'`` (the mean of the class scores) or
+            ``'weighted'`` (their mean weighted by the number of true labels).
+        beta: the weight of recall, a Python float > 0.
+        threshold: None or a Python float in ``(0, 1]``.
+        name: the name in logs.
+        dtype: float type of the counts (float32).
+    """
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        where = type(self).__name__
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(
+                f"{where}: invalid average. Expected one of None, 'micro', 'macro', 'weighted'. "
+                f"Received: average={average!r}"
+            )
+        if not isinstance(beta, float):  # as Keras: an int is refused too
+            raise ValueError(f"{where}: beta must be a Python float. Received: beta={beta!r} of type {type(beta)}")
+        if beta <= 0.0:
+            raise ValueError(f"{where}: beta must be > 0. Received: beta={beta}")
+        if threshold is not None:
+            if not isinstance(threshold, float):
+                raise ValueError(
+                    f"{where}: threshold must be a Python float or None. "
+                    f"Received: threshold={threshold!r} of type {type(threshold)}"
+                )
+            if threshold > 1.0 or threshold <= 0.0:
+                raise ValueError(f"{where}: threshold must verify 0 < threshold <= 1. Received: threshold={threshold}")
+        self.average = average
+        self.beta = beta
+        self.threshold = threshold
+        self.axis = None if average == "micro" else 0
+        self._built = False
+
+    def _build(self, classes):
+        self._num_classes = classes
+        self._built = True
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch.
+
+        Args:
+            y_true: 0/1 labels (one-hot or multi-hot), ``(batch, classes)``.
+            y_pred: scores, the same shape.
+            sample_weight: None or one weight per sample, shape ``(batch,)``.
+        """
+        xp = backend.xp
+        where = type(self).__name__
+        y_true = backend.to_array(y_true, self.dtype, where=where)
+        y_pred = backend.to_array(y_pred, self.dtype, where=where)
+        if y_pred.ndim != 2 or y_true.ndim != 2:
+            raise ValueError(
+                f"{where} expects 2D inputs with shape (batch_size, output_dim). Received input shapes: "
+                f"y_pred.shape={y_pred.shape} and y_true.shape={y_true.shape}."
+            )
+        if not self._built:
+            self._build(y_pred.shape[-1])
+        if y_true.shape != y_pred.shape or y_pred.shape[-1] != self._num_classes:
+            raise ValueError(
+                f"{where}: y_true and y_pred must both have shape (batch_size, {self._num_classes}). "
+                f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
+            )
+        if self.threshold is None:
+            top = xp.max(y_pred, axis=-1, keepdims=True)
+            y_pred = (y_pred >= top) & (xp.abs(y_pred) > xp.asarray(1e-9, self.dtype))
+        else:
+            y_pred = y_pred > xp.asarray(self.threshold, self.dtype)
+        y_pred = y_pred.astype(self.dtype)
+        if sample_weight is not None:
+            sample_weight = backend.to_array(sample_weight, self.dtype, where=f"{where} (sample_weight)")
+            if sample_weight.shape != y_pred.shape[:1]:
+                raise ValueError(
+                    f"{where}: sample_weight must hold one weight per sample, shape {y_pred.shape[:1]}. "
+                    f"Received: sample_weight.shape={sample_weight.shape}"
+                )
+
+        def weighted_sum(values):
+            if sample_weight is not None:
+                values = values * sample_weight[:, None]
+            return xp.sum(values, axis=self.axis, dtype=self.dtype)
+
+        self.true_positives = self.true_positives + weighted_sum(y_pred * y_true)
+        self.false_positives = self.false_positives + weighted_sum(y_pred * (1 - y_true))
+        self.false_negatives = self.false_negatives + weighted_sum((1 - y_pred) * y_true)
+        self.intermediate_weights = self.intermediate_weights + weighted_sum(y_true)
+
+    def result(self):
+        """A float when averaged, else a NumPy array with one score per class."""
+        if not self._built:
+            return 0.0
+        xp = backend.xp
+        epsilon = xp.asarray(backend.epsilon(), self.dtype)
+        beta_squared = xp.asarray(self.beta ** 2, self.dtype)
+        tp = self.true_positives
+        precision = tp / (tp + self.false_positives + epsilon)
+        recall = tp / (tp + self.false_negatives + epsilon)
+        score = precision * recall / (beta_squared * precision + recall + epsilon) * (1 + beta_squared)
+        if self.average == "weighted":
+            weights = self.intermediate_weights / (xp.sum(self.intermediate_weights) + epsilon)
+            score = xp.sum(score * weights)
+        elif self.average is not None:
+            score = xp.mean(score)
+        return _host_result(score, self.dtype)
+
+    def reset_state(self):
+        if not self._built:
+            return
+        shape = () if self.average == "micro" else (self._num_classes,)
+        for name in ("true_positives", "false_positives", "false_negatives", "intermediate_weights"):
+            setattr(self, name, backend.xp.zeros(shape, self.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """The F1 score ``2 · precision · recall / (precision + recall)``: :class:`FBetaScore` with ``beta=1``.
+
+    Args:
+        average: None (one score per class), ``'micro'``, ``'macro'`` or ``'weighted'``.
+        threshold: None (the largest score of each row counts as 1) or a Python float in ``(0, 1]``.
+        name: the name in logs.
+        dtype: float type of the counts (float32).
+    """
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
 # ---------------------------------------------------------------------------
 # Lookup
 # ---------------------------------------------------------------------------
@@ -502,14 +1184,16 @@ _CLASSES = {
         MeanAbsoluteError, MeanSquaredError, MeanAbsolutePercentageError,
         MeanSquaredLogarithmicError, BinaryCrossentropy, CategoricalCrossentropy,
         SparseCategoricalCrossentropy, KLDivergence, Hinge,
+        RootMeanSquaredError, Precision, Recall, AUC, FBetaScore, F1Score,
     )
 }
 # Whether a larger value is better, for EarlyStopping(mode="auto") (Keras's `_direction`).
 for _cls in (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
-             TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy):
+             TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC, FBetaScore):
     _cls._direction = "up"
 for _cls in (MeanAbsoluteError, MeanSquaredError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
-             BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, KLDivergence, Hinge):
+             BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, KLDivergence, Hinge,
+             RootMeanSquaredError):
     _cls._direction = "down"
 del _cls
 # As in Keras: class names, their snake-case forms, and a few short aliases.
@@ -567,7 +1251,11 @@ def get(identifier, loss=None, y_true=None, y_pred=None):
             if resolved is not None:
                 return resolved
         if identifier in _NAMES:
-            return _NAMES[identifier](name=identifier)
+            # As Keras: the class's own default first (an automatic name such as
+            # `auc` is then taken, so a later AUC() is `auc_1`), then the name written.
+            metric = _NAMES[identifier]()
+            metric.name = identifier
+            return metric
     elif callable(identifier):
         name = backend.snake_case(getattr(identifier, "__name__", type(identifier).__name__))
         return MeanMetricWrapper(identifier, name=name)

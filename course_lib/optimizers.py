@@ -36,6 +36,7 @@ from __future__ import annotations
 import abc
 import math
 import numbers
+import re
 import sys
 import types
 import warnings
@@ -48,6 +49,7 @@ __all__ = [
     "SGD",
     "RMSprop",
     "Adam",
+    "AdamW",
     "Adagrad",
     "Adadelta",
     "Adamax",
@@ -937,6 +939,123 @@ class Adam(_AdamFamily):
         return {**super().get_config(), "amsgrad": self.amsgrad}
 
 
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019).
+
+    Each step first shrinks every weight, ``w -= w * weight_decay * lr``
+    (the learning rate of this step, a schedule included), and then takes
+    :class:`Adam`'s step from the gradient; the decay never enters the
+    moments, unlike an L2 penalty added to the loss. Everything else is
+    Adam's: the same slots (``momentum`` and ``velocity`` per weight, plus
+    ``velocity_hat`` with ``amsgrad=True``) in the same order, so a ``.keras``
+    file saved by either library resumes training in the other.
+
+    :meth:`exclude_from_weight_decay` leaves chosen weights (biases,
+    normalization scales, ...) out of the decay; they still get Adam's step.
+
+    Args:
+        learning_rate: default 0.001.
+        weight_decay: float >= 0, default 0.004 (None is refused: it is the
+            point of AdamW).
+        beta_1: float in [0, 1), default 0.9.
+        beta_2: float in [0, 1), default 0.999.
+        epsilon: float >= 0, default 1e-7.
+        amsgrad: bool, default False.
+        **kwargs: the other base arguments (clipping, name).
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        if weight_decay is None:
+            raise ValueError(
+                "AdamW: Argument `weight_decay` must be a float. Received: weight_decay=None"
+            )
+        _check_bool("AdamW", "amsgrad", amsgrad)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad,
+                         weight_decay=weight_decay, **kwargs)
+        self._excluded_ids = set()
+        self._excluded_pattern = None
+        self._decay_cache = {}
+        self._weight_names = {}
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Leave some weights out of the weight decay, as Keras's method does.
+
+        Each call replaces the previous exclusions. As in Keras the call also
+        takes effect when the optimizer is already built (Keras's docstring
+        says "before build", but its check never fires).
+
+        Args:
+            var_list: weights to exclude: Keras Variables (``layer.bias``,
+                ``model.trainable_weights[i]``) or the arrays themselves.
+            var_names: a list of str; a weight is excluded when one of them
+                is found (``re.search``, so they are regular expressions) in
+                the name tf.keras searches: the TensorFlow variable's name,
+                which is the weight's path plus ``':0'``
+                (``'sequential/dense/bias:0'``), so ``['bias']`` excludes every
+                bias and ``['layer_normalization']`` that layer's ``gamma`` and
+                ``beta``. (Keras on JAX or PyTorch searches the short name,
+                ``'bias'``, instead.) Only Keras Variables have names: a bare
+                array is never matched by name.
+        """
+        if isinstance(var_names, str):
+            raise TypeError(
+                "AdamW.exclude_from_weight_decay: `var_names` must be a list of str (a bare str "
+                "would be read letter by letter). "
+                f"Received: var_names={var_names!r}; write var_names=[{var_names!r}]"
+            )
+        names = list(var_names or [])
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(
+                    "AdamW.exclude_from_weight_decay: `var_names` must be a list of str. "
+                    f"Received an item {name!r} of type {type(name).__name__} in var_names={var_names!r}"
+                )
+        excluded = set()
+        for position, variable in enumerate(var_list or []):
+            array = unwrap(variable)
+            if not isinstance(array, backend.xp.ndarray):
+                raise TypeError(
+                    "AdamW.exclude_from_weight_decay: `var_list` must hold Variables or arrays. "
+                    f"Received at index {position}: {type(variable).__name__}"
+                )
+            excluded.add(id(array))
+        self._excluded_ids = excluded
+        self._excluded_pattern = re.compile("|".join(set(names))) if names else None
+        self._decay_cache = {}
+
+    def _use_weight_decay(self, variable):
+        """Whether ``variable`` (an array) is decayed: not in ``var_list``, no name match (cached, as Keras)."""
+        key = id(variable)
+        if key not in self._decay_cache:
+            name = self._weight_names.get(key)
+            self._decay_cache[key] = not (
+                key in self._excluded_ids
+                or (self._excluded_pattern is not None and name is not None
+                    and self._excluded_pattern.search(name) is not None))
+        return self._decay_cache[key]
+
+    def _remember_names(self, variables):
+        """Keep the name ``var_names`` is searched in, tf.keras's ``'<path>:0'``, for each Variable's array."""
+        for variable in variables or ():
+            if isinstance(variable, Variable) and id(variable.value) not in self._weight_names:
+                self._weight_names[id(variable.value)] = f"{variable.path}:0"
+
+    def build(self, variables):
+        variables = list(variables)
+        self._remember_names(variables)
+        super().build(variables)
+
+    def apply(self, grads, variables=None):
+        if variables is not None:
+            variables = list(variables)
+            self._remember_names(variables)
+        return super().apply(grads, variables)
+
+    def _apply_weight_decay(self, variables, learning_rate):
+        super()._apply_weight_decay([v for v in variables if self._use_weight_decay(v)], learning_rate)
+
+
 class Adagrad(Optimizer):
     """Per-element step sizes shrinking with the sum of squared gradients.
 
@@ -1099,7 +1218,7 @@ class Nadam(_AdamFamily):
 # --------------------------------------------------------------------------
 
 _OPTIMIZERS = {cls.__name__.lower(): cls
-               for cls in (SGD, RMSprop, Adam, Adagrad, Adadelta, Adamax, Nadam)}
+               for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam)}
 
 
 def serialize(optimizer) -> dict:

@@ -280,11 +280,15 @@ class Trainer:
         names = self._output_count_names()
         prefix = len(names) > 1 and not getattr(self, "_traced", False)  # Keras: no output names there
         self._metric_objects = []
+        seen = {}  # Keras's logs: a name met again becomes name_1, name_2 ... (["auc", AUC()] -> auc, auc_1)
         for index, identifiers in enumerate(self._metric_ids):
             loss = self._losses[index] if self._losses else None
             for identifier in identifiers:
                 metric = metrics_module.get(identifier, loss=loss, y_true=ys[index], y_pred=outputs[index])
                 name = f"{names[index]}_{metric.name}" if prefix else metric.name
+                seen[name] = seen.get(name, 0) + 1
+                if seen[name] > 1:
+                    name = f"{name}_{seen[name] - 1}"
                 self._metric_objects.append((name, index, metric))
 
     def _new_trackers(self):
@@ -313,7 +317,7 @@ class Trainer:
                 logs[name] = tracker.result()
         for name, _, metric in self._metric_objects or []:
             logs[name] = metric.result()
-        return {prefix + key: backend.to_float(logs[key]) for key in sorted(logs)}
+        return {prefix + key: _log_value(logs[key]) for key in sorted(logs)}
 
     def _reset_metrics(self):
         for metric in self.metrics:
@@ -1133,7 +1137,14 @@ def _pack(x, y=None, sample_weight=None):
 def _float_logs(logs, where):
     if not isinstance(logs, dict):
         raise TypeError(f"{where} must return a dict of logs {{name: value}}. Received: {type(logs).__name__}")
-    return {name: backend.to_float(value) if not isinstance(value, dict) else value for name, value in logs.items()}
+    return {name: _log_value(value) if not isinstance(value, dict) else value for name, value in logs.items()}
+
+
+def _log_value(value):
+    """A log's value on the host: a float, or a NumPy array for a metric with one value per threshold or class
+    (``Precision(thresholds=[...])``, ``F1Score(average=None)``), which Keras's History keeps as an array too."""
+    array = backend.to_numpy(value)
+    return float(array) if array.ndim == 0 else array
 
 
 def _flat_results(logs):

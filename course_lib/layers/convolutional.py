@@ -116,6 +116,10 @@ class BaseConv(KernelLayer):
         return input_shape
 
     def compute_output_shape(self, input_shape):
+        return self._output_shape(input_shape, self.filters)
+
+    def _output_shape(self, input_shape, channels):
+        """The output shape for ``channels`` output channels, after the kernel-too-large check."""
         input_shape = self._checked_rank(input_shape)
         spatial = input_shape[1:-1] if self.data_format == "channels_last" else input_shape[2:]
         outs = tuple(conv_output_length(size, k, s, self.padding, d)
@@ -128,8 +132,8 @@ class BaseConv(KernelLayer):
                 f"strides={self.strides}, padding={self.padding!r}"
             )
         if self.data_format == "channels_last":
-            return (input_shape[0],) + outs + (self.filters,)
-        return (input_shape[0], self.filters) + outs
+            return (input_shape[0],) + outs + (channels,)
+        return (input_shape[0], channels) + outs
 
     def get_config(self):
         config = super().get_config()

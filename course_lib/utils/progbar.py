@@ -57,4 +57,6 @@ class Progbar:
 
 
 def _format(value):
+    # As Keras's Progbar: a metric with one value per threshold or class (a host array) shows their mean.
+    value = float(value.mean()) if hasattr(value, "mean") else float(value)
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
