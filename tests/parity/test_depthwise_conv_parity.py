@@ -23,7 +23,7 @@ import pytest
 import course_lib as cl
 
 tf = pytest.importorskip("tensorflow")
-from keras_tape import keras_forward_backward  # noqa: E402
+from keras_tape import compare_layer  # noqa: E402
 import keras  # noqa: E402  (Keras 3, the library tf.keras is)
 
 pytestmark = pytest.mark.parity
@@ -53,29 +53,7 @@ def _compare(class_name, kwargs, shape, seed=0, dtype="float32"):
     shape = _widened_past_keras_bias_quirk(class_name, kwargs, shape)
     generator = np.random.default_rng(seed)
     x = generator.standard_normal(shape).astype(dtype)
-    theirs = getattr(keras.layers, class_name)(dtype=dtype, **kwargs)
-    theirs(x)
-    theirs.set_weights([generator.standard_normal(w.shape).astype(dtype) for w in theirs.get_weights()])
-    ours = getattr(cl.layers, class_name)(dtype=dtype, **kwargs)
-    assert tuple(ours.compute_output_shape((None,) + shape[1:])) == tuple(theirs.compute_output_shape((None,) + shape[1:]))
-    ours(x)
-    ours.set_weights(theirs.get_weights())
-    assert [w.name for w in ours.weights] == [w.name for w in theirs.weights]
-    assert [w.shape for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
-    y = ours(x)
-    dy = generator.standard_normal(y.shape).astype(dtype)
-    dx = ours.backward(dy)
-    expected_y, expected = keras_forward_backward(theirs, [x], dy)
-    assert y.dtype == np.dtype(dtype) and y.shape == expected_y.shape
-    received = [dx] + [ours.grads[name] for name in ours.trainable_weight_names]
-    labels = ["forward", "dx"] + [f"d{name}" for name in ours.trainable_weight_names]
-    assert len(received) == len(expected)
-    rtol = RTOL if dtype == "float32" else 1e-12
-    worst = 0.0
-    for label, mine, reference in zip(labels, [y] + received, [expected_y] + expected, strict=True):
-        scale = float(np.max(np.abs(reference), initial=1.0))
-        np.testing.assert_allclose(mine, reference, rtol=rtol, atol=rtol * scale, err_msg=label)
-        worst = max(worst, float(np.max(np.abs(mine - reference))))
+    ours, theirs, worst = compare_layer(class_name, kwargs, x, generator, dtype, RTOL)
     return ours, theirs, x, worst
 
 
