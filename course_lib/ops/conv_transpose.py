@@ -40,7 +40,7 @@ import math
 from course_lib import backend
 from course_lib.ops.arguments import positive_ints
 from course_lib.ops.conv import (
-    _chunks, _col2im, _columns, _pad, conv_forward, conv_output_length, padding_amounts,
+    _chunks, _columns, _pad, _scatter_offsets, conv_forward, conv_output_length, padding_amounts,
 )
 
 
@@ -136,12 +136,12 @@ def conv_transpose_forward(x, kernel, bias=None, strides=1, padding="valid", out
     dtype = backend.xp.result_type(x, kernel)
     padded_shape = (x.shape[0],) + tuple(n + b + a for n, (b, a) in zip(outs, pads)) + (filters,)
     out_pad = backend.xp.zeros(padded_shape, dtype=dtype)
-    # (C, K * F): row c holds kernel[k, f, c] in the (offset, filter) order of the convolution's columns.
-    matrix = kernel.reshape(-1, channels).T
-    row_bytes = math.prod(spatial) * matrix.shape[1] * out_pad.itemsize
+    # (K, C, F): offset k's matrix maps the C input channels to the F filters it stamps at that offset.
+    per_offset = kernel.reshape(-1, filters, channels).transpose(0, 2, 1)
+    row_bytes = math.prod(spatial) * per_offset.shape[0] * filters * out_pad.itemsize
     for part in _chunks(x.shape[0], row_bytes):
-        columns = backend.xp.matmul(x[part].reshape(-1, channels), matrix)  # (rows, K * F)
-        _col2im(columns[None], out_pad[part], spatial, kernel_size, strides, dilation, 1)
+        stamps = backend.xp.matmul(x[part].reshape(-1, channels), per_offset)  # (K, rows, F): one slab per offset
+        _scatter_offsets(stamps, out_pad[part], spatial, kernel_size, strides, dilation)
     out = out_pad[(slice(None),) + tuple(slice(b, b + n) for n, (b, _) in zip(outs, pads)) + (slice(None),)]
     out = out + bias if bias is not None else backend.xp.ascontiguousarray(out)
     return out, (x, kernel, (pads, kernel_size, strides, dilation, bias is not None))
