@@ -183,13 +183,16 @@ def _accuracies(model, left, right, digits):
             "odd": float(numpy.mean((numpy.asarray(odd_probabilities)[:, 0] > 0.5) == odd))}
 
 
-def check_train_model(train_model, points=DEFAULT_POINTS["train_model"], time_limit=120.0, verbose=True):
+def check_train_model(train_model, points=DEFAULT_POINTS["train_model"], time_limit=120.0, seed=0, verbose=True):
     """Train with the student's ``train_model(left, right, digit, odd)`` and score the returned model.
 
     One point for the graph (the same four parts as ``build_model``, in
     quarters); two per head for its test accuracy: all of them at
     :data:`TARGET_ACCURACY` or above, a linear share between chance and the
-    target below it.
+    target below it. ``seed=0`` passes the halves as they are; another seed
+    shuffles the training images and reorders the 32 pixels of every half in
+    one random order (the same for both halves, which share the encoder):
+    the network learns as well, weights trained elsewhere do not fit.
 
     Returns:
         Points earned (float).
@@ -199,6 +202,11 @@ def check_train_model(train_model, points=DEFAULT_POINTS["train_model"], time_li
     (x_train, y_train), (x_test, y_test) = digits.load_data()
     left_train, right_train = reference_split_halves(x_train)
     left_test, right_test = reference_split_halves(x_test)
+    if seed != 0:
+        rng = numpy.random.default_rng(seed)
+        pixels, order = rng.permutation(left_train.shape[1]), rng.permutation(len(x_train))
+        left_train, right_train, y_train = left_train[order][:, pixels], right_train[order][:, pixels], y_train[order]
+        left_test, right_test = left_test[:, pixels], right_test[:, pixels]
     odd_train = (y_train % 2).astype("float32").reshape(-1, 1)
 
     def run(notes):

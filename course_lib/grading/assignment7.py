@@ -662,7 +662,7 @@ def _architecture_problem(model):
 
 
 def check_train_bidirectional(train_bidirectional, points=DEFAULT_POINTS["train_bidirectional"],
-                              target_accuracy=TARGET_ACCURACY, time_limit=TRAIN_SECONDS, verbose=True):
+                              target_accuracy=TARGET_ACCURACY, time_limit=TRAIN_SECONDS, seed=0, verbose=True):
     """Train with the student's ``train_bidirectional(x_train, y_train) -> model`` and score the model.
 
     The grader makes its own :data:`TRAIN_SIZE` training sequences and
@@ -672,12 +672,14 @@ def check_train_bidirectional(train_bidirectional, points=DEFAULT_POINTS["train_
     output ``(None, 1)``); two thirds for held-out accuracy: all at
     ``target_accuracy`` or above, a linear share between chance (0.5) and
     the target below it. A prediction above 0.5 is read as "equal".
+    ``seed=0`` makes the sequences of :data:`GRADER_SEEDS`; another seed makes new ones.
 
     Returns:
         Points earned (float).
     """
-    x_train, y_train = first_equals_last(TRAIN_SIZE, GRADER_SEEDS[0])
-    x_test, y_test = first_equals_last(TEST_SIZE, GRADER_SEEDS[1])
+    seeds = GRADER_SEEDS if seed == 0 else tuple(int(s) for s in numpy.random.default_rng(seed).integers(2**31, size=2))
+    x_train, y_train = first_equals_last(TRAIN_SIZE, seeds[0])
+    x_test, y_test = first_equals_last(TEST_SIZE, seeds[1])
 
     def run(notes):
         started = time.perf_counter()
