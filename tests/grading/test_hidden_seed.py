@@ -6,6 +6,7 @@ record their inputs. Graded, a checker gets the course's own seed
 recorded answers earns nothing, see test_trusted_grader), and the solution
 must still earn every point and the release none.
 """
+import functools
 import inspect
 import pickle
 
@@ -19,6 +20,12 @@ ASSIGNMENTS = sorted(registry.ASSIGNMENTS, key=lambda name: int(name.removeprefi
 NOTEBOOKS = {name: Assignment(name) for name in ASSIGNMENTS}
 SEEDED = [(name, exercise) for name in ASSIGNMENTS for exercise, (checker, _) in registry.checkers(name).items()
           if "seed" in inspect.signature(checker).parameters]
+@functools.lru_cache(maxsize=None)
+def _kernels(name):
+    """The solution's and the release's kernels of one assignment, run once (their cells train networks)."""
+    return _kernel(NOTEBOOKS[name].solution), _kernel(NOTEBOOKS[name].release)
+
+
 def _kernel(notebook):
     """What a kernel holds after running every code cell but the graded ones (the answers use the given helpers);
     a cell that raises (a release's demo calling a stub) is passed over, as a kernel goes on to the next cell."""
@@ -48,7 +55,7 @@ def test_every_exercise_draws_its_inputs_from_a_seed():
 @pytest.mark.parametrize("name, exercise", SEEDED, ids=[f"{name}-{exercise}" for name, exercise in SEEDED])
 def test_another_seed_gives_new_inputs_and_the_same_points(name, exercise):
     notebook = NOTEBOOKS[name]
-    solution, release = _kernel(notebook.solution), _kernel(notebook.release)
+    solution, release = _kernels(name)
     inputs = {}
     for seed in (0, SEED):
         calls = inputs[seed] = []
@@ -69,7 +76,7 @@ def test_a_network_trained_elsewhere_does_not_fit_the_hidden_tests_pixel_order(n
     """The forgery a fixed data set allows: weights trained at home (here by the solution itself), returned
     whatever the data. They earn everything on the self-check's digits and little once the pixels are reordered."""
     notebook = NOTEBOOKS[name]
-    solution = _kernel(notebook.solution)
+    solution, _ = _kernels(name)
     trained = []
 
     def training_once(*data):
