@@ -314,21 +314,18 @@ def _code_cells(notebook):
     return cells
 
 
+def _definitions(source):
+    """The names of the functions and classes a cell defines at its top level (none for a cell that cannot parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
 def _defines(source, name):
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
-    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
-               for node in tree.body)
-
-
-def _defines_any(source):
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False  # a cell that cannot run: its error names it
-    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for node in tree.body)
+    return name in _definitions(source)
 
 
 def _bindings(node):
@@ -520,7 +517,7 @@ def _own_failures(failures, runnable, names, limit=3):
     if not isinstance(failures, list):
         return []
     labels = {label for label, source in runnable
-              if any(name and _defines(source, name) for name in names) or not _defines_any(source)}
+              if not _definitions(source) or _definitions(source) & set(names)}
     own = [failure[:400] for failure in failures
            if isinstance(failure, str) and failure.split(":", 1)[0] in labels]
     return [failure.replace(":", " stopped with", 1) for failure in own[:limit]]

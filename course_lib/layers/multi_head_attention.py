@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from course_lib import backend, constraints, initializers, regularizers
 from course_lib.layers.base import KerasTensor, Layer, _is_symbolic
+from course_lib.layers.attention import Attention
 from course_lib.layers.core import _not_yet_supported
 from course_lib.ops.attention import causal_mask, multi_head_attention_backward, multi_head_attention_forward
 
@@ -409,12 +410,7 @@ class MultiHeadAttention(Layer):
             return [output, (query_shape[0], self.num_heads, query_shape[1], value_shape[1])]
         return output
 
-    def compute_mask(self, inputs, previous_mask=None):
-        """The query's mask (None for the scores when they are returned)."""
-        query_mask = None if previous_mask is None else previous_mask[0]
-        if query_mask is not None:
-            query_mask = backend.xp.asarray(query_mask).astype(bool, copy=False)
-        return [query_mask, None] if self._options()["return_attention_scores"] else query_mask
+    compute_mask = Attention.compute_mask  # the query's mask, as Attention's (both read _options())
 
     # ------------------------------------------------------------ masks
     def _masks(self, mask, query, value):
