@@ -42,20 +42,37 @@ __all__ = [
     "HeNormal",
     "HeUniform",
     "Identity",
+    "IdentityInitializer",
     "Initializer",
     "LecunNormal",
     "LecunUniform",
     "Ones",
     "Orthogonal",
+    "OrthogonalInitializer",
     "RandomNormal",
     "RandomUniform",
     "TruncatedNormal",
     "VarianceScaling",
     "Zeros",
     "compute_fans",
+    "constant",
     "deserialize",
     "get",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "identity",
+    "lecun_normal",
+    "lecun_uniform",
+    "ones",
+    "orthogonal",
+    "random_normal",
+    "random_uniform",
     "serialize",
+    "truncated_normal",
+    "variance_scaling",
+    "zeros",
 ]
 
 # Standard deviation of a standard normal truncated to [-2, 2]; dividing by it
@@ -574,6 +591,14 @@ _BY_NAME.update(
         "OrthogonalInitializer": Orthogonal,
     }
 )
+# Keras 3 also exports every class under its snake_case name, and two of them under a
+# longer name: the same classes (``initializers.he_normal is initializers.HeNormal``).
+constant, identity, ones, zeros = Constant, Identity, Ones, Zeros
+glorot_normal, glorot_uniform, he_normal, he_uniform = GlorotNormal, GlorotUniform, HeNormal, HeUniform
+lecun_normal, lecun_uniform, orthogonal = LecunNormal, LecunUniform, Orthogonal
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling = VarianceScaling
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal
 
 
 def _unknown(where, identifier):

@@ -383,3 +383,18 @@ def test_integer_shape_and_empty_shapes():
     assert initializers.Zeros()(3).shape == (3,)
     assert initializers.HeNormal(seed=0)((0, 5)).shape == (0, 5)
     assert initializers.RandomNormal(seed=0)(()).shape == ()
+
+
+@pytest.mark.parity
+def test_every_name_keras_exports_names_the_same_class():
+    """Keras's snake_case and long aliases (he_normal, OrthogonalInitializer) are its classes; so are ours."""
+    from tensorflow import keras
+
+    theirs = {name for name in dir(keras.initializers) if not name.startswith("_")}
+    for name in sorted(theirs & set(initializers.__all__)):
+        keras_class = getattr(keras.initializers, name)
+        if isinstance(keras_class, type):
+            assert getattr(initializers, name).__name__ == keras_class.__name__, name
+    assert initializers.he_normal is initializers.HeNormal
+    assert initializers.OrthogonalInitializer is initializers.Orthogonal
+    assert initializers.get("he_normal").__class__ is initializers.he_normal
