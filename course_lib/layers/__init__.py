@@ -1,4 +1,6 @@
 """Layers with Keras's names, arguments and weight layouts, each with a backward pass."""
+import inspect
+
 from course_lib.layers.attention import AdditiveAttention, Attention
 from course_lib.layers.base import InputSpec, KerasTensor, Layer
 from course_lib.layers.convolutional import (
@@ -11,9 +13,13 @@ from course_lib.layers.convolutional_transpose import (
 from course_lib.layers.convolutional_depthwise import (
     DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D, SeparableConvolution1D, SeparableConvolution2D,
 )
-from course_lib.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from course_lib.layers.core import (
+    Activation, ActivityRegularization, Dense, Dropout, Flatten, Identity, Input, InputLayer, Reshape,
+)
 from course_lib.layers.embedding import Embedding, Masking
 from course_lib.layers.leaky_relu import LeakyReLU
+from course_lib.layers.lambda_layer import Lambda
+from course_lib.layers.activation_layers import ELU, PReLU, Softmax
 from course_lib.layers.noise_and_normalization import (
     GaussianDropout, GaussianNoise, Normalization, ReLU, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 )
@@ -28,19 +34,22 @@ from course_lib.layers.pooling import (
     GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D, MaxPooling2D, MaxPooling3D,
 )
 from course_lib.layers.reshaping import (
-    Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D,
+    Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector, UpSampling1D, UpSampling2D, UpSampling3D,
     ZeroPadding1D, ZeroPadding2D, ZeroPadding3D,
 )
 from course_lib.layers.normalization import BatchNormalization
-from course_lib.layers.layer_normalization import LayerNormalization
+from course_lib.layers.layer_normalization import (
+    GroupNormalization, LayerNormalization, RMSNormalization, UnitNormalization,
+)
 from course_lib.layers.position_embedding import PositionEmbedding, SinePositionEncoding
 from course_lib.layers.bidirectional import Bidirectional
 from course_lib.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimpleRNN, SimpleRNNCell
 from course_lib.layers.wrappers import TimeDistributed, Wrapper
+from course_lib.layers.text_preprocessing import CategoryEncoding, IntegerLookup, StringLookup, TextVectorization
 from course_lib.layers.multi_head_attention import MultiHeadAttention
 from course_lib.layers.merging import (
-    Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract,
-    add, average, concatenate, maximum, minimum, multiply, subtract,
+    Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract,
+    add, average, concatenate, dot, maximum, minimum, multiply, subtract,
 )
 
 _CLASSES = {
@@ -50,26 +59,26 @@ _CLASSES = {
 """Every layer class by its Keras class name (what configs say); aliases such as MaxPool2D are the same classes."""
 
 __all__ = [
-    "Activation", "Add", "AdditiveAttention", "Attention", "Average", "AveragePooling1D", "AveragePooling2D",
-    "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional", "CenterCrop",
-    "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose",
-    "Convolution1D", "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose", "Convolution3D",
-    "Convolution3DTranspose", "Cropping1D", "Cropping2D", "Cropping3D", "Dense", "DepthwiseConv1D", "DepthwiseConv2D",
-    "Dropout", "Embedding", "Flatten",
-    "GRU", "GRUCell", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-    "GlobalAveragePooling3D",
-    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
-    "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Input", "InputLayer",
-    "InputSpec", "KerasTensor", "LSTM", "LSTMCell", "Layer", "LayerNormalization", "LeakyReLU", "Masking",
-    "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum",
-    "MultiHeadAttention", "Multiply", "Normalization", "PositionEmbedding", "RNN", "RNNCell", "RandomBrightness",
-    "RandomContrast",
-    "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling", "Reshape",
-    "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
-    "SimpleRNN", "SimpleRNNCell", "SinePositionEncoding", "SpatialDropout1D", "SpatialDropout2D",
-    "SpatialDropout3D", "Subtract", "TimeDistributed", "UpSampling1D",
-    "UpSampling2D", "UpSampling3D", "Wrapper", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "add", "average",
-    "concatenate", "deserialize", "maximum", "minimum", "multiply", "serialize", "subtract",
+    "Activation", "ActivityRegularization", "Add", "AdditiveAttention", "Attention", "Average", "AveragePooling1D",
+    "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization",
+    "Bidirectional", "CategoryEncoding", "CenterCrop", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
+    "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose", "Convolution2D",
+    "Convolution2DTranspose", "Convolution3D", "Convolution3DTranspose", "Cropping1D", "Cropping2D", "Cropping3D",
+    "Dense", "DepthwiseConv1D", "DepthwiseConv2D", "Dot", "Dropout", "ELU", "Embedding", "Flatten", "GRU",
+    "GRUCell", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
+    "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+    "GroupNormalization", "Identity", "Input", "InputLayer", "InputSpec", "IntegerLookup", "KerasTensor", "LSTM",
+    "LSTMCell", "Lambda", "Layer", "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D",
+    "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "MultiHeadAttention",
+    "Multiply", "Normalization", "PReLU", "Permute", "PositionEmbedding", "RMSNormalization", "RNN", "RNNCell",
+    "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation",
+    "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing", "SeparableConv1D", "SeparableConv2D",
+    "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN", "SimpleRNNCell", "SinePositionEncoding",
+    "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "StringLookup", "Subtract",
+    "TextVectorization", "TimeDistributed", "UnitNormalization", "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "Wrapper", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "add", "average", "concatenate", "deserialize",
+    "dot", "maximum", "minimum", "multiply", "serialize", "subtract",
 ]
 
 
@@ -144,7 +153,10 @@ def deserialize(config, custom_objects=None, build=True):
     arguments = dict(config.get("config", {}))
     if issubclass(cls, models.Model):
         return cls.from_config(arguments, custom_objects)
-    layer = cls.from_config(arguments)
+    if "custom_objects" in inspect.signature(cls.from_config).parameters:  # Lambda: functions saved by name
+        layer = cls.from_config(arguments, custom_objects=custom_objects)
+    else:
+        layer = cls.from_config(arguments)
     build_config = config.get("build_config") or {}
     shape = build_config.get("input_shape")
     if build and shape is not None and not layer.built:
