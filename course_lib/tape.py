@@ -122,15 +122,21 @@ class GradientTape:
             else:
                 _accumulate(grads, id(item), upstream)
         self._warn_added_losses(included)
-        reached = set()
+        reached, penalised = set(), set()
         for call in reversed(self._calls):
             upstream = [grads.get(id(output)) for output in call.outputs]
+            upstream = _with_own_activity_gradients(call, upstream, included, penalised)
             if all(g is None for g in upstream):
                 continue
             reached.add(id(call))
             upstream = [backend.xp.zeros_like(o) if g is None else g for g, o in zip(upstream, call.outputs)]
             input_grads, named = call.layer.backward(upstream if call.outputs_are_list else upstream[0], call.cache)
             input_grads = input_grads if call.inputs_are_list else [input_grads]
+            for output in call.outputs:
+                # An output that IS an input (Dropout at inference returns its input): its slot held the
+                # upstream, which the backward has just passed on; the input's gradient replaces it.
+                if any(output is array for array in call.inputs):
+                    grads.pop(id(output), None)
             for array, original, grad in zip(call.inputs, call.given, input_grads):
                 if grad is not None:
                     _accumulate(grads, id(array), grad)
@@ -402,6 +408,22 @@ class _PenaltyCall:
 
 
 # ---- helpers ---------------------------------------------------------------
+def _with_own_activity_gradients(call, upstream, included, penalised):
+    """``upstream`` plus the gradient of the call's activity penalty, for a layer called on its own whose
+    penalty the target adds (a model's backward already includes its layers' penalties). Only the
+    layer's last call counts: ``layer.losses`` holds that call's penalty."""
+    from course_lib import models
+    from course_lib.layers.base import activity_gradients
+
+    layer = call.layer
+    regularizer = getattr(layer, "activity_regularizer", None)
+    if regularizer is None or id(layer) not in included or id(layer) in penalised or isinstance(layer, models.Model):
+        return upstream
+    penalised.add(id(layer))
+    extra = activity_gradients(regularizer, call.outputs, f"Layer '{layer.name}' activity_regularizer")
+    return [g if e is None else (e if g is None else g + e) for g, e in zip(upstream, extra)]
+
+
 def _accumulate(grads, key, value):
     grads[key] = value if grads.get(key) is None else grads[key] + value
 

@@ -1,4 +1,4 @@
-"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
+"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape, Identity, ActivityRegularization."""
 from __future__ import annotations
 
 import math
@@ -63,13 +63,15 @@ def _input_dtype_name(dtype):
     from course_lib.layers.base import _dtype_name
 
     name = _dtype_name(dtype or backend.floatx())
+    if name in ("string", "str"):
+        return "string"  # texts, for TextVectorization and StringLookup (host NumPy arrays of str)
     try:
         kind = backend.xp.dtype(name).kind
     except TypeError:
         kind = None
     if kind not in ("b", "i", "u", "f"):
         raise ValueError(
-            f"InputLayer: dtype must be a float, integer or bool type. Received: dtype={dtype!r}"
+            f"InputLayer: dtype must be a float, integer or bool type, or 'string' for texts. Received: dtype={dtype!r}"
         )
     return backend.xp.dtype(name).name
 
@@ -414,3 +416,73 @@ class Reshape(Layer):
         config = super().get_config()
         config["target_shape"] = self.target_shape
         return config
+
+
+class _PassThrough(Layer):
+    """A layer whose outputs are its inputs (one tensor or a list): the gradient passes unchanged."""
+
+    keeps_integers = True
+    supports_masking = True  # as Keras: a mask passes through unchanged
+
+    def forward(self, inputs, training=False):
+        # New array objects over the same data: a GradientTape tells a call's outputs from its
+        # inputs by identity, so an output that *is* the input would get its gradient twice.
+        if isinstance(inputs, list):
+            return [item.view() for item in inputs], None
+        return inputs.view(), None
+
+    def backward(self, output_grads, cache):
+        return output_grads, {}
+
+    def compute_output_shape(self, input_shape):
+        return list(input_shape) if isinstance(input_shape, list) else tuple(input_shape)
+
+
+class Identity(_PassThrough):
+    """Returns its input unchanged (恒等层): a placeholder where no operation is to be done.
+
+    Input shape: any (a list of tensors too). Output shape: the same. Built at
+    construction, as in Keras; a mask passes through unchanged.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.built = True
+
+
+class ActivityRegularization(_PassThrough):
+    """Returns its input unchanged and adds a penalty on it to the loss (活动正则化).
+
+    The penalty is Keras's activity regularizer ``L1L2(l1, l2)`` of the output,
+    ``(l1 * sum(|x|) + l2 * sum(x**2)) / batch_size``, at every call: it is in
+    ``layer.losses`` / ``model.losses`` and in the training loss, and its gradient
+    reaches the input through the engine, as every layer's ``activity_regularizer``
+    does. The layer's own backward passes the upstream gradient through unchanged.
+
+    Args:
+        l1: L1 factor, a float >= 0 (default 0).
+        l2: L2 factor, a float >= 0 (default 0).
+
+    Input shape: any. Output shape: the same. Built at construction, as in Keras;
+    a mask passes through unchanged. Its config holds ``l1`` and ``l2`` (no
+    ``activity_regularizer`` key, as Keras's).
+    """
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        if "activity_regularizer" in kwargs:
+            raise TypeError(
+                "ActivityRegularization: the regularizer is L1L2(l1, l2): pass l1 and l2, not "
+                f"activity_regularizer. Received: activity_regularizer={kwargs['activity_regularizer']!r}"
+            )
+        for argument, value in (("l1", l1), ("l2", l2)):
+            if value is not None:
+                regularizers.validate_float_arg(value, argument, "ActivityRegularization")
+        super().__init__(activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1 = l1
+        self.l2 = l2
+        self.built = True
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        return {**config, "l1": self.l1, "l2": self.l2}

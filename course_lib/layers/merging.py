@@ -340,3 +340,158 @@ def _functional(cls):
 add, subtract, multiply, average, maximum, minimum, concatenate = (
     _functional(cls) for cls in (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)
 )
+
+
+# ------------------------------------------------------------------------ dot
+def _l2_normalize(x, axis):
+    """Keras's ``ops.normalize(x, axis)`` (order 2): ``x * min(rsqrt(sum(x**2, axis)), 1 / epsilon)``.
+
+    Returns ``(normalized, inv_norm, active)``: the factor and where it is
+    ``rsqrt`` rather than the ``1 / epsilon`` cap (a norm of at most ``epsilon``),
+    for the backward pass.
+    """
+    xp = backend.xp
+    dtype = x.dtype.type
+    square_sum = xp.sum(xp.square(x), axis=axis, keepdims=True)
+    # rsqrt(0) is inf, which the cap replaces anyway: the smallest normal number avoids it.
+    rsqrt = dtype(1) / xp.sqrt(xp.maximum(square_sum, dtype(xp.finfo(x.dtype).tiny)))
+    cap = dtype(1.0 / backend.epsilon())
+    inv_norm = xp.minimum(rsqrt, cap)
+    return x * inv_norm, inv_norm, rsqrt <= cap  # ties: TensorFlow's minimum sends the gradient to rsqrt
+
+
+def _l2_normalize_backward(dy, x, inv_norm, active, axis):
+    """The adjoint of :func:`_l2_normalize`: ``inv * dy - x * inv**3 * sum(x * dy)`` where the
+    norm is above ``epsilon``, ``dy / epsilon`` (a constant factor) where it is capped."""
+    xp = backend.xp
+    projection = xp.sum(x * dy, axis=axis, keepdims=True)
+    return dy * inv_norm - x * xp.where(active, inv_norm ** 3, inv_norm.dtype.type(0)) * projection
+
+
+class Dot(_Merge):
+    """The dot product of two tensors along one axis of each, sample by sample (点积).
+
+    Keras's ``batch_dot``: for inputs ``x`` and ``y`` and axes ``(a, b)``, the
+    output keeps ``x``'s other axes, then ``y``'s other axes but its batch axis, and sums
+    ``x[..., k, ...] * y[..., k, ...]`` over ``k`` (the sizes of ``x.shape[a]`` and
+    ``y.shape[b]`` must agree). Two inputs of shape ``(batch, n)`` give ``(batch, 1)``.
+
+    Args:
+        axes: an int (the same axis of both inputs) or a pair ``(a, b)`` of ints; negative
+            axes count from the end of each input's shape. The batch axis 0 cannot be one.
+        normalize: whether to L2-normalize both inputs along their dot axes first, as
+            Keras's ``ops.normalize`` does (``x * min(1 / ||x||, 1 / epsilon)``,
+            ``epsilon = 1e-7``): the output is then the cosine similarity.
+
+    Input shape: a list of two tensors of rank >= 2. Output shape: as above.
+    No mask is passed on (Keras's Dot returns none). The backward pass goes through the
+    normalization too.
+    """
+
+    keeps_integers = False  # a product of integers is computed in floats, the layer's dtype
+    supports_masking = True
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        if isinstance(axes, bool) or not isinstance(axes, (int, list, tuple)):
+            raise TypeError(f"Dot: axes must be an int or a pair of ints. Received: axes={axes!r}")
+        if isinstance(axes, (list, tuple)):
+            if len(axes) != 2:
+                raise ValueError(
+                    f"Dot: axes must be an int or a pair of ints (one axis per input). Received: axes={axes!r}"
+                )
+            if any(isinstance(a, bool) or not isinstance(a, int) for a in axes):
+                raise ValueError(f"Dot: the entries of axes must be ints. Received: axes={axes!r}")
+            axes = list(axes) if isinstance(axes, list) else tuple(axes)
+        super().__init__(**kwargs)
+        self.axes = axes
+        self.normalize = bool(normalize)
+
+    def _check_list(self, shapes):
+        if not isinstance(shapes, list) or len(shapes) != 2:
+            raise ValueError(
+                f"Dot '{self.name}' must be called on a list of exactly 2 inputs. "
+                f"Received: {f'a list of {len(shapes)}' if isinstance(shapes, list) else 'a single input'}"
+            )
+
+    def _axes_for(self, shapes):
+        """The two dot axes as non-negative ints, Keras's ``axes % rank`` for negative ones."""
+        pair = (self.axes, self.axes) if isinstance(self.axes, int) else tuple(self.axes)
+        return tuple(axis % len(shape) if axis < 0 else axis for axis, shape in zip(pair, shapes))
+
+    def _check_shapes(self, shapes):
+        first, second = (tuple(shape) for shape in shapes)
+        if len(first) < 2 or len(second) < 2:
+            raise ValueError(
+                f"Dot '{self.name}': both inputs must have rank >= 2 (a batch axis and a dot axis). "
+                f"Received: input shapes {first} and {second}"
+            )
+        a, b = self._axes_for((first, second))
+        if a >= len(first) or b >= len(second) or a == 0 or b == 0:
+            raise ValueError(
+                f"Dot '{self.name}': axes={self.axes} must name a non-batch axis of each input (never "
+                f"axis 0). Received: input shapes {first} and {second}"
+            )
+        if first[0] is not None and second[0] is not None and first[0] != second[0]:
+            raise ValueError(
+                f"Dot '{self.name}': the inputs have different batch sizes. Received: input shapes "
+                f"{first} and {second}"
+            )
+        if first[a] is not None and second[b] is not None and first[a] != second[b]:
+            raise ValueError(
+                f"Dot '{self.name}': incompatible input shapes: axis values {first[a]} (at axis {a}) != "
+                f"{second[b]} (at axis {b}). Received: input shapes {first} and {second}"
+            )
+
+    def compute_output_shape(self, input_shapes):
+        self._check_list(list(input_shapes) if isinstance(input_shapes, tuple) else input_shapes)
+        self._check_shapes(input_shapes)
+        first, second = (list(shape) for shape in input_shapes)
+        a, b = self._axes_for((first, second))
+        first.pop(a)
+        second.pop(b)
+        output = first + second[1:]
+        return tuple(output + [1] if len(output) == 1 else output)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
+
+    def forward(self, inputs, training=False):
+        xp = backend.xp
+        x, y = inputs
+        a, b = self._axes_for((x.shape, y.shape))
+        states = (None, None)
+        if self.normalize:
+            (x, *x_state), (y, *y_state) = _l2_normalize(x, a), _l2_normalize(y, b)
+            states = (x_state, y_state)
+        # batch_dot: x's dot axis last, y's second, every other axis flattened into one.
+        xt, yt = xp.moveaxis(x, a, -1), xp.moveaxis(y, b, 1)
+        rows, cols = xt.shape[1:-1], yt.shape[2:]
+        product = xp.matmul(xt.reshape(xt.shape[0], -1, xt.shape[-1]), yt.reshape(yt.shape[0], yt.shape[1], -1))
+        output = product.reshape((product.shape[0],) + rows + cols)
+        if output.ndim == 1:
+            output = output[:, None]
+        return output, (x, y, (a, b), states, inputs)
+
+    def backward(self, output_grads, cache):
+        xp = backend.xp
+        x, y, (a, b), states, inputs = cache
+        xt, yt = xp.moveaxis(x, a, -1), xp.moveaxis(y, b, 1)
+        size = xt.shape[-1]
+        x3 = xt.reshape(xt.shape[0], -1, size)
+        y3 = yt.reshape(yt.shape[0], size, -1)
+        dout = xp.asarray(output_grads).reshape(x3.shape[0], x3.shape[1], y3.shape[2])
+        dx = xp.moveaxis(xp.matmul(dout, xp.swapaxes(y3, 1, 2)).reshape(xt.shape), -1, a)
+        dy = xp.moveaxis(xp.matmul(xp.swapaxes(x3, 1, 2), dout).reshape(yt.shape), 1, b)
+        if self.normalize:
+            (x_inv, x_active), (y_inv, y_active) = states
+            dx = _l2_normalize_backward(dx, inputs[0], x_inv, x_active, a)
+            dy = _l2_normalize_backward(dy, inputs[1], y_inv, y_active, b)
+        return [dx, dy], {}
+
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
+
+
+def dot(inputs, axes=-1, **kwargs):
+    """``Dot(axes=axes, **kwargs)(inputs)``: Keras's functional ``keras.layers.dot`` (its default ``axes=-1``)."""
+    return Dot(axes=axes, **kwargs)(inputs)

@@ -1,9 +1,10 @@
-"""Reshaping layers (形状变换层): zero padding, cropping and upsampling in 1-3 D.
+"""Reshaping layers (形状变换层): zero padding, cropping and upsampling in 1-3 D, RepeatVector and Permute.
 
 None of them has weights; each backward pass is the adjoint of its forward:
 padding's gradient is the central crop, cropping's is zero padding, nearest
-upsampling's sums each block of repeated entries, and bilinear upsampling's
-applies the transposed interpolation matrices.
+upsampling's sums each block of repeated entries, bilinear upsampling's
+applies the transposed interpolation matrices, RepeatVector's sums the copies
+and Permute's applies the inverse permutation.
 
 The arguments follow Keras 3 exactly (the same standardisation, the same
 configs). Deliberate differences: negative padding (an int) and unknown or
@@ -467,5 +468,92 @@ class UpSampling3D(_UpSampling):
 
 __all__ = [
     "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
-    "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "UpSampling1D", "UpSampling2D", "UpSampling3D", "RepeatVector", "Permute",
 ]
+
+
+# ------------------------------------------------------- repeat and permute
+class RepeatVector(Layer):
+    """Repeats each sample's vector ``n`` times (重复向量): ``(batch, features) -> (batch, n, features)``.
+
+    Args:
+        n: positive int, the number of repetitions (a TypeError for a non-int, a
+            ValueError for ``n <= 0``, as in Keras).
+
+    Input shape: 2-D ``(batch, features)``. Output shape: 3-D ``(batch, n, features)``.
+    No mask is passed on (Keras's RepeatVector does not support masking).
+    The backward pass sums the ``n`` copies' gradients.
+    """
+
+    keeps_integers = True
+
+    def __init__(self, n, **kwargs):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"RepeatVector: n must be a positive int. Received: n={n!r} of type {type(n).__name__}")
+        if n <= 0:
+            raise ValueError(f"RepeatVector: n must be a positive int. Received: n={n!r}")
+        super().__init__(**kwargs)
+        self.n = int(n)
+        self.input_spec = InputSpec(ndim=2)
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        self.input_spec.check(self.name, input_shape)
+        return (input_shape[0], self.n, input_shape[1])
+
+    def forward(self, inputs, training=False):
+        return backend.xp.repeat(inputs[:, None, :], self.n, axis=1), None
+
+    def backward(self, output_grads, cache):
+        return backend.xp.asarray(output_grads).sum(axis=1), {}
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+class Permute(Layer):
+    """Reorders the axes of each sample (维度置换), e.g. ``Permute((2, 1))``: ``(batch, a, b) -> (batch, b, a)``.
+
+    Args:
+        dims: a tuple of ints, a permutation of ``1 .. rank - 1`` (the batch axis is
+            axis 0 and never moves; indexing starts at 1, as in Keras). Anything else is
+            Keras's ValueError.
+
+    Input shape: ``len(dims) + 1`` axes. Output shape: the input's sizes in the order
+    ``(batch,) + dims``. No mask is passed on (Keras's Permute does not support masking).
+    The backward pass applies the inverse permutation.
+    """
+
+    keeps_integers = True
+
+    def __init__(self, dims, **kwargs):
+        try:
+            items = tuple(dims)
+        except TypeError:
+            raise TypeError(f"Permute: dims must be a tuple of ints. Received: dims={dims!r}") from None
+        if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items) or (
+            sorted(items) != list(range(1, len(items) + 1))
+        ):
+            raise ValueError(
+                "Permute: dims must be a permutation of 1, 2, ..., len(dims): consecutive ints starting "
+                f"from 1 (the batch axis 0 is not included). Received: dims={dims!r}"
+            )
+        super().__init__(**kwargs)
+        self.dims = tuple(int(v) for v in items)
+        self.input_spec = InputSpec(ndim=len(self.dims) + 1)
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        self.input_spec.check(self.name, input_shape)
+        return (input_shape[0],) + tuple(input_shape[dim] for dim in self.dims)
+
+    def forward(self, inputs, training=False):
+        return backend.xp.transpose(inputs, (0,) + self.dims), None
+
+    def backward(self, output_grads, cache):
+        order = (0,) + self.dims
+        inverse = tuple(order.index(axis) for axis in range(len(order)))
+        return backend.xp.transpose(backend.xp.asarray(output_grads), inverse), {}
+
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims}

@@ -72,3 +72,51 @@ def test_the_gradient_with_respect_to_an_input_the_model_casts_is_keras_s(dtype)
     _, grad = _gradients(ours, cl, cl.GradientTape, x, add_losses=False, source="input")
     assert grad is not None and grad.dtype == np.dtype(dtype) == expected.numpy().dtype
     np.testing.assert_allclose(grad, expected.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_a_layer_called_on_its_own_passes_its_activity_penalty_gradient_to_its_input():
+    """`loss + sum(layer.losses)` for a bare Dense with an activity regularizer: the penalty's gradient
+    reaches the input and the weights, as in Keras (a model's backward adds it; a layer's alone must too)."""
+    keras.utils.set_random_seed(3)
+    theirs = keras.layers.Dense(3, activity_regularizer=keras.regularizers.L1L2(0.3, 0.2))
+    theirs.build((None, 4))
+    ours = cl.layers.Dense(3, activity_regularizer=cl.regularizers.L1L2(0.3, 0.2))
+    ours.build((None, 4))
+    ours.set_weights([w.numpy() for w in theirs.weights])
+    target = np.ones((8, 3), "float32")
+    for with_loss in (True, False):
+        x = tf.constant(X)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = theirs(x)
+            loss = sum(theirs.losses) + (keras.losses.MeanSquaredError()(target, out) if with_loss else 0.0)
+        expected = tape.gradient(loss, [x] + theirs.trainable_weights)
+        x_ours = X.copy()
+        with cl.GradientTape() as tape:
+            out = ours(x_ours)
+            loss = sum(ours.losses) + (cl.losses.MeanSquaredError()(target, out) if with_loss else 0.0)
+        grads = tape.gradient(loss, [x_ours] + ours.trainable_weights)
+        for mine, reference in zip(grads, expected):
+            np.testing.assert_allclose(mine, reference.numpy(), rtol=1e-5, atol=1e-6, err_msg=str(with_loss))
+
+
+@pytest.mark.parametrize("layer_name", ["Dropout", "Identity", "ActivityRegularization"])
+def test_a_layer_that_returns_its_input_is_counted_once(layer_name):
+    """Dropout at inference returns its input array itself: the tape must not count the gradient twice."""
+    arguments = {"Dropout": {"rate": 0.5}, "Identity": {}, "ActivityRegularization": {}}[layer_name]
+    dense = cl.layers.Dense(2)
+    dense.build((None, 4))
+    passthrough = getattr(cl.layers, layer_name)(**arguments)
+    x = X.copy()
+    with cl.GradientTape() as tape:
+        y = passthrough(dense(x))
+        loss = cl.losses.MeanSquaredError()(np.zeros((8, 2), "float32"), y)
+    grads = tape.gradient(loss, dense.trainable_weights)
+    theirs = keras.layers.Dense(2)
+    theirs.build((None, 4))
+    theirs.set_weights(dense.get_weights())
+    other = getattr(keras.layers, layer_name)(**arguments)
+    with tf.GradientTape() as tape:
+        loss = keras.losses.MeanSquaredError()(np.zeros((8, 2), "float32"), other(theirs(x)))
+    for mine, reference in zip(grads, tape.gradient(loss, theirs.trainable_weights)):
+        np.testing.assert_allclose(mine, reference.numpy(), rtol=1e-5, atol=1e-7)
