@@ -293,7 +293,8 @@ class Model(Trainer, Layer):
         # a float64 model called outside floatx_scope must not round its inputs to float32,
         # and an integer Input keeps its token ids integers.
         arrays = [
-            backend.to_array(a, tensor.dtype, f"Model '{self.name}'") for a, tensor in zip(arrays, self.inputs)
+            _string_input(a, f"Model '{self.name}'") if tensor.dtype == "string"
+            else backend.to_array(a, tensor.dtype, f"Model '{self.name}'") for a, tensor in zip(arrays, self.inputs)
         ]
         arrays = [_adjust_input_rank(array, tensor.shape) for array, tensor in zip(arrays, self.inputs)]
         self._check_input_arrays(arrays)
@@ -809,6 +810,13 @@ def model_from_json(json_string, custom_objects=None):
 
 
 # ---------------------------------------------------------------- helpers
+def _string_input(value, where):
+    """A string input (``Input(dtype="string")``) as a host NumPy array of str: texts never go to the array module."""
+    from course_lib.preprocessing.text import as_host_array
+
+    return as_host_array(value, where, "string")
+
+
 def _adjust_input_rank(array, expected):
     """Keras's leniency (Functional._adjust_input_rank): an array one axis longer than its Input whose last axis
     is 1 loses that axis, and one axis shorter gains it where the Input's last axis is 1 (MNIST's (N, 28, 28)

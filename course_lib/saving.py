@@ -10,6 +10,11 @@
   (``dense``, ``dense_1``, ...) and ``<i>`` counts the variables in Keras's
   order (those created trainable first). A model inside a model nests its
   own ``layers/`` group.
+- Layers whose state is not a weight follow Keras's hooks:
+  ``save_own_variables(store)`` / ``load_own_variables(store)`` write and read
+  their ``vars`` group by key (a tf_idf lookup's ``idf_weights``), and
+  ``save_assets(dir)`` / ``load_assets(dir)`` their files under
+  ``assets/<layer path>/`` in the zip (a lookup's ``vocabulary.txt``).
 
 A compiled model's optimizer state goes under ``optimizer/vars`` in Keras's
 order (the iteration count, the learning rate unless it is a schedule, then
@@ -72,6 +77,14 @@ def save_model(model, filepath, overwrite=True):
             archive.writestr("metadata.json", json.dumps(metadata))
             archive.writestr("config.json", json.dumps(document, default=_json_default))
             archive.write(weights_path, "model.weights.h5")
+            for path, layer in _layer_paths(model):
+                if hasattr(layer, "save_assets"):
+                    folder = os.path.join(scratch, "assets", path)
+                    os.makedirs(folder, exist_ok=True)
+                    layer.save_assets(folder)
+                    for name in sorted(os.listdir(folder)):
+                        if os.path.isfile(os.path.join(folder, name)):
+                            archive.write(os.path.join(folder, name), f"assets/{path}/{name}")
 
 
 def load_model(filepath, custom_objects=None, compile=True):
@@ -94,6 +107,11 @@ def load_model(filepath, custom_objects=None, compile=True):
             weights_path = os.path.join(scratch, "model.weights.h5")
             model = layers.deserialize(document, custom_objects)
             _read_h5(model, weights_path, skip_mismatch=False)
+            assets = [name for name in names if name.startswith("assets/") and not name.endswith("/")]
+            archive.extractall(scratch, members=assets)
+            for path, layer in _layer_paths(model):
+                if hasattr(layer, "load_assets"):
+                    layer.load_assets(os.path.join(scratch, "assets", path))
             if compile and document.get("compile_config"):
                 model._compile_from_config(document["compile_config"])
                 _read_optimizer(model, weights_path)
@@ -182,6 +200,23 @@ def _child_paths(model):
         yield (base if count is None else f"{base}_{count + 1}"), layer
 
 
+def _layer_paths(model, prefix=""):
+    """``(path, layer)`` for every layer and sublayer of ``model``, as Keras names them in a file's assets."""
+    from course_lib import models
+
+    for path, layer in _child_paths(model):
+        full = f"{prefix}layers/{path}"
+        if isinstance(layer, models.Model):
+            yield from _layer_paths(layer, f"{full}/")
+            continue
+        yield full, layer
+        stack = [(f"{full}/{name}", child) for name, child in layer.saving_children()]
+        while stack:
+            child_path, child = stack.pop(0)
+            yield child_path, child
+            stack.extend((f"{child_path}/{name}", grandchild) for name, grandchild in child.saving_children())
+
+
 def _saving_class_name(layer):
     from course_lib import models
 
@@ -201,6 +236,11 @@ def _write_h5(model, filepath):
         variables = group.create_group("vars")
         variables.attrs["name"] = layer.name
         if not isinstance(layer, models.Model):
+            if hasattr(layer, "save_own_variables"):  # Keras's hook: variables by key, not by position
+                store = {}
+                layer.save_own_variables(store)
+                for key, value in store.items():
+                    variables.create_dataset(key, data=backend.to_numpy(value))
             for index, value in enumerate(keras_ordered_variables(layer)[1]):
                 variables.create_dataset(str(index), data=backend.to_numpy(value))
             for name, child in layer.saving_children():
@@ -286,6 +326,9 @@ def _read_h5(model, filepath, skip_mismatch):
         if not isinstance(layer, models.Model):
             names, targets = keras_ordered_variables(layer)
             stored = group["vars"] if "vars" in group else {}
+            if hasattr(layer, "load_own_variables"):  # Keras's hook: variables by key
+                layer.load_own_variables({key: stored[key][()] for key in stored})
+                stored = {}
             if len(stored) != len(targets):
                 if skip_mismatch:
                     return

@@ -24,8 +24,8 @@ import string
 
 import numpy
 
-__all__ = ["Tokenizer", "Vocabulary", "split_whitespace", "standardize", "text_to_word_sequence",
-           "tokenizer_from_json"]
+__all__ = ["Tokenizer", "Vocabulary", "as_host_array", "farmhash_fingerprint64", "ngrams", "rank_by_count",
+           "split_whitespace", "standardize", "text_to_word_sequence", "tokenizer_from_json"]
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 """Keras 2's default ``filters``: punctuation (but not the apostrophe), tab and newline."""
@@ -449,3 +449,215 @@ class Vocabulary:
             row = row[:length]
             encoded[position, :len(row)] = row
         return encoded
+
+
+# ---------------------------------------------------------------- host helpers of the text layers
+def as_host_array(value, where, kind="string", encoding="utf-8"):
+    """``value`` as a host NumPy array the text layers read: Python ``str`` (dtype object) or int64.
+
+    Strings come from a str, a list (nested) of str or bytes, a NumPy ``U``,
+    ``S`` or object array, or anything with ``.numpy()`` (a TensorFlow
+    tensor); bytes are decoded with ``encoding``. ``kind="int"`` asks for
+    integers (IntegerLookup's values, the indices an inverting lookup reads):
+    integral floats are accepted, strings and fractions are refused.
+
+    Raises:
+        TypeError: naming ``where``, for a value of the wrong kind.
+    """
+    if hasattr(value, "numpy") and not isinstance(value, numpy.ndarray):
+        value = value.numpy()
+    elif hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):
+        value = value.get()  # a CuPy array: to the host
+    array = numpy.asarray(value, dtype=object if isinstance(value, (list, tuple)) else None)
+    if kind == "string":
+        if array.dtype.kind in "US" or array.dtype == object:
+            flat = [item.decode(encoding) if isinstance(item, bytes) else item for item in array.ravel().tolist()]
+            bad = next((item for item in flat if not isinstance(item, str)), None)
+            if bad is None:
+                result = numpy.empty(len(flat), dtype=object)
+                result[:] = flat
+                return result.reshape(array.shape)
+            received = f"an element {bad!r:.40} of type {type(bad).__name__}"
+        else:
+            received = f"an array of dtype {array.dtype}"
+        raise TypeError(f"{where}: expected strings (a str, a list of str or a NumPy string array). "
+                        f"Received: {received} with shape {array.shape}")
+    if array.dtype == object:
+        try:
+            array = numpy.asarray(array.tolist())
+        except ValueError:
+            pass
+    if array.dtype.kind == "f" and numpy.all(numpy.isfinite(array)) and numpy.all(array == numpy.round(array)):
+        array = array.astype("int64")
+    if array.dtype.kind not in "biu":
+        raise TypeError(f"{where}: expected integers. Received: an array of dtype {array.dtype} "
+                        f"with shape {array.shape}")
+    return array.astype("int64")
+
+
+def ngrams(tokens, widths, separator=" "):
+    """TextVectorization's ``ngrams``: every n-gram of each width in ``widths``, width by width.
+
+    As ``tf.strings.ngrams(tokens, widths, separator=" ")``: for each width
+    in turn, the n-grams in reading order; a sequence shorter than a width
+    gives none of that width.
+
+    >>> ngrams(["the", "cat", "sat"], (1, 2))
+    ['the', 'cat', 'sat', 'the cat', 'cat sat']
+    """
+    grams = []
+    for width in widths:
+        grams.extend(separator.join(tokens[start:start + width]) for start in range(len(tokens) - width + 1))
+    return grams
+
+
+def rank_by_count(counts):
+    """The tokens of ``counts`` (a mapping token -> count) as Keras's lookups rank them after ``adapt``.
+
+    By count, most frequent first; equal counts by the token itself, the
+    greatest first (Keras sorts ``(count, token)`` and reverses: strings
+    compare by their UTF-8 bytes, which is Python's code-point order).
+    """
+    return [token for token, _ in sorted(counts.items(), key=lambda item: (item[1], item[0]), reverse=True)]
+
+
+# FarmHash's Fingerprint64 (farmhashna::Hash64, FarmHash 1.1), what tf.strings.to_hash_bucket_fast uses.
+_MASK64 = (1 << 64) - 1
+_K0, _K1, _K2 = 0xc3a5c85c97cb3127, 0xb492b66fbe98f273, 0x9ae16a3b2f90404f
+
+
+def _fetch64(data, offset):
+    return int.from_bytes(data[offset:offset + 8], "little")
+
+
+def _fetch32(data, offset):
+    return int.from_bytes(data[offset:offset + 4], "little")
+
+
+def _rotate(value, shift):
+    return value if shift == 0 else ((value >> shift) | (value << (64 - shift))) & _MASK64
+
+
+def _shift_mix(value):
+    return value ^ (value >> 47)
+
+
+def _hash_len16(u, v, mul):
+    a = ((u ^ v) * mul) & _MASK64
+    a ^= a >> 47
+    b = ((v ^ a) * mul) & _MASK64
+    b ^= b >> 47
+    return (b * mul) & _MASK64
+
+
+def _hash_len0to16(data):
+    length = len(data)
+    if length >= 8:
+        mul = _K2 + length * 2
+        a = (_fetch64(data, 0) + _K2) & _MASK64
+        b = _fetch64(data, length - 8)
+        c = (_rotate(b, 37) * mul + a) & _MASK64
+        d = ((_rotate(a, 25) + b) * mul) & _MASK64
+        return _hash_len16(c, d, mul & _MASK64)
+    if length >= 4:
+        mul = _K2 + length * 2
+        a = _fetch32(data, 0)
+        return _hash_len16((length + (a << 3)) & _MASK64, _fetch32(data, length - 4), mul & _MASK64)
+    if length > 0:
+        a, b, c = data[0], data[length >> 1], data[length - 1]
+        y = (a + (b << 8)) & 0xFFFFFFFF
+        z = (length + (c << 2)) & 0xFFFFFFFF
+        return (_shift_mix(((y * _K2) ^ (z * _K0)) & _MASK64) * _K2) & _MASK64
+    return _K2
+
+
+def _hash_len17to32(data):
+    length = len(data)
+    mul = (_K2 + length * 2) & _MASK64
+    a = (_fetch64(data, 0) * _K1) & _MASK64
+    b = _fetch64(data, 8)
+    c = (_fetch64(data, length - 8) * mul) & _MASK64
+    d = (_fetch64(data, length - 16) * _K2) & _MASK64
+    return _hash_len16((_rotate((a + b) & _MASK64, 43) + _rotate(c, 30) + d) & _MASK64,
+                       (a + _rotate((b + _K2) & _MASK64, 18) + c) & _MASK64, mul)
+
+
+def _hash_len33to64(data):
+    length = len(data)
+    mul = (_K2 + length * 2) & _MASK64
+    a = (_fetch64(data, 0) * _K2) & _MASK64
+    b = _fetch64(data, 8)
+    c = (_fetch64(data, length - 8) * mul) & _MASK64
+    d = (_fetch64(data, length - 16) * _K2) & _MASK64
+    y = (_rotate((a + b) & _MASK64, 43) + _rotate(c, 30) + d) & _MASK64
+    z = _hash_len16(y, (a + _rotate((b + _K2) & _MASK64, 18) + c) & _MASK64, mul)
+    e = (_fetch64(data, 16) * mul) & _MASK64
+    f = _fetch64(data, 24)
+    g = ((y + _fetch64(data, length - 32)) * mul) & _MASK64
+    h = ((z + _fetch64(data, length - 24)) * mul) & _MASK64
+    return _hash_len16((_rotate((e + f) & _MASK64, 43) + _rotate(g, 30) + h) & _MASK64,
+                       (e + _rotate((f + a) & _MASK64, 18) + g) & _MASK64, mul)
+
+
+def _weak_hash_len32_with_seeds(data, offset, a, b):
+    w, x = _fetch64(data, offset), _fetch64(data, offset + 8)
+    y, z = _fetch64(data, offset + 16), _fetch64(data, offset + 24)
+    a = (a + w) & _MASK64
+    b = _rotate((b + a + z) & _MASK64, 21)
+    c = a
+    a = (a + x) & _MASK64
+    a = (a + y) & _MASK64
+    b = (b + _rotate(a, 44)) & _MASK64
+    return (a + z) & _MASK64, (b + c) & _MASK64
+
+
+def farmhash_fingerprint64(data):
+    """FarmHash's ``Fingerprint64`` of ``data`` (bytes): TensorFlow's ``to_hash_bucket_fast`` is it modulo the buckets.
+
+    Keras's StringLookup and TextVectorization send an out-of-vocabulary
+    string to OOV index ``fingerprint64(utf-8 bytes) % num_oov_indices``
+    when they have several OOV indices.
+    """
+    length = len(data)
+    if length <= 32:
+        return _hash_len0to16(data) if length <= 16 else _hash_len17to32(data)
+    if length <= 64:
+        return _hash_len33to64(data)
+    seed = 81
+    x = seed
+    y = (seed * _K1 + 113) & _MASK64
+    z = (_shift_mix((y * _K2 + 113) & _MASK64) * _K2) & _MASK64
+    v, w = (0, 0), (0, 0)
+    x = (x * _K2 + _fetch64(data, 0)) & _MASK64
+    end = ((length - 1) // 64) * 64
+    last64 = end + ((length - 1) & 63) - 63
+    offset = 0
+    while True:
+        x = (_rotate((x + y + v[0] + _fetch64(data, offset + 8)) & _MASK64, 37) * _K1) & _MASK64
+        y = (_rotate((y + v[1] + _fetch64(data, offset + 48)) & _MASK64, 42) * _K1) & _MASK64
+        x ^= w[1]
+        y = (y + v[0] + _fetch64(data, offset + 40)) & _MASK64
+        z = (_rotate((z + w[0]) & _MASK64, 33) * _K1) & _MASK64
+        v = _weak_hash_len32_with_seeds(data, offset, (v[1] * _K1) & _MASK64, (x + w[0]) & _MASK64)
+        w = _weak_hash_len32_with_seeds(data, offset + 32, (z + w[1]) & _MASK64,
+                                        (y + _fetch64(data, offset + 16)) & _MASK64)
+        z, x = x, z
+        offset += 64
+        if offset == end:
+            break
+    mul = (_K1 + ((z & 0xff) << 1)) & _MASK64
+    offset = last64
+    w = ((w[0] + ((length - 1) & 63)) & _MASK64, w[1])
+    v = ((v[0] + w[0]) & _MASK64, v[1])
+    w = ((w[0] + v[0]) & _MASK64, w[1])
+    x = (_rotate((x + y + v[0] + _fetch64(data, offset + 8)) & _MASK64, 37) * mul) & _MASK64
+    y = (_rotate((y + v[1] + _fetch64(data, offset + 48)) & _MASK64, 42) * mul) & _MASK64
+    x ^= (w[1] * 9) & _MASK64
+    y = (y + ((v[0] * 9) & _MASK64) + _fetch64(data, offset + 40)) & _MASK64
+    z = (_rotate((z + w[0]) & _MASK64, 33) * mul) & _MASK64
+    v = _weak_hash_len32_with_seeds(data, offset, (v[1] * mul) & _MASK64, (x + w[0]) & _MASK64)
+    w = _weak_hash_len32_with_seeds(data, offset + 32, (z + w[1]) & _MASK64,
+                                    (y + _fetch64(data, offset + 16)) & _MASK64)
+    z, x = x, z
+    return _hash_len16((_hash_len16(v[0], w[0], mul) + ((_shift_mix(y) * _K0) & _MASK64) + z) & _MASK64,
+                       (_hash_len16(v[1], w[1], mul) + x) & _MASK64, mul)

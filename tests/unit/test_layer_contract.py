@@ -187,8 +187,10 @@ def test_autocast_false_keeps_the_float_type_of_the_input():
 
 
 def test_input_rejects_a_non_numeric_dtype():
-    with pytest.raises(ValueError, match=r"InputLayer: dtype must be a float, integer or bool type. Received: dtype='string'"):
-        cl.Input((3,), dtype="string")
+    """Texts are the one exception (dtype "string", for TextVectorization); complex numbers are refused."""
+    with pytest.raises(ValueError, match=r"InputLayer: dtype must be a float, integer or bool type, or 'string' for texts. Received: dtype=.complex64."):
+        cl.Input((3,), dtype="complex64")
+    assert cl.Input((1,), dtype="string").dtype == "string"
 
 
 # -------------------------------------------------------------- one engine
