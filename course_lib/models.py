@@ -752,10 +752,14 @@ class Sequential(Model):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Load a ``.keras`` file written by ``model.save`` (course_lib's or Keras's)."""
+    """Load a ``.keras`` file written by ``model.save`` (course_lib's or Keras's).
+
+    ``safe_mode=True`` (Keras's default) refuses a ``Lambda`` whose function is a
+    Python lambda: its saved bytecode would run on loading.
+    """
     from course_lib import saving
 
-    return saving.load_model(filepath, custom_objects=custom_objects, compile=compile)
+    return saving.load_model(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
 
 
 def clone_model(model, input_tensors=None, clone_function=None):

@@ -87,7 +87,7 @@ def save_model(model, filepath, overwrite=True):
                             archive.write(os.path.join(folder, name), f"assets/{path}/{name}")
 
 
-def load_model(filepath, custom_objects=None, compile=True):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     filepath = os.fspath(filepath)
     if not zipfile.is_zipfile(filepath):
         raise ValueError(
@@ -95,6 +95,7 @@ def load_model(filepath, custom_objects=None, compile=True):
             "in course_lib or Keras 3)."
         )
     from course_lib import layers
+    from course_lib.layers import lambda_layer
 
     with zipfile.ZipFile(filepath) as archive:
         names = set(archive.namelist())
@@ -105,7 +106,11 @@ def load_model(filepath, custom_objects=None, compile=True):
         with tempfile.TemporaryDirectory() as scratch:
             archive.extract("model.weights.h5", scratch)
             weights_path = os.path.join(scratch, "model.weights.h5")
-            model = layers.deserialize(document, custom_objects)
+            # A Python lambda's bytecode runs only if allowed. As in Keras, an enclosing safe_mode_scope (or
+            # enable_unsafe_deserialization) wins over the argument.
+            ambient = lambda_layer.in_safe_mode()
+            with lambda_layer.safe_mode_scope(safe_mode if ambient is None else ambient):
+                model = layers.deserialize(document, custom_objects)
             _read_h5(model, weights_path, skip_mismatch=False)
             assets = [name for name in names if name.startswith("assets/") and not name.endswith("/")]
             archive.extractall(scratch, members=assets)

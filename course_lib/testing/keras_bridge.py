@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_lib import layers as layers_module
+from course_lib.layers import lambda_layer
 
 
 def _keras():
@@ -29,12 +30,15 @@ def layer_from_keras(keras_layer):
         return from_keras(keras_layer)
     entry = _keras().saving.serialize_keras_object(keras_layer)
     entry.pop("build_config", None)
-    return layers_module.deserialize(entry)
+    with lambda_layer.safe_mode_scope(False):  # the caller's own layer, in this process
+        return layers_module.deserialize(entry)
 
 
 def from_keras(keras_model):
     """Rebuild a tf.keras Sequential or functional model in course_lib, with its weights."""
-    model = layers_module.deserialize(_keras().saving.serialize_keras_object(keras_model))
+    # A model in this process, not a file from elsewhere: its lambdas are the caller's own code.
+    with lambda_layer.safe_mode_scope(False):
+        model = layers_module.deserialize(_keras().saving.serialize_keras_object(keras_model))
     copy_weights(keras_model, model)
     return model
 
