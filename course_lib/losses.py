@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import math
 import warnings
 
 import numpy
@@ -281,6 +282,171 @@ def _kld_backward(y_true, y_pred, d_loss):
     return d_clipped * _clip_mask(y_pred, eps, one)
 
 
+def _squared_hinge_forward(y_true, y_pred):
+    signs = _hinge_labels(y_true)
+    margin = backend.xp.maximum(y_pred.dtype.type(1) - signs * y_pred, 0)
+    return backend.xp.mean(backend.xp.square(margin), axis=-1)
+
+
+def _squared_hinge_backward(y_true, y_pred, d_loss):
+    signs = _hinge_labels(y_true)
+    margin = backend.xp.maximum(y_pred.dtype.type(1) - signs * y_pred, 0)
+    size = margin.shape[-1]
+    return -(d_loss / y_pred.dtype.type(size))[..., None] * y_pred.dtype.type(2) * margin * signs
+
+
+def _categorical_hinge_parts(y_true, y_pred):
+    one = y_pred.dtype.type(1)
+    negatives = (one - y_true) * y_pred
+    positive = backend.xp.sum(y_true * y_pred, axis=-1)
+    negative = backend.xp.max(negatives, axis=-1)
+    return negatives, negative, negative - positive + one
+
+
+def _categorical_hinge_forward(y_true, y_pred):
+    _, _, margin = _categorical_hinge_parts(y_true, y_pred)
+    return backend.xp.maximum(margin, y_pred.dtype.type(0))
+
+
+def _categorical_hinge_backward(y_true, y_pred, d_loss):
+    negatives, negative, margin = _categorical_hinge_parts(y_true, y_pred)
+    # tf.maximum passes the gradient on a tie (margin 0); reduce_max shares it among tied maxima.
+    upstream = (d_loss * (margin >= 0).astype(y_pred.dtype))[..., None]
+    tied = (negatives == negative[..., None]).astype(y_pred.dtype)
+    tied = tied / backend.xp.sum(tied, axis=-1, keepdims=True)
+    one = y_pred.dtype.type(1)
+    return upstream * (tied * (one - y_true) - y_true)
+
+
+def _poisson_forward(y_true, y_pred):
+    eps = y_pred.dtype.type(backend.epsilon())
+    return backend.xp.mean(y_pred - y_true * backend.xp.log(y_pred + eps), axis=-1)
+
+
+def _poisson_backward(y_true, y_pred, d_loss):
+    eps = y_pred.dtype.type(backend.epsilon())
+    size = numpy.broadcast_shapes(y_true.shape, y_pred.shape)[-1]
+    return (d_loss / y_pred.dtype.type(size))[..., None] * (y_pred.dtype.type(1) - y_true / (y_pred + eps))
+
+
+def _log_cosh_forward(y_true, y_pred):
+    # Keras's overflow-safe form: log(cosh(x)) = x + softplus(-2x) - log(2).
+    error = y_pred - y_true
+    log2 = y_pred.dtype.type(math.log(2.0))
+    return backend.xp.mean(error + activations._softplus_forward(error * y_pred.dtype.type(-2)) - log2, axis=-1)
+
+
+def _log_cosh_backward(y_true, y_pred, d_loss):
+    error = y_pred - y_true
+    size = error.shape[-1]
+    upstream = (d_loss / y_pred.dtype.type(size))[..., None]
+    # d/dx (x + softplus(-2x)) = 1 - 2 sigmoid(-2x), i.e. tanh(x), in autodiff's order.
+    return upstream + upstream * _sigmoid(error * y_pred.dtype.type(-2)) * y_pred.dtype.type(-2)
+
+
+def _axes(axis, ndim, where):
+    """``axis`` (None, an int or a tuple of ints) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    return tuple(sorted({_check_axis(item, ndim, where) for item in items}))
+
+
+def _l2_normalize(x, axes):
+    """Keras's ``ops.normalize``: ``x * min(rsqrt(sum(x**2)), 1/epsilon)``, and what autodiff needs."""
+    square_sum = backend.xp.sum(backend.xp.square(x), axis=axes, keepdims=True)
+    with backend.errstate(divide="ignore"):
+        inverse_root = x.dtype.type(1) / backend.xp.sqrt(square_sum)
+    limit = x.dtype.type(1.0 / backend.epsilon())
+    inverse_norm = backend.xp.minimum(inverse_root, limit)
+    return x * inverse_norm, inverse_root, inverse_norm, limit
+
+
+def _l2_normalize_backward(x, d_normalized, inverse_root, inverse_norm, limit, axes):
+    # tf.minimum sends the gradient to rsqrt on a tie; rsqrt's derivative is -0.5 y**3.
+    d_inverse = backend.xp.sum(d_normalized * x, axis=axes, keepdims=True)
+    d_inverse = d_inverse * (inverse_root <= limit).astype(x.dtype)
+    with backend.errstate(invalid="ignore", over="ignore"):  # a zero vector: rsqrt is inf, its gradient blocked
+        d_square_sum = d_inverse * x.dtype.type(-0.5) * inverse_root ** 3
+    d_square_sum = backend.xp.where(backend.xp.isfinite(inverse_root), d_square_sum, 0)
+    return d_normalized * inverse_norm + d_square_sum * x.dtype.type(2) * x
+
+
+def _cosine_forward(y_true, y_pred, axis=-1):
+    axes = _axes(axis, y_pred.ndim, "cosine_similarity")
+    true_normalized = _l2_normalize(y_true, axes)[0]
+    pred_normalized = _l2_normalize(y_pred, axes)[0]
+    return -backend.xp.sum(true_normalized * pred_normalized, axis=axes)
+
+
+def _cosine_backward(y_true, y_pred, d_loss, axis=-1):
+    axes = _axes(axis, y_pred.ndim, "cosine_similarity")
+    true_normalized = _l2_normalize(y_true, axes)[0]
+    _, inverse_root, inverse_norm, limit = _l2_normalize(y_pred, axes)
+    d_normalized = -backend.xp.expand_dims(d_loss, axes) * true_normalized
+    d_normalized = backend.xp.broadcast_to(d_normalized, numpy.broadcast_shapes(d_normalized.shape, y_pred.shape))
+    return _l2_normalize_backward(y_pred, d_normalized, inverse_root, inverse_norm, limit, axes)
+
+
+def _overlap_sums(y_true, y_pred, axis, where):
+    """The summed axes (None: every axis) and ``sum(y_true * y_pred)`` over them, for Dice and Tversky."""
+    axes = None if axis is None else _axes(axis, y_pred.ndim, where)
+    return axes, backend.xp.sum(y_true * y_pred, axis=axes)
+
+
+def _expand_reduced(d_loss, axes, ndim):
+    """The upstream gradient of a sum over ``axes`` (None: all), broadcastable against the summed array."""
+    if axes is None:
+        return backend.xp.reshape(d_loss, (1,) * ndim)
+    return backend.xp.expand_dims(d_loss, axes)
+
+
+def _dice_denominator(y_true, y_pred, axes):
+    eps = y_pred.dtype.type(backend.epsilon())
+    return backend.xp.sum(y_true, axis=axes) + backend.xp.sum(y_pred, axis=axes) + eps
+
+
+def _dice_forward(y_true, y_pred, axis=None):
+    axes, intersection = _overlap_sums(y_true, y_pred, axis, "dice")
+    denominator = _dice_denominator(y_true, y_pred, axes)
+    return y_pred.dtype.type(1) - y_pred.dtype.type(2) * intersection / denominator
+
+
+def _dice_backward(y_true, y_pred, d_loss, axis=None):
+    axes, intersection = _overlap_sums(y_true, y_pred, axis, "dice")
+    denominator = _dice_denominator(y_true, y_pred, axes)
+    two = y_pred.dtype.type(2)
+    d_intersection = _expand_reduced(-d_loss * two / denominator, axes, y_pred.ndim)
+    d_denominator = _expand_reduced(d_loss * two * intersection / denominator / denominator, axes, y_pred.ndim)
+    return d_intersection * y_true + d_denominator * backend.xp.ones_like(y_pred)
+
+
+def _tversky_parts(y_true, y_pred, alpha, beta, axis):
+    axes, intersection = _overlap_sums(y_true, y_pred, axis, "tversky")
+    one = y_pred.dtype.type(1)
+    # Keras's names: its "fp" sums (1 - y_pred) * y_true and its "fn" sums y_pred * (1 - y_true).
+    fp = backend.xp.sum((one - y_pred) * y_true, axis=axes)
+    fn = backend.xp.sum(y_pred * (one - y_true), axis=axes)
+    denominator = (intersection + fp * y_pred.dtype.type(alpha) + fn * y_pred.dtype.type(beta)
+                   + y_pred.dtype.type(backend.epsilon()))
+    return axes, intersection, denominator
+
+
+def _tversky_forward(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    _, intersection, denominator = _tversky_parts(y_true, y_pred, alpha, beta, axis)
+    return y_pred.dtype.type(1) - intersection / denominator
+
+
+def _tversky_backward(y_true, y_pred, d_loss, alpha=0.5, beta=0.5, axis=None):
+    axes, intersection, denominator = _tversky_parts(y_true, y_pred, alpha, beta, axis)
+    one = y_pred.dtype.type(1)
+    d_intersection = _expand_reduced(-d_loss / denominator, axes, y_pred.ndim)
+    d_denominator = _expand_reduced(d_loss * intersection / denominator / denominator, axes, y_pred.ndim)
+    # d(denominator)/d(y_pred) = y_true - alpha * y_true + beta * (1 - y_true)
+    slope = y_true - y_pred.dtype.type(alpha) * y_true + y_pred.dtype.type(beta) * (one - y_true)
+    return d_intersection * y_true + d_denominator * slope * backend.xp.ones_like(y_pred)
+
+
 # ---------------------------------------------------------------------------
 # Cross-entropies, following keras/src/backend/tensorflow/nn.py
 # ---------------------------------------------------------------------------
@@ -455,6 +621,127 @@ def _scce_backward(y_true, y_pred, d_loss, from_logits=False, axis=-1):
     clipped = backend.xp.clip(y_pred, low, high)
     d_logits = upstream * (_softmax(backend.xp.log(clipped)) - one_hot)
     return d_logits / clipped * _clip_mask(y_pred, low, high)
+
+
+def _focal_power_backward(base, gamma):
+    """d(base ** gamma) / d(base) as TensorFlow's pow gradient gives it: ``gamma * base ** (gamma - 1)``."""
+    with backend.errstate(divide="ignore", invalid="ignore"):
+        return base.dtype.type(gamma) * backend.xp.power(base, base.dtype.type(gamma - 1))
+
+
+def _bfce_parts(y_true, y_pred, from_logits, label_smoothing):
+    """Smoothed labels, probabilities, the cross-entropy elements and ``1 - p_t``."""
+    y_true = _smooth_binary(y_true, label_smoothing)
+    one = y_pred.dtype.type(1)
+    # From logits, Keras's sigmoid output keeps its logits, so the cross-entropy is the stable logits form.
+    probabilities = _sigmoid(y_pred) if from_logits else y_pred
+    elements = _bce_elements(y_true, y_pred, from_logits)
+    p_t = y_true * probabilities + (one - y_true) * (one - probabilities)
+    return y_true, probabilities, elements, one - p_t
+
+
+def _bfce_weight(y_true, alpha):
+    one = y_true.dtype.type(1)
+    alpha = y_true.dtype.type(alpha)
+    return y_true * alpha + (one - y_true) * (one - alpha)
+
+
+def _bfce_forward(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                  label_smoothing=0.0, axis=-1, where="binary_focal_crossentropy"):
+    _check_same_shape(y_true, y_pred, where)
+    _check_rank_at_least_1(y_pred, where)
+    axis = _check_axis(axis, y_pred.ndim, where)
+    y_true, _, elements, miss = _bfce_parts(y_true, y_pred, from_logits, label_smoothing)
+    focal = backend.xp.power(miss, y_pred.dtype.type(gamma)) * elements
+    if apply_class_balancing:
+        focal = _bfce_weight(y_true, alpha) * focal
+    return backend.xp.mean(focal, axis=axis)
+
+
+def _bfce_backward(y_true, y_pred, d_loss, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                   from_logits=False, label_smoothing=0.0, axis=-1):
+    axis = axis % y_pred.ndim
+    y_true, probabilities, elements, miss = _bfce_parts(y_true, y_pred, from_logits, label_smoothing)
+    one = y_pred.dtype.type(1)
+    upstream = backend.xp.expand_dims(d_loss / y_pred.dtype.type(y_pred.shape[axis]), axis)
+    if apply_class_balancing:
+        upstream = upstream * _bfce_weight(y_true, alpha)
+    factor = backend.xp.power(miss, y_pred.dtype.type(gamma))
+    # 1 - p_t falls by (2 y - 1) for every unit the probability rises.
+    d_probabilities = -upstream * elements * _focal_power_backward(miss, gamma) * (y_true + y_true - one)
+    d_elements = upstream * factor
+    if from_logits:
+        d_logits_elements = d_elements * (probabilities - y_true)
+        return d_probabilities * probabilities * (one - probabilities) + d_logits_elements
+    low, high = _bounds(y_pred.dtype)
+    clipped = backend.xp.clip(y_pred, low, high)
+    d_clipped = -d_elements * (y_true / clipped) + d_elements * (one - y_true) / (one - clipped)
+    return d_probabilities + d_clipped * _clip_mask(y_pred, low, high)
+
+
+def _cfce_labels(y_true, label_smoothing):
+    if label_smoothing:
+        # Keras divides by the size of the LAST axis, whatever the class axis.
+        smoothing = y_true.dtype.type(label_smoothing)
+        return y_true * (y_true.dtype.type(1) - smoothing) + smoothing / y_true.dtype.type(y_true.shape[-1])
+    return y_true
+
+
+def _cfce_alpha(alpha, dtype):
+    return backend.xp.asarray(alpha, dtype)
+
+
+def _cfce_parts(y_pred, from_logits, axis):
+    probabilities = _softmax(y_pred, axis) if from_logits else y_pred
+    total = backend.xp.sum(probabilities, axis=axis, keepdims=True)
+    normalised = probabilities / total
+    low, high = _bounds(y_pred.dtype)
+    return probabilities, total, normalised, backend.xp.clip(normalised, low, high)
+
+
+def _cfce_forward(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                  where="categorical_focal_crossentropy"):
+    if isinstance(axis, bool):
+        raise ValueError(f"{where}: axis must be of type int. Received: axis={axis} of type {type(axis)}")
+    _check_rank_at_least_1(y_pred, where)
+    _check_broadcast(y_true, y_pred, where)
+    axis = _check_axis(axis, y_pred.ndim, where)
+    if y_pred.shape[-1] == 1:
+        warnings.warn(
+            f"In loss {where}, expected y_pred.shape to be (batch_size, num_classes) with "
+            f"num_classes > 1. Received: y_pred.shape={y_pred.shape}. Consider using "
+            "'binary_crossentropy' if you only have 2 classes.",
+            SyntaxWarning,
+            stacklevel=3,
+        )
+    y_true = _cfce_labels(y_true, label_smoothing)
+    _, _, _, clipped = _cfce_parts(y_pred, from_logits, axis)
+    one = y_pred.dtype.type(1)
+    cross_entropy = -y_true * backend.xp.log(clipped)
+    weighting = backend.xp.power(one - clipped, y_pred.dtype.type(gamma)) * _cfce_alpha(alpha, y_pred.dtype)
+    return backend.xp.sum(weighting * cross_entropy, axis=axis)
+
+
+def _cfce_backward(y_true, y_pred, d_loss, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                   axis=-1):
+    axis = axis % y_pred.ndim
+    y_true = _cfce_labels(y_true, label_smoothing)
+    probabilities, total, normalised, clipped = _cfce_parts(y_pred, from_logits, axis)
+    one = y_pred.dtype.type(1)
+    upstream = backend.xp.expand_dims(d_loss, axis) * _cfce_alpha(alpha, y_pred.dtype)
+    cross_entropy = -y_true * backend.xp.log(clipped)
+    factor = backend.xp.power(one - clipped, y_pred.dtype.type(gamma))
+    d_clipped = -upstream * cross_entropy * _focal_power_backward(one - clipped, gamma)
+    d_clipped = d_clipped - upstream * factor * y_true / clipped
+    low, high = _bounds(y_pred.dtype)
+    d_normalised = d_clipped * _clip_mask(normalised, low, high)
+    d_total = -backend.xp.sum(d_normalised * probabilities / total / total, axis=axis, keepdims=True)
+    d_probabilities = d_normalised / total + d_total
+    if not from_logits:
+        return d_probabilities
+    # The softmax's backward: p * (g - sum(g * p)).
+    return probabilities * (d_probabilities - backend.xp.sum(d_probabilities * probabilities, axis=axis,
+                                                             keepdims=True))
 
 
 # ---------------------------------------------------------------------------
@@ -642,6 +929,183 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     return _scce_forward(y_true, y_pred, from_logits, axis)
 
 
+def squared_hinge(y_true, y_pred):
+    """Squared hinge loss ``mean(max(1 - y_true * y_pred, 0)**2, -1)``.
+
+    Labels are expected in {-1, 1}; when every label in the batch is 0 or 1
+    they are first mapped to -1 and 1.
+
+    Args:
+        y_true: labels, shape ``(batch, ..., d)``.
+        y_pred: scores, same shape.
+
+    Returns:
+        Per-sample losses, shape ``(batch, ...)``.
+    """
+    y_true, y_pred = _as_float_pair(y_true, y_pred, "squared_hinge")
+    _check_rank_at_least_1(y_pred, "squared_hinge")
+    _check_broadcast(y_true, y_pred, "squared_hinge")
+    return _squared_hinge_forward(y_true, y_pred)
+
+
+def categorical_hinge(y_true, y_pred):
+    """Categorical hinge loss ``max(neg - pos + 1, 0)``.
+
+    ``pos = sum(y_true * y_pred, -1)`` is the score of the true class and
+    ``neg = max((1 - y_true) * y_pred, -1)`` the best score of the others.
+
+    Args:
+        y_true: one-hot labels (or {-1, 1}), shape ``(batch, ..., classes)``.
+        y_pred: scores, same shape.
+
+    Returns:
+        Per-sample losses, shape ``(batch, ...)``.
+    """
+    y_true, y_pred = _as_float_pair(y_true, y_pred, "categorical_hinge")
+    _check_rank_at_least_1(y_pred, "categorical_hinge")
+    _check_broadcast(y_true, y_pred, "categorical_hinge")
+    return _categorical_hinge_forward(y_true, y_pred)
+
+
+def poisson(y_true, y_pred):
+    """Poisson loss ``mean(y_pred - y_true * log(y_pred + epsilon), -1)``.
+
+    Args:
+        y_true: observed counts, shape ``(batch, ..., d)``.
+        y_pred: predicted rates (positive), same shape.
+
+    Returns:
+        Per-sample losses, shape ``(batch, ...)``.
+    """
+    y_true, y_pred = _as_float_pair(y_true, y_pred, "poisson")
+    _check_rank_at_least_1(y_pred, "poisson")
+    _check_broadcast(y_true, y_pred, "poisson")
+    return _poisson_forward(y_true, y_pred)
+
+
+def log_cosh(y_true, y_pred):
+    """``mean(log(cosh(y_pred - y_true)), -1)``, computed as ``x + softplus(-2x) - log(2)``.
+
+    About ``x**2 / 2`` for small errors and ``|x| - log(2)`` for large ones:
+    the mean squared error, less swayed by outliers.
+
+    Args:
+        y_true: targets, shape ``(batch, ..., d)``.
+        y_pred: predictions, same shape.
+
+    Returns:
+        Per-sample losses, shape ``(batch, ...)``.
+    """
+    return _regression(_log_cosh_forward, "log_cosh", y_true, y_pred)
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """Minus the cosine similarity: ``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``.
+
+    Between -1 (same direction) and 1 (opposite); 0 when either vector is
+    zero. As Keras's ``ops.normalize``, a vector is multiplied by
+    ``min(1 / ||x||, 1 / epsilon)``.
+
+    Args:
+        y_true: targets, shape ``(batch, ..., d)``.
+        y_pred: predictions, same shape.
+        axis: the axis (or tuple of axes) along which the similarity is computed.
+
+    Returns:
+        Per-sample losses, ``y_pred``'s shape without ``axis``.
+    """
+    return _regression(_cosine_forward, "cosine_similarity", y_true, y_pred, axis=axis)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary cross-entropy scaled by the focal factor ``(1 - p_t) ** gamma`` (Lin et al., 2018).
+
+    ``p_t = y * p + (1 - y) * (1 - p)`` is the probability given to the true
+    label, so easy examples count less. From logits the cross-entropy is the
+    stable logits form (as Keras's sigmoid output keeps its logits).
+
+    Args:
+        y_true: labels in [0, 1], same shape as ``y_pred``.
+        y_pred: probabilities (or logits), shape ``(batch, ..., d)``.
+        apply_class_balancing: also weigh class 1 by ``alpha`` and class 0 by ``1 - alpha``.
+        alpha: the weight of class 1 with ``apply_class_balancing``.
+        gamma: the focusing exponent; 0 gives the binary cross-entropy.
+        from_logits: whether ``y_pred`` holds logits.
+        label_smoothing: in [0, 1]; labels become ``z * (1 - s) + 0.5 * s``.
+        axis: the axis that is averaged.
+
+    Returns:
+        Per-sample losses, ``y_pred``'s shape without ``axis``.
+    """
+    y_true, y_pred = _as_float_pair(y_true, y_pred, "binary_focal_crossentropy")
+    return _bfce_forward(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """Categorical cross-entropy scaled by ``alpha * (1 - p) ** gamma`` for each class.
+
+    As Keras: from logits a softmax is applied first; the probabilities are
+    divided by their sum and clipped to ``[eps, 1 - eps]``; the loss is
+    ``sum(alpha * (1 - p) ** gamma * -y * log(p), axis)``.
+
+    Args:
+        y_true: one-hot labels, same shape as ``y_pred``.
+        y_pred: probabilities (or logits), shape ``(batch, ..., classes)``.
+        alpha: a weight for every class (a float, or one float per class).
+        gamma: the focusing exponent; 0 gives ``alpha`` times the cross-entropy.
+        from_logits: whether ``y_pred`` holds logits.
+        label_smoothing: in [0, 1]; labels become ``t * (1 - s) + s / classes``
+            (classes: the size of the last axis, as in Keras).
+        axis: the class axis.
+
+    Returns:
+        Per-sample losses, ``y_pred``'s shape without ``axis``.
+    """
+    y_true, y_pred = _as_float_pair(y_true, y_pred, "categorical_focal_crossentropy")
+    return _cfce_forward(y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis)
+
+
+def dice(y_true, y_pred, axis=None):
+    """Dice loss ``1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + epsilon)``.
+
+    Args:
+        y_true: targets (masks in [0, 1]), shape ``(batch, ...)``.
+        y_pred: predictions, same shape.
+        axis: the axes summed; None (Keras's default) sums every axis, batch
+            included, and gives one number; ``(1, 2, 3)`` gives one per image.
+
+    Returns:
+        The losses, ``y_pred``'s shape without ``axis`` (a 0-d array for None).
+    """
+    y_true, y_pred = _as_float_pair(y_true, y_pred, "dice")
+    _check_rank_at_least_1(y_pred, "dice")
+    _check_broadcast(y_true, y_pred, "dice")
+    return _dice_forward(y_true, y_pred, axis)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """Tversky loss ``1 - sum(t p) / (sum(t p) + alpha * sum((1 - p) t) + beta * sum(p (1 - t)) + epsilon)``.
+
+    ``alpha`` weighs the missed positives and ``beta`` the false alarms, exactly
+    as Keras's formula does; ``alpha = beta = 0.5`` is the Dice loss.
+
+    Args:
+        y_true: targets (masks in [0, 1]), shape ``(batch, ...)``.
+        y_pred: predictions, same shape.
+        alpha, beta: the two weights.
+        axis: the axes summed; None (Keras's default) sums every axis.
+
+    Returns:
+        The losses, ``y_pred``'s shape without ``axis`` (a 0-d array for None).
+    """
+    y_true, y_pred = _as_float_pair(y_true, y_pred, "tversky")
+    _check_rank_at_least_1(y_pred, "tversky")
+    _check_broadcast(y_true, y_pred, "tversky")
+    return _tversky_forward(y_true, y_pred, alpha, beta, axis)
+
+
 # Keras's short names for the same functions (tf.keras.losses.mse is keras.losses.mean_squared_error).
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
@@ -649,6 +1113,7 @@ mape = MAPE = mean_absolute_percentage_error
 msle = MSLE = mean_squared_logarithmic_error
 kld = KLD = kullback_leibler_divergence = kl_divergence
 bce = BCE = binary_crossentropy
+logcosh = log_cosh
 
 
 # ---------------------------------------------------------------------------
@@ -1070,6 +1535,197 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         return self._reduced(values, sample_weight), d_logits
 
 
+class SquaredHinge(_FunctionLoss):
+    """Squared hinge loss; see :func:`squared_hinge`."""
+
+    _forward = staticmethod(_squared_hinge_forward)
+    _backward = staticmethod(_squared_hinge_backward)
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
+
+class CategoricalHinge(_FunctionLoss):
+    """Categorical hinge loss; see :func:`categorical_hinge`."""
+
+    _forward = staticmethod(_categorical_hinge_forward)
+    _backward = staticmethod(_categorical_hinge_backward)
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
+
+class Poisson(_FunctionLoss):
+    """Poisson loss; see :func:`poisson`."""
+
+    _forward = staticmethod(_poisson_forward)
+    _backward = staticmethod(_poisson_backward)
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
+
+class LogCosh(_FunctionLoss):
+    """Logarithm of the hyperbolic cosine of the error; see :func:`log_cosh`."""
+
+    _forward = staticmethod(_log_cosh_forward)
+    _backward = staticmethod(_log_cosh_backward)
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
+
+class CosineSimilarity(_FunctionLoss):
+    """Minus the cosine similarity; see :func:`cosine_similarity`.
+
+    Args:
+        axis: the axis (or axes) along which the similarity is computed.
+
+    As Keras 3.15, ``get_config`` does not write ``axis`` (a saved loss comes
+    back with ``axis=-1``).
+    """
+
+    _forward = staticmethod(_cosine_forward)
+    _backward = staticmethod(_cosine_backward)
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+def _check_number(where, argument, value):
+    backend.check_real(where, argument, value)
+    return float(value)
+
+
+class BinaryFocalCrossentropy(BinaryCrossentropy):
+    """Binary focal cross-entropy; see :func:`binary_focal_crossentropy`.
+
+    It is a :class:`BinaryCrossentropy` for the training engine: when the model
+    ends in a sigmoid, the loss is computed from the logits, as Keras's
+    TensorFlow backend does through the sigmoid's ``_keras_logits``.
+
+    Args:
+        apply_class_balancing: weigh class 1 by ``alpha`` and class 0 by ``1 - alpha``.
+        alpha: the weight of class 1 (with ``apply_class_balancing``).
+        gamma: the focusing exponent (``0`` gives the binary cross-entropy).
+        from_logits: whether ``y_pred`` holds logits.
+        label_smoothing: in [0, 1], squeezes labels towards 0.5.
+        axis: the averaged axis.
+    """
+
+    _forward = staticmethod(_bfce_forward)
+    _backward = staticmethod(_bfce_backward)
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_focal_crossentropy", dtype=None):
+        where = type(self).__name__
+        alpha, gamma = _check_number(where, "alpha", alpha), _check_number(where, "gamma", gamma)
+        self._set_options(from_logits, label_smoothing, axis, reduction, name, dtype)
+        self._kwargs.update(apply_class_balancing=bool(apply_class_balancing), alpha=alpha, gamma=gamma)
+        self.apply_class_balancing = bool(apply_class_balancing)
+        self.alpha = alpha
+        self.gamma = gamma
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis,
+                      apply_class_balancing=self.apply_class_balancing, alpha=self.alpha, gamma=self.gamma)
+        return config
+
+
+class CategoricalFocalCrossentropy(_FunctionLoss):
+    """Categorical focal cross-entropy; see :func:`categorical_focal_crossentropy`.
+
+    Keras computes it from the probabilities even when the model ends in a
+    softmax (no logits shortcut), and so does course_lib.
+
+    Args:
+        alpha: a weight for every class (a float, or a list of one float per class).
+        gamma: the focusing exponent.
+        from_logits: whether ``y_pred`` holds logits.
+        label_smoothing: in [0, 1], mixes labels with the uniform distribution.
+        axis: the class axis.
+    """
+
+    _forward = staticmethod(_cfce_forward)
+    _backward = staticmethod(_cfce_backward)
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", dtype=None):
+        where = type(self).__name__
+        if isinstance(alpha, (list, tuple)):
+            alpha = [_check_number(where, "alpha", value) for value in alpha]
+        else:
+            alpha = _check_number(where, "alpha", alpha)
+        gamma = _check_number(where, "gamma", gamma)
+        label_smoothing = _check_smoothing(where, label_smoothing)
+        super().__init__(reduction=reduction, name=name, dtype=dtype, alpha=alpha, gamma=gamma,
+                         from_logits=bool(from_logits), label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+        self.alpha = alpha
+        self.gamma = gamma
+
+    def _line_up(self, y_true, y_pred):
+        return squeeze_or_expand_to_same_rank(y_true, y_pred)
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = self._line_up(y_true, y_pred)
+        return _cfce_forward(y_true, y_pred, **self._kwargs, where=type(self).__name__)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis,
+                      alpha=self.alpha, gamma=self.gamma)
+        return config
+
+
+class Dice(_FunctionLoss):
+    """Dice loss; see :func:`dice`.
+
+    Args:
+        axis: the axes summed; None (default) sums every axis, batch included.
+    """
+
+    _forward = staticmethod(_dice_forward)
+    _backward = staticmethod(_dice_backward)
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class Tversky(_FunctionLoss):
+    """Tversky loss; see :func:`tversky`.
+
+    Args:
+        alpha: the weight of Keras's "false positives" term (``sum((1 - p) t)``).
+        beta: the weight of its "false negatives" term (``sum(p (1 - t))``).
+        axis: the axes summed; None (default) sums every axis, batch included.
+    """
+
+    _forward = staticmethod(_tversky_forward)
+    _backward = staticmethod(_tversky_backward)
+
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky", axis=None,
+                 dtype=None):
+        where = type(self).__name__
+        alpha, beta = _check_number(where, "alpha", alpha), _check_number(where, "beta", beta)
+        super().__init__(reduction=reduction, name=name, dtype=dtype, alpha=alpha, beta=beta, axis=axis)
+        self.alpha = alpha
+        self.beta = beta
+        self.axis = axis
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta, "axis": self.axis}
+
+
 class LossFunctionWrapper(Loss):
     """A Loss around a plain function ``fn(y_true, y_pred) -> per-sample losses``.
 
@@ -1117,6 +1773,8 @@ _CLASSES = {
         MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
         MeanSquaredLogarithmicError, Huber, Hinge, KLDivergence,
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+        SquaredHinge, CategoricalHinge, Poisson, LogCosh, CosineSimilarity,
+        BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky,
     )
 }
 # Names of functions (and Keras's aliases): ``get`` returns the class with
@@ -1135,6 +1793,11 @@ _FUNCTION_NAMES = {
     "binary_crossentropy": BinaryCrossentropy, "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge, "poisson": Poisson,
+    "log_cosh": LogCosh, "cosine_similarity": CosineSimilarity,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice, "tversky": Tversky,
 }
 KNOWN_NAMES = tuple(sorted(_FUNCTION_NAMES)) + tuple(sorted(_CLASSES)) + ("crossentropy", "ce")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import warnings
 
 import numpy
 
@@ -211,6 +212,90 @@ mape = MAPE = mean_absolute_percentage_error
 msle = MSLE = mean_squared_logarithmic_error
 
 
+# Keras's metric functions that are its loss functions (keras.metrics.hinge is keras.losses.hinge).
+binary_crossentropy = losses.binary_crossentropy
+categorical_crossentropy = losses.categorical_crossentropy
+sparse_categorical_crossentropy = losses.sparse_categorical_crossentropy
+binary_focal_crossentropy = losses.binary_focal_crossentropy
+categorical_focal_crossentropy = losses.categorical_focal_crossentropy
+hinge = losses.hinge
+squared_hinge = losses.squared_hinge
+categorical_hinge = losses.categorical_hinge
+huber = losses.huber
+kl_divergence = kld = KLD = kullback_leibler_divergence = losses.kl_divergence
+log_cosh = logcosh = losses.log_cosh
+poisson = losses.poisson
+
+
+def _cosine_similarity(y_true, y_pred, axis=-1):
+    """The cosine similarity itself, ``sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``.
+
+    :class:`CosineSimilarity`'s per-sample function: minus :func:`losses.cosine_similarity`.
+    """
+    return -losses.cosine_similarity(y_true, y_pred, axis=axis)
+
+
+def _centred_pair(y_true, y_pred, where):
+    y_pred = _float_predictions(y_pred, where)
+    y_true = backend.to_array(y_true, y_pred.dtype, where=where)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    _check_broadcast(y_true, y_pred, where)
+    return y_true, y_pred
+
+
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Pearson's correlation coefficient of ``y_true`` and ``y_pred`` along ``axis``.
+
+    Both are centred and divided by their (population) standard deviation;
+    the mean of their product is the coefficient. A constant row gives NaN, as
+    in Keras.
+
+    Args:
+        y_true: targets, shape ``(batch, d)``.
+        y_pred: predictions, same shape.
+        axis: the axis along which the correlation is computed.
+
+    Returns:
+        One coefficient per sample, ``y_pred``'s shape without ``axis``.
+    """
+    y_true, y_pred = _centred_pair(y_true, y_pred, "pearson_correlation")
+    xp = backend.xp
+    with backend.errstate(divide="ignore", invalid="ignore"):
+        true_centred = y_true - xp.mean(y_true, axis=axis, keepdims=True)
+        pred_centred = y_pred - xp.mean(y_pred, axis=axis, keepdims=True)
+        true_centred = true_centred / xp.std(true_centred, axis=axis, keepdims=True)
+        pred_centred = pred_centred / xp.std(pred_centred, axis=axis, keepdims=True)
+        return xp.mean(true_centred * pred_centred, axis=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Lin's concordance correlation coefficient, written as Keras 3.15 computes it.
+
+    ``mean(2 * (y_true - mean(y_pred)) * (y_pred - mean(y_pred)) / (var(y_true)
+    + var(y_pred) + (mean(y_true) - mean(y_pred))**2 + epsilon), axis)``: note
+    that Keras centres ``y_true`` on the mean of ``y_pred`` in the covariance;
+    course_lib reproduces that, so the numbers are Keras's.
+
+    Args:
+        y_true: targets, shape ``(batch, d)``.
+        y_pred: predictions, same shape.
+        axis: the axis along which the coefficient is computed.
+
+    Returns:
+        One coefficient per sample, ``y_pred``'s shape without ``axis``.
+    """
+    y_true, y_pred = _centred_pair(y_true, y_pred, "concordance_correlation")
+    xp = backend.xp
+    true_mean = xp.mean(y_true, axis=axis, keepdims=True)
+    pred_mean = xp.mean(y_pred, axis=axis, keepdims=True)
+    true_var = xp.var(y_true - true_mean, axis=axis, keepdims=True)
+    pred_var = xp.var(y_pred - pred_mean, axis=axis, keepdims=True)
+    covariance = (y_true - pred_mean) * (y_pred - pred_mean)
+    norm = true_var + pred_var + xp.square(true_mean - pred_mean)
+    two, eps = y_pred.dtype.type(2), y_pred.dtype.type(backend.epsilon())
+    return xp.mean(two * covariance / (norm + eps), axis=axis)
+
+
 # ---------------------------------------------------------------------------
 # Stateful metrics
 # ---------------------------------------------------------------------------
@@ -262,20 +347,21 @@ class Metric(abc.ABC):
         return f"<{type(self).__name__} name={self.name!r} result={shown}>"
 
 
-def _reduce_to_samplewise(values, sample_weight, dtype):
-    """Per-sample values (and weights), reduced the way Keras's Mean metric does.
+def _reduce_to_samplewise(values, sample_weight, dtype, reduce=None):
+    """Per-sample values (and weights), reduced the way Keras's Mean (and Sum) metric does.
 
     Weights are lined up with the values; values with more axes than the
-    weights are averaged down to the weights' rank; finally every axis after
-    the first is averaged away.
+    weights are averaged (``reduce``: summed for Sum) down to the weights'
+    rank; finally every axis after the first is reduced away.
     """
+    reduce = reduce or backend.xp.mean
     values = backend.xp.asarray(values).astype(dtype)
     if sample_weight is not None:
         sample_weight = backend.to_array(sample_weight, dtype, where="Mean (sample_weight)")
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
         weight_ndim, values_ndim = sample_weight.ndim, values.ndim
         if values_ndim > weight_ndim:
-            values = backend.xp.mean(values, axis=tuple(range(weight_ndim, values_ndim)))
+            values = reduce(values, axis=tuple(range(weight_ndim, values_ndim)))
         try:
             sample_weight = backend.xp.broadcast_to(sample_weight, values.shape)
         except ValueError:
@@ -285,9 +371,9 @@ def _reduce_to_samplewise(values, sample_weight, dtype):
             ) from None
         values = values * sample_weight
         if weight_ndim > 1:
-            sample_weight = backend.xp.mean(sample_weight, axis=tuple(range(1, weight_ndim)))
+            sample_weight = reduce(sample_weight, axis=tuple(range(1, weight_ndim)))
     if values.ndim > 1:
-        values = backend.xp.mean(values, axis=tuple(range(1, values.ndim)))
+        values = reduce(values, axis=tuple(range(1, values.ndim)))
     return values, sample_weight
 
 
@@ -492,6 +578,116 @@ class Hinge(MeanMetricWrapper):
 
     def __init__(self, name="hinge", dtype=None):
         super().__init__(losses.hinge, name=name, dtype=dtype)
+
+
+class _NameAndDtypeConfig(MeanMetricWrapper):
+    """A wrapped function whose config is only ``name`` and ``dtype``, as Keras writes these metrics."""
+
+    def get_config(self):
+        return Metric.get_config(self)
+
+
+class SquaredHinge(_NameAndDtypeConfig):
+    """Running squared hinge loss; see :func:`losses.squared_hinge`."""
+
+    def __init__(self, name="squared_hinge", dtype=None):
+        super().__init__(losses.squared_hinge, name=name, dtype=dtype)
+
+
+class CategoricalHinge(_NameAndDtypeConfig):
+    """Running categorical hinge loss; see :func:`losses.categorical_hinge`."""
+
+    def __init__(self, name="categorical_hinge", dtype=None):
+        super().__init__(losses.categorical_hinge, name=name, dtype=dtype)
+
+
+class Poisson(_NameAndDtypeConfig):
+    """Running Poisson loss ``y_pred - y_true * log(y_pred)``; see :func:`losses.poisson`."""
+
+    def __init__(self, name="poisson", dtype=None):
+        super().__init__(losses.poisson, name=name, dtype=dtype)
+
+
+class LogCoshError(_NameAndDtypeConfig):
+    """Running ``log(cosh(y_pred - y_true))``; see :func:`losses.log_cosh`. Keras names it ``logcosh``."""
+
+    def __init__(self, name="logcosh", dtype=None):
+        super().__init__(losses.log_cosh, name=name, dtype=dtype)
+
+
+class CosineSimilarity(_NameAndDtypeConfig):
+    """Running cosine similarity of labels and predictions (1 for the same direction).
+
+    Args:
+        name: the metric's name.
+        dtype: float type of the running totals.
+        axis: the axis along which the similarity is computed. As Keras 3.15,
+            ``get_config`` does not write it.
+    """
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        super().__init__(_cosine_similarity, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class PearsonCorrelation(MeanMetricWrapper):
+    """Running mean of the per-sample Pearson correlation; see :func:`pearson_correlation`.
+
+    Args:
+        name: the metric's name.
+        dtype: float type of the running totals.
+        axis: the axis along which each correlation is computed.
+    """
+
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
+        super().__init__(pearson_correlation, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class ConcordanceCorrelation(MeanMetricWrapper):
+    """Running mean of the per-sample concordance correlation; see :func:`concordance_correlation`.
+
+    Args:
+        name: the metric's name.
+        dtype: float type of the running totals.
+        axis: the axis along which each coefficient is computed.
+    """
+
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
+        super().__init__(concordance_correlation, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class Sum(Metric):
+    """The (weighted) sum of every value seen.
+
+    As Keras, the axes after the first are summed per sample (after the
+    weights are lined up with the values, as in :class:`Mean`).
+
+    Args:
+        name: the metric's name.
+        dtype: float type of the running total (float32).
+    """
+
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
+
+    def update_state(self, values, sample_weight=None):
+        """Add values (any shape) and, optionally, their weights.
+
+        Args:
+            values: array of shape ``(batch, ...)`` or a scalar.
+            sample_weight: None or weights that line up with ``values``.
+        """
+        values, _ = _reduce_to_samplewise(values, sample_weight, self.dtype, reduce=backend.xp.sum)
+        self.total = self.total + backend.xp.sum(values, dtype=self.dtype)
+
+    def result(self) -> float:
+        return backend.to_float(self.total)
+
+    def reset_state(self):
+        self.total = backend.xp.zeros((), self.dtype)
 
 
 class RootMeanSquaredError(Mean):
@@ -806,6 +1002,76 @@ class Recall(_PrecisionRecall):
     """
 
     _counts = ("tp", "fn")
+
+
+class _ConfusionMatrixConditionCount(Metric):
+    """One confusion-matrix count per threshold: the base of TruePositives ... FalseNegatives.
+
+    Args:
+        thresholds: a float or a list of floats in ``[0, 1]`` (default 0.5);
+            a prediction above a threshold counts as positive. A list gives
+            one count per threshold.
+        name: the name in logs.
+        dtype: float type of the counts (float32).
+    """
+
+    _count = None  # "tp", "fp", "tn" or "fn"
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.init_thresholds = thresholds
+        self.thresholds = _parse_thresholds(type(self).__name__, thresholds, 0.5)
+        self._thresholds_distributed_evenly = _evenly_distributed(self.thresholds)
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch.
+
+        Args:
+            y_true: labels, the shape of ``y_pred`` (non-zero counts as positive).
+            y_pred: scores, compared with each threshold (above it counts as positive).
+            sample_weight: None, or weights whose rank is 0 or that of ``y_true``
+                (broadcast to it); one weight per sample also works.
+        """
+        increments = _confusion_increments(
+            type(self).__name__, (self._count,), y_true, y_pred, self.thresholds,
+            self._thresholds_distributed_evenly, self.dtype, sample_weight=sample_weight)
+        self.accumulator = self.accumulator + increments[self._count]
+
+    def result(self):
+        """A float for one threshold, else a NumPy array with one count per threshold."""
+        value = self.accumulator[0] if len(self.thresholds) == 1 else self.accumulator
+        return _host_result(value, self.dtype)
+
+    def reset_state(self):
+        self.accumulator = backend.xp.zeros((len(self.thresholds),), self.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConfusionMatrixConditionCount):
+    """How many (or, with weights, how much weight of) the positives are predicted positive."""
+
+    _count = "tp"
+
+
+class FalsePositives(_ConfusionMatrixConditionCount):
+    """How many negatives are predicted positive (weighted by ``sample_weight``)."""
+
+    _count = "fp"
+
+
+class TrueNegatives(_ConfusionMatrixConditionCount):
+    """How many negatives are predicted negative (weighted by ``sample_weight``)."""
+
+    _count = "tn"
+
+
+class FalseNegatives(_ConfusionMatrixConditionCount):
+    """How many positives are predicted negative (weighted by ``sample_weight``)."""
+
+    _count = "fn"
 
 
 _AUC_CURVES = {"ROC": "ROC", "roc": "ROC", "PR": "PR", "pr": "PR", "PRGAIN": "PRGAIN", "prgain": "PRGAIN"}
@@ -1173,6 +1439,346 @@ class F1Score(FBetaScore):
 
 
 # ---------------------------------------------------------------------------
+# R2 score
+# ---------------------------------------------------------------------------
+
+
+class R2Score(Metric):
+    """The coefficient of determination ``1 - SS_residual / SS_total``, per output column or aggregated.
+
+    Sums of ``y``, ``y**2``, the squared residuals and the weights are kept
+    per column in float32, as Keras keeps them. A column whose total sum of
+    squares is 0 scores 0 (Keras replaces the infinite ratio), or NaN when its
+    residuals are 0 too.
+
+    Args:
+        class_aggregation: ``'uniform_average'`` (the mean of the column
+            scores), ``'variance_weighted_average'`` (weighted by each column's
+            total sum of squares) or None (one score per column).
+        num_regressors: the number of independent regressors ``p`` for the
+            adjusted score ``1 - (1 - R2) (n - 1) / (n - p - 1)``, where ``n``
+            counts every entry of ``y_true`` (as Keras); 0 is the plain score.
+        name: the name in logs.
+        dtype: float type of the sums (float32).
+    """
+
+    _aggregations = (None, "uniform_average", "variance_weighted_average")
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if class_aggregation not in self._aggregations:
+            raise ValueError(
+                f"R2Score: invalid class_aggregation. Expected one of {self._aggregations}. "
+                f"Received: class_aggregation={class_aggregation!r}"
+            )
+        backend.check_real("R2Score", "num_regressors", num_regressors)
+        if num_regressors < 0:
+            raise ValueError(
+                f"R2Score: num_regressors must be >= 0. Received: num_regressors={num_regressors}"
+            )
+        self.class_aggregation = class_aggregation
+        self.num_regressors = num_regressors
+        self._built = False
+        self.num_samples = backend.xp.zeros((), self.dtype)
+
+    def _build(self, true_shape, pred_shape):
+        if len(pred_shape) != 2 or len(true_shape) != 2:
+            raise ValueError(
+                "R2Score expects 2D inputs with shape (batch_size, output_dim). Received input "
+                f"shapes: y_pred.shape={pred_shape} and y_true.shape={true_shape}."
+            )
+        self._num_columns = pred_shape[-1]
+        self._built = True
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch.
+
+        Args:
+            y_true: targets, ``(batch, outputs)`` (``(batch,)`` against ``(batch, 1)`` is lined up).
+            y_pred: predictions, the same shape.
+            sample_weight: None, a scalar, one weight per sample or one per entry.
+        """
+        xp = backend.xp
+        y_true = backend.to_array(y_true, self.dtype, where="R2Score")
+        y_pred = backend.to_array(y_pred, self.dtype, where="R2Score")
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        if not self._built:
+            self._build(y_true.shape, y_pred.shape)
+        if y_true.shape != y_pred.shape or y_pred.shape[-1] != self._num_columns:
+            raise ValueError(
+                f"R2Score: y_true and y_pred must both have shape (batch_size, {self._num_columns}). "
+                f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
+            )
+        weight = xp.ones((), self.dtype) if sample_weight is None else backend.to_array(
+            sample_weight, self.dtype, where="R2Score (sample_weight)")
+        if weight.ndim == 1:
+            weight = weight[:, None]  # a features axis
+        weight = _broadcast_weights("R2Score", "sample_weight", weight, y_true.shape)
+        weighted_true = y_true * weight
+        self.sum = self.sum + xp.sum(weighted_true, axis=0)
+        self.squared_sum = self.squared_sum + xp.sum(y_true * weighted_true, axis=0)
+        self.total_mse = self.total_mse + xp.sum(xp.square(y_true - y_pred) * weight, axis=0)
+        self.count = self.count + xp.sum(weight, axis=0)
+        self.num_samples = self.num_samples + xp.asarray(y_true.size, self.dtype)
+
+    def result(self):
+        """A float when aggregated, else a NumPy array with one score per column."""
+        if not self._built:
+            return 0.0
+        xp = backend.xp
+        with backend.errstate(divide="ignore", invalid="ignore"):
+            mean = self.sum / self.count
+            total = self.squared_sum - self.sum * mean
+            raw_scores = 1 - self.total_mse / total
+        raw_scores = xp.where(xp.isinf(raw_scores), xp.asarray(0.0, self.dtype), raw_scores)
+        if self.class_aggregation == "uniform_average":
+            score = xp.mean(raw_scores)
+        elif self.class_aggregation == "variance_weighted_average":
+            with backend.errstate(divide="ignore", invalid="ignore"):
+                score = xp.sum(total * raw_scores) / xp.sum(total)
+        else:
+            score = raw_scores
+        if self.num_regressors != 0:
+            samples = backend.to_float(self.num_samples)
+            if self.num_regressors > samples - 1:
+                warnings.warn("More independent predictors than datapoints in adjusted R2 score. "
+                              "Falling back to standard R2 score.", stacklevel=2)
+            elif self.num_regressors == samples - 1:
+                warnings.warn("Division by zero in Adjusted R2 score. Falling back to standard R2 score.",
+                              stacklevel=2)
+            else:
+                n = xp.asarray(samples, "float32")
+                p = xp.asarray(self.num_regressors, "float32")
+                score = 1 - (1 - score) * (n - 1) / (n - p - 1)
+        return _host_result(score, self.dtype)
+
+    def reset_state(self):
+        self.num_samples = backend.xp.zeros((), self.dtype)
+        if not self._built:
+            return
+        for name in ("squared_sum", "sum", "total_mse", "count"):
+            setattr(self, name, backend.xp.zeros((self._num_columns,), self.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
+
+
+# ---------------------------------------------------------------------------
+# Intersection over union: one confusion matrix of class ids
+# ---------------------------------------------------------------------------
+
+
+def _class_confusion_matrix(labels, predictions, num_classes, weights, dtype):
+    """``matrix[true, predicted]`` summed over the (flat) samples, with their weights, in ``dtype``."""
+    cells = labels.astype("int64") * num_classes + predictions.astype("int64")
+    counts = backend.xp.bincount(cells, weights=weights, minlength=num_classes * num_classes)
+    return counts.astype(dtype).reshape(num_classes, num_classes)
+
+
+class _IoUBase(Metric):
+    """The running confusion matrix of class ids that every IoU metric reads.
+
+    Entries whose label or prediction is not a class id in ``[0, num_classes)``,
+    or whose label is ``ignore_class``, are left out (weight 0), as Keras does.
+    The matrix has the metric's dtype, ``int64`` by default as in Keras (float
+    weights are then truncated, with Keras's warning).
+    """
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        super().__init__(name=name, dtype=dtype or "int64")
+        _check_index(type(self).__name__, "num_classes", num_classes, 1)
+        self.num_classes = num_classes
+        self.ignore_class = ignore_class
+        self.sparse_y_true = sparse_y_true
+        self.sparse_y_pred = sparse_y_pred
+        self.axis = axis
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch.
+
+        Args:
+            y_true: class ids (or, with ``sparse_y_true=False``, scores whose
+                arg-max along ``axis`` is the class), any shape; flattened.
+            y_pred: the same for the predictions.
+            sample_weight: None, a scalar, or one weight per entry.
+        """
+        xp = backend.xp
+        where = type(self).__name__
+        y_true, y_pred = _numeric(y_true, where), _numeric(y_pred, where)
+        if not self.sparse_y_true:
+            y_true = xp.argmax(y_true, axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = xp.argmax(y_pred, axis=self.axis)
+        y_true = y_true.astype(self.dtype).reshape(-1)
+        y_pred = y_pred.astype(self.dtype).reshape(-1)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(
+                f"{where}: y_true and y_pred must hold as many class ids. Received {y_true.shape[0]} "
+                f"labels and {y_pred.shape[0]} predictions."
+            )
+        if sample_weight is None:
+            weight = xp.ones(y_true.shape, self.dtype)
+        else:
+            weight = _numeric(sample_weight, f"{where} (sample_weight)")
+            if weight.dtype.kind == "f" and numpy.dtype(self.dtype).kind in "iu":
+                warnings.warn(
+                    "You are passing weight as `float`, but dtype is `int`. This may result in an incorrect "
+                    "weight due to type casting Consider using integer weights.", stacklevel=2)
+            weight = weight.astype(self.dtype)
+            weight = weight.reshape(-1) if weight.ndim > 1 else weight
+            weight = _broadcast_weights(where, "sample_weight", weight, y_true.shape)
+        kept = (y_true >= 0) & (y_true < self.num_classes) & (y_pred >= 0) & (y_pred < self.num_classes)
+        if self.ignore_class is not None:
+            kept = kept & (y_true != self.ignore_class)
+        zero = xp.zeros((), self.dtype)
+        self.total_cm = self.total_cm + _class_confusion_matrix(
+            xp.where(kept, y_true, zero), xp.where(kept, y_pred, zero), self.num_classes,
+            xp.where(kept, weight, zero), self.dtype)
+
+    def reset_state(self):
+        self.total_cm = backend.xp.zeros((self.num_classes, self.num_classes), self.dtype)
+
+
+class IoU(_IoUBase):
+    """Intersection over union ``tp / (tp + fp + fn)`` of the chosen classes, averaged.
+
+    Classes that never occur (an empty union) are left out of the mean.
+
+    Args:
+        num_classes: the number of classes (the confusion matrix is ``num_classes``²).
+        target_class_ids: the classes whose IoUs are averaged.
+        name: the name in logs.
+        dtype: the confusion matrix's type (``int64`` by default, as Keras).
+        ignore_class: a label id to leave out (a "void" class), or None.
+        sparse_y_true: whether labels are class ids; else the arg-max along ``axis`` is taken.
+        sparse_y_pred: the same for the predictions.
+        axis: the class axis of dense labels or predictions.
+    """
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes=num_classes, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis)
+        target_class_ids = list(target_class_ids)
+        if not target_class_ids:
+            raise ValueError(f"{type(self).__name__}: target_class_ids must not be empty.")
+        if max(target_class_ids) >= num_classes:
+            raise ValueError(
+                f"{type(self).__name__}: target class id {max(target_class_ids)} is out of range, "
+                f"which is [0, {num_classes})."
+            )
+        self.target_class_ids = target_class_ids
+
+    def result(self) -> float:
+        xp = backend.xp
+        matrix = self.total_cm
+        true_positives = xp.diag(matrix)
+        denominator = xp.sum(matrix, axis=0) + xp.sum(matrix, axis=1) - true_positives
+        ids = xp.asarray(self.target_class_ids, "int64")
+        true_positives = true_positives[ids].astype("float32")
+        denominator = denominator[ids].astype("float32")
+        valid = denominator > xp.asarray(1e-9, "float32")
+        eps = xp.asarray(backend.epsilon(), "float32")
+        iou = xp.where(valid, true_positives / (denominator + eps), xp.asarray(0.0, "float32"))
+        return _host_result(xp.sum(iou) / (xp.sum(valid.astype("float32")) + eps), "float32")
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "target_class_ids": self.target_class_ids, "ignore_class": self.ignore_class,
+                "sparse_y_true": self.sparse_y_true, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class BinaryIoU(IoU):
+    """IoU of a binary task: predictions at or above ``threshold`` are class 1, the others class 0.
+
+    Args:
+        target_class_ids: ``[0]``, ``[1]`` or ``[0, 1]`` (the mean of both).
+        threshold: the score from which a prediction is class 1.
+        name: the name in logs.
+        dtype: the confusion matrix's type (``int64``).
+    """
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype)
+        backend.check_real("BinaryIoU", "threshold", threshold)
+        self.threshold = threshold
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch: labels 0/1, scores thresholded at ``threshold``."""
+        y_true = _numeric(y_true, "BinaryIoU").astype(self.dtype)
+        y_pred = _numeric(y_pred, "BinaryIoU").astype("float32")
+        y_pred = (y_pred >= backend.xp.asarray(self.threshold, "float32")).astype(self.dtype)
+        super().update_state(y_true, y_pred, sample_weight)
+
+    def get_config(self):
+        return {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name,
+                "dtype": self.dtype}
+
+
+class MeanIoU(IoU):
+    """The mean IoU over every class (those that never occur are left out).
+
+    Args:
+        num_classes: the number of classes.
+        name, dtype, ignore_class, sparse_y_true, sparse_y_pred, axis: as in :class:`IoU`.
+    """
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        _check_index("MeanIoU", "num_classes", num_classes, 1)
+        super().__init__(num_classes=num_classes, target_class_ids=list(range(num_classes)), name=name,
+                         dtype=dtype, ignore_class=ignore_class, sparse_y_true=sparse_y_true,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype,
+                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class OneHotIoU(IoU):
+    """:class:`IoU` for one-hot labels: the arg-max along ``axis`` gives the class.
+
+    Args:
+        num_classes, target_class_ids, name, dtype, ignore_class: as in :class:`IoU`.
+        sparse_y_pred: whether predictions are class ids (default: scores, arg-maxed).
+        axis: the class axis.
+    """
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes=num_classes, target_class_ids=target_class_ids, name=name, dtype=dtype,
+                         ignore_class=ignore_class, sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "target_class_ids": self.target_class_ids, "name": self.name,
+                "dtype": self.dtype, "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred,
+                "axis": self.axis}
+
+
+class OneHotMeanIoU(MeanIoU):
+    """:class:`MeanIoU` for one-hot labels: the arg-max along ``axis`` gives the class.
+
+    Args:
+        num_classes, name, dtype, ignore_class: as in :class:`MeanIoU`.
+        sparse_y_pred: whether predictions are class ids (default: scores, arg-maxed).
+        axis: the class axis.
+    """
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes=num_classes, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "name": self.name, "dtype": self.dtype,
+                "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+# ---------------------------------------------------------------------------
 # Lookup
 # ---------------------------------------------------------------------------
 
@@ -1185,15 +1791,19 @@ _CLASSES = {
         MeanSquaredLogarithmicError, BinaryCrossentropy, CategoricalCrossentropy,
         SparseCategoricalCrossentropy, KLDivergence, Hinge,
         RootMeanSquaredError, Precision, Recall, AUC, FBetaScore, F1Score,
+        TruePositives, FalsePositives, TrueNegatives, FalseNegatives, Poisson, LogCoshError,
+        CosineSimilarity, CategoricalHinge, SquaredHinge, R2Score, Sum, IoU, MeanIoU, BinaryIoU,
+        OneHotIoU, OneHotMeanIoU, PearsonCorrelation, ConcordanceCorrelation,
     )
 }
 # Whether a larger value is better, for EarlyStopping(mode="auto") (Keras's `_direction`).
 for _cls in (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
-             TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC, FBetaScore):
+             TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC, FBetaScore,
+             CosineSimilarity, R2Score, _IoUBase, PearsonCorrelation, ConcordanceCorrelation):
     _cls._direction = "up"
 for _cls in (MeanAbsoluteError, MeanSquaredError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
              BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, KLDivergence, Hinge,
-             RootMeanSquaredError):
+             RootMeanSquaredError, LogCoshError, SquaredHinge, CategoricalHinge):
     _cls._direction = "down"
 del _cls
 # As in Keras: class names, their snake-case forms, and a few short aliases.

@@ -97,6 +97,8 @@ class Trainer:
         """Keras's warning: from_logits=True on an output that ends in the matching softmax/sigmoid."""
         if not isinstance(loss_object, losses.Loss) or not getattr(loss_object, "from_logits", False):
             return
+        if type(loss_object) not in _PLAIN_CROSSENTROPIES:
+            return  # Keras's focal losses apply the activation themselves and never warn
         expected = _probability_activation(loss_object)
         function = backend.snake_case(type(loss_object).__name__)  # the loss function's name, as Keras says it
         layer = self.outputs[index].node.layer
@@ -1012,6 +1014,11 @@ def _logits_activation(loss_object):
     if not hasattr(loss_object, "with_logits") or getattr(loss_object, "from_logits", True):
         return None
     return _probability_activation(loss_object)
+
+
+_PLAIN_CROSSENTROPIES = (losses.BinaryCrossentropy, losses.CategoricalCrossentropy,
+                         losses.SparseCategoricalCrossentropy)
+"""The losses whose from_logits=True on a matching sigmoid/softmax output Keras warns about."""
 
 
 def _probability_activation(loss_object):
