@@ -157,7 +157,7 @@ class ProgbarLogger(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if self.verbose:
             print(f"Epoch {epoch + 1}/{self.params.get('epochs', 1)}")
-            self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose)
+            self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose, stateless_metrics=set())
 
     def on_train_batch_end(self, batch, logs=None):
         self.seen = batch + 1

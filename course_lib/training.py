@@ -541,7 +541,7 @@ class Trainer:
         self._reset_metrics()
         trackers = self._trackers = self._new_trackers()
         custom = isinstance(data, _StepData)
-        progbar = Progbar(data.steps, verbose=verbose) if verbose else None
+        progbar = Progbar(data.steps, verbose=verbose, stateless_metrics=set()) if verbose else None
         step, logs = -1, {}
         for step, batch in enumerate(data.batches(0)):
             if hooks:
@@ -594,7 +594,7 @@ class Trainer:
         verbose = 1 if verbose == "auto" else verbose
         data = _data(self, x, None, batch_size, "predict", steps=steps, shuffle=False)
         hooks = callbacks_module.CallbackList(callbacks, self, {"steps": data.steps, "verbose": verbose})
-        progbar = Progbar(data.steps, verbose=verbose) if verbose else None
+        progbar = Progbar(data.steps, verbose=verbose, stateless_metrics=set()) if verbose else None
         hooks.on_predict_begin()
         chunks = None
         step = -1

@@ -54,19 +54,25 @@ def _is_int(value):
 
 
 # ---------------------------------------------------------------- listing the files
-def _walk(directory, follow_links):
+def _walk(directory, follow_links, formats=ALLOWLIST_FORMATS):
     """Files with an allowed extension under ``directory``: the walk sorted by folder, files sorted."""
     for root, _, files in sorted(os.walk(directory, followlinks=follow_links), key=lambda entry: entry[0]):
         for name in sorted(files):
-            if name.lower().endswith(ALLOWLIST_FORMATS):
+            if name.lower().endswith(formats):
                 yield os.path.join(root, name)
 
 
-def index_directory(directory, labels, class_names=None, shuffle=True, seed=None, follow_links=False, verbose=True):
+def index_directory(directory, labels, class_names=None, shuffle=True, seed=None, follow_links=False, verbose=True,
+                    formats=ALLOWLIST_FORMATS, keep=image_utils.readable_image, where=_WHERE, noun="image"):
     """Keras's listing: ``(file_paths, labels, class_names)`` (labels an int32 array, or None).
 
     Unreadable files are dropped (with a warning) before the labels are
     matched and before shuffling, so explicit ``labels`` count readable images.
+
+    The keywords let the other ``*_dataset_from_directory`` readers share it:
+    ``formats`` (the extensions listed), ``keep(where, path)`` (whether to keep
+    a file; None keeps every one), ``where`` (the function named in errors) and
+    ``noun`` (what a file holds, in errors).
     """
     if labels == "inferred":
         folders = [name for name in sorted(os.listdir(directory))
@@ -74,7 +80,7 @@ def index_directory(directory, labels, class_names=None, shuffle=True, seed=None
         if class_names is not None:
             if not set(class_names) <= set(folders):
                 raise ValueError(
-                    f"{_WHERE}: class_names must name sub-folders of {directory!r}. "
+                    f"{where}: class_names must name sub-folders of {directory!r}. "
                     f"Expected some of {folders}, received: class_names={list(class_names)}"
                 )
             folders = list(class_names)
@@ -82,8 +88,8 @@ def index_directory(directory, labels, class_names=None, shuffle=True, seed=None
         folders = [""]
     paths, found_labels = [], []
     for label, folder in enumerate(folders):
-        for path in _walk(os.path.join(directory, folder), follow_links):
-            if image_utils.readable_image(_WHERE, path):
+        for path in _walk(os.path.join(directory, folder), follow_links, formats):
+            if keep is None or keep(where, path):
                 paths.append(path)
                 found_labels.append(label)
     if labels == "inferred":
@@ -93,8 +99,8 @@ def index_directory(directory, labels, class_names=None, shuffle=True, seed=None
     else:
         if len(labels) != len(paths):
             raise ValueError(
-                f"{_WHERE}: labels must have one entry per image file. Received: {len(labels)} labels for "
-                f"{len(paths)} images in {directory!r} (in the sorted order of os.walk)"
+                f"{where}: labels must have one entry per {noun} file. Received: {len(labels)} labels for "
+                f"{len(paths)} {noun}s in {directory!r} (in the sorted order of os.walk)"
             )
         class_names = [str(label) for label in sorted(set(labels))]
         labels = numpy.array(labels)
@@ -284,25 +290,30 @@ def _check_arguments(directory, labels, label_mode, class_names, color_mode, bat
         )
     if crop_to_aspect_ratio and pad_to_aspect_ratio:
         raise ValueError(f"{_WHERE}: set at most one of crop_to_aspect_ratio and pad_to_aspect_ratio.")
+    _check_split_arguments(_WHERE, validation_split, subset, shuffle, seed)
+    return image_size, interpolation.lower()
+
+
+def _check_split_arguments(where, validation_split, subset, shuffle, seed):
+    """Keras's checks of ``validation_split``, ``subset`` and ``seed`` (shared by the folder readers)."""
     if validation_split is not None and (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)):
-        raise ValueError(f"{_WHERE}: validation_split must be None or a number in (0, 1). Received: {validation_split!r}")
+        raise ValueError(f"{where}: validation_split must be None or a number in (0, 1). Received: {validation_split!r}")
     if validation_split and not 0 < validation_split < 1:
-        raise ValueError(f"{_WHERE}: validation_split must be between 0 and 1. Received: validation_split={validation_split!r}")
+        raise ValueError(f"{where}: validation_split must be between 0 and 1. Received: validation_split={validation_split!r}")
     if bool(validation_split) != bool(subset):
         raise ValueError(
-            f"{_WHERE}: validation_split and subset go together: pass both or neither. "
+            f"{where}: validation_split and subset go together: pass both or neither. "
             f"Received: validation_split={validation_split!r}, subset={subset!r}"
         )
     if subset not in ("training", "validation", "both", None):
-        raise ValueError(f"{_WHERE}: subset must be 'training', 'validation' or 'both'. Received: subset={subset!r}")
+        raise ValueError(f"{where}: subset must be 'training', 'validation' or 'both'. Received: subset={subset!r}")
     if validation_split and shuffle and seed is None:
         raise ValueError(
-            f"{_WHERE}: with validation_split and shuffle=True pass a seed, so that the training and validation "
+            f"{where}: with validation_split and shuffle=True pass a seed, so that the training and validation "
             "subsets (made by two calls) do not overlap."
         )
     if seed is not None and (not _is_int(seed) or seed < 0):
-        raise ValueError(f"{_WHERE}: seed must be None or a non-negative int. Received: seed={seed!r}")
-    return image_size, interpolation.lower()
+        raise ValueError(f"{where}: seed must be None or a non-negative int. Received: seed={seed!r}")
 
 
 def image_dataset_from_directory(directory, labels="inferred", label_mode="int", class_names=None, color_mode="rgb",
