@@ -246,17 +246,24 @@ class LayerNormalization(Layer):
         config.update(
             axis=self.axis, epsilon=self.epsilon, center=self.center, scale=self.scale,
             rms_scaling=self.rms_scaling,
-            beta_initializer=initializers.serialize(self.beta_initializer),
-            gamma_initializer=initializers.serialize(self.gamma_initializer),
-            beta_regularizer=regularizers.serialize(self.beta_regularizer),
-            gamma_regularizer=regularizers.serialize(self.gamma_regularizer),
-            beta_constraint=constraints.serialize(self.beta_constraint),
-            gamma_constraint=constraints.serialize(self.gamma_constraint),
+            **_gamma_beta_config(self),
         )
         return config
 
 
 # ------------------------------------------------ shared by the layers of this module
+def _gamma_beta_config(layer):
+    """The initializers, regularizers and constraints of ``gamma`` and ``beta``, as Keras's configs write them."""
+    return dict(
+        beta_initializer=initializers.serialize(layer.beta_initializer),
+        gamma_initializer=initializers.serialize(layer.gamma_initializer),
+        beta_regularizer=regularizers.serialize(layer.beta_regularizer),
+        gamma_regularizer=regularizers.serialize(layer.gamma_regularizer),
+        beta_constraint=constraints.serialize(layer.beta_constraint),
+        gamma_constraint=constraints.serialize(layer.gamma_constraint),
+    )
+
+
 def _check_axes(where, axis, input_shape):
     """Every axis in ``axis`` (an int, a list or a tuple) inside the input's rank, none twice."""
     rank = len(input_shape)
@@ -527,12 +534,7 @@ class GroupNormalization(Layer):
         config = super().get_config()
         config.update(
             groups=self.groups, axis=self.axis, epsilon=self.epsilon, center=self.center, scale=self.scale,
-            beta_initializer=initializers.serialize(self.beta_initializer),
-            gamma_initializer=initializers.serialize(self.gamma_initializer),
-            beta_regularizer=regularizers.serialize(self.beta_regularizer),
-            gamma_regularizer=regularizers.serialize(self.gamma_regularizer),
-            beta_constraint=constraints.serialize(self.beta_constraint),
-            gamma_constraint=constraints.serialize(self.gamma_constraint),
+            **_gamma_beta_config(self),
         )
         return config
 

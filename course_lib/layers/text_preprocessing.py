@@ -79,6 +79,14 @@ def _refuse_sparse(where, sparse, ragged=False):
             )
 
 
+def _no_gradient(label, inputs):
+    """The error of a preprocessing layer's backward: no gradient flows through it."""
+    return TypeError(
+        f"{label} is a preprocessing layer: it turns {inputs} into token indices or counts, so no gradient "
+        "flows through it. Put it before the layers you train (or apply it to the data beforehand)."
+    )
+
+
 def _is_batches(data):
     """An iterable of batches (a generator, a tf.data.Dataset, a PyDataset), not one array of data."""
     return hasattr(data, "__iter__") and not isinstance(data, (list, tuple, str, bytes)) \
@@ -522,10 +530,7 @@ class _IndexLookup(Layer):
         return self._encode(self._lookup(batch)), None
 
     def backward(self, output_grads, cache):
-        raise TypeError(
-            f"{self._label()} is a preprocessing layer: it maps tokens to indices or counts, so no gradient "
-            "flows through it. Put it before the layers you train (or apply it to the data beforehand)."
-        )
+        raise _no_gradient(self._label(), "tokens")
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
@@ -880,10 +885,7 @@ class TextVectorization(Layer):
         return outputs, None
 
     def backward(self, output_grads, cache):
-        raise TypeError(
-            f"{self._label()} is a preprocessing layer: it turns texts into token indices or counts, so no "
-            "gradient flows through it. Put it before the layers you train (or apply it to the data beforehand)."
-        )
+        raise _no_gradient(self._label(), "texts")
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)

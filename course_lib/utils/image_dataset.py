@@ -131,35 +131,23 @@ def _split(paths, labels, validation_split, subset, verbose):
     return paths[kept], None if labels is None else labels[kept]
 
 
-# ---------------------------------------------------------------- the dataset
-class ImageFolderDataset(PyDataset):
-    """Batches of images read from files: what :func:`image_dataset_from_directory` returns.
+# ---------------------------------------------------------------- the datasets
+class FolderDataset(PyDataset):
+    """Batches of files read from class folders, in Keras's file order; subclasses say how a file is read.
 
-    ``dataset[i]`` is batch ``i`` of the current epoch's order: ``(images,
-    labels)``, or ``images`` when there are no labels; with ``batch_size=None``
+    ``dataset[i]`` is batch ``i`` of the current epoch's order: ``(samples,
+    labels)``, or ``samples`` when there are no labels; with ``batch_size=None``
     it is one sample instead. ``on_epoch_end`` reshuffles when ``shuffle``.
-
-    Attributes:
-        file_paths: the files, in Keras's order (shuffled by the seed when ``shuffle``).
-        class_names: the class names (label order), or None without labels.
-        labels: the label of every file (int32), or None.
-        batch_size, image_size, num_channels, interpolation, label_mode.
+    A subclass defines ``_read(paths)``: the batch of samples those files hold.
     """
 
-    def __init__(self, file_paths, labels, class_names, label_mode, batch_size, image_size, num_channels,
-                 interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio, data_format, shuffle, seed, **kwargs):
+    def __init__(self, file_paths, labels, class_names, label_mode, batch_size, shuffle, seed, **kwargs):
         super().__init__(**kwargs)
         self.file_paths = list(file_paths)
         self.labels = labels
         self.class_names = class_names
         self.label_mode = label_mode
         self.batch_size = batch_size
-        self.image_size = image_size
-        self.num_channels = num_channels
-        self.interpolation = interpolation
-        self.crop_to_aspect_ratio = crop_to_aspect_ratio
-        self.pad_to_aspect_ratio = pad_to_aspect_ratio
-        self.data_format = data_format
         self.shuffle = shuffle
         self._random = numpy.random.RandomState(seed)
         self.order = numpy.arange(len(self.file_paths))
@@ -176,14 +164,15 @@ class ImageFolderDataset(PyDataset):
 
     def __getitem__(self, index):
         if not _is_int(index) or not 0 <= index < len(self):
-            raise IndexError(f"ImageFolderDataset: index must be an int from 0 to {len(self) - 1}. Received: {index!r}")
+            raise IndexError(
+                f"{type(self).__name__}: index must be an int from 0 to {len(self) - 1}. Received: {index!r}")
         size = 1 if self.batch_size is None else self.batch_size
         chosen = self.order[index * size:(index + 1) * size]
-        images = self._images([self.file_paths[n] for n in chosen])
+        samples = self._read([self.file_paths[n] for n in chosen])
         labels = None if self.labels is None else self._encode(self.labels[chosen])
         if self.batch_size is None:
-            images, labels = images[0], None if labels is None else labels[0]
-        return images if labels is None else (images, labels)
+            samples, labels = samples[0], None if labels is None else labels[0]
+        return samples if labels is None else (samples, labels)
 
     def _encode(self, labels):
         if self.label_mode == "binary":
@@ -193,6 +182,35 @@ class ImageFolderDataset(PyDataset):
             one_hot[numpy.arange(len(labels)), labels] = 1
             return one_hot
         return labels.astype("int32")
+
+
+# ---------------------------------------------------------------- the dataset
+class ImageFolderDataset(FolderDataset):
+    """Batches of images read from files: what :func:`image_dataset_from_directory` returns.
+
+    ``dataset[i]`` is batch ``i`` of the current epoch's order: ``(images,
+    labels)``, or ``images`` when there are no labels; with ``batch_size=None``
+    it is one sample instead. ``on_epoch_end`` reshuffles when ``shuffle``.
+
+    Attributes:
+        file_paths: the files, in Keras's order (shuffled by the seed when ``shuffle``).
+        class_names: the class names (label order), or None without labels.
+        labels: the label of every file (int32), or None.
+        batch_size, image_size, num_channels, interpolation, label_mode.
+    """
+
+    def __init__(self, file_paths, labels, class_names, label_mode, batch_size, image_size, num_channels,
+                 interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio, data_format, shuffle, seed, **kwargs):
+        super().__init__(file_paths, labels, class_names, label_mode, batch_size, shuffle, seed, **kwargs)
+        self.image_size = image_size
+        self.num_channels = num_channels
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = crop_to_aspect_ratio
+        self.pad_to_aspect_ratio = pad_to_aspect_ratio
+        self.data_format = data_format
+
+    def _read(self, paths):
+        return self._images(paths)
 
     def _decode(self, path):
         """The file's uint8 pixels ``(H, W, channels)``, converted as TensorFlow's decoders convert them."""

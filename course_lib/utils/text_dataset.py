@@ -32,7 +32,6 @@ Host code by design, as the image reader: it reads files and hands NumPy
 arrays to the model (strings have no place on a GPU).
 """
 import codecs
-import math
 import numbers
 import os
 
@@ -40,7 +39,6 @@ import numpy
 
 from course_lib import backend
 from course_lib.utils import image_dataset
-from course_lib.utils.py_dataset import PyDataset
 
 __all__ = ["TextFolderDataset", "text_dataset_from_directory"]
 
@@ -64,7 +62,7 @@ def read_text(path, max_length=None):
     return decoder.decode(raw, final=max_length is None)
 
 
-class TextFolderDataset(PyDataset):
+class TextFolderDataset(image_dataset.FolderDataset):
     """Batches of texts read from files: what :func:`text_dataset_from_directory` returns.
 
     ``dataset[i]`` is batch ``i`` of the current epoch's order: ``(texts,
@@ -80,47 +78,13 @@ class TextFolderDataset(PyDataset):
     """
 
     def __init__(self, file_paths, labels, class_names, label_mode, batch_size, max_length, shuffle, seed, **kwargs):
-        super().__init__(**kwargs)
-        self.file_paths = list(file_paths)
-        self.labels = labels
-        self.class_names = class_names
-        self.label_mode = label_mode
-        self.batch_size = batch_size
+        super().__init__(file_paths, labels, class_names, label_mode, batch_size, shuffle, seed, **kwargs)
         self.max_length = max_length
-        self.shuffle = shuffle
-        self._random = numpy.random.RandomState(seed)
-        self.order = numpy.arange(len(self.file_paths))
 
-    def __len__(self):
-        if self.batch_size is None:
-            return len(self.file_paths)
-        return math.ceil(len(self.file_paths) / self.batch_size)
-
-    def on_epoch_end(self):
-        """A new order of the files for the next epoch (when ``shuffle``)."""
-        if self.shuffle:
-            self.order = self._random.permutation(len(self.file_paths))
-
-    def __getitem__(self, index):
-        if not _is_int(index) or not 0 <= index < len(self):
-            raise IndexError(f"TextFolderDataset: index must be an int from 0 to {len(self) - 1}. Received: {index!r}")
-        size = 1 if self.batch_size is None else self.batch_size
-        chosen = self.order[index * size:(index + 1) * size]
-        texts = numpy.empty(len(chosen), dtype=object)
-        texts[:] = [read_text(self.file_paths[n], self.max_length) for n in chosen]
-        labels = None if self.labels is None else self._encode(self.labels[chosen])
-        if self.batch_size is None:
-            texts, labels = texts[0], None if labels is None else labels[0]
-        return texts if labels is None else (texts, labels)
-
-    def _encode(self, labels):
-        if self.label_mode == "binary":
-            return labels.astype("float32")[:, None]
-        if self.label_mode == "categorical":
-            one_hot = numpy.zeros((len(labels), len(self.class_names)), dtype="float32")
-            one_hot[numpy.arange(len(labels)), labels] = 1
-            return one_hot
-        return labels.astype("int32")
+    def _read(self, paths):
+        texts = numpy.empty(len(paths), dtype=object)
+        texts[:] = [read_text(path, self.max_length) for path in paths]
+        return texts
 
 
 def _check_arguments(directory, labels, label_mode, class_names, batch_size, max_length, shuffle, seed,
