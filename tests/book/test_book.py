@@ -92,6 +92,19 @@ def test_every_toc_page_has_html(build):
     assert (build["html"] / "index.html").is_file(), "the book has no index.html"
 
 
+def test_the_reference_page_tabulates_what_course_lib_implements(build):
+    """The appendix is computed at build time: its tables (GitHub-flavoured markdown printed by the cells)
+    must render as tables, and its counts must be those of the installed course_lib."""
+    import course_lib
+
+    page = (build["html"] / "book" / "reference.html").read_text(encoding="utf-8")
+    assert page.count("<table") >= 10, "the reference page's markdown tables did not render"
+    text = _page_text(build["html"] / "book" / "reference.html")
+    implemented = sum(1 for name in course_lib.layers.__all__ if name in text)
+    assert implemented >= len(course_lib.layers.__all__) - 3, "the layer table misses course_lib's layers"
+    assert "Not implemented" in text and "oneDNN" not in text  # TensorFlow's start-up notice stays off the page
+
+
 def _chapters():
     return [name for name in _toc_files() if re.match(r"book/\d\d_", name)]
 
