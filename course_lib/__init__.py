@@ -8,6 +8,7 @@ from course_lib import (
     applications,
     backend,
     callbacks,
+    config,
     constraints,
     initializers,
     layers,
@@ -32,5 +33,5 @@ __version__ = "0.1.0"
 __all__ = [
     "GradientTape", "Input", "Model", "Sequential", "activations", "applications", "backend", "callbacks", "initializers",
     "layers", "load_model", "losses", "model_from_json", "saving", "metrics", "tape", "models", "ops", "optimizers", "testing", "utils",
-    "constraints", "regularizers", "preprocessing",
+    "constraints", "regularizers", "preprocessing", "config",
 ]

@@ -30,16 +30,21 @@ from course_lib import backend
 
 __all__ = [
     "ActivationFunction",
+    "celu",
     "deserialize",
     "elu",
     "exponential",
     "gelu",
     "get",
+    "glu",
+    "hard_shrink",
     "hard_sigmoid",
     "hard_silu",
     "hard_swish",
+    "hard_tanh",
     "leaky_relu",
     "linear",
+    "log_sigmoid",
     "log_softmax",
     "mish",
     "relu",
@@ -48,11 +53,18 @@ __all__ = [
     "serialize",
     "sigmoid",
     "silu",
+    "soft_shrink",
     "softmax",
     "softplus",
     "softsign",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "sparsemax",
+    "squareplus",
     "swish",
     "tanh",
+    "tanh_shrink",
+    "threshold",
 ]
 
 
@@ -507,6 +519,230 @@ def _log_softmax_backward(x, y, dy, axis=-1):
     return dy - xp.exp(y) * xp.sum(dy, axis=axis, keepdims=True)
 
 
+# ------------------------------------------- Keras 3's newer activations
+
+def _celu_forward(x, alpha=1.0):
+    """``x`` for ``x >= 0``, else ``alpha * (exp(x / alpha) - 1)`` (a continuously differentiable elu).
+
+    Computed as TensorFlow does, ``max(x, 0) + alpha * expm1(min(x, 0) / alpha)``.
+    """
+    _check_number("celu", "alpha", alpha)
+    if alpha == 0:
+        raise ValueError(
+            "activations.celu: alpha must be non-zero (x is divided by it). Received: alpha=0"
+        )
+    xp = backend.xp
+    return (xp.maximum(x, 0) + alpha * xp.expm1(xp.minimum(x, 0) / alpha)).astype(x.dtype, copy=False)
+
+
+def _celu_backward(x, y, dy, alpha=1.0):
+    xp = backend.xp
+    # TensorFlow's max and min both pass the gradient at a tie, so at x = 0 the
+    # two branches add up: the derivative there is 2, as tf.GradientTape says.
+    slope = (x >= 0) + (x <= 0) * xp.exp(xp.minimum(x, 0) / alpha)
+    return (dy * slope).astype(x.dtype, copy=False)
+
+
+def _glu_halves(x, axis):
+    if x.shape[axis] % 2 != 0:
+        raise ValueError(
+            "activations.glu: the size of the split axis must be divisible by 2. "
+            f"Received: x.shape={x.shape} with axis={axis}"
+        )
+    return backend.xp.split(x, 2, axis=axis)
+
+
+def _glu_forward(x, axis=-1):
+    """Gated linear unit: ``a * sigmoid(b)`` where ``x`` is split into halves ``a, b`` along ``axis``.
+
+    The output is half the size of ``x`` along ``axis``.
+    """
+    _check_axis("glu", x, axis)
+    a, b = _glu_halves(x, axis)
+    return a * _stable_sigmoid(b)
+
+
+def _glu_backward(x, y, dy, axis=-1):
+    _check_axis("glu", x, axis)
+    a, b = _glu_halves(x, axis)
+    s = _stable_sigmoid(b)
+    return backend.xp.concatenate([dy * s, dy * a * s * (1 - s)], axis=axis)
+
+
+class _HalvingActivation(ActivationFunction):
+    """An activation whose output is half its input along ``axis`` (glu): only the shape check differs."""
+
+    def output_shape(self, shape, axis=-1):
+        """The output shape for an input of ``shape`` (a None size stays None), as a symbolic call needs it."""
+        shape = list(shape)
+        shape[axis] = None if shape[axis] is None else shape[axis] // 2
+        return tuple(shape)
+
+    def backward(self, x, y, dy, **kwargs):
+        """Gradient of the loss with respect to the input.
+
+        Args:
+            x: the input given to the forward pass.
+            y: the output the forward pass returned (``x``'s shape, halved along ``axis``).
+            dy: the gradient of the loss with respect to ``y``, ``y``'s shape.
+            **kwargs: the same options the forward pass was called with.
+
+        Returns:
+            ``dx`` of ``x``'s shape.
+        """
+        self._check_keywords(kwargs)
+        x = _as_float_array(x, self.name)
+        y = _as_float_array(y, self.name)
+        dy = _as_float_array(dy, self.name)
+        axis = kwargs.get("axis", -1)
+        _check_axis(self.name, x, axis)
+        expected = list(x.shape)
+        expected[axis] //= 2
+        if not (y.shape == dy.shape == tuple(expected)):
+            raise ValueError(
+                f"{self.name}.backward: y and dy must have x's shape with axis {axis} halved, "
+                f"{tuple(expected)}. Received: x.shape={x.shape}, y.shape={y.shape}, dy.shape={dy.shape}"
+            )
+        return self._backward(x, y, dy, **kwargs)
+
+
+def _hard_shrink_forward(x, threshold=0.5):
+    """``x`` where ``|x| > threshold``, else 0."""
+    _check_number("hard_shrink", "threshold", threshold)
+    return backend.xp.where(backend.xp.abs(x) > threshold, x, 0).astype(x.dtype, copy=False)
+
+
+def _hard_shrink_backward(x, y, dy, threshold=0.5):
+    return (dy * (backend.xp.abs(x) > threshold)).astype(x.dtype, copy=False)
+
+
+def _hard_tanh_forward(x):
+    """``x`` clipped to ``[-1, 1]``."""
+    return backend.xp.clip(x, -1, 1).astype(x.dtype, copy=False)
+
+
+def _hard_tanh_backward(x, y, dy):
+    # TensorFlow's clip_by_value passes the gradient at both bounds.
+    return (dy * ((x >= -1) & (x <= 1))).astype(x.dtype, copy=False)
+
+
+def _log_sigmoid_forward(x):
+    """``log(sigmoid(x)) = -softplus(-x)``, exact for large ``|x|``."""
+    return (-backend.xp.logaddexp(0, -x)).astype(x.dtype, copy=False)
+
+
+def _log_sigmoid_backward(x, y, dy):
+    return (dy * _stable_sigmoid(-x)).astype(x.dtype, copy=False)
+
+
+def _soft_shrink_forward(x, threshold=0.5):
+    """``x - threshold`` above ``threshold``, ``x + threshold`` below ``-threshold``, else 0."""
+    _check_number("soft_shrink", "threshold", threshold)
+    xp = backend.xp
+    y = xp.where(x > threshold, x - threshold, xp.where(x < -threshold, x + threshold, 0))
+    return y.astype(x.dtype, copy=False)
+
+
+def _soft_shrink_backward(x, y, dy, threshold=0.5):
+    return (dy * ((x > threshold) | (x < -threshold))).astype(x.dtype, copy=False)
+
+
+def _sparse_plus_forward(x):
+    """0 for ``x <= -1``, ``(x + 1)^2 / 4`` for ``-1 < x < 1``, ``x`` for ``x >= 1``."""
+    xp = backend.xp
+    y = xp.where(x <= -1, 0, xp.where(x < 1, 0.25 * (x + 1) ** 2, x))
+    return y.astype(x.dtype, copy=False)
+
+
+def _sparse_plus_backward(x, y, dy):
+    xp = backend.xp
+    slope = xp.where(x <= -1, 0, xp.where(x < 1, 0.5 * (x + 1), 1))
+    return (dy * slope).astype(x.dtype, copy=False)
+
+
+def _sparse_sigmoid_forward(x):
+    """0 for ``x <= -1``, ``(x + 1) / 2`` for ``-1 < x < 1``, 1 for ``x >= 1``."""
+    xp = backend.xp
+    return xp.where(x <= -1, 0, xp.where(x >= 1, 1, 0.5 * (x + 1))).astype(x.dtype, copy=False)
+
+
+def _sparse_sigmoid_backward(x, y, dy):
+    # TensorFlow's where sends no gradient to the constant branches, at -1 and 1 included.
+    return (dy * ((x > -1) & (x < 1)) * 0.5).astype(x.dtype, copy=False)
+
+
+def _sparsemax_parts(x, axis):
+    """The threshold ``tau`` and the support (a mask of ``x``'s shape) of sparsemax along ``axis``."""
+    xp = backend.xp
+    ordered = -xp.sort(-x, axis=axis)  # descending
+    cumulative = xp.cumsum(ordered, axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    ranks = xp.arange(1, x.shape[axis] + 1, dtype=x.dtype).reshape(shape)
+    in_support = ordered - (cumulative - 1) / ranks > 0
+    k = xp.sum(in_support, axis=axis, keepdims=True)
+    # The sum of the k largest values, i.e. the k-th cumulative sum (Martins & Astudillo's tau).
+    tau = (xp.sum(xp.where(in_support, ordered, 0), axis=axis, keepdims=True) - 1) / k.astype(x.dtype)
+    smallest_kept = xp.take_along_axis(ordered, k - 1, axis=axis)
+    return tau.astype(x.dtype, copy=False), x >= smallest_kept
+
+
+def _sparsemax_forward(x, axis=-1):
+    """Euclidean projection of ``x`` onto the probability simplex along ``axis``: ``max(x - tau, 0)``.
+
+    ``tau`` is chosen so that each slice sums to 1; unlike softmax, the
+    smallest entries come out exactly 0. (Keras 3.15 computes ``tau`` from the
+    sum of the cumulative sums, which is wrong whenever more than one entry is
+    kept, keras-team/keras#23425, fixed upstream; course_lib uses the paper's
+    ``tau``, which agrees with Keras 3.15 when a single entry is kept.)
+    """
+    _check_axis("sparsemax", x, axis)
+    tau, _ = _sparsemax_parts(x, axis)
+    return backend.xp.maximum(x - tau, 0).astype(x.dtype, copy=False)
+
+
+def _sparsemax_backward(x, y, dy, axis=-1):
+    # The Jacobian is diag(s) - s s^T / k on the support s, of size k. As in
+    # TensorFlow, the max passes the gradient where x - tau is exactly 0.
+    _check_axis("sparsemax", x, axis)
+    xp = backend.xp
+    tau, support = _sparsemax_parts(x, axis)
+    passed = dy * (x - tau >= 0)
+    k = xp.sum(support, axis=axis, keepdims=True).astype(x.dtype)
+    return (passed - support * (xp.sum(passed, axis=axis, keepdims=True) / k)).astype(x.dtype, copy=False)
+
+
+def _squareplus_forward(x, b=4):
+    """``(x + sqrt(x^2 + b)) / 2``, a smooth relu; ``b >= 0`` sets the smoothness."""
+    _check_number("squareplus", "b", b)
+    return ((x + backend.xp.sqrt(x * x + b)) / 2).astype(x.dtype, copy=False)
+
+
+def _squareplus_backward(x, y, dy, b=4):
+    return (dy * 0.5 * (1 + x / backend.xp.sqrt(x * x + b))).astype(x.dtype, copy=False)
+
+
+def _tanh_shrink_forward(x):
+    """``x - tanh(x)``."""
+    return x - backend.xp.tanh(x)
+
+
+def _tanh_shrink_backward(x, y, dy):
+    t = backend.xp.tanh(x)
+    return dy * t * t
+
+
+def _threshold_forward(x, threshold, default_value):
+    """``x`` where ``x > threshold``, else ``default_value`` (both required, as in Keras)."""
+    _check_number("threshold", "threshold", threshold)
+    _check_number("threshold", "default_value", default_value)
+    return backend.xp.where(x > threshold, x, default_value).astype(x.dtype, copy=False)
+
+
+def _threshold_backward(x, y, dy, threshold, default_value):
+    return (dy * (x > threshold)).astype(x.dtype, copy=False)
+
+
 # ---------------------------------------------------------------- the registry
 
 linear = ActivationFunction("linear", _linear_forward, _linear_backward)
@@ -529,13 +765,26 @@ hard_swish = hard_silu
 mish = ActivationFunction("mish", _mish_forward, _mish_backward)
 softmax = ActivationFunction("softmax", _softmax_forward, _softmax_backward)
 log_softmax = ActivationFunction("log_softmax", _log_softmax_forward, _log_softmax_backward)
+celu = ActivationFunction("celu", _celu_forward, _celu_backward)
+glu = _HalvingActivation("glu", _glu_forward, _glu_backward)
+hard_shrink = ActivationFunction("hard_shrink", _hard_shrink_forward, _hard_shrink_backward)
+hard_tanh = ActivationFunction("hard_tanh", _hard_tanh_forward, _hard_tanh_backward)
+log_sigmoid = ActivationFunction("log_sigmoid", _log_sigmoid_forward, _log_sigmoid_backward)
+soft_shrink = ActivationFunction("soft_shrink", _soft_shrink_forward, _soft_shrink_backward)
+sparse_plus = ActivationFunction("sparse_plus", _sparse_plus_forward, _sparse_plus_backward)
+sparse_sigmoid = ActivationFunction("sparse_sigmoid", _sparse_sigmoid_forward, _sparse_sigmoid_backward)
+sparsemax = ActivationFunction("sparsemax", _sparsemax_forward, _sparsemax_backward)
+squareplus = ActivationFunction("squareplus", _squareplus_forward, _squareplus_backward)
+tanh_shrink = ActivationFunction("tanh_shrink", _tanh_shrink_forward, _tanh_shrink_backward)
+threshold = ActivationFunction("threshold", _threshold_forward, _threshold_backward)
 
 _BUILTINS = {
     fn.name: fn
     for fn in (
         linear, relu, leaky_relu, relu6, sigmoid, tanh, hard_sigmoid,
         exponential, elu, selu, softplus, softsign, silu, gelu, hard_silu,
-        mish, softmax, log_softmax,
+        mish, softmax, log_softmax, celu, glu, hard_shrink, hard_tanh, log_sigmoid,
+        soft_shrink, sparse_plus, sparse_sigmoid, sparsemax, squareplus, tanh_shrink, threshold,
     )
 }
 # Aliases Keras also accepts; they resolve to the same object, whose name is canonical.
@@ -579,6 +828,11 @@ def get(identifier):
     if isinstance(identifier, str):
         if identifier in _BY_NAME:
             return _BY_NAME[identifier]
+        from course_lib import saving
+
+        found = saving.find_object(identifier, _BY_NAME)  # a custom activation in the global custom objects or the scope
+        if found is not None and not isinstance(found, str):
+            return get(found)
         raise _unknown(identifier)
     if isinstance(identifier, dict):
         return _from_dict(identifier, where="activations.get")
@@ -588,11 +842,19 @@ def get(identifier):
     raise _unknown(identifier)
 
 
-def _from_dict(config, where):
+def _from_dict(config, where, custom_objects=None):
+    from course_lib import saving
+
     class_name = config.get("class_name")
     name = config.get("config") if class_name == "function" else class_name
     if isinstance(name, str) and name in _BY_NAME:
         return _BY_NAME[name]
+    registered = None if class_name == "function" else config.get("registered_name")
+    found = saving.find_object(name, _BY_NAME, custom_objects, registered) if isinstance(name, str) else None
+    if inspect.isclass(found) and hasattr(found, "from_config"):  # a custom activation object, by its config
+        found = found.from_config(dict(config.get("config") or {}))
+    if found is not None:
+        return get(found)
     raise _unknown(config, where)
 
 
@@ -623,12 +885,16 @@ def deserialize(name, custom_objects=None):
     Raises:
         ValueError: when the name is neither built in nor in ``custom_objects``.
     """
-    if custom_objects and isinstance(name, str) and name in custom_objects:
-        return get(custom_objects[name])
+    from course_lib import saving
+
+    # custom_objects, the global custom objects and an enclosing custom_object_scope come first, as in Keras
+    found = saving.find_object(name, _BY_NAME, custom_objects) if isinstance(name, str) else None
+    if found is not None:
+        return get(found)
     if isinstance(name, str):
         if name in _BY_NAME:
             return _BY_NAME[name]
         raise _unknown(name, where="activations.deserialize")
     if isinstance(name, dict):
-        return _from_dict(name, where="activations.deserialize")
+        return _from_dict(name, where="activations.deserialize", custom_objects=custom_objects)
     raise _unknown(name, where="activations.deserialize")

@@ -10,14 +10,16 @@ nothing to report; ``{'outputs': ...}`` after a predict batch).
 from __future__ import annotations
 
 import csv
+import json
 import math
 import numbers
 import operator
 import os
+import shutil
 import warnings
 
 from course_lib import backend
-from course_lib.utils.progbar import Progbar
+from course_lib.utils.progbar import Progbar, print_msg
 
 
 class Callback:
@@ -124,7 +126,7 @@ class TerminateOnNaN(Callback):
                     f"NaN or Inf loss encountered at batch {batch}. "
                     f"Loss value: {loss}. Terminating training immediately."
                 )
-            print(f"Batch {batch}: Invalid loss, terminating training")
+            print_msg(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
 
 
@@ -156,7 +158,7 @@ class ProgbarLogger(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.verbose:
-            print(f"Epoch {epoch + 1}/{self.params.get('epochs', 1)}")
+            print_msg(f"Epoch {epoch + 1}/{self.params.get('epochs', 1)}")
             self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose, stateless_metrics=set())
 
     def on_train_batch_end(self, batch, logs=None):
@@ -288,10 +290,10 @@ class EarlyStopping(MonitorCallback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                print_msg(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
 
@@ -357,15 +359,15 @@ class ModelCheckpoint(MonitorCallback):
                 self._set_monitor_op()
             if not self._is_improvement(current, self.best):
                 if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                    print_msg(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
             if self.verbose > 0:
                 best = "inf" if self.best is None else f"{self.best:.5f}"
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                print_msg(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
                       f"saving model to {filepath}")
             self.best = current
         elif self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+            print_msg(f"\nEpoch {epoch + 1}: saving model to {filepath}")
         if self.save_weights_only:
             self.model.save_weights(filepath, overwrite=True)
         else:
@@ -389,7 +391,7 @@ class LearningRateScheduler(Callback):
             raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
         self.model.optimizer.learning_rate = learning_rate
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+            print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -438,7 +440,7 @@ class ReduceLROnPlateau(MonitorCallback):
                     new = max(old * self.factor, self.min_lr)
                     optimizer.learning_rate = new
                     if self.verbose > 0:
-                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                        print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
                     self.cooldown_counter, self.wait = self.cooldown, 0
 
 
@@ -487,3 +489,213 @@ class LambdaCallback(Callback):
             if not hook.startswith("on_") or not hasattr(Callback, hook):
                 raise ValueError(f"LambdaCallback: unknown hook {hook!r}.")
             setattr(self, hook, function)
+
+
+class BackupAndRestore(Callback):
+    """Back up the training state every epoch, and resume an interrupted ``fit`` from it (断点续训).
+
+    At each epoch's end (or every ``save_freq`` batches) the model's weights,
+    with the optimizer's state, go to ``<backup_dir>/latest.weights.h5`` and
+    the number of finished epochs to ``<backup_dir>/training_metadata.json``:
+    Keras's two files, so a backup written by either library resumes in the
+    other. At the start of a later ``fit`` with the same callback directory,
+    the weights and optimizer state are loaded back and training goes on at
+    the first unfinished epoch (``fit`` reads ``model._initial_epoch``, as
+    Keras's does). A ``fit`` that ends normally deletes the backup
+    (``delete_checkpoint=True``).
+
+    As in Keras, a backup taken mid-epoch (``save_freq`` an int) resumes at
+    the start of that epoch, from the weights of that batch; and the epoch
+    to resume from stays on the model (a later ``fit`` of the same model
+    starts there too, since Keras never resets it).
+
+    Args:
+        backup_dir: str or path, a directory for this callback only.
+        save_freq: ``"epoch"``, or an int: back up every that many batches.
+        double_checkpoint: keep the previous backup too (``*.bkp``), and
+            fall back to it when the latest one cannot be read.
+        delete_checkpoint: delete ``backup_dir`` when training ends.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        super().__init__()
+        self.save_freq = save_freq
+        self.double_checkpoint = double_checkpoint
+        self.delete_checkpoint = delete_checkpoint
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._current_epoch = 0
+        if not backup_dir:
+            raise ValueError(f"BackupAndRestore: empty `backup_dir` argument passed. Received: backup_dir={backup_dir!r}")
+        self.backup_dir = os.fspath(backup_dir)
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self._training_metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._prev_weights_path = f"{self._weights_path}.bkp"
+        self._prev_training_metadata_path = f"{self._training_metadata_path}.bkp"
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)):
+            raise ValueError(
+                "BackupAndRestore: invalid value for argument `save_freq`. "
+                f"Received: save_freq={save_freq!r}. Expected either 'epoch' or an integer value."
+            )
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._load_model()
+        except OSError:
+            # The latest backup may be corrupted: fall back to the previous one (double_checkpoint).
+            if not os.path.exists(self._prev_weights_path):
+                raise
+            shutil.copy(self._prev_weights_path, self._weights_path)
+            if os.path.exists(self._prev_training_metadata_path):
+                shutil.copy(self._prev_training_metadata_path, self._training_metadata_path)
+            elif os.path.exists(self._training_metadata_path):
+                os.remove(self._training_metadata_path)
+            self._load_model()
+
+    def _load_model(self):
+        from course_lib import saving
+
+        if not getattr(self.model, "built", False):
+            raise ValueError(
+                "BackupAndRestore: to use the BackupAndRestore callback, your model must be built "
+                f"before you call `fit()`. Model {self.model} is unbuilt. You can build it "
+                "beforehand by calling it on a batch of data."
+            )
+        if os.path.exists(self._weights_path):
+            optimizer = getattr(self.model, "optimizer", None)
+            if optimizer is not None and not optimizer.built:
+                optimizer.build(self.model.trainable_weights)
+            self.model.load_weights(self._weights_path)
+            if optimizer is not None:
+                # Keras's load_weights restores the optimizer's variables from the same file.
+                saving._read_optimizer(self.model, self._weights_path)
+        if os.path.exists(self._training_metadata_path):
+            with open(self._training_metadata_path) as handle:
+                training_metadata = json.loads(handle.read())
+            self.model._initial_epoch = training_metadata["epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save_model()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._should_save_on_batch(batch):
+            self._save_model()
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self._weights_path):
+            shutil.copy(self._weights_path, self._prev_weights_path)
+        if self.double_checkpoint and os.path.exists(self._training_metadata_path):
+            shutil.copy(self._training_metadata_path, self._prev_training_metadata_path)
+        self.model.save_weights(self._weights_path, overwrite=True)
+        with open(self._training_metadata_path, "w") as handle:
+            handle.write(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+
+    def _should_save_on_batch(self, batch):
+        if self.save_freq == "epoch":
+            return False
+        if batch <= self._last_batch_seen:  # a new epoch
+            add_batches = batch + 1
+        else:
+            add_batches = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add_batches
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
+
+
+class SwapEMAWeights(Callback):
+    """Evaluate (and optionally checkpoint) with the optimizer's moving averages of the weights.
+
+    Needs an optimizer created with ``use_ema=True``. Before each
+    evaluation (``validation_data`` in ``fit``, ``evaluate``, ``predict``
+    with this callback) the model's weights and the optimizer's averages are
+    swapped in place, and swapped back after it. ``swap_on_epoch=True``
+    also swaps at each epoch's end (so the callbacks after this one, e.g.
+    :class:`ModelCheckpoint`, see the averages) and back at the next epoch's
+    begin.
+
+    The swap is Keras's TensorFlow one, by additions (``w += a; a = w - a;
+    w -= a``), so it rounds as tf.keras does. Keras's ``on_predict_end``
+    tests the wrong flag and does not swap back after ``predict``: the
+    averages stay in the model (and the weights in the optimizer) until the
+    next ``evaluate`` with this callback ends; course_lib does the same, so
+    that both libraries hold the same numbers.
+
+    Args:
+        swap_on_epoch: also swap at epoch ends and begins (default False).
+    """
+
+    def __init__(self, swap_on_epoch=False):
+        super().__init__()
+        self.swap_on_epoch = swap_on_epoch
+        self._ema_weights_in_model = False
+
+    def _optimizer(self):
+        optimizer = self.model.optimizer
+        if not hasattr(optimizer, "_model_variables_moving_average"):
+            raise ValueError(
+                "SwapEMAWeights must be used when `use_ema=True` is set on the optimizer. "
+                f"Received: use_ema={getattr(optimizer, 'use_ema', None)}"
+                + ("" if not getattr(optimizer, "use_ema", False)
+                   else " (the optimizer has not taken a step yet, so it has no averages)")
+            )
+        return optimizer
+
+    def _swap_variables(self):
+        optimizer = self._optimizer()
+        for variable, average in zip(optimizer._trainable_variables,
+                                     optimizer._model_variables_moving_average):
+            variable += average
+            average[...] = variable - average
+            variable -= average
+
+    def _finalize_ema_values(self):
+        optimizer = self._optimizer()
+        for variable, average in zip(optimizer._trainable_variables,
+                                     optimizer._model_variables_moving_average):
+            average[...] = variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch and self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swap_on_epoch and not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+            # fit ends with finalize_variable_values (the averages into the model), so after the
+            # last epoch the averages (now in the model) are copied back into the optimizer.
+            if epoch == self.params["epochs"] - 1:
+                self._finalize_ema_values()
+
+    def on_test_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_test_end(self, logs=None):
+        if self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_predict_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_predict_end(self, logs=None):
+        # Keras's test, kept as it is (see the class docstring): never true after on_predict_begin.
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False

@@ -635,21 +635,34 @@ def serialize(initializer):
     )
 
 
-def deserialize(config):
+def deserialize(config, custom_objects=None):
     """Rebuild an initializer from :func:`serialize`'s output (or Keras's).
 
     Args:
-        config: ``{'class_name': ..., 'config': {...}}``; extra keys Keras writes
-            (``module``, ``registered_name``) are ignored.
+        config: ``{'class_name': ..., 'config': {...}}``; ``registered_name``
+            names a custom initializer; ``module`` is ignored.
+        custom_objects: optional ``{name: Initializer subclass or function}``;
+            the global custom objects and an enclosing ``custom_object_scope``
+            are looked up too.
 
     Returns:
-        A new :class:`Initializer`.
+        A new :class:`Initializer` (or the custom function).
     """
-    return _from_dict("initializers.deserialize", config)
+    return _from_dict("initializers.deserialize", config, custom_objects)
 
 
-def _from_dict(where, config):
+def _from_dict(where, config, custom_objects=None):
+    from course_lib import saving
+
     class_name = config.get("class_name") if isinstance(config, dict) else None
+    name = config.get("config") if class_name == "function" else class_name
+    registered = None if class_name == "function" else config.get("registered_name")
+    builtins = set(_BY_NAME) if class_name != "function" else set()
+    found = saving.find_object(name, builtins, custom_objects, registered) if isinstance(name, str) else None
+    if found is not None and class_name == "function":
+        return found
+    if isinstance(found, type) and hasattr(found, "from_config"):
+        return found.from_config(dict(config.get("config") or {}))
     if class_name == "function":
         raise ValueError(
             f"{where}: {config!r} names a custom initializer function, which cannot "
@@ -689,6 +702,11 @@ def get(identifier):
     if isinstance(identifier, str):
         if identifier in _BY_NAME:
             return _BY_NAME[identifier]()
+        from course_lib import saving
+
+        found = saving.find_object(identifier, set(_BY_NAME))  # a custom initializer in the global custom objects or the scope
+        if found is not None and not isinstance(found, str):
+            return get(found)
         raise _unknown("initializers.get", identifier)
     if isinstance(identifier, dict):
         return _from_dict("initializers.get", identifier)

@@ -1855,6 +1855,11 @@ def get(identifier, y_true=None, y_pred=None):
             return _CLASSES[identifier]()
         if identifier in _FUNCTION_NAMES:
             return _FUNCTION_NAMES[identifier](name=identifier)
+        from course_lib import saving
+
+        found = saving.find_object(identifier, set(_CLASSES))  # a custom loss in the global custom objects or the scope
+        if found is not None and not isinstance(found, str):
+            return get(found)
     elif callable(identifier):
         name = getattr(identifier, "__name__", None)
         module = getattr(identifier, "__module__", "") or ""
@@ -1909,18 +1914,27 @@ def deserialize(config, custom_objects=None):
     Returns:
         A :class:`Loss`.
     """
+    from course_lib import saving
+
     if isinstance(config, str):
-        return get(config)
+        found = saving.find_object(config, set(_CLASSES) | set(_FUNCTION_NAMES), custom_objects)
+        return get(config if found is None else found)
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(
             "losses.deserialize: expected a dict with 'class_name' and 'config'. "
             f"Received: {config!r}"
         )
-    classes = {**_CLASSES, **(custom_objects or {})}
     class_name = config["class_name"]
-    if class_name not in classes:
+    if class_name == "function":  # a loss function, saved by its (registered) name
+        name = config.get("config")
+        found = saving.find_object(name, set(_FUNCTION_NAMES), custom_objects)
+        return get(name if found is None else found)
+    cls = saving.find_object(class_name, _CLASSES, custom_objects, config.get("registered_name"))
+    if cls is None:
         raise ValueError(
             f"losses.deserialize: unknown loss class {class_name!r}. "
-            f"Known classes: {', '.join(sorted(classes))}"
+            f"Known classes: {', '.join(sorted({**_CLASSES, **saving.custom_objects_in_effect(custom_objects)}))}"
         )
-    return classes[class_name].from_config(dict(config.get("config", {})))
+    if not inspect.isclass(cls):  # a Loss instance or a function in the custom objects
+        return get(cls)
+    return cls.from_config(dict(config.get("config", {})))

@@ -1866,6 +1866,11 @@ def get(identifier, loss=None, y_true=None, y_pred=None):
             metric = _NAMES[identifier]()
             metric.name = identifier
             return metric
+        from course_lib import saving
+
+        found = saving.find_object(identifier)  # a custom metric in the global custom objects or the scope
+        if found is not None and not isinstance(found, str):
+            return get(found)
     elif callable(identifier):
         name = backend.snake_case(getattr(identifier, "__name__", type(identifier).__name__))
         return MeanMetricWrapper(identifier, name=name)
@@ -1909,13 +1914,28 @@ def serialize(metric) -> dict:
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
-def deserialize(config):
-    """A Metric from :func:`serialize`'s dict, or from a name as :func:`get`."""
+def deserialize(config, custom_objects=None):
+    """A Metric from :func:`serialize`'s dict, or from a name as :func:`get`.
+
+    ``custom_objects`` (``{name: Metric subclass or function}``), the global
+    custom objects and an enclosing ``custom_object_scope`` are looked up first.
+    """
+    from course_lib import saving
+
     if isinstance(config, str):
-        return get(config)
-    if not isinstance(config, dict) or config.get("class_name") not in _CLASSES:
+        found = saving.find_object(config, set(_NAMES) | set(_CLASSES), custom_objects)
+        return get(config if found is None else found)
+    if isinstance(config, dict) and config.get("class_name") == "function":  # a metric function, by name
+        found = saving.find_object(config.get("config"), set(_NAMES), custom_objects)
+        return get(config.get("config") if found is None else found)
+    cls = None
+    if isinstance(config, dict):
+        cls = saving.find_object(config.get("class_name"), _CLASSES, custom_objects, config.get("registered_name"))
+    if cls is None:
         raise ValueError(
             "metrics.deserialize: expected {'class_name': one of "
-            f"{sorted(_CLASSES)}, 'config': {{...}}}}. Received: {config!r}"
+            f"{sorted(_CLASSES)} or a custom object's name, 'config': {{...}}}}. Received: {config!r}"
         )
-    return _CLASSES[config["class_name"]].from_config(dict(config.get("config", {})))
+    if not inspect.isclass(cls):  # a Metric instance or a function in the custom objects
+        return get(cls)
+    return cls.from_config(dict(config.get("config", {})))

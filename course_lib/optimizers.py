@@ -54,6 +54,10 @@ __all__ = [
     "Adadelta",
     "Adamax",
     "Nadam",
+    "Lion",
+    "Lamb",
+    "Ftrl",
+    "Adafactor",
     "get",
     "serialize",
     "deserialize",
@@ -320,13 +324,9 @@ sys.modules[schedules.__name__] = schedules
 # Keras 3 arguments course_lib does not implement: accepted only at the value
 # that switches them off, so that a config written by tf.keras loads here.
 _INACTIVE_KERAS_ARGUMENTS = {
-    "use_ema": (False, "exponential moving averages of the weights"),
     "loss_scale_factor": (None, "loss scaling"),
     "gradient_accumulation_steps": (None, "gradient accumulation"),
 }
-# Only meaningful with use_ema=True, which is refused above; Keras ignores
-# them otherwise, and so do we.
-_IGNORED_KERAS_ARGUMENTS = ("ema_momentum", "ema_overwrite_frequency")
 
 
 class Optimizer(abc.ABC):
@@ -348,21 +348,49 @@ class Optimizer(abc.ABC):
         global_clipnorm: None or float > 0. All gradients are rescaled by one
             factor so that their joint L2 norm is at most ``global_clipnorm``.
             At most one of the three clipping arguments may be set.
+        use_ema: bool, default False. Keep an exponential moving average of
+            every weight (one ``average`` slot per weight, created before the
+            optimizer's own slots, as in Keras): after each step
+            ``average = m * average + (1 - m) * variable``, with
+            ``m = ema_momentum`` except at the very first step (``m = 0``:
+            the average starts at the weights). :meth:`finalize_variable_values`
+            (and the ``SwapEMAWeights`` callback) put the averages in the model.
+        ema_momentum: float in [0, 1], default 0.99 (checked only with
+            ``use_ema=True``, as in Keras).
+        ema_overwrite_frequency: None or int >= 1: with ``use_ema=True``,
+            every that many steps the weights are overwritten by their
+            averages (Keras's rule: when ``(iterations + 1) % frequency == 0``,
+            ``iterations`` counted before the step).
         name: None or str; by default the snake-case class name, numbered
             (``adam``, ``adam_1``, ...) as Keras names them.
 
     Keras 2 spellings get an error that says what replaced them: ``lr=`` is
     ``learning_rate=``; ``decay=`` is a schedule (``decay=None`` or ``0`` is
     accepted since it changes nothing). Keras 3 features course_lib does not
-    implement (``use_ema``, ``loss_scale_factor``,
-    ``gradient_accumulation_steps``) are accepted only switched off, so that
-    configs written by tf.keras load; switched on, they raise.
+    implement (``loss_scale_factor``, ``gradient_accumulation_steps``) are
+    accepted only switched off, so that configs written by tf.keras load;
+    switched on, they raise.
     """
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+                 clipvalue=None, global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, name=None, **kwargs):
         where = type(self).__name__
         self._check_keyword_arguments(kwargs)
+        self.use_ema = _check_bool(where, "use_ema", use_ema)
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        if use_ema:
+            # As Keras: both are checked only when the averages are kept.
+            self.ema_momentum = _check_number(where, "ema_momentum", ema_momentum, low=0, high=1)
+            if ema_overwrite_frequency is not None and (
+                    isinstance(ema_overwrite_frequency, bool)
+                    or not isinstance(ema_overwrite_frequency, numbers.Integral)
+                    or ema_overwrite_frequency < 1):
+                raise ValueError(
+                    f"{where}: `ema_overwrite_frequency` must be an integer >= 1 or None. "
+                    f"Received: ema_overwrite_frequency={ema_overwrite_frequency!r}"
+                )
         self._learning_rate = self._checked_learning_rate(learning_rate)
         self.weight_decay = (None if weight_decay is None else
                              _check_number(where, "weight_decay", weight_decay, low=0))
@@ -419,8 +447,6 @@ class Optimizer(abc.ABC):
                     f"{where}: course_lib does not implement {feature}; "
                     f"`{argument}` must stay {inactive!r}. Received: {argument}={value!r}"
                 )
-        for argument in _IGNORED_KERAS_ARGUMENTS:
-            kwargs.pop(argument, None)
         if kwargs:
             raise ValueError(
                 f"{where}: unexpected keyword argument(s) {sorted(kwargs)}. "
@@ -513,6 +539,8 @@ class Optimizer(abc.ABC):
         self._trainable_variables = variables
         self._variable_index = seen
         self._variables = []
+        if self.use_ema:
+            self._model_variables_moving_average = self.add_optimizer_variables(variables, "average")
         self._create_slots(variables)
         self.built = True
 
@@ -659,9 +687,52 @@ class Optimizer(abc.ABC):
         learning_rate = self.learning_rate
         self._apply_weight_decay(present_variables, learning_rate)
         self._update_variables(present_grads, present_variables, learning_rate)
+        if self.use_ema:
+            # As Keras: every weight's average (a weight without a gradient
+            # too), before the constraints are applied.
+            self._update_model_variables_moving_average(self._trainable_variables)
+            if (self.ema_overwrite_frequency
+                    and (self._iterations + 1) % self.ema_overwrite_frequency == 0):
+                self._overwrite_model_variables_with_average_value(self._trainable_variables)
         if constrained:
             self._apply_constraints(constrained, present_variables)
         self._iterations += 1
+
+    # ---- exponential moving average (use_ema=True) ------------------------
+
+    def _update_model_variables_moving_average(self, variables):
+        """``average = m * average + (1 - m) * variable``, ``m = 0`` at the first step (Keras)."""
+        for variable, average in zip(variables, self._model_variables_moving_average):
+            cast = variable.dtype.type
+            momentum = cast(self._iterations != 0) * cast(self.ema_momentum)
+            average[...] = momentum * average + (1 - momentum) * variable
+
+    def _overwrite_model_variables_with_average_value(self, variables):
+        """Write each weight's moving average into the weight."""
+        variables = [unwrap(v) for v in variables]
+        averages = self._model_variables_moving_average
+        if len(variables) != len(averages):
+            raise ValueError(
+                f"{type(self).__name__}: the length of model variables ({len(variables)}) to "
+                f"override does not match the length of model variables stored in the "
+                f"optimizer ({len(averages)}). Please check if the optimizer was called on "
+                f"your model."
+            )
+        for variable, average in zip(variables, averages):
+            variable[...] = average
+
+    def finalize_variable_values(self, var_list):
+        """At the end of training: with ``use_ema=True``, put the averages into ``var_list``.
+
+        Keras's ``fit`` calls it on the model's trainable weights once the
+        epochs are done; without ``use_ema`` it does nothing.
+
+        Args:
+            var_list: the weights (Variables or arrays) the optimizer was
+                built with, in the same order.
+        """
+        if self.use_ema and self.built:  # unbuilt: no step was taken, nothing to average
+            self._overwrite_model_variables_with_average_value(var_list)
 
     @staticmethod
     def _apply_constraints(constrained, updated):
@@ -729,7 +800,7 @@ class Optimizer(abc.ABC):
             learning_rate = serialize_schedule(self._learning_rate)
         else:
             learning_rate = self._learning_rate
-        return {
+        config = {
             "name": self.name,
             "learning_rate": learning_rate,
             "weight_decay": self.weight_decay,
@@ -737,6 +808,14 @@ class Optimizer(abc.ABC):
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
         }
+        if self.use_ema:
+            # Keras writes these three keys always; course_lib only when the
+            # averages are on (a config without them means use_ema=False in
+            # both libraries), so that the configs of optimizers without EMA
+            # stay as they were.
+            config.update(use_ema=True, ema_momentum=self.ema_momentum,
+                          ema_overwrite_frequency=self.ema_overwrite_frequency)
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -1213,12 +1292,284 @@ class Nadam(_AdamFamily):
         variable -= m_hat * lr / (xp.sqrt(v_hat) + self.epsilon)
 
 
+def _keras_cast(value, dtype):
+    """A Python float cast as Keras's ``ops.cast(value, dtype)`` does on TensorFlow.
+
+    TensorFlow first makes a float32 tensor of the Python number and then
+    casts it, so in a float64 update ``ops.cast(0.9, 'float64')`` is
+    ``float64(float32(0.9))``, not ``0.9``. (In float32 the two agree.)
+    """
+    return dtype.type(backend.xp.float32(value))
+
+
+class Lion(Optimizer):
+    """The sign of an interpolated momentum (Chen et al., 2023).
+
+    ``w -= lr * sign(beta_1 * m + (1 - beta_1) * g)``, then
+    ``m = beta_2 * m + (1 - beta_2) * g``: every element moves by exactly
+    ``lr`` (or not at all), so Lion's learning rate is usually 3-10 times
+    smaller than AdamW's, and its ``weight_decay`` as many times larger. One
+    slot per weight, ``momentum``.
+
+    Args:
+        learning_rate: default 0.001.
+        beta_1: float in (0, 1], default 0.9 (0 would make it SignSGD, which
+            Keras refuses).
+        beta_2: float in [0, 1], default 0.99.
+        **kwargs: the base arguments (weight_decay, clipping, use_ema, name).
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if not isinstance(beta_1, bool) and isinstance(beta_1, numbers.Real) and not 0 < beta_1 <= 1:
+            raise ValueError(
+                "Lion: argument `beta_1` must be in the (0, 1] range. Otherwise, the "
+                f"optimizer degenerates to SignSGD. Received: beta_1={beta_1!r}"
+            )
+        self.beta_1 = _check_number("Lion", "beta_1", beta_1, low=0, high=1, low_open=True)
+        self.beta_2 = _check_number("Lion", "beta_2", beta_2, low=0, high=1)
+
+    def _create_slots(self, variables):
+        self._momentums = self.add_optimizer_variables(variables, "momentum")
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp, cast = backend.xp, variable.dtype.type
+        lr = cast(learning_rate)
+        beta_1, beta_2 = _keras_cast(self.beta_1, variable.dtype), _keras_cast(self.beta_2, variable.dtype)
+        m = self._momentums[self._get_variable_index(variable)]
+        variable -= lr * xp.sign(m * beta_1 + gradient * (1.0 - beta_1))
+        m[...] = m * beta_2 + gradient * (1.0 - beta_2)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Lamb(Optimizer):
+    """Adam's step rescaled per weight by a trust ratio (You et al., 2019).
+
+    With ``m`` and ``v`` updated as in Adam and ``t`` the 1-based step,
+    ``u = (m / (1 - beta_1**t)) / (sqrt(v / (1 - beta_2**t)) + eps)``
+    (bias corrections applied to the moments, unlike Keras's Adam), and
+    ``w -= r * lr * u`` with the trust ratio ``r = ||w|| / ||u||`` (Frobenius
+    norms of the whole weight; ``r = 1`` when either norm is 0). Slots, per
+    weight: ``momentum`` then ``velocity``.
+
+    Args:
+        learning_rate: default 0.001.
+        beta_1: float in [0, 1), default 0.9.
+        beta_2: float in [0, 1), default 0.999.
+        epsilon: float >= 0, default 1e-7.
+        **kwargs: the base arguments.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = _check_betas("Lamb", beta_1, beta_2)
+        self.epsilon = _check_number("Lamb", "epsilon", epsilon, low=0)
+
+    def _create_slots(self, variables):
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            variables, ["momentum", "velocity"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp, cast = backend.xp, variable.dtype.type
+        lr = cast(learning_rate)
+        step = cast(self._iterations + 1)
+        beta_1_power = _keras_cast(self.beta_1, variable.dtype) ** step
+        beta_2_power = _keras_cast(self.beta_2, variable.dtype) ** step
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        m += (gradient - m) * (1 - self.beta_1)
+        v += (xp.square(gradient) - v) * (1 - self.beta_2)
+        m_hat = m / (1.0 - beta_1_power)
+        v_sqrt = xp.sqrt(v / (1.0 - beta_2_power)) + self.epsilon
+        update = m_hat / v_sqrt
+        w_norm = xp.sqrt(xp.sum(variable ** 2))
+        g_norm = xp.sqrt(xp.sum(update ** 2))
+        # Keras's nested where, kept on the device (no Python `if` on an array).
+        with backend.errstate(divide="ignore", invalid="ignore"):
+            ratio = xp.where(w_norm > 0, xp.where(g_norm > 0, w_norm / g_norm, cast(1.0)), cast(1.0))
+        variable -= ratio * lr * update
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class Ftrl(Optimizer):
+    """Follow The Regularized Leader (McMahan et al., 2013), Keras's variant.
+
+    Per element, with ``p = -learning_rate_power`` and
+    ``l2 = l2_regularization_strength + beta / (2 * lr)``:
+    ``g' = g + 2 * l2_shrinkage_regularization_strength * w``,
+    ``n_new = n + g**2``, ``z += g' - (n_new**p - n**p) / lr * w``, then
+    ``w = (clip(z, -l1, l1) - z) / (n_new**p / lr + 2 * l2)`` and ``n = n_new``
+    (so ``w = 0`` wherever ``|z| <= l1``: L1 gives exact zeros). Slots, per
+    weight: ``accumulator`` (``n``, starting at ``initial_accumulator_value``)
+    then ``linear`` (``z``, starting at 0).
+
+    Args:
+        learning_rate: default 0.001.
+        learning_rate_power: float <= 0, default -0.5 (0: a fixed rate).
+        initial_accumulator_value: float >= 0, default 0.1.
+        l1_regularization_strength: float >= 0, default 0.
+        l2_regularization_strength: float >= 0, default 0 (the stabilizing
+            L2 of the paper).
+        l2_shrinkage_regularization_strength: float >= 0, default 0 (an L2
+            penalty on the weights' magnitude, added to the gradient).
+        beta: float, default 0 (the paper's beta).
+        **kwargs: the base arguments.
+    """
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        where = "Ftrl"
+        self.learning_rate_power = _check_number(where, "learning_rate_power", learning_rate_power, high=0)
+        self.initial_accumulator_value = _check_number(
+            where, "initial_accumulator_value", initial_accumulator_value, low=0)
+        self.l1_regularization_strength = _check_number(
+            where, "l1_regularization_strength", l1_regularization_strength, low=0)
+        self.l2_regularization_strength = _check_number(
+            where, "l2_regularization_strength", l2_regularization_strength, low=0)
+        self.l2_shrinkage_regularization_strength = _check_number(
+            where, "l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength, low=0)
+        self.beta = _check_number(where, "beta", beta)
+
+    def _create_slots(self, variables):
+        # Keras creates them weight by weight: accumulator, linear, then the next weight. Its
+        # Constant initializer casts the value as ops.cast does (through float32).
+        self._accumulators, self._linears = [], []
+        for variable in variables:
+            start = _keras_cast(self.initial_accumulator_value, variable.dtype)
+            for slots, value in ((self._accumulators, start), (self._linears, 0.0)):
+                slots.append(self._track(backend.xp.full(variable.shape, value, dtype=variable.dtype)))
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp, cast = backend.xp, variable.dtype.type
+        lr = cast(learning_rate)
+        index = self._get_variable_index(variable)
+        accumulator, linear = self._accumulators[index], self._linears[index]
+        power = -self.learning_rate_power
+        l2 = self.l2_regularization_strength + self.beta / (2.0 * lr)
+        gradient_to_use = gradient + 2 * self.l2_shrinkage_regularization_strength * variable
+        new_accumulator = accumulator + xp.square(gradient)
+        linear += gradient_to_use - (xp.power(new_accumulator, power) - xp.power(accumulator, power)) / lr * variable
+        quadratic = xp.power(new_accumulator, power) / lr + 2 * l2
+        clipped = xp.clip(linear, -self.l1_regularization_strength, self.l1_regularization_strength)
+        variable[...] = (clipped - linear) / quadratic
+        accumulator[...] = new_accumulator
+
+    def get_config(self):
+        return {**super().get_config(),
+                "learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+
+class Adafactor(Optimizer):
+    """Factored second moments with a relative step size (Shazeer and Stern, 2018).
+
+    With ``t`` the 1-based step, ``rho = min(lr, 1 / sqrt(t))``,
+    ``alpha = max(epsilon_2, rms(w)) * rho``, ``beta_2 = 1 - t**beta_2_decay``
+    and ``G = g**2 + epsilon_1``: a weight of 2 or more dimensions keeps
+    running means of ``G`` over its last axis (``r``) and its second-to-last
+    axis (``c``) and estimates ``v = (r / mean(r)) * c`` (an outer product
+    over the last two axes); a weight of fewer dimensions keeps the full
+    running mean ``v`` of ``G``. Then ``u = g / sqrt(v)``,
+    ``u /= max(1, rms(u) / clip_threshold)`` and ``w -= alpha * u``.
+
+    Slots, weight by weight as Keras creates them: ``r`` (shape
+    ``w.shape[:-1]``), ``c`` (``w.shape[:-2] + w.shape[-1:]``) and ``v``
+    (``w.shape``). For a weight of fewer than 2 dimensions ``r`` and ``c``
+    are unused placeholders, int32 scalars, as in Keras (they are saved in
+    ``.keras`` files too).
+
+    Args:
+        learning_rate: default 0.001.
+        beta_2_decay: float, default -0.8.
+        epsilon_1: float >= 0, default 1e-30, added to the squared gradients.
+        epsilon_2: float >= 0, default 1e-3, the smallest weight RMS used for
+            the step size.
+        clip_threshold: float > 0, default 1.0: the update's RMS is clipped to
+            it (independent of ``clipnorm``/``clipvalue``).
+        relative_step: bool, default True. Kept for Keras: with a constant
+            learning rate Keras then uses ``min(lr, 1 / sqrt(t))``, which
+            ``rho`` applies anyway, so it never changes the step.
+        **kwargs: the base arguments.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3,
+                 clip_threshold=1.0, relative_step=True, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        where = "Adafactor"
+        self.beta_2_decay = _check_number(where, "beta_2_decay", beta_2_decay)
+        self.epsilon_1 = _check_number(where, "epsilon_1", epsilon_1, low=0)
+        self.epsilon_2 = _check_number(where, "epsilon_2", epsilon_2, low=0)
+        self.clip_threshold = _check_number(where, "clip_threshold", clip_threshold, low=0, low_open=True)
+        self.relative_step = _check_bool(where, "relative_step", relative_step)
+
+    def _create_slots(self, variables):
+        xp = backend.xp
+        self._r, self._c, self._v = [], [], []
+        for variable in variables:
+            if variable.ndim < 2:
+                self._r.append(self._track(xp.zeros((), dtype="int32")))
+                self._c.append(self._track(xp.zeros((), dtype="int32")))
+            else:
+                shape = variable.shape
+                self._r.append(self._track(xp.zeros(shape[:-1], dtype=variable.dtype)))
+                self._c.append(self._track(xp.zeros(shape[:-2] + shape[-1:], dtype=variable.dtype)))
+            self._v.append(self._track(xp.zeros(variable.shape, dtype=variable.dtype)))
+
+    @staticmethod
+    def _rms(x):
+        xp = backend.xp
+        return xp.sqrt(xp.mean(xp.square(x)))
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp, cast = backend.xp, variable.dtype.type
+        lr = cast(learning_rate)
+        one = cast(1.0)
+        step = cast(self._iterations + 1)
+        index = self._get_variable_index(variable)
+        r, c, v = self._r[index], self._c[index], self._v[index]
+        rho = xp.minimum(lr, one / xp.sqrt(step))
+        alpha = xp.maximum(_keras_cast(self.epsilon_2, variable.dtype), self._rms(variable)) * rho
+        regulated_grad_square = xp.square(gradient) + self.epsilon_1
+        beta_2 = 1 - xp.power(step, cast(self.beta_2_decay))
+        if variable.ndim >= 2:
+            r[...] = beta_2 * r + (1 - beta_2) * xp.mean(regulated_grad_square, axis=-1)
+            c[...] = beta_2 * c + (1 - beta_2) * xp.mean(regulated_grad_square, axis=-2)
+            v[...] = (xp.expand_dims(r / xp.mean(r, axis=-1, keepdims=True), axis=-1)
+                      * xp.expand_dims(c, -2))
+        else:
+            v[...] = beta_2 * v + (1 - beta_2) * regulated_grad_square
+        u = gradient / xp.sqrt(v)
+        u_hat = u / xp.maximum(one, self._rms(u) / self.clip_threshold)
+        variable -= alpha * u_hat
+
+    def get_config(self):
+        return {**super().get_config(), "beta_2_decay": self.beta_2_decay, "epsilon_1": self.epsilon_1,
+                "epsilon_2": self.epsilon_2, "clip_threshold": self.clip_threshold,
+                "relative_step": self.relative_step}
+
+
 # --------------------------------------------------------------------------
 # Lookup by name and (de)serialization
 # --------------------------------------------------------------------------
 
 _OPTIMIZERS = {cls.__name__.lower(): cls
-               for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam)}
+               for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam,
+                           Lion, Ftrl, Adafactor)}
+# Lamb is not among Keras's string names (`keras.optimizers.get('lamb')`
+# raises): a saved Lamb deserializes from its class name, but a string does
+# not resolve, in either library.
+_SERIALIZABLE = {**_OPTIMIZERS, "lamb": Lamb}
 
 
 def serialize(optimizer) -> dict:
@@ -1228,18 +1579,27 @@ def serialize(optimizer) -> dict:
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
 
-def deserialize(config) -> Optimizer:
-    """An optimizer from ``{'class_name': ..., 'config': ...}`` (class name in any case)."""
+def deserialize(config, custom_objects=None) -> Optimizer:
+    """An optimizer from ``{'class_name': ..., 'config': ...}`` (class name in any case).
+
+    ``custom_objects`` (``{name: Optimizer subclass}``), the global custom
+    objects and an enclosing ``custom_object_scope`` are looked up first.
+    """
+    from course_lib import saving
+
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(
             "optimizers.deserialize: expected a dict with keys 'class_name' and "
             f"'config'. Received: {config!r}"
         )
-    cls = _OPTIMIZERS.get(str(config["class_name"]).lower())
+    builtin = {name for name in _SERIALIZABLE if name == str(config["class_name"]).lower()}
+    cls = saving.find_object(config["class_name"], builtin, custom_objects, config.get("registered_name"))
+    if cls is None:
+        cls = _SERIALIZABLE.get(str(config["class_name"]).lower())
     if cls is None:
         raise ValueError(
             f"optimizers.deserialize: unknown optimizer {config['class_name']!r}. "
-            f"Known optimizers: {sorted(_OPTIMIZERS)}"
+            f"Known optimizers: {sorted(_SERIALIZABLE)}"
         )
     return cls.from_config(config.get("config", {}))
 

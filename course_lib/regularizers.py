@@ -337,9 +337,10 @@ def _deserialize(kind, config, custom_objects, by_name):
 
     if config is None:
         return None
-    custom_objects = dict(custom_objects or {})
+    # custom_objects, the global custom objects and an enclosing custom_object_scope, as Keras looks them up
+    custom_objects = saving.custom_objects_in_effect(custom_objects)
     if isinstance(config, str):
-        cls = custom_objects.get(config) or by_name.get(config)
+        cls = saving.find_object(config, by_name, custom_objects)
         if cls is None:
             raise _unknown(kind, config, by_name)
         return cls() if inspect.isclass(cls) else cls
@@ -349,8 +350,8 @@ def _deserialize(kind, config, custom_objects, by_name):
             "{'class_name': ..., 'config': {...}} as serialize() writes it."
         )
     name, registered = config["class_name"], config.get("registered_name")
-    classes = dict(by_name, **saving.registered_objects(), **custom_objects)
-    cls = classes.get(registered) if registered in classes else classes.get(name)
+    classes = dict(by_name, **custom_objects)
+    cls = saving.find_object(name, by_name, custom_objects, registered)
     if name == "function" and cls is None:
         cls = classes.get(config.get("config"))
         if cls is None:
@@ -381,9 +382,7 @@ def _get(kind, identifier, by_name, deserialize_function):
     if isinstance(identifier, dict):
         obj = deserialize_function(identifier)
     elif isinstance(identifier, str):
-        obj = by_name.get(identifier)
-        if obj is None:
-            raise _unknown(kind, identifier, by_name)
+        obj = deserialize_function(identifier)  # a built-in name, or a custom one in the custom objects
     else:
         obj = identifier
     if callable(obj):

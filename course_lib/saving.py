@@ -23,9 +23,12 @@ each weight's slots), so training resumes in either library where it stopped.
 from __future__ import annotations
 
 import datetime
+import inspect
 import json
 import os
 import tempfile
+import threading
+import types
 import zipfile
 
 from course_lib import backend
@@ -33,29 +36,434 @@ from course_lib import backend
 FORMAT_KERAS_VERSION = "3.15.1"
 """The Keras release whose file format these files follow."""
 
-_REGISTERED = {}
+_GLOBAL_CUSTOM_OBJECTS = {}
+"""Keras's ``GLOBAL_CUSTOM_OBJECTS``: ``{name: object}``, what :func:`get_custom_objects` hands out."""
+_GLOBAL_CUSTOM_NAMES = {}
+"""Keras's ``GLOBAL_CUSTOM_NAMES``: ``{object: registered name}`` for :func:`get_registered_name`."""
+_REGISTERED = _GLOBAL_CUSTOM_OBJECTS  # the older name of the same dict
+_SCOPE = threading.local()
+"""``_SCOPE.objects``: the innermost :class:`CustomObjectScope`'s objects (per thread, as Keras's global state)."""
 
 
 def register_keras_serializable(package="Custom", name=None):
-    """Decorator: let :func:`load_model` rebuild a custom layer or model from its name.
+    """Decorator: let :func:`load_model` and every deserializer find a custom class or function by name.
 
-    As Keras's: the class is registered as ``"package>name"`` (``name`` defaults
-    to the class name), and found again without ``custom_objects``.
+    As Keras's: the object is registered as ``"package>name"`` (``name``
+    defaults to its ``__name__``) in :func:`get_custom_objects`, and is found
+    again without ``custom_objects``; registering the same name again replaces
+    the earlier object, as in Keras.
+
+    Args:
+        package: the first part of the registered name.
+        name: the second part; the object's ``__name__`` when None.
+
+    Raises:
+        ValueError: for a class without a ``get_config()`` method (Keras's check).
     """
-    def decorate(cls):
-        registered = f"{package}>{name or cls.__name__}"
-        if registered in _REGISTERED and _REGISTERED[registered] is not cls:
-            raise ValueError(f"register_keras_serializable: {registered!r} is already registered.")
-        _REGISTERED[registered] = cls
-        cls._registered_name = registered
-        return cls
+    def decorate(obj):
+        registered = f"{package}>{name if name is not None else obj.__name__}"
+        if inspect.isclass(obj) and not hasattr(obj, "get_config"):
+            raise ValueError(
+                f"register_keras_serializable: cannot register the class {obj.__name__!r} ({registered!r}): "
+                "it has no get_config() method."
+            )
+        _GLOBAL_CUSTOM_OBJECTS[registered] = obj
+        _GLOBAL_CUSTOM_NAMES[obj] = registered
+        try:
+            obj._registered_name = registered  # read by layers.serialize and the Lambda layer's serializer
+        except (AttributeError, TypeError):
+            pass
+        return obj
 
     return decorate
 
 
+def get_custom_objects():
+    """The global dictionary of custom objects, live (Keras's ``keras.saving.get_custom_objects``).
+
+    Every deserializer of course_lib consults it (layers, models, losses,
+    metrics, optimizers, activations, initializers, regularizers,
+    constraints), so ``get_custom_objects()["my_loss"] = my_loss`` is enough
+    for ``load_model`` to find ``my_loss``. It holds the objects registered
+    with :func:`register_keras_serializable`; those of a
+    :func:`custom_object_scope` are not added to it.
+    """
+    return _GLOBAL_CUSTOM_OBJECTS
+
+
+def _scope_objects():
+    return getattr(_SCOPE, "objects", None) or {}
+
+
+class CustomObjectScope:
+    """A ``with`` block in which custom classes and functions are found by name (Keras's ``CustomObjectScope``).
+
+    Inside ``with custom_object_scope({"MyLayer": MyLayer}):``, ``load_model``
+    and every deserializer find ``MyLayer`` without ``custom_objects``. As in
+    Keras, a scope replaces an enclosing scope's objects (it does not add to
+    them) and the enclosing ones come back when the block ends, also when it
+    ends with an exception.
+
+    Args:
+        custom_objects: a dict ``{name: class or function}``, or None.
+    """
+
+    def __init__(self, custom_objects=None):
+        if custom_objects is not None and not isinstance(custom_objects, dict):
+            raise TypeError(
+                "CustomObjectScope: custom_objects must be a dict {name: class or function} or None. "
+                f"Received: {custom_objects!r} of type {type(custom_objects).__name__}"
+            )
+        self.custom_objects = custom_objects or {}
+        self.backup = None
+
+    def __enter__(self):
+        self.backup = dict(_scope_objects())
+        _SCOPE.objects = dict(self.custom_objects)
+        return self
+
+    def __exit__(self, *exc_info):
+        _SCOPE.objects = dict(self.backup)
+
+
+custom_object_scope = CustomObjectScope
+
+
+def get_registered_name(obj):
+    """The name ``obj`` is registered under, else its ``__name__`` (Keras's ``get_registered_name``)."""
+    try:
+        if obj in _GLOBAL_CUSTOM_NAMES:
+            return _GLOBAL_CUSTOM_NAMES[obj]
+    except TypeError:  # an unhashable object cannot have been registered
+        pass
+    if not hasattr(obj, "__name__"):
+        raise TypeError(
+            f"get_registered_name: expected a class or a function. Received: {obj!r} of type {type(obj).__name__}"
+        )
+    return obj.__name__
+
+
+def get_registered_object(name, custom_objects=None, module_objects=None):
+    """The object registered as ``name``, or None (Keras's ``get_registered_object``).
+
+    Looked up, in this order, in the enclosing :func:`custom_object_scope`,
+    the global custom objects (:func:`get_custom_objects`, which holds what
+    :func:`register_keras_serializable` registered), ``custom_objects`` and
+    ``module_objects``.
+    """
+    for objects in (_scope_objects(), _GLOBAL_CUSTOM_OBJECTS, custom_objects, module_objects):
+        if objects and name in objects:
+            return objects[name]
+    return None
+
+
+def custom_objects_in_effect(custom_objects=None):
+    """``custom_objects`` with the global custom objects and the enclosing scope's over it, as one dict.
+
+    The precedence is :func:`get_registered_object`'s: the scope, then the
+    global objects, then ``custom_objects``.
+    """
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError(
+            "custom_objects must be a dict {name: class or function} or None. "
+            f"Received: {custom_objects!r} of type {type(custom_objects).__name__}"
+        )
+    return {**(custom_objects or {}), **_GLOBAL_CUSTOM_OBJECTS, **_scope_objects()}
+
+
+def find_object(name, builtins=None, custom_objects=None, registered_name=None):
+    """The one lookup every course_lib deserializer makes for a name in a config; None when nothing matches.
+
+    In order: a custom object (the scope, the global ones, ``custom_objects``)
+    under ``registered_name``, then under ``name``; the built-in ``builtins[name]``
+    (None when ``builtins`` is a set of names: the caller builds the built-in);
+    last, as Keras does for files of Keras <= 3.6, the one custom object
+    registered as ``"package>name"``.
+    """
+    objects = custom_objects_in_effect(custom_objects)
+    for key in (registered_name, name):
+        if isinstance(key, str) and key in objects:
+            return objects[key]
+    if builtins is not None and isinstance(name, str) and name in builtins:
+        # a dict gives the built-in; a set of built-in names leaves it to the caller
+        return builtins[name] if isinstance(builtins, dict) else None
+    if isinstance(name, str) and ">" not in name:
+        found = {id(obj): obj for key, obj in objects.items() if key.endswith(f">{name}")}
+        if len(found) == 1:
+            return next(iter(found.values()))
+    return None
+
+
 def registered_objects():
-    """``{registered name: class}`` for every class registered with :func:`register_keras_serializable`."""
-    return dict(_REGISTERED)
+    """``{name: object}`` found without ``custom_objects``: the global custom objects and the enclosing scope's."""
+    return custom_objects_in_effect(None)
+
+
+# -------------------------------------------------- serialize_keras_object
+_PLAIN_TYPES = (str, int, float, bool)
+
+_NON_MODELING_APIS = frozenset({
+    "keras.backend.clear_session", "keras.config.enable_unsafe_deserialization", "keras.models.load_model",
+    "keras.models.model_from_json", "keras.models.save_model", "keras.preprocessing.image_dataset_from_directory",
+    "keras.preprocessing.image.load_img", "keras.preprocessing.image.save_img",
+    "keras.preprocessing.text_dataset_from_directory", "keras.saving.deserialize_keras_object",
+    "keras.saving.load_model", "keras.saving.load_weights", "keras.saving.register_keras_serializable",
+    "keras.saving.save_model", "keras.saving.save_weights", "keras.saving.serialize_keras_object",
+    "keras.utils.audio_dataset_from_directory", "keras.utils.clear_session", "keras.utils.deserialize_keras_object",
+    "keras.utils.get_file", "keras.utils.image_dataset_from_directory", "keras.utils.load_img",
+    "keras.utils.register_keras_serializable", "keras.utils.save_img", "keras.utils.serialize_keras_object",
+    "keras.utils.text_dataset_from_directory",
+})
+"""Keras's ``NON_MODELING_APIS``: functions a config may never name."""
+
+# Keras's optimizer arguments course_lib accepts only switched off, with the values Keras writes for them.
+_OPTIMIZER_KERAS_DEFAULTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                             "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+
+def _kinds():
+    """``[(keras module, course_lib module)]`` of the kinds whose built-in classes Keras serializes by module."""
+    from course_lib import constraints, initializers, losses, metrics, optimizers, regularizers
+
+    return [("keras.losses", losses), ("keras.metrics", metrics), ("keras.optimizers.schedules", optimizers.schedules),
+            ("keras.optimizers", optimizers), ("keras.initializers", initializers),
+            ("keras.regularizers", regularizers), ("keras.constraints", constraints)]
+
+
+def _public_module(cls):
+    """The Keras module that exports course_lib's built-in class ``cls`` (``keras.losses``), or None."""
+    for public, module in _kinds():
+        if getattr(module, cls.__name__, None) is cls and not cls.__name__.startswith("_"):
+            return public
+    return None
+
+
+def serialize_keras_object(obj):
+    """The config dict of a course_lib object, as Keras's ``keras.saving.serialize_keras_object`` writes it.
+
+    Layers and models, losses, metrics, optimizers (and their schedules),
+    initializers, regularizers and constraints become
+    ``{'module', 'class_name', 'config', 'registered_name'}`` (with
+    ``build_config`` / ``compile_config`` where Keras writes them);
+    activations and other functions ``{'module': 'builtins', 'class_name':
+    'function', 'config': name, 'registered_name': 'function'}``; a lambda its
+    bytecode (with Keras's warning); None, strings, numbers, lists, tuples and
+    dicts stay plain values (their items serialized); arrays, bytes, slices
+    and ``...`` Keras's ``__numpy__``, ``__bytes__``, ``__slice__`` and
+    ``__ellipsis__`` dicts. :func:`deserialize_keras_object` reverses it.
+
+    Raises:
+        TypeError: for an object that has no ``get_config()`` and is not a function.
+    """
+    from course_lib import activations, layers, models
+    from course_lib.layers import lambda_layer
+
+    if obj is None or isinstance(obj, _PLAIN_TYPES):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        items = [serialize_keras_object(item) for item in obj]
+        return tuple(items) if isinstance(obj, tuple) else items
+    if isinstance(obj, dict):
+        return {key: serialize_keras_object(value) for key, value in obj.items()}
+    if isinstance(obj, (bytes, slice)) or obj is Ellipsis or (hasattr(obj, "dtype") and hasattr(obj, "shape")):
+        return lambda_layer.serialize_value(obj)
+    if isinstance(obj, types.FunctionType) and obj.__name__ == "<lambda>":
+        return lambda_layer.serialize_value(obj)
+    if isinstance(obj, activations.ActivationFunction):
+        function = obj if activations._BY_NAME.get(obj.name) is obj else obj.forward
+        name = obj.name if function is obj else get_registered_name(function)
+        return {"module": "builtins", "class_name": "function", "config": name, "registered_name": "function"}
+    if isinstance(obj, layers.Layer):
+        config = layers.serialize(obj)
+        if isinstance(obj, models.Model) and obj.compiled:
+            config["compile_config"] = obj._compile_config()
+    elif isinstance(obj, types.FunctionType) or (not hasattr(obj, "get_config") and hasattr(obj, "__name__")):
+        # Keras 3.15 writes a function so: the module and class of its *type*, its (registered) name as config.
+        return {"module": "builtins", "class_name": "function", "config": get_registered_name(obj),
+                "registered_name": "function"}
+    elif hasattr(obj, "get_config"):
+        cls = type(obj)
+        inner = obj.get_config()
+        if not isinstance(inner, dict):
+            raise TypeError(
+                f"serialize_keras_object: the get_config() method of {obj!r} should return a dict. "
+                f"It returned: {inner!r}"
+            )
+        module = None if cls in _GLOBAL_CUSTOM_NAMES else _public_module(cls)
+        if module == "keras.optimizers":
+            inner = _keras_optimizer_config(inner)
+        config = {"module": module or cls.__module__, "class_name": cls.__name__,
+                  "config": serialize_keras_object(inner),
+                  "registered_name": None if module else get_registered_name(cls)}
+    else:
+        raise TypeError(
+            f"serialize_keras_object: cannot serialize {obj!r} of type {type(obj).__name__}: to be serializable, "
+            "a class must implement the get_config() method."
+        )
+    if config.get("module") == "__main__":
+        config["module"] = None  # as Keras: no module when the class was defined in a script
+    return config
+
+
+def _keras_optimizer_config(config):
+    """A course_lib optimizer's config with the keys Keras 3 writes: EMA and loss-scaling off, the rate in float32."""
+    from course_lib import optimizers
+
+    config = dict(config)
+    rate = config.get("learning_rate")
+    if isinstance(rate, optimizers.LearningRateSchedule):
+        rate = serialize_keras_object(rate)
+    elif isinstance(rate, dict) and "class_name" in rate:  # a schedule as serialize_schedule writes it
+        rate = {"module": "keras.optimizers.schedules", "class_name": rate["class_name"],
+                "config": rate.get("config", {}), "registered_name": None}
+    elif isinstance(rate, (int, float)) and not isinstance(rate, bool):
+        rate = backend.to_float(backend.xp.asarray(rate, dtype="float32"))  # Keras keeps it in a float32 variable
+    config["learning_rate"] = rate
+    ordered = {}
+    for key, value in config.items():
+        ordered[key] = value
+        if key == "clipvalue":
+            ordered.update({k: v for k, v in _OPTIMIZER_KERAS_DEFAULTS.items() if k not in config})
+    ordered.update({k: v for k, v in _OPTIMIZER_KERAS_DEFAULTS.items() if k not in ordered})
+    return ordered
+
+
+def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
+    """The course_lib object a config describes (Keras's ``keras.saving.deserialize_keras_object``).
+
+    Reverses :func:`serialize_keras_object` and reads Keras's configs: a
+    ``module`` of ``keras.layers`` (or a model's), ``keras.losses``,
+    ``keras.metrics``, ``keras.optimizers``, ``keras.optimizers.schedules``,
+    ``keras.initializers``, ``keras.regularizers`` or ``keras.constraints``
+    goes to that kind's ``deserialize``; a custom class (found by its
+    registered name, then its class name, in the scope, the global custom
+    objects and ``custom_objects``) is rebuilt with ``from_config`` inside a
+    scope holding those objects; a function (``class_name`` ``'function'``)
+    is looked up by name among the custom objects, then course_lib's
+    activations, losses and metrics. A config without ``module`` (what
+    course_lib's older ``serialize`` functions write) is looked up by its
+    class name in each kind.
+
+    Args:
+        config: the dict (or a plain value, a list, or a name in the custom objects).
+        custom_objects: optional ``{name: class or function}``.
+        safe_mode: refuse lambdas' bytecode (``__lambda__``); an enclosing
+            ``safe_mode_scope`` or ``config.enable_unsafe_deserialization()`` wins, as in Keras.
+        module_objects: optional ``{name: class or function}`` looked up last
+            (Keras's keyword for library code).
+
+    Raises:
+        TypeError: for a class or function that cannot be found, or a config of the wrong shape.
+        ValueError: for a lambda in safe mode, or a config naming one of Keras's non-modeling functions.
+    """
+    from course_lib.layers import lambda_layer
+
+    module_objects = kwargs.pop("module_objects", None)
+    if kwargs:
+        raise TypeError(f"deserialize_keras_object: unexpected keyword arguments {sorted(kwargs)}.")
+    ambient = lambda_layer.in_safe_mode()
+    safe_mode = ambient if ambient is not None else safe_mode
+    objects = {**(module_objects or {}), **custom_objects_in_effect(custom_objects)}
+    if config is None:
+        return None
+    if isinstance(config, str) and objects.get(config) is not None:
+        return objects[config]
+    if isinstance(config, (list, tuple)):
+        return [deserialize_keras_object(item, objects, safe_mode) for item in config]
+    if isinstance(config, _PLAIN_TYPES):
+        return config
+    if not isinstance(config, dict):
+        raise TypeError(f"deserialize_keras_object: could not parse config: {config!r}")
+    if "class_name" not in config or "config" not in config:
+        return {key: deserialize_keras_object(value, objects, safe_mode) for key, value in config.items()}
+    class_name, module = config["class_name"], config.get("module")
+    inner = config["config"] if config["config"] is not None else {}
+    if class_name in ("__numpy__", "__tensor__", "__bytes__", "__ellipsis__", "__slice__", "__lambda__"):
+        return lambda_layer.deserialize_value(config, objects, safe_mode)
+    if class_name == "function":
+        return _retrieve_function(inner, module, config, objects)
+    if not isinstance(inner, dict):
+        raise TypeError(
+            f"deserialize_keras_object: expected 'config' to be a dict for {class_name}. "
+            f"Received: {type(inner).__name__}. Full config: {config}"
+        )
+    with CustomObjectScope(objects), lambda_layer.safe_mode_scope(safe_mode):
+        return _deserialize_class(config, class_name, module, inner, objects)
+
+
+def _retrieve_function(name, module, config, objects):
+    from course_lib import activations, losses, metrics
+
+    if not isinstance(name, str):
+        raise TypeError(
+            f"deserialize_keras_object: expected 'config' to be a function's name (a str). Received: {name!r}. "
+            f"Full config: {config}"
+        )
+    if isinstance(module, str) and (module == "keras" or module.startswith("keras.")) \
+            and f"{module}.{name}" in _NON_MODELING_APIS:
+        raise ValueError(
+            f"deserialize_keras_object: cannot deserialize `{module}.{name}` because it is not a modeling function. "
+            "Non-modeling APIs are disallowed during deserialization for security."
+        )
+    found = objects.get(name)
+    if found is None and (module in (None, "builtins") or str(module).startswith("keras")):
+        if name in activations._BY_NAME:
+            found = activations._BY_NAME[name]
+        for kind in (losses, metrics):
+            candidate = getattr(kind, name, None)
+            if found is None and isinstance(candidate, types.FunctionType) and not name.startswith("_"):
+                found = candidate
+    if found is None:
+        found = find_object(name, None, objects)
+    if found is None:
+        raise TypeError(
+            f"deserialize_keras_object: could not locate function '{name}'. Make sure custom classes and functions "
+            "are decorated with `@keras.saving.register_keras_serializable()`, or pass them in custom_objects. "
+            f"Full object config: {config}"
+        )
+    return found
+
+
+def _deserialize_class(config, class_name, module, inner, objects):
+    from course_lib import layers
+
+    cls = find_object(class_name, None, objects, config.get("registered_name"))
+    if cls is not None and not (inspect.isclass(cls) and issubclass(cls, layers.Layer)):
+        if isinstance(cls, types.FunctionType):
+            return cls
+        if not hasattr(cls, "from_config"):
+            raise TypeError(
+                f"deserialize_keras_object: unable to reconstruct an instance of '{class_name}' because the class "
+                f"is missing a from_config() method. Full object config: {config}"
+            )
+        return cls.from_config(inner)
+    if cls is not None or _is_layer_config(module, class_name):
+        return layers.deserialize(config, objects)
+    for public, kind in _kinds():
+        if module == public or (module is None and _kind_has(kind, class_name)):
+            deserialize = getattr(kind, "deserialize")
+            if public in ("keras.optimizers", "keras.optimizers.schedules"):
+                return deserialize(config)
+            return deserialize(config, custom_objects=objects)
+    raise TypeError(
+        f"deserialize_keras_object: could not locate class '{class_name}' (module {module!r}). Make sure custom "
+        "classes are decorated with `@keras.saving.register_keras_serializable()`, or pass them in custom_objects. "
+        f"Full object config: {config}"
+    )
+
+
+def _is_layer_config(module, class_name):
+    from course_lib import layers
+
+    if isinstance(module, str) and (module in ("keras", "keras.layers", "keras.models")
+                                    or module.startswith(("keras.src.models", "keras.src.layers"))):
+        return True
+    return module is None and (class_name in layers._CLASSES or class_name in ("Sequential", "Functional", "Model"))
+
+
+def _kind_has(kind, class_name):
+    value = getattr(kind, class_name, None)
+    return inspect.isclass(value) and not class_name.startswith("_")
 
 
 # --------------------------------------------------------------- .keras
@@ -97,29 +505,32 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     from course_lib import layers
     from course_lib.layers import lambda_layer
 
-    with zipfile.ZipFile(filepath) as archive:
-        names = set(archive.namelist())
-        missing = {"config.json", "model.weights.h5"} - names
-        if missing:
-            raise ValueError(f"load_model: {filepath!r} lacks {sorted(missing)}; it is not a Keras 3 model file.")
-        document = json.loads(archive.read("config.json"))
-        with tempfile.TemporaryDirectory() as scratch:
-            archive.extract("model.weights.h5", scratch)
-            weights_path = os.path.join(scratch, "model.weights.h5")
-            # A Python lambda's bytecode runs only if allowed. As in Keras, an enclosing safe_mode_scope (or
-            # enable_unsafe_deserialization) wins over the argument.
-            ambient = lambda_layer.in_safe_mode()
-            with lambda_layer.safe_mode_scope(safe_mode if ambient is None else ambient):
-                model = layers.deserialize(document, custom_objects)
-            _read_h5(model, weights_path, skip_mismatch=False)
-            assets = [name for name in names if name.startswith("assets/") and not name.endswith("/")]
-            archive.extractall(scratch, members=assets)
-            for path, layer in _layer_paths(model):
-                if hasattr(layer, "load_assets"):
-                    layer.load_assets(os.path.join(scratch, "assets", path))
-            if compile and document.get("compile_config"):
-                model._compile_from_config(document["compile_config"])
-                _read_optimizer(model, weights_path)
+    # As Keras: custom_objects, the global custom objects and an enclosing scope are seen by every
+    # deserializer the model's config reaches (a layer's activation, a compiled loss), not only by the layers.
+    with CustomObjectScope(custom_objects_in_effect(custom_objects)):
+        with zipfile.ZipFile(filepath) as archive:
+            names = set(archive.namelist())
+            missing = {"config.json", "model.weights.h5"} - names
+            if missing:
+                raise ValueError(f"load_model: {filepath!r} lacks {sorted(missing)}; it is not a Keras 3 model file.")
+            document = json.loads(archive.read("config.json"))
+            with tempfile.TemporaryDirectory() as scratch:
+                archive.extract("model.weights.h5", scratch)
+                weights_path = os.path.join(scratch, "model.weights.h5")
+                # A Python lambda's bytecode runs only if allowed. As in Keras, an enclosing safe_mode_scope (or
+                # enable_unsafe_deserialization) wins over the argument.
+                ambient = lambda_layer.in_safe_mode()
+                with lambda_layer.safe_mode_scope(safe_mode if ambient is None else ambient):
+                    model = layers.deserialize(document, custom_objects)
+                _read_h5(model, weights_path, skip_mismatch=False)
+                assets = [name for name in names if name.startswith("assets/") and not name.endswith("/")]
+                archive.extractall(scratch, members=assets)
+                for path, layer in _layer_paths(model):
+                    if hasattr(layer, "load_assets"):
+                        layer.load_assets(os.path.join(scratch, "assets", path))
+                if compile and document.get("compile_config"):
+                    model._compile_from_config(document["compile_config"])
+                    _read_optimizer(model, weights_path)
     return model
 
 

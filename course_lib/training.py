@@ -125,7 +125,14 @@ class Trainer:
         }
 
     def _compile_from_config(self, config):
+        from course_lib import saving  # saving reads models, which are Trainers
+
         def rebuild(spec, module):
+            if isinstance(spec, str):
+                # A custom function saved by name: found now, while load_model's custom objects are in
+                # effect (they would be gone by the first evaluate, which resolves the other names).
+                custom = saving.find_object(spec)
+                return spec if custom is None else custom
             if isinstance(spec, dict) and "class_name" in spec:
                 return module.deserialize(spec)
             if isinstance(spec, dict):
@@ -505,6 +512,8 @@ class Trainer:
         train.reset()
         hooks.on_train_begin()
         logs = {}
+        # As Keras: a callback (BackupAndRestore) may move the first epoch in on_train_begin.
+        initial_epoch = getattr(self, "_initial_epoch", None) or initial_epoch
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             trackers = self._trackers = self._new_trackers()
@@ -531,6 +540,10 @@ class Trainer:
             hooks.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        # As Keras: with use_ema=True the optimizer's moving averages become the weights.
+        finalize = getattr(self.optimizer, "finalize_variable_values", None)
+        if finalize is not None:
+            finalize(self.trainable_weights)
         hooks.on_train_end(logs)
         self.history = history
         return history

@@ -20,8 +20,10 @@ from course_lib.layers.embedding import Embedding, Masking
 from course_lib.layers.leaky_relu import LeakyReLU
 from course_lib.layers.lambda_layer import Lambda
 from course_lib.layers.activation_layers import ELU, PReLU, Softmax
+from course_lib.layers.einsum_dense import EinsumDense
 from course_lib.layers.noise_and_normalization import (
-    GaussianDropout, GaussianNoise, Normalization, ReLU, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+    AlphaDropout, GaussianDropout, GaussianNoise, Normalization, ReLU, SpatialDropout1D, SpatialDropout2D,
+    SpatialDropout3D,
 )
 from course_lib.layers.preprocessing import (
     CenterCrop, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
@@ -43,7 +45,9 @@ from course_lib.layers.layer_normalization import (
 )
 from course_lib.layers.position_embedding import PositionEmbedding, SinePositionEncoding
 from course_lib.layers.bidirectional import Bidirectional
-from course_lib.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimpleRNN, SimpleRNNCell
+from course_lib.layers.recurrent import (
+    GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimpleRNN, SimpleRNNCell,
+)
 from course_lib.layers.wrappers import TimeDistributed, Wrapper
 from course_lib.layers.text_preprocessing import CategoryEncoding, IntegerLookup, StringLookup, TextVectorization
 from course_lib.layers.multi_head_attention import MultiHeadAttention
@@ -59,26 +63,31 @@ _CLASSES = {
 """Every layer class by its Keras class name (what configs say); aliases such as MaxPool2D are the same classes."""
 
 __all__ = [
-    "Activation", "ActivityRegularization", "Add", "AdditiveAttention", "Attention", "Average", "AveragePooling1D",
+    "Activation", "ActivityRegularization",
+    "Add",
+    "AdditiveAttention", "AlphaDropout", "Attention", "Average", "AveragePooling1D",
     "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization",
     "Bidirectional", "CategoryEncoding", "CenterCrop", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
-    "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose", "Convolution2D",
-    "Convolution2DTranspose", "Convolution3D", "Convolution3DTranspose", "Cropping1D", "Cropping2D", "Cropping3D",
-    "Dense", "DepthwiseConv1D", "DepthwiseConv2D", "Dot", "Dropout", "ELU", "Embedding", "Flatten", "GRU",
-    "GRUCell", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-    "GlobalAveragePooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
-    "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-    "GroupNormalization", "Identity", "Input", "InputLayer", "InputSpec", "IntegerLookup", "KerasTensor", "LSTM",
-    "LSTMCell", "Lambda", "Layer", "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D",
+    "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D",
+    "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose", "Convolution3D", "Convolution3DTranspose",
+    "Cropping1D", "Cropping2D", "Cropping3D", "Dense", "DepthwiseConv1D", "DepthwiseConv2D",
+    "Dot", "Dropout", "ELU", "EinsumDense", "Embedding", "Flatten", "GRU", "GRUCell", "GaussianDropout",
+    "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GroupNormalization",
+    "Identity", "Input", "InputLayer", "InputSpec", "IntegerLookup", "KerasTensor",
+    "LSTM", "LSTMCell", "Lambda", "Layer", "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D",
     "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "MultiHeadAttention",
     "Multiply", "Normalization", "PReLU", "Permute", "PositionEmbedding", "RMSNormalization", "RNN", "RNNCell",
-    "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation",
-    "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing", "SeparableConv1D", "SeparableConv2D",
-    "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN", "SimpleRNNCell", "SinePositionEncoding",
-    "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "StringLookup", "Subtract",
-    "TextVectorization", "TimeDistributed", "UnitNormalization", "UpSampling1D", "UpSampling2D", "UpSampling3D",
-    "Wrapper", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "add", "average", "concatenate", "deserialize",
-    "dot", "maximum", "minimum", "multiply", "serialize", "subtract",
+    "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing",
+    "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN",
+    "SimpleRNNCell", "SinePositionEncoding", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
+    "SpatialDropout3D", "StringLookup", "Subtract", "TextVectorization", "TimeDistributed",
+    "UnitNormalization", "UpSampling1D", "UpSampling2D", "UpSampling3D", "Wrapper", "ZeroPadding1D",
+    "ZeroPadding2D", "ZeroPadding3D", "add", "average", "concatenate", "deserialize", "dot", "maximum", "minimum",
+    "multiply", "serialize", "subtract",
 ]
 
 
@@ -94,7 +103,8 @@ def serialize(layer):
     else:
         class_name = type(layer).__name__
         builtin = _CLASSES.get(class_name) is type(layer)
-        entry = {"module": "keras.layers" if builtin else type(layer).__module__, "class_name": class_name,
+        module = getattr(type(layer), "_keras_module", "keras.layers")  # RandomHeight: keras._legacy.layers
+        entry = {"module": module if builtin else type(layer).__module__, "class_name": class_name,
                  "registered_name": None if builtin else _registered_name(type(layer))}
     entry["config"] = layer.get_config()
     if hasattr(layer, "get_build_config"):  # a layer Keras builds from several shapes (MultiHeadAttention)
@@ -108,7 +118,10 @@ def serialize(layer):
 
 
 def _registered_name(cls):
-    return getattr(cls, "_registered_name", cls.__name__)
+    """Keras's: the class's own registration (a subclass of a registered class is not registered)."""
+    from course_lib import saving
+
+    return saving.get_registered_name(cls)
 
 
 def _build_shape(layer):
@@ -132,11 +145,11 @@ def deserialize(config, custom_objects=None, build=True):
     from course_lib import models  # models import layers: look them up only now
     from course_lib import saving
 
-    classes = dict(_CLASSES, Sequential=models.Sequential, Model=models.Model, Functional=models.Model,
-                   **saving.registered_objects(), **(custom_objects or {}))
+    classes = dict(_CLASSES, Sequential=models.Sequential, Model=models.Model, Functional=models.Model)
     name = config.get("class_name")
-    registered = config.get("registered_name")
-    cls = classes.get(registered) if registered in classes else classes.get(name)
+    # custom_objects, the global custom objects and an enclosing custom_object_scope, as Keras looks them up
+    cls = saving.find_object(name, classes, custom_objects, config.get("registered_name"))
+    classes.update(saving.custom_objects_in_effect(custom_objects))  # for the error message's list
     if cls is None and str(config.get("module", "")).startswith("keras.src.ops"):
         raise ValueError(
             f"layers.deserialize: {name!r} is a keras.ops operation ({config['module']}) that the model's "
@@ -151,12 +164,13 @@ def deserialize(config, custom_objects=None, build=True):
             "YourClass} or decorate it with keras.saving.register_keras_serializable()."
         )
     arguments = dict(config.get("config", {}))
-    if issubclass(cls, models.Model):
-        return cls.from_config(arguments, custom_objects)
-    if "custom_objects" in inspect.signature(cls.from_config).parameters:  # Lambda: functions saved by name
-        layer = cls.from_config(arguments, custom_objects=custom_objects)
-    else:
-        layer = cls.from_config(arguments)
+    with saving.custom_object_scope(saving.custom_objects_in_effect(custom_objects)):  # seen by nested configs
+        if issubclass(cls, models.Model):
+            return cls.from_config(arguments, custom_objects)
+        if "custom_objects" in inspect.signature(cls.from_config).parameters:  # Lambda: functions saved by name
+            layer = cls.from_config(arguments, custom_objects=custom_objects)
+        else:
+            layer = cls.from_config(arguments)
     build_config = config.get("build_config") or {}
     shape = build_config.get("input_shape")
     if build and shape is not None and not layer.built:

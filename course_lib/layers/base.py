@@ -420,6 +420,10 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    def _symbolic_output_shape(self, input_shapes):
+        """The shape of a symbolic call's output (ActivatedLayer adds what its activation does to it)."""
+        return self.compute_output_shape(input_shapes)
+
     def saving_children(self):
         """``[(group name, sublayer)]`` whose weights are this layer's, as Keras nests them in files.
 
@@ -517,7 +521,7 @@ class Layer:
         shapes = [t.shape for t in tensors] if inputs_are_list else tensors[0].shape
         self._maybe_build(shapes)
         self._check_input(shapes)
-        output_shape = self.compute_output_shape(shapes)
+        output_shape = self._symbolic_output_shape(shapes)
         # Several outputs are declared by a list of shapes (a shape itself is a tuple).
         outputs_are_list = isinstance(output_shape, list)
         node = Node(self, tensors, [], inputs_are_list, outputs_are_list)

@@ -6,6 +6,7 @@ import math
 from course_lib import activations, backend, constraints, initializers, regularizers
 from course_lib.layers.base import InputSpec, KerasTensor, Layer, Node, standardize_shape
 from course_lib.ops import dense_backward, dense_forward
+from course_lib.ops.arguments import check_data_format
 
 
 class InputLayer(Layer):
@@ -108,6 +109,11 @@ class ActivatedLayer(Layer):
         pre, inner = self.forward_pre_activation(inputs, training)
         out = self.activation(pre)
         return out, (inner, pre, out)
+
+    def _symbolic_output_shape(self, input_shapes):
+        shape = self.compute_output_shape(input_shapes)
+        halves = getattr(self.activation, "output_shape", None)  # glu halves its axis
+        return shape if halves is None else halves(shape)
 
     def backward(self, output_grads, cache):
         inner, pre, out = cache
@@ -323,13 +329,9 @@ class Flatten(Layer):
     keeps_integers = True
 
     def __init__(self, data_format=None, **kwargs):
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError(
-                "Flatten: data_format must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format!r}"
-            )
+        data_format = check_data_format("Flatten", data_format)
         super().__init__(**kwargs)
-        self.data_format = data_format or "channels_last"
+        self.data_format = data_format
 
     def forward(self, inputs, training=False):
         if self.data_format == "channels_first" and inputs.ndim > 2:

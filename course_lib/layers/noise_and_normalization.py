@@ -542,3 +542,69 @@ class Normalization(Layer):
 
         return {**super().get_config(), "axis": self.axis, "invert": self.invert,
                 "mean": listed(self.input_mean), "variance": listed(self.input_variance)}
+
+
+# ------------------------------------------------------------------ alpha dropout
+_ALPHA_P = -1.6732632423543772848170429916717 * 1.0507009873554804934193349852946  # -selu's alpha * scale
+
+
+class AlphaDropout(Layer):
+    """Dropout that keeps its inputs' mean and variance, for SELU networks (阿尔法丢弃); identity at inference.
+
+    While training, each unit is kept where a uniform draw is ``>= rate`` and
+    otherwise set to SELU's saturation value ``alpha_p = -alpha * scale``; then
+    ``y = a * x' + b`` with ``a = ((1 - rate) * (1 + rate * alpha_p^2))^-1/2``
+    and ``b = -a * alpha_p * rate`` (Keras's formula). Backward: ``dx = a * dy``
+    where the unit was kept, 0 where it was dropped (the same draw).
+
+    Args:
+        rate: float in [0, 1], the drop probability. ``rate=1`` is accepted, as
+            Keras does, but refused when the layer is called in training (``a`` is
+            infinite; Keras then fails with a ZeroDivisionError, here a ValueError).
+        noise_shape: shape of the keep-or-drop mask, broadcast against the input
+            (``None`` entries take the input's size), e.g. ``(None, 1, features)``.
+        seed: int seed of the layer's own generator; None draws from ``backend.rng()``.
+
+    Input shape: any. Output shape: the same.
+    """
+
+    supports_masking = True  # as Keras: a mask passes through unchanged
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        _check_rate("AlphaDropout", "rate", rate)
+        _check_seed("AlphaDropout", seed)
+        super().__init__(**kwargs)
+        self.rate = rate  # as given, as Keras keeps it
+        self.noise_shape = noise_shape
+        self.seed = seed
+        self._rng = backend.rng(seed) if seed is not None else None
+
+    def forward(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs, None
+        if self.rate == 1:
+            raise ValueError(
+                f"AlphaDropout '{self.name}': rate=1 drops every unit and makes the scale "
+                "((1 - rate) * (1 + rate * alpha_p^2))^-1/2 infinite, so the layer cannot be used in training. "
+                "Expected a rate below 1. Received: rate=1"
+            )
+        shape = inputs.shape
+        if self.noise_shape is not None:
+            shape = tuple(size if want is None else want for size, want in zip(inputs.shape, self.noise_shape))
+        kept = (backend.random_uniform(shape, self._rng or backend.rng()) >= self.rate).astype(inputs.dtype)
+        a = ((1 - self.rate) * (1 + self.rate * _ALPHA_P ** 2)) ** -0.5
+        b = -a * _ALPHA_P * self.rate
+        dtype = inputs.dtype.type
+        outputs = dtype(a) * (inputs * kept + dtype(_ALPHA_P) * (1 - kept)) + dtype(b)
+        return outputs.astype(inputs.dtype, copy=False), dtype(a) * kept
+
+    def backward(self, output_grads, slope):
+        if slope is None:
+            return output_grads, {}
+        return output_grads * slope, {}
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape}

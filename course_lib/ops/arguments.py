@@ -30,9 +30,12 @@ def positive_ints(where, argument, value, count, minimum=1):
 
 
 def check_data_format(where, data_format):
-    """Keras's ``standardize_data_format``: None is ``'channels_last'``, case is ignored, others raise."""
+    """Keras's ``standardize_data_format``: None is ``config.image_data_format()`` (``'channels_last'``
+    unless set otherwise), case is ignored, others raise."""
     if data_format is None:
-        return "channels_last"
+        from course_lib import config  # config imports the layers' safe mode, which imports this module
+
+        return config.image_data_format()
     if not isinstance(data_format, str) or data_format.lower() not in DATA_FORMATS:
         raise ValueError(
             f"{where}: data_format must be 'channels_last' or 'channels_first'. "

@@ -6,6 +6,13 @@ import numbers
 import random
 
 from course_lib import backend
+from course_lib.config import (
+    disable_interactive_logging, enable_interactive_logging, is_interactive_logging_enabled,
+)
+from course_lib.saving import (
+    CustomObjectScope, custom_object_scope, deserialize_keras_object, get_custom_objects, get_registered_name,
+    get_registered_object, register_keras_serializable, serialize_keras_object,
+)
 from course_lib.utils.image_dataset import image_dataset_from_directory
 from course_lib.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from course_lib.utils.plot_model import model_to_graph, plot_model
@@ -17,7 +24,11 @@ from course_lib.preprocessing.sequence import pad_sequences
 
 Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as another name for PyDataset
 
-__all__ = ["Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session", "get_source_inputs",
+__all__ = ["CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
+           "custom_object_scope", "deserialize_keras_object", "disable_interactive_logging",
+           "enable_interactive_logging", "get_custom_objects", "get_registered_name", "get_registered_object",
+           "is_interactive_logging_enabled", "register_keras_serializable", "serialize_keras_object",
+           "get_source_inputs",
            "image_dataset_from_directory", "img_to_array", "is_keras_tensor", "load_img", "model_to_graph",
            "normalize", "pack_x_y_sample_weight", "pad_sequences", "plot_model", "save_img", "set_random_seed",
            "split_dataset", "text_dataset_from_directory", "timeseries_dataset_from_array", "to_categorical",

@@ -38,9 +38,11 @@ def _pillow(where):
 
 
 def standardize_data_format(where, data_format):
-    """``None`` means ``"channels_last"`` (Keras's default ``image_data_format``); anything else is checked."""
+    """``None`` means ``config.image_data_format()`` (Keras's default); anything else is checked."""
     if data_format is None:
-        return "channels_last"
+        from course_lib import config
+
+        return config.image_data_format()
     if data_format not in DATA_FORMATS:
         raise ValueError(f"{where}: data_format must be one of {DATA_FORMATS} or None. Received: data_format={data_format!r}")
     return data_format

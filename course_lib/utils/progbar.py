@@ -14,8 +14,26 @@ colour codes, the elapsed time where Keras shows the time left, ``ms`` or
 notebook, one line when the bar ends instead of one per update. The line
 printed with ``verbose=2`` is Keras's, but for the time figures.
 """
+import logging
 import sys
 import time
+
+from course_lib import config
+
+
+def _write(text):
+    """Keras's ``io_utils.print_msg``: to standard output, or, with interactive logging off, to the logger."""
+    if config.is_interactive_logging_enabled():
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        logging.getLogger("course_lib").info(text.strip())
+
+
+def print_msg(message):
+    """One line of a callback's report (Keras's ``io_utils.print_msg``): printed, or logged when
+    ``config.disable_interactive_logging()`` is in force."""
+    _write(message + "\n")
 
 
 def _dynamic_display():
@@ -121,12 +139,12 @@ class Progbar:
             padding = " " * max(self._prev_total_width - len(line), 0)
             self._prev_total_width = len(line)
             end = "\n" if finalize else ""
-            sys.stdout.write(("\r" if self._dynamic_display else "") + line + padding + end)
-            sys.stdout.flush()
+            if not finalize and not config.is_interactive_logging_enabled():
+                return  # a log gets the finished line only, not every redraw
+            _write(("\r" if self._dynamic_display else "") + line + padding + end)
         elif self.verbose == 2 and finalize:
             steps = f"{current}/{self.target}" if self.target is not None else f"{current}"
-            sys.stdout.write(f"{steps} - {elapsed:.0f}s - {timing}{self._values_text()}\n")
-            sys.stdout.flush()
+            _write(f"{steps} - {elapsed:.0f}s - {timing}{self._values_text()}\n")
         self._last_update = now
 
     def add(self, n, values=None):

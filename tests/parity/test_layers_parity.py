@@ -24,7 +24,9 @@ pytestmark = pytest.mark.parity
 
 RTOL, ATOL = 1e-5, 1e-6
 
-ACTIVATIONS = [None] + sorted(cl.activations._BY_NAME)
+# threshold needs two arguments no Dense passes (it fails in Keras too); Keras 3.15's sparsemax is wrong when
+# several entries are kept (keras-team/keras#23425): test_more_activations_parity covers both.
+ACTIVATIONS = [None] + sorted(set(cl.activations._BY_NAME) - {"threshold", "sparsemax"})
 
 CASES = (
     [(f"Dense-{a}", "Dense", {"units": 4, "activation": a}, [(3, 5)]) for a in ACTIVATIONS]

@@ -267,7 +267,6 @@ def test_a_saved_model_resumes_with_its_adamw_state(tmp_path):
     ({"amsgrad": 1}, TypeError, r"AdamW: `amsgrad` must be True or False. Received: amsgrad=1"),
     ({"beta_1": 1.0}, ValueError, r"AdamW: `beta_1` must be a finite float in \[0, 1\)"),
     ({"lr": 0.1}, ValueError, r"AdamW: the argument `lr` was renamed `learning_rate`"),
-    ({"use_ema": True}, ValueError, r"AdamW: course_lib does not implement exponential moving averages"),
 ])
 def test_bad_arguments_name_adamw(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -18,7 +18,8 @@ import course_lib as cl
 from course_lib import layers
 
 # Every activation name course_lib knows, plus None (a linear Dense).
-ACTIVATIONS = [None] + sorted(cl.activations._BY_NAME)
+# threshold needs two arguments no Dense passes (it fails in Keras too); its own tests are in test_more_activations.
+ACTIVATIONS = [None] + sorted(set(cl.activations._BY_NAME) - {"threshold"})
 
 GRADIENT_TOLERANCE = 1e-6
 

@@ -1,0 +1,137 @@
+"""``keras.config``: the global settings course_lib honours, with Keras 3's names.
+
+- ``floatx`` / ``set_floatx``: the float type of new weights and layers
+  (``'float32'``; ``'float16'`` and ``'float64'`` too). The setting lives in
+  :mod:`course_lib.backend` (``backend.floatx()``), which every layer reads.
+- ``epsilon`` / ``set_epsilon``: the fuzz factor (``1e-7``) read where Keras
+  reads ``backend.epsilon()``: the cross-entropies' clipping, the norm
+  constraints, ``Normalization``, the metrics' thresholds...
+- ``image_data_format`` / ``set_image_data_format``: ``'channels_last'``
+  (Keras's default) or ``'channels_first'``.
+- ``backend``: the name of the array module course_lib computes with
+  (``'numpy'``, ``'cupy'`` or ``'strict'``; see :func:`course_lib.backend.set_backend`).
+  Keras answers with its own backend (``'tensorflow'``, ``'jax'``...).
+- ``enable_unsafe_deserialization``: allow Python lambdas' bytecode to load
+  (the Lambda layer's ``safe_mode``), everywhere.
+- ``is_interactive_logging_enabled`` / ``enable_interactive_logging`` /
+  ``disable_interactive_logging``: where the progress bar of ``fit``,
+  ``evaluate`` and ``predict`` writes: standard output, or (disabled) the
+  Python logger ``"course_lib"`` at level INFO, one record per finished
+  line, as Keras sends its lines to ``absl.logging``.
+
+Left out, because course_lib has nothing they could switch: dtype policies
+(mixed precision), flash attention, traceback filtering, NNX, ``set_backend``
+(use :func:`course_lib.backend.set_backend`), and ``max_epochs`` /
+``max_steps_per_epoch``.
+"""
+from course_lib import backend as _backend
+
+__all__ = [
+    "backend", "disable_interactive_logging", "enable_interactive_logging", "enable_unsafe_deserialization",
+    "epsilon", "floatx", "image_data_format", "is_interactive_logging_enabled", "set_epsilon", "set_floatx",
+    "set_image_data_format",
+]
+
+_IMAGE_DATA_FORMATS = ("channels_last", "channels_first")
+_settings = {"image_data_format": "channels_last", "interactive_logging": True}
+
+
+def floatx():
+    """The default float type as a string: ``'float32'`` unless changed (Keras's ``keras.config.floatx``)."""
+    return _backend.floatx()
+
+
+def set_floatx(value):
+    """Set the default float type of new layers and weights (Keras's ``keras.config.set_floatx``).
+
+    Args:
+        value: ``'float16'``, ``'float32'`` or ``'float64'`` (course_lib has no ``'bfloat16'``).
+
+    Raises:
+        ValueError: for any other value.
+    """
+    if not isinstance(value, str):
+        raise ValueError(
+            f"set_floatx: expected one of {_backend._FLOAT_TYPES} as a string. Received: {value!r}"
+        )
+    _backend.set_floatx(value)
+
+
+def epsilon():
+    """The fuzz factor, ``1e-7`` unless changed (Keras's ``keras.config.epsilon``)."""
+    return _backend.epsilon()
+
+
+def set_epsilon(value):
+    """Set the fuzz factor that losses, metrics and constraints read (Keras's ``keras.config.set_epsilon``).
+
+    Args:
+        value: a float.
+
+    Raises:
+        TypeError: for something that is not a real number.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"set_epsilon: expected a float. Received: {value!r} of type {type(value).__name__}")
+    _backend._config["epsilon"] = float(value)  # backend.epsilon() reads it
+
+
+def image_data_format():
+    """``'channels_last'`` or ``'channels_first'`` (Keras's ``keras.config.image_data_format``)."""
+    return _settings["image_data_format"]
+
+
+def set_image_data_format(data_format):
+    """Set the default ``data_format`` of image layers (Keras's ``keras.config.set_image_data_format``).
+
+    Args:
+        data_format: ``'channels_last'`` or ``'channels_first'`` (any case).
+
+    Raises:
+        ValueError: for any other value.
+    """
+    if not isinstance(data_format, str) or data_format.lower() not in _IMAGE_DATA_FORMATS:
+        raise ValueError(
+            "set_image_data_format: the data_format argument must be one of {'channels_first', 'channels_last'}. "
+            f"Received: data_format={data_format!r}"
+        )
+    _settings["image_data_format"] = data_format.lower()
+
+
+def backend():
+    """The name of the array module in use: ``'numpy'``, ``'cupy'`` or ``'strict'``.
+
+    Keras's ``keras.config.backend()`` names Keras's backend; course_lib's
+    "backend" is the array module every computation goes through.
+    """
+    return _backend.backend_name()
+
+
+def enable_unsafe_deserialization():
+    """Allow Python lambdas to be deserialized everywhere (Keras's ``keras.config.enable_unsafe_deserialization``).
+
+    Disables safe mode globally: ``load_model`` and ``Lambda.from_config``
+    then load a lambda's bytecode whatever their ``safe_mode`` argument.
+    """
+    from course_lib.layers import lambda_layer
+
+    lambda_layer.enable_unsafe_deserialization()
+
+
+def is_interactive_logging_enabled():
+    """Whether progress is written to standard output (True, the default) or to the ``"course_lib"`` logger."""
+    return _settings["interactive_logging"]
+
+
+def enable_interactive_logging():
+    """Write the progress of ``fit``, ``evaluate`` and ``predict`` to standard output (the default)."""
+    _settings["interactive_logging"] = True
+
+
+def disable_interactive_logging():
+    """Send the progress of ``fit``, ``evaluate`` and ``predict`` to the Python logger ``"course_lib"`` instead.
+
+    As Keras sends it to ``absl.logging``: for jobs on a server, where a
+    redrawn bar makes no sense. Each finished line is one INFO record.
+    """
+    _settings["interactive_logging"] = False
