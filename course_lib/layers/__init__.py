@@ -29,6 +29,10 @@ from course_lib.layers.preprocessing import (
     CenterCrop, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
     RandomZoom, Rescaling, Resizing,
 )
+from course_lib.layers.preprocessing_more import (
+    AutoContrast, RandomErasing, RandomGrayscale, RandomHeight, RandomInvert, RandomPosterization, RandomSharpness,
+    RandomShear, RandomWidth, Solarization,
+)
 from course_lib.layers.pooling import (
     AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
     GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D, GlobalAvgPool2D,
@@ -70,7 +74,7 @@ _CLASSES = {
 __all__ = [
     "Activation", "ActivityRegularization", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
     "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "Add",
-    "AdditiveAttention", "AlphaDropout", "Attention", "Average", "AveragePooling1D",
+    "AdditiveAttention", "AlphaDropout", "Attention", "AutoContrast", "Average", "AveragePooling1D",
     "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization",
     "Bidirectional", "CategoryEncoding", "CenterCrop", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
     "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D",
@@ -84,11 +88,11 @@ __all__ = [
     "LSTM", "LSTMCell", "Lambda", "Layer", "LayerNormalization", "LeakyReLU", "Masking", "MaxPool1D", "MaxPool2D",
     "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "MultiHeadAttention",
     "Multiply", "Normalization", "PReLU", "Permute", "PositionEmbedding", "RMSNormalization", "RNN", "RNNCell",
-    "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
-    "RandomRotation",
-    "RandomTranslation", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing",
+    "RandomBrightness", "RandomContrast", "RandomCrop", "RandomErasing", "RandomFlip", "RandomGrayscale",
+    "RandomHeight", "RandomInvert", "RandomPosterization", "RandomRotation", "RandomSharpness", "RandomShear",
+    "RandomTranslation", "RandomWidth", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing",
     "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN",
-    "SimpleRNNCell", "SinePositionEncoding", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
+    "SimpleRNNCell", "SinePositionEncoding", "Softmax", "Solarization", "SpatialDropout1D", "SpatialDropout2D",
     "SpatialDropout3D", "StringLookup", "Subtract", "TextVectorization", "TimeDistributed",
     "UnitNormalization", "UpSampling1D", "UpSampling2D", "UpSampling3D", "Wrapper", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D", "add", "average", "concatenate", "deserialize", "dot", "maximum", "minimum",
