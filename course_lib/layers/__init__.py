@@ -50,8 +50,9 @@ from course_lib.layers.layer_normalization import (
 from course_lib.layers.position_embedding import PositionEmbedding, SinePositionEncoding
 from course_lib.layers.bidirectional import Bidirectional
 from course_lib.layers.recurrent import (
-    GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimpleRNN, SimpleRNNCell,
+    GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, SimpleRNN, SimpleRNNCell, StackedRNNCells,
 )
+from course_lib.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from course_lib.layers.wrappers import TimeDistributed, Wrapper
 from course_lib.layers.text_preprocessing import CategoryEncoding, IntegerLookup, StringLookup, TextVectorization
 from course_lib.layers.multi_head_attention import MultiHeadAttention
@@ -77,7 +78,7 @@ __all__ = [
     "AdditiveAttention", "AlphaDropout", "Attention", "AutoContrast", "Average", "AveragePooling1D",
     "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization",
     "Bidirectional", "CategoryEncoding", "CenterCrop", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
-    "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D",
+    "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "Convolution1D",
     "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose", "Convolution3D", "Convolution3DTranspose",
     "Cropping1D", "Cropping2D", "Cropping3D", "Dense", "DepthwiseConv1D", "DepthwiseConv2D", "Discretization",
     "Dot", "Dropout", "ELU", "EinsumDense", "Embedding", "Flatten", "GRU", "GRUCell", "GaussianDropout",
@@ -93,7 +94,7 @@ __all__ = [
     "RandomTranslation", "RandomWidth", "RandomZoom", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing",
     "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN",
     "SimpleRNNCell", "SinePositionEncoding", "Softmax", "Solarization", "SpatialDropout1D", "SpatialDropout2D",
-    "SpatialDropout3D", "StringLookup", "Subtract", "TextVectorization", "TimeDistributed",
+    "SpatialDropout3D", "StackedRNNCells", "StringLookup", "Subtract", "TextVectorization", "TimeDistributed",
     "UnitNormalization", "UpSampling1D", "UpSampling2D", "UpSampling3D", "Wrapper", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D", "add", "average", "concatenate", "deserialize", "dot", "maximum", "minimum",
     "multiply", "serialize", "subtract",

@@ -298,7 +298,14 @@ def _state_sizes(cell):
             f"RNN: the cell {cell!r} has no `state_size` attribute. A cell needs `state_size` (an int, "
             "or a list of ints for several states) and `call(inputs, states) -> (output, new_states)`."
         )
-    return [size] if isinstance(size, int) else list(size)
+    return _flat(size)
+
+
+def _flat(nested):
+    """A state size, or a structure of states, as one flat list (a StackedRNNCells' per-cell lists)."""
+    if not isinstance(nested, (list, tuple)):
+        return [nested]
+    return [item for part in nested for item in _flat(part)]
 
 
 class RNN(Layer):
@@ -334,10 +341,7 @@ class RNN(Layer):
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
                  unroll=False, zero_output_for_mask=False, **kwargs):
         if isinstance(cell, (list, tuple)):
-            raise ValueError(
-                "RNN: a list of cells (Keras's StackedRNNCells) is not supported by course_lib; stack "
-                f"RNN layers instead (return_sequences=True on all but the last). Received: {cell!r}"
-            )
+            cell = StackedRNNCells(cell)  # as Keras: a list of cells runs as one stacked cell
         if not hasattr(cell, "call"):
             raise ValueError(f"RNN: `cell` should have a `call` method. Received: cell={cell!r}")
         _state_sizes(cell)
@@ -422,7 +426,7 @@ class RNN(Layer):
     # ------------------------------------------------------------ calling
     def __call__(self, inputs, initial_state=None, training=None, mask=None, **kwargs):
         if initial_state is not None:
-            inputs = [inputs] + _as_list(initial_state)
+            inputs = [inputs] + _flat(initial_state)
         return super().__call__(inputs, training=training, mask=mask, **kwargs)
 
     def _initial_states(self, given, batch, dtype):
@@ -484,6 +488,8 @@ class RNN(Layer):
 
     def _cell_step(self, training):
         cell = self.cell
+        if hasattr(cell, "sequence_step"):  # a step that keeps something per sequence (StackedRNNCells' masks)
+            return cell.sequence_step(training)
         if hasattr(cell, "forward_step"):
             return lambda step_input, states: cell.forward_step(step_input, states, training)
 
@@ -684,3 +690,177 @@ class GRU(_CellLayer):
     """
 
     cell_class = GRUCell
+
+
+def _is_builtin_cell(cell):
+    """A built-in cell whose step is its CellMath's (what ``RNN._fast`` runs vectorised)."""
+    kind = type(cell)
+    return (issubclass(kind, _GatedCell) and kind.call is _GatedCell.call
+            and kind.forward_step is _GatedCell.forward_step and kind.backward_step is _GatedCell.backward_step)
+
+
+class StackedRNNCells(RNNCell):
+    """Several cells run as one (Keras's ``StackedRNNCells``): at each step the output of a cell is the
+    input of the next, and each cell keeps its own states.
+
+    ``RNN(StackedRNNCells([...]))`` and ``RNN([cell, cell])`` (Keras stacks a list) are the same
+    layer. ``state_size`` is Keras's, one entry per cell (``[[4, 4], 3]`` for an LSTMCell(4) under a
+    GRUCell(3)); inside the RNN the states are that list flattened, in the same order, so
+    ``return_state=True`` returns ``[output, h1, c1, h2]`` (Keras nests them per cell:
+    ``[output, [h1, c1], [h2]]``) and ``initial_state`` may be given nested or flat. Dropout masks
+    are drawn once per sequence for every cell, as Keras does.
+
+    Args:
+        cells: a list of cells (built-in ones, or your own with ``state_size``, ``call`` and, to
+            train, ``forward_step``/``backward_step``; see :class:`RNNCell`).
+    """
+
+    def __init__(self, cells, **kwargs):
+        if isinstance(cells, Layer) or not isinstance(cells, (list, tuple)) or not cells:
+            raise ValueError(f"StackedRNNCells: cells must be a non-empty list of RNN cells. Received: cells={cells!r}")
+        for cell in cells:
+            if not hasattr(cell, "call"):
+                raise ValueError(
+                    f"StackedRNNCells: all cells must have a `call` method. Received cell without a `call` "
+                    f"method: {cell!r}")
+            if not hasattr(cell, "state_size"):
+                raise ValueError(
+                    f"StackedRNNCells: all cells must have a `state_size` attribute. Received cell without a "
+                    f"`state_size`: {cell!r}")
+        super().__init__(**kwargs)
+        self.cells = list(cells)
+
+    @property
+    def state_size(self):
+        return [cell.state_size for cell in self.cells]
+
+    @property
+    def output_size(self):
+        return _cell_output_size(self.cells[-1])
+
+    @Layer.trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for cell in self.cells:
+            if isinstance(cell, Layer):
+                cell.trainable = value
+
+    def saving_children(self):
+        # Keras saves a list of layers under cells/<snake_case class name>, then _1, _2 for repeats.
+        children, used = [], {}
+        for cell in self.cells:
+            if not isinstance(cell, Layer):
+                continue
+            base = backend.snake_case(type(cell).__name__)
+            count = used.get(base)
+            used[base] = 0 if count is None else count + 1
+            children.append((f"cells/{base}" if count is None else f"cells/{base}_{count + 1}", cell))
+        return children
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for cell in self.cells:
+            if isinstance(cell, Layer) and not cell.built:
+                cell._maybe_build(shape)
+            shape = (shape[0], _cell_output_size(cell))
+        # The stack's weights are its cells' (the same arrays), first cell first, as Keras lists them.
+        self._params, self._variables, self._trainable_names = {}, {}, []
+        for prefix, cell in self.saving_children():
+            for name in cell._params:
+                key = f"{prefix}/{name}"
+                self._params[key] = cell._params[name]
+                self._variables[key] = cell._variables[name]
+                if name in cell._trainable_names:
+                    self._trainable_names.append(key)
+        self.built = True
+
+    def _prefixes(self):
+        names = dict((id(cell), prefix) for prefix, cell in self.saving_children())
+        return [names.get(id(cell)) for cell in self.cells]
+
+    # ------------------------------------------------------------- stepping
+    def call(self, inputs, states, training=False):
+        output, new_states, _ = self.forward_step(inputs, _flat(states), training)
+        return output, new_states
+
+    def forward_step(self, inputs, states, training=False):
+        return self.sequence_step(training)(inputs, states)
+
+    def sequence_step(self, training):
+        """``step(input_t, states) -> (output, new_states, cache)`` for one sequence (flat states).
+
+        A built-in cell's dropout masks are drawn at the first step and reused at every later one.
+        """
+        masks = {}
+
+        def step(inputs, states):
+            states, new_states, caches, offset = list(states), [], [], 0
+            for index, cell in enumerate(self.cells):
+                count = len(_state_sizes(cell))
+                own, offset = states[offset:offset + count], offset + count
+                if _is_builtin_cell(cell):
+                    if index not in masks:
+                        masks[index] = (cell.dropout_masks(inputs.shape[0], inputs.shape[-1], inputs.dtype)
+                                        if training else (None, None))
+                    input_masks, recurrent_masks = masks[index]
+                    math = cell.math_class(
+                        cell.units, cell.kernel.value, cell.recurrent_kernel.value,
+                        None if cell.bias is None else cell.bias.value, cell.activation, cell.recurrent_activation,
+                        input_masks=input_masks, recurrent_masks=recurrent_masks, **cell._math_options())
+                    output, cell_states, cache = math.step(math.project(inputs[None])[0], own)
+                    caches.append((math, inputs, cache, count))
+                elif hasattr(cell, "forward_step"):
+                    output, cell_states, cache = cell.forward_step(inputs, own, training)
+                    caches.append((None, inputs, cache, count))
+                else:
+                    output, cell_states = cell.call(inputs, own if count > 1 else own[0])
+                    caches.append((None, inputs, None, count))
+                new_states.extend(_as_list(cell_states))
+                inputs = output
+            return inputs, new_states, caches
+
+        return step
+
+    def backward_step(self, d_output, d_states, cache):
+        d_states = list(d_states)
+        bounds, offset = [], 0
+        for _, _, _, count in cache:
+            bounds.append((offset, offset + count))
+            offset += count
+        d_previous, weight_grads = [None] * offset, {}
+        for index in range(len(self.cells) - 1, -1, -1):
+            cell, prefix = self.cells[index], self._prefixes()[index]
+            math, inputs, step_cache, _ = cache[index]
+            start, stop = bounds[index]
+            if math is not None:
+                dxz, d_prev = math.step_backward(d_output, d_states[start:stop], step_cache)
+                dx, dkernel, dbias = math.project_backward(dxz[None], inputs[None])
+                d_output, grads = dx[0], math.weight_gradients(dxz[None], dkernel, dbias)
+            else:
+                d_output, d_prev, grads = cell.backward_step(d_output, d_states[start:stop], step_cache)
+            d_previous[start:stop] = _as_list(d_prev)
+            for name, value in (grads or {}).items():
+                weight_grads[f"{prefix}/{name}"] = value
+        return d_output, d_previous, weight_grads
+
+    def get_config(self):
+        from course_lib import layers as layers_module
+
+        config = super().get_config()
+        config["cells"] = [layers_module.serialize(cell) for cell in self.cells]
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        from course_lib import layers as layers_module
+
+        config = dict(config)
+        cells = [layers_module.deserialize(cell, build=False) for cell in config.pop("cells")]
+        return cls(cells, **config)
+
+
+def _cell_output_size(cell):
+    size = getattr(cell, "output_size", None)
+    if size is not None:
+        return size
+    return _state_sizes(cell)[0]

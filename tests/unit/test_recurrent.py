@@ -274,8 +274,8 @@ def test_a_cell_without_state_size_is_refused():
         cl.layers.RNN(NoState())
     with pytest.raises(ValueError, match="should have a `call` method"):
         cl.layers.RNN(object())
-    with pytest.raises(ValueError, match="list of cells"):
-        cl.layers.RNN([cl.layers.GRUCell(2), cl.layers.GRUCell(2)])
+    # A list of cells is no error: as in Keras it runs as one StackedRNNCells.
+    assert isinstance(cl.layers.RNN([cl.layers.GRUCell(2), cl.layers.GRUCell(2)]).cell, cl.layers.StackedRNNCells)
 
 
 def test_a_cell_without_backward_step_runs_forward_and_says_why_it_cannot_train():
