@@ -126,15 +126,15 @@ def test_scopes_nest_and_end_as_in_keras():
 
 
 @pytest.mark.parametrize("make", [
-    # Explicit names: automatic ones count the layers each library made before (dense_4 ...).
+    # Explicit names: automatic ones count the objects each library made before (dense_4 ...).
     lambda lib: lib.layers.Dense(4, activation="relu", kernel_regularizer=lib.regularizers.L2(0.1), name="d"),
     lambda lib: lib.layers.Conv2D(3, 2, padding="same", kernel_constraint=lib.constraints.MaxNorm(2.0), name="c"),
     lambda lib: lib.layers.Dropout(0.3, seed=2, name="drop"),
     lambda lib: lib.losses.MeanSquaredError(),
     lambda lib: lib.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
     lambda lib: lib.losses.BinaryCrossentropy(from_logits=True),
-    lambda lib: lib.metrics.Accuracy(),
-    lambda lib: lib.metrics.AUC(num_thresholds=50),
+    lambda lib: lib.metrics.Accuracy(name="accuracy"),  # Keras numbers repeated metric names (auc_2)
+    lambda lib: lib.metrics.AUC(num_thresholds=50, name="auc"),
     lambda lib: lib.optimizers.Adam(0.01, name="adam"),
     lambda lib: lib.optimizers.SGD(0.1, momentum=0.9, nesterov=True, name="sgd"),
     lambda lib: lib.optimizers.RMSprop(name="rmsprop"),
