@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from course_lib import activations, backend, constraints, initializers, regularizers
 from course_lib.layers.base import InputSpec
-from course_lib.layers.recurrent import RNN, RNNCell, _positive_int, _rate
+from course_lib.layers.recurrent import RNN, RNNCell, _positive_int, set_cell_options
 from course_lib.ops import recurrent as rnn_ops
 from course_lib.ops.arguments import check_data_format, positive_ints
 from course_lib.ops.conv import conv_backward, conv_forward, conv_output_length
@@ -73,23 +73,11 @@ class ConvLSTMCell(RNNCell):
                 f"{where}: specifying `strides > 1` is not compatible with `dilation_rate > 1` (as in Keras). "
                 f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
             )
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        set_cell_options(self, where, activation, recurrent_activation, use_bias, kernel_initializer,
+                         recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
+                         bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                         recurrent_dropout, seed)
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _rate(where, "dropout", dropout)
-        self.recurrent_dropout = _rate(where, "recurrent_dropout", recurrent_dropout)
-        self.seed = seed
-        self._rng = backend.rng(seed) if seed is not None else None
         self.state_size = -1  # as Keras: the states are images, see state_shape
 
     # ------------------------------------------------------------- shapes

@@ -59,6 +59,29 @@ class RNNCell(Layer):
         )
 
 
+def set_cell_options(cell, where, activation, recurrent_activation, use_bias, kernel_initializer,
+                     recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
+                     bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                     recurrent_dropout, seed):
+    """The options every gated cell has (the built-in cells' and ConvLSTM's), resolved as Keras resolves them."""
+    cell.activation = activations.get(activation)
+    cell.recurrent_activation = activations.get(recurrent_activation)
+    cell.use_bias = bool(use_bias)
+    cell.kernel_initializer = initializers.get(kernel_initializer)
+    cell.recurrent_initializer = initializers.get(recurrent_initializer)
+    cell.bias_initializer = initializers.get(bias_initializer)
+    cell.kernel_regularizer = regularizers.get(kernel_regularizer)
+    cell.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+    cell.bias_regularizer = regularizers.get(bias_regularizer)
+    cell.kernel_constraint = constraints.get(kernel_constraint)
+    cell.recurrent_constraint = constraints.get(recurrent_constraint)
+    cell.bias_constraint = constraints.get(bias_constraint)
+    cell.dropout = _rate(where, "dropout", dropout)
+    cell.recurrent_dropout = _rate(where, "recurrent_dropout", recurrent_dropout)
+    cell.seed = seed
+    cell._rng = backend.rng(seed) if seed is not None else None
+
+
 class _GatedCell(RNNCell):
     """The options and weights the three built-in cells share (Keras's names and defaults)."""
 
@@ -74,22 +97,10 @@ class _GatedCell(RNNCell):
         kwargs.pop("implementation", None)  # Keras's choice of kernel; the numbers are the same
         super().__init__(**kwargs)
         self.units = _positive_int(where, "units", units)
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _rate(where, "dropout", dropout)
-        self.recurrent_dropout = _rate(where, "recurrent_dropout", recurrent_dropout)
-        self.seed = seed
-        self._rng = backend.rng(seed) if seed is not None else None
+        set_cell_options(self, where, activation, recurrent_activation, use_bias, kernel_initializer,
+                         recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
+                         bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+                         recurrent_dropout, seed)
 
     @property
     def state_size(self):

@@ -280,20 +280,7 @@ def _tensorflow_grey(image):
 # ---------------------------------------------------------------- the function
 def _check_arguments(directory, labels, label_mode, class_names, color_mode, batch_size, image_size, shuffle, seed,
                      validation_split, subset, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio):
-    if not isinstance(directory, (str, os.PathLike)) or not os.path.isdir(directory):
-        raise ValueError(f"{_WHERE}: directory must be an existing folder. Received: {directory!r}")
-    if labels not in ("inferred", None):
-        if not isinstance(labels, (list, tuple)):
-            raise ValueError(
-                f"{_WHERE}: labels must be 'inferred' (from the sub-folders), None (no labels) or a list of integer "
-                f"labels, one per image file in sorted order. Received: labels={labels!r}"
-            )
-        if class_names:
-            raise ValueError(f"{_WHERE}: class_names may only be given with labels='inferred'. Received: labels={labels!r}")
-    if label_mode not in ("int", "categorical", "binary", None):
-        raise ValueError(
-            f"{_WHERE}: label_mode must be 'int', 'categorical', 'binary' or None. Received: label_mode={label_mode!r}"
-        )
+    _check_folder_arguments(_WHERE, "image", directory, labels, label_mode, class_names)
     if color_mode not in _CHANNELS:
         raise ValueError(f"{_WHERE}: color_mode must be one of {tuple(_CHANNELS)}. Received: color_mode={color_mode!r}")
     if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
@@ -310,6 +297,24 @@ def _check_arguments(directory, labels, label_mode, class_names, color_mode, bat
         raise ValueError(f"{_WHERE}: set at most one of crop_to_aspect_ratio and pad_to_aspect_ratio.")
     _check_split_arguments(_WHERE, validation_split, subset, shuffle, seed)
     return image_size, interpolation.lower()
+
+
+def _check_folder_arguments(where, noun, directory, labels, label_mode, class_names):
+    """Keras's checks of the folder, ``labels``, ``label_mode`` and ``class_names`` (shared by the folder readers)."""
+    if not isinstance(directory, (str, os.PathLike)) or not os.path.isdir(directory):
+        raise ValueError(f"{where}: directory must be an existing folder. Received: {directory!r}")
+    if labels not in ("inferred", None):
+        if not isinstance(labels, (list, tuple)):
+            raise ValueError(
+                f"{where}: labels must be 'inferred' (from the sub-folders), None (no labels) or a list of integer "
+                f"labels, one per {noun} file in sorted order. Received: labels={labels!r}"
+            )
+        if class_names:
+            raise ValueError(f"{where}: class_names may only be given with labels='inferred'. Received: labels={labels!r}")
+    if label_mode not in ("int", "categorical", "binary", None):
+        raise ValueError(
+            f"{where}: label_mode must be 'int', 'categorical', 'binary' or None. Received: label_mode={label_mode!r}"
+        )
 
 
 def _check_split_arguments(where, validation_split, subset, shuffle, seed):

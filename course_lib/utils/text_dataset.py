@@ -33,7 +33,6 @@ arrays to the model (strings have no place on a GPU).
 """
 import codecs
 import numbers
-import os
 
 import numpy
 
@@ -89,20 +88,7 @@ class TextFolderDataset(image_dataset.FolderDataset):
 
 def _check_arguments(directory, labels, label_mode, class_names, batch_size, max_length, shuffle, seed,
                      validation_split, subset, format):
-    if not isinstance(directory, (str, os.PathLike)) or not os.path.isdir(directory):
-        raise ValueError(f"{_WHERE}: directory must be an existing folder. Received: {directory!r}")
-    if labels not in ("inferred", None):
-        if not isinstance(labels, (list, tuple)):
-            raise ValueError(
-                f"{_WHERE}: labels must be 'inferred' (from the sub-folders), None (no labels) or a list of integer "
-                f"labels, one per text file in sorted order. Received: labels={labels!r}"
-            )
-        if class_names:
-            raise ValueError(f"{_WHERE}: class_names may only be given with labels='inferred'. Received: labels={labels!r}")
-    if label_mode not in ("int", "categorical", "binary", None):
-        raise ValueError(
-            f"{_WHERE}: label_mode must be 'int', 'categorical', 'binary' or None. Received: label_mode={label_mode!r}"
-        )
+    image_dataset._check_folder_arguments(_WHERE, "text", directory, labels, label_mode, class_names)
     if format not in ("tf", "grain"):
         raise ValueError(f"{_WHERE}: format must be 'tf' or 'grain'. Received: format={format!r}")
     if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
