@@ -68,11 +68,7 @@ def register_keras_serializable(package="Custom", name=None):
                 "it has no get_config() method."
             )
         _GLOBAL_CUSTOM_OBJECTS[registered] = obj
-        _GLOBAL_CUSTOM_NAMES[obj] = registered
-        try:
-            obj._registered_name = registered  # read by layers.serialize and the Lambda layer's serializer
-        except (AttributeError, TypeError):
-            pass
+        _GLOBAL_CUSTOM_NAMES[obj] = registered  # get_registered_name reads it; subclasses are not in it
         return obj
 
     return decorate

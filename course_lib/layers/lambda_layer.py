@@ -110,6 +110,12 @@ def func_load(code, defaults=None, closure=None, globs=None):
                               argdefs=defaults, closure=closure)
 
 
+def _saving():
+    from course_lib import saving  # saving reads this module's safe mode
+
+    return saving
+
+
 def _is_lambda(function):
     return isinstance(function, types.LambdaType) and function.__name__ == "<lambda>"
 
@@ -163,11 +169,11 @@ def serialize_value(value):
     if hasattr(value, "get_config") and not isinstance(value, types.FunctionType):
         return {"module": type(value).__module__, "class_name": type(value).__name__,
                 "config": serialize_value(value.get_config()),
-                "registered_name": getattr(type(value), "_registered_name", type(value).__name__)}
+                "registered_name": _saving().get_registered_name(type(value))}
     if hasattr(value, "__name__"):
         # Keras 3.15 writes a plain function so: module and class name of its *type*, its name as config.
         return {"module": type(value).__module__, "class_name": type(value).__name__,
-                "config": getattr(value, "_registered_name", value.__name__),
+                "config": _saving().get_registered_name(value),
                 "registered_name": type(value).__name__}
     raise TypeError(f"Lambda: cannot serialize {value!r} of type {type(value).__name__}: it has no get_config().")
 
