@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from course_lib import activations, backend, constraints, initializers, regularizers
 from course_lib.layers.base import InputSpec
-from course_lib.layers.recurrent import RNN, RNNCell, _positive_int, set_cell_options
+from course_lib.layers.recurrent import RNN, RNNCell, _positive_int, forget_bias_initializer, set_cell_options
 from course_lib.ops import recurrent as rnn_ops
 from course_lib.ops.arguments import check_data_format, positive_ints
 from course_lib.ops.conv import conv_backward, conv_forward, conv_output_length
@@ -131,18 +131,8 @@ class ConvLSTMCell(RNNCell):
         self.built = True
 
     def _bias_initializer(self):
-        if not self.unit_forget_bias:
-            return self.bias_initializer
-        filters, base = self.filters, self.bias_initializer
-
-        def forget_bias_ones(shape, dtype=None):
-            xp = backend.xp
-            return xp.concatenate([
-                xp.asarray(base((filters,), dtype=dtype)), xp.ones((filters,), dtype=dtype),
-                xp.asarray(base((2 * filters,), dtype=dtype)),
-            ])
-
-        return forget_bias_ones
+        return forget_bias_initializer(self.bias_initializer, self.filters) if self.unit_forget_bias \
+            else self.bias_initializer
 
     # ------------------------------------------------------------ dropout
     def dropout_masks(self, input_shape, state_shape, dtype):

@@ -110,6 +110,14 @@ def func_load(code, defaults=None, closure=None, globs=None):
                               argdefs=defaults, closure=closure)
 
 
+class OutputShapeUnknown(NotImplementedError):
+    """The Lambda's output shape could not be found by running its function on arrays of ones.
+
+    Keras raises ``NotImplementedError`` with the same message, so this subclasses it: code that
+    catches Keras's exception catches this one. The remedy is the ``output_shape`` argument.
+    """
+
+
 def _saving():
     from course_lib import saving  # saving reads this module's safe mode
 
@@ -380,7 +388,7 @@ class Lambda(Layer):
                     raise ValueError("the rank of the output depends on the unknown sizes")
                 merged.append(tuple(a if a == b else None for a, b in zip(one, other)))
         except Exception as error:
-            raise NotImplementedError(
+            raise OutputShapeUnknown(
                 "We could not automatically infer the shape of the Lambda's output. Please specify the "
                 f"`output_shape` argument for this Lambda layer. (Lambda '{self.name}': running the function "
                 f"on arrays of ones of shape {input_shape} raised {type(error).__name__}: {error})"

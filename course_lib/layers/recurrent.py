@@ -59,6 +59,18 @@ class RNNCell(Layer):
         )
 
 
+def forget_bias_initializer(base, units):
+    """Keras's ``unit_forget_bias``: the LSTM bias (gates i, f, c, o) drawn by ``base``, the forget gate's ones."""
+    def forget_bias_ones(shape, dtype=None):
+        xp = backend.xp
+        return xp.concatenate([
+            xp.asarray(base((units,), dtype=dtype)), xp.ones((units,), dtype=dtype),
+            xp.asarray(base((2 * units,), dtype=dtype)),
+        ])
+
+    return forget_bias_ones
+
+
 def set_cell_options(cell, where, activation, recurrent_activation, use_bias, kernel_initializer,
                      recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
                      bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
@@ -252,18 +264,8 @@ class LSTMCell(_GatedCell):
         return [self.units, self.units]
 
     def _bias_initializer(self):
-        if not self.unit_forget_bias:
-            return self.bias_initializer
-        units, base = self.units, self.bias_initializer
-
-        def forget_bias_ones(shape, dtype=None):
-            xp = backend.xp
-            return xp.concatenate([
-                xp.asarray(base((units,), dtype=dtype)), xp.ones((units,), dtype=dtype),
-                xp.asarray(base((2 * units,), dtype=dtype)),
-            ])
-
-        return forget_bias_ones
+        return forget_bias_initializer(self.bias_initializer, self.units) if self.unit_forget_bias \
+            else self.bias_initializer
 
     def get_config(self):
         config = super().get_config()

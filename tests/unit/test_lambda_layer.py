@@ -189,8 +189,10 @@ def test_symbolic_call_gives_the_inferred_shapes():
 
 
 def test_output_shape_inference_failure_asks_for_output_shape():
-    with pytest.raises(NotImplementedError, match="specify the `output_shape` argument"):
+    # Keras's exception type (NotImplementedError), as a named subclass that says what went wrong.
+    with pytest.raises(lambda_layer.OutputShapeUnknown, match="specify the `output_shape` argument"):
         Lambda(lambda t: t.reshape(5, 7)).compute_output_shape((None, 3))
+    assert issubclass(lambda_layer.OutputShapeUnknown, NotImplementedError)
 
 
 # ----------------------------------------------------------------- masks
