@@ -1,4 +1,5 @@
 """The one way the parity tests ask tf.keras for a layer's forward values and gradients."""
+import numpy as np
 import tensorflow as tf
 
 
@@ -52,3 +53,12 @@ def compare_layer(class_name, kwargs, x, generator, dtype="float32", rtol=1e-5):
         np.testing.assert_allclose(mine, reference, rtol=rtol, atol=rtol * scale, err_msg=label)
         worst = max(worst, float(np.max(np.abs(mine - reference))))
     return ours, theirs, worst
+
+
+def assert_same_fit(ours, theirs, x, y, rtol, atol, **fit_kwargs):
+    """Fit the course_lib and the Keras model alike; their History dicts must have the same keys and values."""
+    keras_history = theirs.fit(x, y, **fit_kwargs).history
+    our_history = ours.fit(x, y, **fit_kwargs).history
+    assert sorted(our_history) == sorted(keras_history)
+    for key in keras_history:
+        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=rtol, atol=atol, err_msg=key)

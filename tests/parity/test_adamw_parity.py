@@ -18,6 +18,7 @@ import pytest
 import course_lib as cl
 
 tf = pytest.importorskip("tensorflow")
+from keras_tape import assert_same_fit  # noqa: E402  (it imports tensorflow)
 import keras  # noqa: E402  (Keras 3, the library tf.keras is)
 
 pytestmark = pytest.mark.parity
@@ -167,11 +168,7 @@ def test_a_fit_history_matches_keras(exclusions):
         model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
         optimizers.append(optimizer)
     kwargs = dict(epochs=5, batch_size=16, shuffle=False, verbose=0, validation_split=0.2)
-    keras_history = theirs.fit(x, y, **kwargs).history
-    our_history = ours.fit(x, y, **kwargs).history
-    assert sorted(our_history) == sorted(keras_history)
-    for key in keras_history:
-        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    assert_same_fit(ours, theirs, x, y, RTOL, ATOL, **kwargs)
     for mine, reference in zip(ours.get_weights(), theirs.get_weights(), strict=True):
         np.testing.assert_allclose(mine, reference, rtol=RTOL, atol=ATOL)
     assert optimizers[1].iterations == int(optimizers[0].iterations.numpy()) == 20

@@ -17,6 +17,7 @@ import pytest
 import course_lib as cl
 
 tf = pytest.importorskip("tensorflow")
+from keras_tape import assert_same_fit  # noqa: E402  (it imports tensorflow)
 import keras  # noqa: E402
 
 pytestmark = pytest.mark.parity
@@ -175,11 +176,7 @@ def test_a_fit_history_matches_keras(name):
     theirs.compile(keras_optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
     ours.compile(our_optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
     kwargs = dict(epochs=4, batch_size=8, shuffle=False, verbose=0, validation_split=0.25)
-    keras_history = theirs.fit(x, y, **kwargs).history
-    our_history = ours.fit(x, y, **kwargs).history
-    assert sorted(our_history) == sorted(keras_history)
-    for key in keras_history:
-        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    assert_same_fit(ours, theirs, x, y, RTOL, ATOL, **kwargs)
     # With use_ema=True (Adafactor here) both fits end by writing the averages into the weights.
     for mine, reference in zip(ours.get_weights(), theirs.get_weights(), strict=True):
         np.testing.assert_allclose(mine, reference, rtol=RTOL, atol=ATOL)

@@ -29,7 +29,7 @@ import course_lib as cl
 
 tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402  (Keras 3, the library tf.keras is)
-from keras_tape import keras_forward_backward  # noqa: E402
+from keras_tape import assert_same_fit, keras_forward_backward  # noqa: E402
 
 pytestmark = pytest.mark.parity
 
@@ -251,11 +251,7 @@ def test_fit_with_activity_regularization_gives_keras_s_loss_history():
     for model, library in ((theirs, keras), (ours, cl)):
         model.compile(library.optimizers.Adam(learning_rate=0.01), "mse", metrics=["mae"])
     kwargs = dict(epochs=4, batch_size=8, shuffle=False, verbose=0, validation_split=0.25)
-    keras_history = theirs.fit(x, y, **kwargs).history
-    our_history = ours.fit(x, y, **kwargs).history
-    assert sorted(our_history) == sorted(keras_history)
-    for key in keras_history:
-        np.testing.assert_allclose(our_history[key], keras_history[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    assert_same_fit(ours, theirs, x, y, RTOL, ATOL, **kwargs)
     for mine, expected in zip(ours.get_weights(), theirs.get_weights(), strict=True):
         np.testing.assert_allclose(mine, expected, rtol=RTOL, atol=ATOL)
     # The reported loss holds the penalty: it is above the bare mse.
