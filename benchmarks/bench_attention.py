@@ -10,10 +10,8 @@ time / tf.keras's; below 1.0 means course_lib is faster). Goal: <= 1.5.
 
 The two layers hold the same weights (course_lib's are copied from Keras's).
 
-Both spend their time in matrix products: course_lib in NumPy's BLAS, tf.keras in oneDNN.
-Where OpenBLAS runs its Haswell (AVX2) kernels on a CPU with AVX-512 (the course's
-machine sets ``OPENBLAS_CORETYPE=Haswell``), NumPy's float32 products run slower than they
-could and the benchmark prints a hint: ``OPENBLAS_CORETYPE=SkylakeX`` selects the AVX-512 kernels.
+Both spend their time in matrix products: course_lib in NumPy's BLAS, tf.keras in oneDNN;
+the last line names the kernels NumPy ran (see ``blas.py``).
 
 Usage: python benchmarks/bench_attention.py [--repeats R] [--batch N]
 """
@@ -26,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
+import blas
 from bench_cnn import interleaved
 
 HEADS, KEY_DIM, STEPS, MODEL_DIM = 8, 64, 128, 512
@@ -95,23 +94,6 @@ def bench_attention(batch, repeats, goal=1.5):
     return ratio, eager_ratio
 
 
-def blas_hint():
-    """A line when OpenBLAS runs its AVX2 kernels on an AVX-512 CPU (Linux), else None."""
-    try:
-        from threadpoolctl import threadpool_info
-        with open("/proc/cpuinfo") as handle:
-            avx512 = "avx512f" in handle.read()
-    except (ImportError, OSError):
-        return None
-    kernels = {info.get("architecture") for info in threadpool_info() if info.get("internal_api") == "openblas"}
-    if avx512 and "Haswell" in kernels:
-        chosen = os.environ.get("OPENBLAS_CORETYPE")
-        reason = f" (OPENBLAS_CORETYPE={chosen} is set)" if chosen else ""
-        return (f"hint: OpenBLAS runs its Haswell (AVX2) kernels on this AVX-512 CPU{reason}; "
-                "OPENBLAS_CORETYPE=SkylakeX selects the AVX-512 ones, and NumPy's products run faster")
-    return None
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -119,9 +101,7 @@ def main():
     parser.add_argument("--json", help="also write the ratios to this file")
     args = parser.parse_args()
     ratio, eager_ratio = bench_attention(args.batch, args.repeats)
-    hint = blas_hint()
-    if hint:
-        print(hint)
+    print(blas.describe())
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"mha": ratio, "mha_eager": eager_ratio}, handle, indent=2)

@@ -27,6 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
+import blas
+
 
 def small_cnn(keras_module, seed):
     keras_module.utils.set_random_seed(seed)
@@ -174,6 +176,7 @@ def main():
     bench_conv(arguments.repeats)
     if not arguments.skip_vgg:
         bench_vgg(max(2, arguments.repeats // 2))
+    print(blas.describe())
 
 
 if __name__ == "__main__":

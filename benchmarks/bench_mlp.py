@@ -24,6 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
+import blas
+
 
 def build(keras_module, seed):
     keras_module.utils.set_random_seed(seed)
@@ -187,7 +189,7 @@ def main():
     hand_step = hand_median / steps
     print(f"  hand-written NumPy step: {hand_step * 1e3:.2f} ms/step, {matmul_seconds / hand_step:.0%} "
           f"of the ceiling; course_lib / hand-written = {our_median / hand_median:.2f}")
-    print(f"  numpy {np.__version__}, tensorflow {tf.__version__}, course_lib {cl.__version__}")
+    print(f"  tensorflow {tf.__version__}, course_lib {cl.__version__}; {blas.describe()}")
 
 
 if __name__ == "__main__":

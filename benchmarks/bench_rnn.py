@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
+import blas
 from bench_cnn import interleaved
 
 
@@ -84,6 +85,7 @@ def main():
         "imdb": bench_epoch(f"Embedding(10000, 32) + LSTM(32) epoch ({args.samples} x 500 tokens, batch 64)",
                             lambda k: imdb_model(k, 0), tokens, labels, "binary_crossentropy", args.repeats, 1.5),
     }
+    print(blas.describe())
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(ratios, handle, indent=2)
