@@ -541,6 +541,7 @@ def load_weights(model, filepath, skip_mismatch=False):
         with zipfile.ZipFile(filepath) as archive, tempfile.TemporaryDirectory() as scratch:
             archive.extract("model.weights.h5", scratch)
             _read_h5(model, os.path.join(scratch, "model.weights.h5"), skip_mismatch)
+            _read_optimizer_for_weights(model, os.path.join(scratch, "model.weights.h5"))
         return
     if filepath.endswith((".h5", ".hdf5")) and not filepath.endswith(".weights.h5"):
         _read_legacy_h5(model, filepath, skip_mismatch)
@@ -551,6 +552,7 @@ def load_weights(model, filepath, skip_mismatch=False):
             f"as in Keras 3. Received: filepath={filepath!r}"
         )
     _read_h5(model, filepath, skip_mismatch)
+    _read_optimizer_for_weights(model, filepath)
 
 
 def _read_legacy_h5(model, filepath, skip_mismatch=False):
@@ -698,16 +700,40 @@ def _has_schedule(optimizer):
     return isinstance(optimizer._learning_rate, LearningRateSchedule)
 
 
-def _read_optimizer(model, filepath):
-    import warnings
-
+def _stored_optimizer_values(filepath):
+    """The values under ``optimizer/vars`` of a weights file, in order, or None where it has none."""
     import h5py
 
     with h5py.File(filepath, "r") as handle:
         if "optimizer" not in handle or "vars" not in handle["optimizer"]:
-            return
+            return None
         stored = handle["optimizer"]["vars"]
-        values = [stored[str(index)][()] for index in range(len(stored))]
+        return [stored[str(index)][()] for index in range(len(stored))]
+
+
+def _assign_optimizer_state(optimizer, values, current, where, filepath):
+    """Put ``values`` (Keras's order: iterations, the rate unless scheduled, the slots) into the optimizer."""
+    for index, (value, target) in enumerate(zip(values, current)):
+        if value.shape != target.shape:
+            raise ValueError(
+                f"{where}: optimizer '{optimizer.name}' variable {index} has shape {tuple(target.shape)}, "
+                f"but {filepath!r} has {tuple(value.shape)} at 'optimizer/vars/{index}'.")
+    optimizer.iterations = int(values[0])
+    slots = values[1:]
+    if not _has_schedule(optimizer):
+        optimizer.learning_rate = float(slots[0])
+        slots = slots[1:]
+    for target, value in zip(optimizer.variables, slots):
+        target[...] = backend.xp.asarray(value)
+
+
+def _read_optimizer(model, filepath):
+    """load_model: the optimizer is built for the model's weights first, then given the file's state."""
+    import warnings
+
+    values = _stored_optimizer_values(filepath)
+    if values is None:
+        return
     optimizer = model.optimizer
     expected = _optimizer_state(model)
     counters = 1 if _has_schedule(optimizer) else 2
@@ -720,13 +746,34 @@ def _read_optimizer(model, filepath):
             stacklevel=3,
         )
         return
-    optimizer.iterations = int(values[0])
-    slots = values[1:]
-    if not _has_schedule(optimizer):
-        optimizer.learning_rate = float(slots[0])
-        slots = slots[1:]
-    for target, value in zip(optimizer.variables, slots):
-        target[...] = backend.xp.asarray(value)
+    _assign_optimizer_state(optimizer, values, expected, "load_model", filepath)
+
+
+def _read_optimizer_for_weights(model, filepath):
+    """load_weights, as Keras: a compiled model's optimizer takes the file's state when the counts agree.
+
+    An optimizer not yet built has only its counters (the iterations and the rate), so a file
+    saved after training is skipped with Keras's warning until the optimizer has taken a step.
+    """
+    import warnings
+
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
+        return
+    values = _stored_optimizer_values(filepath)
+    if values is None:
+        return
+    current = optimizer_variables(optimizer)
+    if not optimizer.built:
+        current = current[:1 if _has_schedule(optimizer) else 2]
+    if len(values) != len(current):
+        warnings.warn(
+            f"Skipping variable loading for optimizer '{optimizer.name}', because it has "
+            f"{len(current)} variables whereas the saved optimizer has {len(values)} variables. ",
+            stacklevel=4,  # the caller of Model.load_weights
+        )
+        return
+    _assign_optimizer_state(optimizer, values, current, "load_weights", filepath)
 
 
 def _read_h5(model, filepath, skip_mismatch):

@@ -121,6 +121,44 @@ def test_weights_files_cross_both_ways_with_frozen_and_nested_layers(tmp_path):
     _assert_same_predictions(fresh, ours, _data(4))
 
 
+def _compiled_small(library, seed):
+    library.utils.set_random_seed(seed)
+    model = library.Sequential([library.Input((6,)), library.layers.Dense(3, name="dense")], name="small")
+    model.compile(library.optimizers.Adam(learning_rate=0.01, name="adam"), "mse")  # named: the warning quotes it
+    return model
+
+
+@pytest.mark.parametrize("writer", ["keras", "course_lib"])
+def test_load_weights_restores_a_built_optimizer_and_skips_an_unbuilt_one_as_keras(writer, tmp_path):
+    inputs, targets = _data(5)[0], np.ones((16, 3), "float32")
+    libraries = {"keras": keras, "course_lib": cl}
+    source = _compiled_small(libraries[writer], 0)
+    source.fit(inputs, targets, epochs=1, batch_size=8, shuffle=False, verbose=0)  # two steps
+    path = tmp_path / "trained.weights.h5"
+    source.save_weights(path)
+    readers = {}
+    for name, library in libraries.items():
+        # Trained on other data for three steps: its moments and count differ from the file's.
+        reader = _compiled_small(library, 1)
+        reader.fit(inputs[:12] * 2, targets[:12], epochs=1, batch_size=4, shuffle=False, verbose=0)
+        reader.load_weights(path)
+        assert int(reader.optimizer.iterations) == 2, name
+        readers[name] = reader
+    for reader in readers.values():  # the same state: both continue to the same weights
+        reader.fit(inputs, targets, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    for mine, theirs in zip(readers["course_lib"].get_weights(), readers["keras"].get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+    messages = {}
+    for name, library in libraries.items():  # compiled, never trained: only its two counters
+        fresh = _compiled_small(library, 2)
+        with pytest.warns(UserWarning, match="Skipping variable loading for optimizer") as caught:
+            fresh.load_weights(path)
+        messages[name] = str(caught[0].message)
+        assert int(fresh.optimizer.iterations) == 0, name
+        _assert_same_predictions(fresh, source, inputs)  # the layers' weights are loaded all the same
+    assert messages["course_lib"] == messages["keras"]
+
+
 def test_an_unknown_layer_in_a_keras_file_names_its_class(tmp_path):
     wrapped = keras.layers.SpectralNormalization(keras.layers.Dense(2))
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2), wrapped])
