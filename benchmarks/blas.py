@@ -35,8 +35,11 @@ def _avx512():
 def describe():
     """One line: NumPy's version, its OpenBLAS kernels and threads, the tuning variables set."""
     parts = [f"numpy {np.__version__}"]
-    for info in _openblas():
-        parts.append(f"OpenBLAS {info.get('version')} with its {info.get('architecture')} kernels "
+    for info in _openblas():  # NumPy's own, and SciPy's once scikit-learn or SciPy is imported
+        path = info.get("filepath", "")
+        owner = next((name for name in ("numpy", "scipy") if f"{os.sep}{name}.libs{os.sep}" in path),
+                     os.path.basename(path))
+        parts.append(f"{owner}'s OpenBLAS {info.get('version')}: {info.get('architecture')} kernels "
                      f"on {info.get('num_threads')} threads")
     chosen = [f"{name}={os.environ[name]}" for name in _TUNING if name in os.environ]
     parts.append(", ".join(chosen) + " set" if chosen else "no OPENBLAS_* kernel choice set")
