@@ -199,10 +199,9 @@ class ConvLSTMMath:
     Args:
         cell: a built :class:`ConvLSTMCell`.
         input_masks, recurrent_masks: None, or the 4 dropout masks of the inputs / of the state.
-        keep_columns: keep the convolutions' column matrices for the backward pass (training).
     """
 
-    def __init__(self, cell, input_masks=None, recurrent_masks=None, keep_columns=True):
+    def __init__(self, cell, input_masks=None, recurrent_masks=None):
         self.cell = cell
         self.filters = cell.filters
         self.kernel = cell.kernel.value
@@ -212,7 +211,6 @@ class ConvLSTMMath:
         self.recurrent_activation = cell.recurrent_activation
         self.input_masks = input_masks
         self.recurrent_masks = recurrent_masks
-        self.keep_columns = keep_columns
         self.recurrent_kernel_grad = None
 
     def _block(self, gate):
@@ -226,7 +224,7 @@ class ConvLSTMMath:
         flat = x.reshape((steps * batch,) + x.shape[2:])
         options = (cell.strides, cell.padding, cell.dilation_rate)
         if self.input_masks is None:
-            out, cache = conv_forward(flat, self.kernel, self.bias, *options, keep_columns=self.keep_columns)
+            out, cache = conv_forward(flat, self.kernel, self.bias, *options)
             self._projection = [cache]
         else:
             parts, self._projection = [], []
@@ -234,8 +232,7 @@ class ConvLSTMMath:
                 block = self._block(gate)
                 masked = (x * mask).reshape(flat.shape)
                 part, cache = conv_forward(masked, self.kernel[..., block],
-                                           None if self.bias is None else self.bias[block], *options,
-                                           keep_columns=self.keep_columns)
+                                           None if self.bias is None else self.bias[block], *options)
                 parts.append(part)
                 self._projection.append(cache)
             out = xp.concatenate(parts, axis=-1)
@@ -265,12 +262,11 @@ class ConvLSTMMath:
     # ------------------------------------------------ the recurrent product
     def _recurrent(self, h):
         if self.recurrent_masks is None:
-            out, cache = conv_forward(h, self.recurrent_kernel, None, 1, "same", 1, keep_columns=self.keep_columns)
+            out, cache = conv_forward(h, self.recurrent_kernel, None, 1, "same", 1)
             return out, [cache]
         parts, caches = [], []
         for gate, mask in enumerate(self.recurrent_masks):
-            part, cache = conv_forward(h * mask, self.recurrent_kernel[..., self._block(gate)], None, 1, "same", 1,
-                                       keep_columns=self.keep_columns)
+            part, cache = conv_forward(h * mask, self.recurrent_kernel[..., self._block(gate)], None, 1, "same", 1)
             parts.append(part)
             caches.append(cache)
         return backend.xp.concatenate(parts, axis=-1), caches
@@ -496,7 +492,7 @@ class ConvLSTM(RNN):
         input_masks = recurrent_masks = None
         if training:
             input_masks, recurrent_masks = cell.dropout_masks(x.shape[1:], states[0].shape, x.dtype)
-        math = ConvLSTMMath(cell, input_masks, recurrent_masks, keep_columns=training)
+        math = ConvLSTMMath(cell, input_masks, recurrent_masks)
         projected = math.project(x)
         outputs, final, caches = rnn_ops.rnn_loop(math.step, projected, states, mask_t, self.zero_output_for_mask)
         final = [_from_last(state, fmt) for state in final]

@@ -97,8 +97,7 @@ class BaseConv(KernelLayer):
     def forward_pre_activation(self, inputs, training=False):
         x = to_channels_last(inputs, self.data_format)
         out, cache = conv_forward(x, self.kernel.value, None if self.bias is None else self.bias.value,
-                                  self.strides, self.padding, self.dilation_rate, self.groups,
-                                  keep_columns=training)
+                                  self.strides, self.padding, self.dilation_rate, self.groups)
         return from_channels_last(out, self.data_format), cache
 
     def backward_pre_activation(self, dpre, cache, need_dx=True):

@@ -42,14 +42,14 @@ __all__ = [
 # The arithmetic: grouped convolutions of course_lib.ops.conv
 # --------------------------------------------------------------------------
 
-def depthwise_conv_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, keep_columns=True):
+def depthwise_conv_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1):
     """Depthwise convolution of a ``channels_last`` input: ``(out, cache)``.
 
     Args:
         x: ``(N, *spatial, C)``.
         kernel: ``(*kernel_size, C, depth_multiplier)``.
         bias: ``(C * depth_multiplier,)`` or None.
-        strides, padding, dilation_rate, keep_columns: as
+        strides, padding, dilation_rate: as
             :func:`course_lib.ops.conv.conv_forward` (``"valid"`` or ``"same"``).
 
     Returns:
@@ -63,8 +63,7 @@ def depthwise_conv_forward(x, kernel, bias=None, strides=1, padding="valid", dil
             f"Received: x.shape={tuple(x.shape)}, kernel.shape={tuple(kernel.shape)}"
         )
     grouped = kernel.reshape(tuple(window) + (1, channels * multiplier))
-    out, cache = conv_forward(x, grouped, bias, strides, padding, dilation_rate, groups=channels,
-                              keep_columns=keep_columns)
+    out, cache = conv_forward(x, grouped, bias, strides, padding, dilation_rate, groups=channels)
     return out, (cache, tuple(kernel.shape))
 
 
@@ -80,7 +79,7 @@ def depthwise_conv_backward(dout, cache, need_dx=True):
 
 
 def separable_conv_forward(x, depthwise_kernel, pointwise_kernel, bias=None, strides=1, padding="valid",
-                           dilation_rate=1, keep_columns=True):
+                           dilation_rate=1):
     """Separable convolution of a ``channels_last`` input: depthwise, then a 1x1 convolution.
 
     Args:
@@ -92,9 +91,8 @@ def separable_conv_forward(x, depthwise_kernel, pointwise_kernel, bias=None, str
     Returns:
         ``(out, cache)``, ``out`` of shape ``(N, *out_spatial, filters)``.
     """
-    middle, depthwise_cache = depthwise_conv_forward(x, depthwise_kernel, None, strides, padding, dilation_rate,
-                                                     keep_columns)
-    out, pointwise_cache = conv_forward(middle, pointwise_kernel, bias, 1, "valid", 1, 1, keep_columns=keep_columns)
+    middle, depthwise_cache = depthwise_conv_forward(x, depthwise_kernel, None, strides, padding, dilation_rate)
+    out, pointwise_cache = conv_forward(middle, pointwise_kernel, bias, 1, "valid", 1, 1)
     return out, (depthwise_cache, pointwise_cache)
 
 
@@ -207,7 +205,7 @@ class BaseDepthwiseConv(KernelLayer):
     def forward_pre_activation(self, inputs, training=False):
         x = to_channels_last(inputs, self.data_format)
         out, cache = depthwise_conv_forward(x, self.kernel.value, None if self.bias is None else self.bias.value,
-                                            self.strides, self.padding, self.dilation_rate, keep_columns=training)
+                                            self.strides, self.padding, self.dilation_rate)
         return from_channels_last(out, self.data_format), cache
 
     def backward_pre_activation(self, dpre, cache, need_dx=True):
@@ -302,7 +300,7 @@ class BaseSeparableConv(BaseDepthwiseConv):
         x = to_channels_last(inputs, self.data_format)
         out, cache = separable_conv_forward(x, self.depthwise_kernel.value, self.pointwise_kernel.value,
                                             None if self.bias is None else self.bias.value, self.strides,
-                                            self.padding, self.dilation_rate, keep_columns=training)
+                                            self.padding, self.dilation_rate)
         return from_channels_last(out, self.data_format), cache
 
     def backward_pre_activation(self, dpre, cache, need_dx=True):

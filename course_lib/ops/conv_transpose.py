@@ -205,7 +205,7 @@ def conv_transpose_forward_dilated(x, kernel, bias=None, strides=1, padding="val
         frame.append((front, length + (k - 1) * d - front - spread_length))
     flipped = kernel[tuple(slice(None, None, -1) for _ in range(rank))]
     swapped = flipped.transpose(tuple(range(rank)) + (rank + 1, rank))  # (*k, C, filters)
-    return conv_forward(_pad(spread, frame), swapped, bias, 1, "valid", dilation, keep_columns=False)[0]
+    return conv_forward(_pad(spread, frame), swapped, bias, 1, "valid", dilation)[0]
 
 
 __all__ = [

@@ -37,19 +37,12 @@ def test_convolution_gradients(class_name, kwargs, shape):
     assert report.max_error < 1e-6
 
 
-@pytest.mark.parametrize("strides", [1, 2])
-def test_gradients_are_the_same_with_and_without_kept_columns(strides):
-    """Training keeps the columns; inference keeps only the padded input and backward recomputes them."""
-    generator = np.random.default_rng(2)
-    x = generator.standard_normal((3, 6, 6, 2))
-    kernel = generator.standard_normal((3, 3, 2, 4))
-    kept_out, kept = conv.conv_forward(x, kernel, None, strides, "same", keep_columns=True)
-    out, recomputed = conv.conv_forward(x, kernel, None, strides, "same", keep_columns=False)
-    assert kept[1] is not None and recomputed[1] is None  # the columns, or none
-    dy = generator.standard_normal(out.shape)
-    for mine, theirs in zip(conv.conv_backward(dy, recomputed)[:2], conv.conv_backward(dy, kept)[:2]):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-12)
-    np.testing.assert_array_equal(out, kept_out)
+def test_the_cache_holds_the_padded_input_and_no_column_matrix():
+    """The columns are nine times the input for a 3x3 kernel: backward remakes them piece by piece."""
+    x = np.random.default_rng(2).standard_normal((3, 6, 6, 2))
+    out, (x_pad, kernel, outs, _) = conv.conv_forward(x, np.ones((3, 3, 2, 4)), None, 1, "same")
+    assert x_pad.shape == (3, 8, 8, 2) and outs == out.shape[1:3]
+    np.testing.assert_array_equal(x_pad[:, 1:-1, 1:-1], x)
 
 
 @pytest.mark.parametrize("padding, strides", [("valid", 1), ("same", 1), ("same", 2), ("valid", (2, 3))])
@@ -63,20 +56,35 @@ def test_the_vectorised_kernel_equals_the_readable_loops(padding, strides):
     assert fast.shape == cl.ops.conv2d_output_shape(x.shape, (3, 2), 4, strides, padding)
 
 
-def test_a_big_batch_is_processed_in_chunks_with_the_same_result(monkeypatch):
+@pytest.mark.parametrize("case", [
+    dict(strides=1, dilation=1, groups=1, channels=3, filters=2),   # input gradient as a correlation
+    dict(strides=2, dilation=1, groups=1, channels=3, filters=2),   # scattered back (col2im)
+    dict(strides=1, dilation=2, groups=1, channels=2, filters=6),   # more filters than channels: scattered
+    dict(strides=(2, 1), dilation=1, groups=2, channels=4, filters=6),
+], ids=["stride1", "stride2", "dilated", "grouped"])
+@pytest.mark.parametrize("split", ["samples", "rows"])
+def test_pieces_of_samples_or_of_rows_give_the_result_of_one_whole_column_matrix(monkeypatch, case, split):
+    """Pieces of two samples, or of three output rows of one sample: the same numbers as one piece."""
     generator = np.random.default_rng(4)
-    x = generator.standard_normal((7, 6, 6, 3))
-    kernel = generator.standard_normal((3, 3, 3, 2))
-    dy = generator.standard_normal((7, 6, 6, 2))
-    whole, whole_cache = conv.conv_forward(x, kernel, None, 1, "same")
-    expected = conv.conv_backward(dy, whole_cache)
-    # Columns of one sample: 36 positions * 27 values * 8 bytes; a budget of two samples -> 4 chunks.
-    monkeypatch.setattr(conv, "COLUMN_BUDGET_BYTES", 2 * 36 * 27 * 8)
-    chunked, cache = conv.conv_forward(x, kernel, None, 1, "same")
-    assert len(cache[3]) == 4
+    c, f, groups = case["channels"], case["filters"], case["groups"]
+    x = generator.standard_normal((7, 13, 9, c))
+    kernel = generator.standard_normal((3, 3, c // groups, f))
+    bias = generator.standard_normal(f)
+    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 2**40)  # one piece
+    whole, cache = conv.conv_forward(x, kernel, bias, case["strides"], "same", case["dilation"], groups)
+    dy = generator.standard_normal(whole.shape)
+    expected = conv.conv_backward(dy, cache)
+    outs, row_bytes = whole.shape[1:3], whole.shape[2] * 9 * c * 8  # one output row's columns (float64)
+    if split == "samples":
+        monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 2 * outs[0] * row_bytes)
+        assert len(conv._pieces(7, outs, 9 * c * 8)) == 4
+    else:
+        monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 3 * row_bytes)
+        assert len(conv._pieces(7, outs, 9 * c * 8)) == 7 * -(-outs[0] // 3)
+    chunked, cache = conv.conv_forward(x, kernel, bias, case["strides"], "same", case["dilation"], groups)
     np.testing.assert_allclose(chunked, whole, rtol=1e-12)
-    for mine, theirs in zip(conv.conv_backward(dy, cache)[:2], expected[:2]):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-12)
+    for mine, theirs in zip(conv.conv_backward(dy, cache), expected, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
 
 
 def test_the_first_layer_skips_its_input_gradient():

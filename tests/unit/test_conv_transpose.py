@@ -197,7 +197,7 @@ def test_a_big_batch_is_processed_in_chunks_with_the_same_result(monkeypatch):
     dy = generator.standard_normal(whole.shape)
     expected = ct.conv_transpose_backward(dy, cache)
     # One sample's columns: 9 positions * 36 values * 8 bytes; a budget of two samples -> 4 chunks.
-    monkeypatch.setattr(conv, "COLUMN_BUDGET_BYTES", 2 * 9 * 36 * 8)
+    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 2 * 9 * 36 * 8)
     assert len(conv._chunks(7, 9 * 36 * 8)) == 4
     chunked, cache = ct.conv_transpose_forward(x, kernel, None, 2, "same")
     np.testing.assert_allclose(chunked, whole, rtol=1e-12)
