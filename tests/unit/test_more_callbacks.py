@@ -228,7 +228,8 @@ def test_swap_on_epoch_shows_the_averages_to_the_next_callbacks(tmp_path):
     for weight, average in zip(model.get_weights(), model.optimizer._model_variables_moving_average):
         np.testing.assert_array_equal(weight, average)
     saved = _ema_model()
-    saved.load_weights(tmp_path / "e2.weights.h5")
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):  # unbuilt: as Keras
+        saved.load_weights(tmp_path / "e2.weights.h5")
     for mine, theirs in zip(saved.get_weights(), model.get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-7)
 
