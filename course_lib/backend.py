@@ -103,6 +103,13 @@ def is_writeable(array) -> bool:
     return bool(numpy.ndarray.flags.__get__(array).writeable)
 
 
+def is_c_contiguous(array) -> bool:
+    """Whether ``array`` is laid out row-major without gaps (NumPy's and CuPy's ``flags.c_contiguous``)."""
+    if isinstance(array, numpy.ndarray):  # the strict stand-in's arrays too, whose `.flags` is hidden
+        return bool(numpy.ndarray.flags.__get__(array).c_contiguous)
+    return bool(array.flags.c_contiguous)
+
+
 def errstate(**kwargs):
     """NumPy's ``errstate`` where the array module has one; a no-op elsewhere (CuPy never warns)."""
     if _backend_name in ("numpy", "strict"):

@@ -78,12 +78,11 @@ def _pad(x, pads):
     return padded
 
 
-def _columns(x_pad, kernel_size, strides, dilation, groups, buffer=None):
-    """im2col: ``(groups, N * prod(out), prod(kernel_size) * C // groups)``, one copy of a strided view.
+def _windows(x_pad, kernel_size, strides, dilation, groups):
+    """A strided view (no copy) of every window, laid out as the columns' rows.
 
-    ``buffer``: a flat array of at least that many elements to copy into (reused across
-    pieces), or None for a new array. A window view that is already laid out as the columns
-    (a 1x1 kernel at stride 1) is returned without a copy.
+    ``(N, *out, *kernel_size, C)``, or ``(groups, N, *out, *kernel_size, C // groups)``:
+    the channels after the kernel offsets, as the kernel is laid out.
     """
     rank = len(kernel_size)
     spans = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation)]
@@ -91,19 +90,35 @@ def _columns(x_pad, kernel_size, strides, dilation, groups, buffer=None):
     # (N, *positions, C, *spans) -> every stride-th position, every dilation-th offset.
     windows = windows[(slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
                       + tuple(slice(None, None, d) for d in dilation)]
-    n, outs, channels = windows.shape[0], windows.shape[1:rank + 1], windows.shape[rank + 1]
-    # Move the channels after the kernel offsets: rows of (offset, channel), as the kernel is laid out.
     order = (0,) + tuple(range(1, rank + 1)) + tuple(range(rank + 2, 2 * rank + 2)) + (rank + 1,)
     windows = windows.transpose(order)
-    rows, per_group = n * math.prod(outs), channels // groups
-    if groups > 1:
-        windows = windows.reshape(windows.shape[:-1] + (groups, per_group))
-        windows = windows.transpose((2 * rank + 1,) + tuple(range(2 * rank + 1)) + (2 * rank + 2,))
-    if buffer is None or (groups == 1 and windows.flags.c_contiguous):
-        return backend.xp.ascontiguousarray(windows).reshape(groups, rows, -1), outs
-    target = buffer[:windows.size].reshape(windows.shape)
-    backend.xp.copyto(target, windows)
-    return target.reshape(groups, rows, -1), outs
+    if groups == 1:
+        return windows
+    windows = windows.reshape(windows.shape[:-1] + (groups, windows.shape[-1] // groups))
+    return windows.transpose((2 * rank + 1,) + tuple(range(2 * rank + 1)) + (2 * rank + 2,))
+
+
+def _copy_columns(windows, groups, buffer=None):
+    """``(groups, rows, K * C // groups)`` from a (piece of a) :func:`_windows` view.
+
+    ``buffer``: a flat array with room for them (reused across pieces), or None for a new
+    array. A view already laid out as the columns (a 1x1 kernel at stride 1) is not copied.
+    """
+    grouped = windows if groups > 1 else windows[None]
+    rank = (grouped.ndim - 3) // 2
+    rows = math.prod(grouped.shape[1:rank + 2])
+    if buffer is None or (groups == 1 and backend.is_c_contiguous(windows)):
+        return backend.xp.ascontiguousarray(grouped).reshape(groups, rows, -1)
+    target = buffer[:grouped.size].reshape(grouped.shape)
+    backend.xp.copyto(target, grouped)
+    return target.reshape(groups, rows, -1)
+
+
+def _columns(x_pad, kernel_size, strides, dilation, groups):
+    """im2col: ``((groups, N * prod(out), prod(kernel_size) * C // groups), out)``, one copy of a strided view."""
+    windows = _windows(x_pad, kernel_size, strides, dilation, groups)
+    outs = windows.shape[2 if groups > 1 else 1:][:len(kernel_size)]
+    return _copy_columns(windows, groups), tuple(outs)
 
 
 def _grouped_kernel(kernel, groups):
@@ -188,12 +203,12 @@ def conv_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate
 
 def _each_piece(x_pad, kernel, outs, strides, dilation, groups):
     """``(samples, rows, columns)`` for every piece of the column matrix, made into one reused buffer."""
-    kernel_size = tuple(kernel.shape[:-2])
+    windows = _windows(x_pad, tuple(kernel.shape[:-2]), strides, dilation, groups)
     pieces = _pieces(x_pad.shape[0], outs, math.prod(kernel.shape[:-1]) * x_pad.dtype.itemsize * groups)
     buffer = _column_buffer(pieces, outs, kernel, x_pad, groups) if len(pieces) > 1 else None
+    lead = (slice(None),) if groups > 1 else ()
     for samples, rows in pieces:
-        slab = _piece_input(x_pad, samples, rows, strides[0], dilation[0], kernel_size[0])
-        yield samples, rows, _columns(slab, kernel_size, strides, dilation, groups, buffer)[0]
+        yield samples, rows, _copy_columns(windows[lead + (samples, rows)], groups, buffer)
 
 
 def _correlate(x_pad, kernel, outs, strides, dilation, groups):
