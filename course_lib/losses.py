@@ -1438,14 +1438,9 @@ class _Crossentropy(_FunctionLoss):
         does through ``_keras_logits``).
 
         Returns:
-            A new loss of the same class with ``from_logits=True``.
+            A new loss of the same class with ``from_logits=True`` (a copy of
+            this one when it already reads logits).
         """
-        if self.from_logits:
-            warnings.warn(
-                f"{type(self).__name__}: from_logits=True, but the predictions come "
-                "from a softmax/sigmoid and are not logits. Was this intended?",
-                stacklevel=2,
-            )
         config = self.get_config()
         config["from_logits"] = True
         return type(self).from_config(config)

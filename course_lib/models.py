@@ -433,16 +433,12 @@ class Model(Trainer, Layer):
             wants_dx = position in plan.input_grads
             extra = self._activity_grads(layer, activity[position]) if position in activity else None
             if position in logits_grads:
-                dpre, inner = logits_grads[position], cache[0]
+                dpre = logits_grads[position]
                 if extra is not None and extra[0] is not None:
                     # Scored from logits: the activity penalty of the (softmax/sigmoid) output goes
                     # back through the activation onto the logits' gradient.
-                    _, pre, out = cache
-                    dpre = dpre + layer.activation.backward(pre, out, extra[0])
-                if wants_dx:
-                    dx, weight_grads = layer.backward_pre_activation(dpre, inner)
-                else:
-                    dx, weight_grads = None, layer.weight_gradients_pre_activation(dpre, inner)
+                    dpre = dpre + layer.logits_gradient(extra[0], cache)
+                dx, weight_grads = layer.backward_from_logits(dpre, cache, need_dx=wants_dx)
             else:
                 dys = [grads.get(id(t)) for t in node.outputs]
                 if extra is not None:

@@ -101,8 +101,7 @@ class Trainer:
             return  # Keras's focal losses apply the activation themselves and never warn
         expected = _probability_activation(loss_object)
         function = backend.snake_case(type(loss_object).__name__)  # the loss function's name, as Keras says it
-        layer = self.outputs[index].node.layer
-        if getattr(getattr(layer, "activation", None), "name", None) == expected:
+        if _output_logits_activation(self.outputs[index].node.layer) == expected:
             warnings.warn(
                 f'"`{function}` received `from_logits=True`, but the `output` argument was produced by '
                 f"a {expected.capitalize()} activation and thus does not represent logits. Was this intended?",
@@ -207,8 +206,7 @@ class Trainer:
         tensor = self.outputs[index]
         layer = tensor.node.layer
         if (
-            hasattr(layer, "backward_pre_activation")
-            and getattr(layer.activation, "name", None) == activation
+            _output_logits_activation(layer) == activation
             and not tensor.node.outputs_are_list
             and not self._consumers.get(id(tensor))
         ):
@@ -232,9 +230,11 @@ class Trainer:
             if masks[index] is not None:
                 weights = masked_sample_weight(weights, masks[index], y_pred.dtype, loss_object.reduction)
             target, position = y_pred, self._logits_node(index)
-            if position is not None:
-                loss_object = self._logit_losses[index][1]
-                target = self._nodes[position].layer.pre_activation(caches[position])
+            logits = None if position is None else self._nodes[position].layer.pre_activation(caches[position])
+            if logits is None:
+                position = None  # this call's output carries no logits (a masked Softmax layer)
+            else:
+                loss_object, target = self._logit_losses[index][1], logits
             grad = None
             if with_gradients:
                 value, grad = loss_object.value_and_gradient(y_true, target, sample_weight=weights)
@@ -1023,10 +1023,24 @@ def _as_list(value):
 
 
 def _logits_activation(loss_object):
-    """The output activation a crossentropy (not from logits) is scored through from logits, or None."""
-    if not hasattr(loss_object, "with_logits") or getattr(loss_object, "from_logits", True):
+    """The output activation whose logits a crossentropy is scored from, or None.
+
+    As Keras's TensorFlow backend, which reads a softmax/sigmoid output's `_keras_logits`
+    whatever `from_logits` says: a plain crossentropy with from_logits=True on such an
+    output gets Keras's warning and then the logits too. The focal losses with
+    from_logits=True apply the activation themselves first, so they never do.
+    """
+    if not hasattr(loss_object, "with_logits"):
+        return None
+    if getattr(loss_object, "from_logits", True) and type(loss_object) not in _PLAIN_CROSSENTROPIES:
         return None
     return _probability_activation(loss_object)
+
+
+def _output_logits_activation(layer):
+    """The activation whose logits ``layer``'s output carries (the engine's logits protocol), or None."""
+    hook = getattr(layer, "output_logits_activation", None)
+    return None if hook is None else hook()
 
 
 _PLAIN_CROSSENTROPIES = (losses.BinaryCrossentropy, losses.CategoricalCrossentropy,

@@ -78,7 +78,7 @@ class Softmax(Layer):
         return super().__call__(inputs, training=training, mask=mask, **kwargs)
 
     def _axes(self, ndim):
-        axes = tuple(self.axis) if isinstance(self.axis, (list, tuple)) else (self.axis,)
+        axes = self._axes_given()
         for axis in axes:
             if not -ndim <= axis < ndim:
                 raise ValueError(
@@ -121,6 +121,27 @@ class Softmax(Layer):
         if mask is not None:
             grads = xp.where(mask, grads, grads.dtype.type(0))  # a masked logit was replaced by a constant
         return grads, {}
+
+    # The engine's logits protocol (see ActivatedLayer): Keras's softmax over one axis keeps its
+    # input as the output's `_keras_logits`, so a crossentropy on this layer's output is scored
+    # from the logits. Not over several axes, nor where a mask zeroed outputs: those outputs
+    # come from other ops, which keep no logits.
+    def output_logits_activation(self):
+        return "softmax" if len(self._axes_given()) == 1 else None
+
+    def _axes_given(self):
+        return tuple(self.axis) if isinstance(self.axis, (list, tuple)) else (self.axis,)
+
+    @staticmethod
+    def pre_activation(cache):
+        inputs, _, mask, _ = cache
+        return inputs if mask is None else None
+
+    def logits_gradient(self, output_grads, cache):
+        return self.backward(output_grads, cache)[0]
+
+    def backward_from_logits(self, dpre, cache, need_dx=True):
+        return (dpre if need_dx else None), {}
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

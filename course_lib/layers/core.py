@@ -126,10 +126,27 @@ class ActivatedLayer(Layer):
     def weight_gradients_pre_activation(self, dpre, inner):
         return self.backward_pre_activation(dpre, inner)[1]
 
+    # The engine's logits protocol (Keras's `_keras_logits`): a crossentropy on this layer's output
+    # is scored from the pre-activation when the activation is the matching softmax/sigmoid.
+    def output_logits_activation(self):
+        """The name of the activation whose logits this layer's output carries (``'softmax'``...)."""
+        return getattr(self.activation, "name", None)
+
     @staticmethod
     def pre_activation(cache):
         """The logits kept in a forward ``cache`` of this layer."""
         return cache[1]
+
+    def logits_gradient(self, output_grads, cache):
+        """An upstream gradient of the output, taken back through the activation onto the logits."""
+        _, pre, out = cache
+        return self.activation.backward(pre, out, output_grads)
+
+    def backward_from_logits(self, dpre, cache, need_dx=True):
+        """Backward from the gradient with respect to the logits: ``(input_grads or None, weight_grads)``."""
+        if need_dx:
+            return self.backward_pre_activation(dpre, cache[0])
+        return None, self.weight_gradients_pre_activation(dpre, cache[0])
 
 
 class KernelLayer(ActivatedLayer):

@@ -20,6 +20,8 @@ axis or several (Keras's ``exp(x - logsumexp(x))``), within 3.6e-7 forward and
 relative), weights within 3e-8; file predictions within 6e-8. Hence rtol 1e-5
 with atol 1e-6, as the other parity tests (training: 1e-4 / 1e-5).
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -27,7 +29,7 @@ import course_lib as cl
 
 tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402  (Keras 3, the library tf.keras is)
-from keras_tape import compare_layer, keras_forward_backward  # noqa: E402
+from keras_tape import assert_same_fit, compare_layer, keras_forward_backward  # noqa: E402
 
 pytestmark = pytest.mark.parity
 
@@ -266,23 +268,33 @@ def test_adam_steps_of_a_classifier_ending_in_softmax_match_keras():
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Keras's TensorFlow backend scores a crossentropy on a Softmax LAYER's output from its logits "
-    "(tf softmax sets output._keras_logits); course_lib's engine does so only for layers with an "
-    "`activation` (training.py's _logits_node), so saturated probabilities are clipped at 1e-7 instead."))
-def test_a_saturated_softmax_layer_output_is_scored_from_logits_as_keras_does():
+@pytest.mark.parametrize("head", ["Softmax layer", "Dense softmax, from_logits=True"])
+def test_a_saturated_softmax_output_is_scored_and_trained_from_its_logits_as_keras_does(head):
+    """Keras's TensorFlow backend reads a softmax output's logits (`_keras_logits`): after a separate
+    Softmax layer too, and even when the loss says from_logits=True (after its warning)."""
     keras.utils.set_random_seed(5)
-    keras_model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3), keras.layers.Softmax()])
+    if head == "Softmax layer":
+        keras_model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3), keras.layers.Softmax()])
+    else:
+        keras_model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
     kernel, bias = keras_model.layers[0].get_weights()
     keras_model.layers[0].set_weights([40 * kernel, bias])  # logits in the hundreds: probabilities of 0 and 1
     ours = cl.testing.from_keras(keras_model)
     generator = np.random.default_rng(5)
     x = generator.standard_normal((24, 5)).astype("float32")
     y = np.eye(3, dtype="float32")[generator.integers(0, 3, 24)]
-    for model in (keras_model, ours):
-        model.compile(optimizer="sgd", loss="categorical_crossentropy")
-    np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), keras_model.evaluate(x, y, verbose=0),
-                               rtol=TRAIN_RTOL, atol=TRAIN_ATOL)
+    for model, library in ((keras_model, keras), (ours, cl)):
+        loss = library.losses.CategoricalCrossentropy(from_logits=head != "Softmax layer")
+        model.compile(optimizer=library.optimizers.SGD(0.01, name="sgd"), loss=loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # from_logits=True on a softmax: both warn
+        np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), keras_model.evaluate(x, y, verbose=0),
+                                   rtol=TRAIN_RTOL, atol=TRAIN_ATOL)
+        assert_same_fit(ours, keras_model, x, y, TRAIN_RTOL, TRAIN_ATOL, epochs=2, batch_size=8, shuffle=False,
+                        verbose=0)
+    for mine, theirs in zip(ours.get_weights(), keras_model.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=TRAIN_RTOL, atol=TRAIN_ATOL)
+
 
 def _file_model(library):
     inputs = library.Input((4, 3))
