@@ -247,12 +247,16 @@ def _max_backward_tiled(padded, out, dout, pool_size):
     if backend.to_float(xp.count_nonzero(hit)) != out.size:
         # Ties (all-zero windows after a ReLU are common): keep each window's first maximum only,
         # walking the offsets in row-major order over the boolean mask.
-        routed = xp.zeros(out.shape, dtype=bool)
-        for offset in itertools.product(*(range(k) for k in pool_size)):
-            index = (slice(None),) + tuple(x for k in offset for x in (slice(None), k)) + (slice(None),)
-            first = hit[index] & ~routed
-            hit[index] = first
-            routed |= first
+        offsets = list(itertools.product(*(range(k) for k in pool_size)))
+        routed = None  # windows whose maximum was met at an earlier offset
+        for position, offset in enumerate(offsets):
+            view = hit[(slice(None),) + tuple(x for k in offset for x in (slice(None), k)) + (slice(None),)]
+            if routed is None:
+                routed = view.copy()
+                continue
+            xp.greater(view, routed, out=view)  # for booleans, hit > routed is hit and not routed: in place
+            if position < len(offsets) - 1:
+                routed |= view
     grads = (hit * dout.reshape((dout.shape[0],) + single + (dout.shape[-1],))).reshape(region.shape)
     if covered == tuple(padded.shape[1:-1]):
         return grads
