@@ -194,15 +194,21 @@ def conv_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate
             f"conv_forward: the input's spatial shape {tuple(x.shape[1:-1])} is smaller than the kernel "
             f"{kernel_size} (dilation {dilation}) with padding={padding!r}: the output would be empty."
         )
-    out = _correlate(x_pad, kernel, outs, strides, dilation, groups)
+    out, kept = _correlate(x_pad, kernel, outs, strides, dilation, groups, keep=True)
     if bias is not None:
         out += bias
     config = (x.shape, pads, kernel_size, strides, dilation, groups, bias is not None)
-    return out, (x_pad, kernel, outs, config)
+    return out, (x_pad, kernel, outs, config, kept)
 
 
-def _each_piece(x_pad, kernel, outs, strides, dilation, groups):
-    """``(samples, rows, columns)`` for every piece of the column matrix, made into one reused buffer."""
+def _each_piece(x_pad, kernel, outs, strides, dilation, groups, kept=None):
+    """``(samples, rows, columns)`` for every piece of the column matrix, made into one reused buffer.
+
+    ``kept``: the columns of a convolution that fit in one piece, as the forward pass made them.
+    """
+    if kept is not None:
+        yield slice(0, x_pad.shape[0]), slice(0, outs[0]), kept
+        return
     windows = _windows(x_pad, tuple(kernel.shape[:-2]), strides, dilation, groups)
     pieces = _pieces(x_pad.shape[0], outs, math.prod(kernel.shape[:-1]) * x_pad.dtype.itemsize * groups)
     buffer = _column_buffer(pieces, outs, kernel, x_pad, groups) if len(pieces) > 1 else None
@@ -211,19 +217,27 @@ def _each_piece(x_pad, kernel, outs, strides, dilation, groups):
         yield samples, rows, _copy_columns(windows[lead + (samples, rows)], groups, buffer)
 
 
-def _correlate(x_pad, kernel, outs, strides, dilation, groups):
-    """The 'valid' correlation of an already padded input, piece by piece."""
+def _correlate(x_pad, kernel, outs, strides, dilation, groups, keep=False):
+    """The 'valid' correlation of an already padded input, piece by piece.
+
+    With ``keep``, returns ``(out, kept)``: ``kept`` is the column matrix when it was made in one
+    piece (no larger than a piece: the backward pass reuses it), else None.
+    """
     filters = kernel.shape[-1]
     matrix = _grouped_kernel(kernel, groups)
     dtype = backend.xp.result_type(x_pad, kernel)
     out = backend.xp.empty((x_pad.shape[0],) + outs + (filters,), dtype=dtype)
+    count = 0
     for samples, rows, columns in _each_piece(x_pad, kernel, outs, strides, dilation, groups):
         target = out[samples, rows]
         if groups == 1 and columns.dtype == matrix.dtype == dtype:
             backend.xp.matmul(columns[0], matrix[0], out=target.reshape(-1, filters))  # a view: contiguous
         else:
             target[...] = _ungroup(backend.xp.matmul(columns, matrix)).reshape(target.shape)
-    return out
+        count += 1
+    if not keep:
+        return out
+    return out, (columns if count == 1 else None)
 
 
 def _ungroup(product):
@@ -245,7 +259,7 @@ def conv_backward(dout, cache, need_dx=True):
         ``(dx, dkernel, dbias)``; ``dbias`` is None without a bias, ``dx`` is
         None when ``need_dx`` is False.
     """
-    x_pad, kernel, outs, config = cache
+    x_pad, kernel, outs, config, kept = cache
     x_shape, pads, kernel_size, strides, dilation, groups, has_bias = config
     filters = kernel.shape[-1]
     matrix = _grouped_kernel(kernel, groups)  # (g, K*C/g, F/g)
@@ -259,7 +273,7 @@ def conv_backward(dout, cache, need_dx=True):
     dx_pad = backend.xp.zeros(x_pad.shape, dtype=dout.dtype) if scatter else None
     if scatter and groups == 1:
         per_offset = matrix[0].reshape(-1, x_shape[-1], filters).transpose(0, 2, 1)  # (K, F, C)
-    for samples, rows, columns in _each_piece(x_pad, kernel, outs, strides, dilation, groups):
+    for samples, rows, columns in _each_piece(x_pad, kernel, outs, strides, dilation, groups, kept):
         d = dout[samples, rows]
         grouped = d.reshape(1, -1, filters) if groups == 1 else \
             d.reshape(-1, groups, filters // groups).transpose(1, 0, 2)

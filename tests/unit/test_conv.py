@@ -37,12 +37,18 @@ def test_convolution_gradients(class_name, kwargs, shape):
     assert report.max_error < 1e-6
 
 
-def test_the_cache_holds_the_padded_input_and_no_column_matrix():
-    """The columns are nine times the input for a 3x3 kernel: backward remakes them piece by piece."""
+def test_the_cache_keeps_columns_of_one_piece_only(monkeypatch):
+    """Columns are nine times the input for a 3x3 kernel: one piece's worth is kept for backward;
+    beyond that, backward remakes them piece by piece from the padded input."""
     x = np.random.default_rng(2).standard_normal((3, 6, 6, 2))
-    out, (x_pad, kernel, outs, _) = conv.conv_forward(x, np.ones((3, 3, 2, 4)), None, 1, "same")
+    kernel = np.random.default_rng(3).standard_normal((3, 3, 2, 4))
+    out, (x_pad, _, outs, _, kept) = conv.conv_forward(x, kernel, None, 1, "same")
     assert x_pad.shape == (3, 8, 8, 2) and outs == out.shape[1:3]
     np.testing.assert_array_equal(x_pad[:, 1:-1, 1:-1], x)
+    assert kept.shape == (1, 3 * 36, 18)
+    np.testing.assert_array_equal(kept[0] @ kernel.reshape(18, 4), out.reshape(-1, 4))
+    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 36 * 18 * 8)  # one sample per piece
+    assert conv.conv_forward(x, kernel, None, 1, "same")[1][-1] is None
 
 
 @pytest.mark.parametrize("padding, strides", [("valid", 1), ("same", 1), ("same", 2), ("valid", (2, 3))])
