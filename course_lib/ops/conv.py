@@ -104,6 +104,8 @@ def _copy_columns(windows, groups, buffer=None):
     ``buffer``: a flat array with room for them (reused across pieces), or None for a new
     array. A view already laid out as the columns (a 1x1 kernel at stride 1) is not copied.
     """
+    if groups == 1 and windows.shape[-1] == 1:
+        return _copy_one_channel_columns(windows, buffer)
     grouped = windows if groups > 1 else windows[None]
     rank = (grouped.ndim - 3) // 2
     rows = math.prod(grouped.shape[1:rank + 2])
@@ -112,6 +114,23 @@ def _copy_columns(windows, groups, buffer=None):
     target = buffer[:grouped.size].reshape(grouped.shape)
     backend.xp.copyto(target, grouped)
     return target.reshape(groups, rows, -1)
+
+
+def _copy_one_channel_columns(windows, buffer=None):
+    """The columns of a one-channel input (grey images), copied offset by offset.
+
+    With one channel a window's row holds single numbers, so a copy window by window moves
+    runs of a few values; offset by offset, each copy is a long run. They fill an
+    ``(offsets, rows)`` matrix, and the product takes its transpose (BLAS reads either layout).
+    """
+    rank = (windows.ndim - 2) // 2
+    positions, kernel_size = windows.shape[:rank + 1], windows.shape[rank + 1:-1]
+    count, rows = math.prod(kernel_size), math.prod(positions)
+    target = backend.xp.empty((count, rows), dtype=windows.dtype) if buffer is None else \
+        buffer[:count * rows].reshape(count, rows)
+    for index, offset in enumerate(itertools.product(*(range(k) for k in kernel_size))):
+        backend.xp.copyto(target[index].reshape(positions), windows[(Ellipsis,) + offset + (0,)])
+    return target.T[None]
 
 
 def _columns(x_pad, kernel_size, strides, dilation, groups):

@@ -51,11 +51,12 @@ def test_the_cache_keeps_columns_of_one_piece_only(monkeypatch):
     assert conv.conv_forward(x, kernel, None, 1, "same")[1][-1] is None
 
 
+@pytest.mark.parametrize("channels", [3, 1], ids=["colour", "grey"])  # grey images take their own copy
 @pytest.mark.parametrize("padding, strides", [("valid", 1), ("same", 1), ("same", 2), ("valid", (2, 3))])
-def test_the_vectorised_kernel_equals_the_readable_loops(padding, strides):
+def test_the_vectorised_kernel_equals_the_readable_loops(padding, strides, channels):
     generator = np.random.default_rng(3)
-    x = generator.standard_normal((2, 7, 8, 3))
-    kernel = generator.standard_normal((3, 2, 3, 4))
+    x = generator.standard_normal((2, 7, 8, channels))
+    kernel = generator.standard_normal((3, 2, channels, 4))
     bias = generator.standard_normal(4)
     fast, _ = cl.ops.conv2d_forward(x, kernel, bias, strides, padding)
     np.testing.assert_allclose(fast, cl.ops.conv2d_forward_naive(x, kernel, bias, strides, padding), rtol=1e-12, atol=1e-12)
@@ -67,7 +68,8 @@ def test_the_vectorised_kernel_equals_the_readable_loops(padding, strides):
     dict(strides=2, dilation=1, groups=1, channels=3, filters=2),   # scattered back (col2im)
     dict(strides=1, dilation=2, groups=1, channels=2, filters=6),   # more filters than channels: scattered
     dict(strides=(2, 1), dilation=1, groups=2, channels=4, filters=6),
-], ids=["stride1", "stride2", "dilated", "grouped"])
+    dict(strides=(1, 2), dilation=(2, 1), groups=1, channels=1, filters=3),  # grey: copied offset by offset
+], ids=["stride1", "stride2", "dilated", "grouped", "one-channel"])
 @pytest.mark.parametrize("split", ["samples", "rows"])
 def test_pieces_of_samples_or_of_rows_give_the_result_of_one_whole_column_matrix(monkeypatch, case, split):
     """Pieces of two samples, or of three output rows of one sample: the same numbers as one piece."""
