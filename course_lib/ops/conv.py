@@ -21,8 +21,9 @@ The column matrix is made in pieces of a few samples (or of a few output rows
 of one large image), each about :data:`COLUMN_CHUNK_BYTES`, into one reused
 buffer, and multiplied at once while it is still in the processor's cache:
 twice as fast on a CPU as one whole matrix, which goes out to memory and back
-(the whole one for 32 images of 32x32x64 is 75 MB). Nothing is kept for the
-backward pass but the padded input: it remakes each piece's columns the same way.
+(the whole one for 32 images of 32x32x64 is 75 MB). The backward pass keeps
+the padded input and remakes each piece's columns the same way; only a column
+matrix small enough to be one piece is kept from the forward pass.
 
 :func:`conv2d_forward_naive` is the same computation written with loops, to
 read; the tests check the fast path against it.
@@ -197,7 +198,8 @@ def conv_forward(x, kernel, bias=None, strides=1, padding="valid", dilation_rate
 
     Returns:
         ``(out, cache)`` with ``out`` of shape ``(N, *out_spatial, filters)``; the cache
-        holds the padded input (the backward pass remakes the columns from it).
+        holds the padded input, from which the backward pass remakes the columns (and
+        the columns themselves when they fit in one piece).
     """
     rank = kernel.ndim - 2
     kernel_size = tuple(kernel.shape[:rank])
