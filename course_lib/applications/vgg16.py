@@ -51,20 +51,30 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
     Returns:
         A functional :class:`~course_lib.models.Model`.
     """
+    return build_vgg("VGG16", BLOCKS, IMAGENET_FILES, include_top, weights, input_tensor, input_shape, pooling,
+                     classes, classifier_activation, name)
+
+
+def build_vgg(where, blocks, imagenet_files, include_top=True, weights="imagenet", input_tensor=None,
+              input_shape=None, pooling=None, classes=1000, classifier_activation="softmax", name="vgg"):
+    """A VGG network with ``blocks`` (VGG16's, VGG19's), Keras's checks and weight loading; see :func:`VGG16`.
+
+    ``where`` names the network in errors; ``imagenet_files`` maps include_top to Keras's file name.
+    """
     if not (weights in ("imagenet", None) or (isinstance(weights, (str, os.PathLike)) and os.path.exists(weights))):
         raise ValueError(
-            "VGG16: `weights` must be None (random initialization), 'imagenet' or the path of an existing "
+            f"{where}: `weights` must be None (random initialization), 'imagenet' or the path of an existing "
             f"weights file. Received: weights={weights!r}"
         )
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError(
-            f"VGG16: with weights='imagenet' and include_top=True, classes must be 1000. Received: classes={classes}"
+            f"{where}: with weights='imagenet' and include_top=True, classes must be 1000. Received: classes={classes}"
         )
     if pooling not in (None, "avg", "max"):
-        raise ValueError(f"VGG16: pooling must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
-    shape = _input_shape(input_shape, include_top, weights)
+        raise ValueError(f"{where}: pooling must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+    shape = _input_shape(where, input_shape, include_top, weights)
     inputs = input_tensor if input_tensor is not None else layers.Input(shape=shape)
-    x = vgg_blocks(inputs)
+    x = vgg_blocks(inputs, blocks)
     if include_top:
         x = vgg_top(x, (4096, 4096), classes, classifier_activation)
     elif pooling == "avg":
@@ -73,12 +83,13 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
         x = layers.GlobalMaxPooling2D()(x)
     model = Model(inputs, x, name=name)
     if weights == "imagenet":
-        path = os.path.join(keras_cache_folder(), IMAGENET_FILES[include_top])
+        file = imagenet_files[include_top]
+        path = os.path.join(keras_cache_folder(), file)
         if not os.path.exists(path):
             raise FileNotFoundError(
-                f"VGG16: weights='imagenet' needs Keras's file {IMAGENET_FILES[include_top]!r} and course_lib "
+                f"{where}: weights='imagenet' needs Keras's file {file!r} and course_lib "
                 f"downloads nothing. Put it at {path} (where Keras caches it: run "
-                f"`keras.applications.VGG16(include_top={include_top})` once on a machine with a network and "
+                f"`keras.applications.{where}(include_top={include_top})` once on a machine with a network and "
                 "copy the file), or pass weights=None or the path of a weights file."
             )
         model.load_weights(path)
@@ -109,22 +120,22 @@ def vgg_top(x, dense_units, classes, classifier_activation="softmax"):
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
-def _input_shape(input_shape, include_top, weights):
+def _input_shape(where, input_shape, include_top, weights):
     default = (224, 224, 3)
     if input_shape is None:
         return default if include_top or weights == "imagenet" else (None, None, 3)
     shape = tuple(input_shape)
     if len(shape) != 3:
-        raise ValueError(f"VGG16: input_shape must be (height, width, channels). Received: input_shape={input_shape!r}")
+        raise ValueError(f"{where}: input_shape must be (height, width, channels). Received: input_shape={input_shape!r}")
     if include_top and weights == "imagenet" and shape != default:
         raise ValueError(
-            f"VGG16: with include_top=True and weights='imagenet', input_shape must be {default}. "
+            f"{where}: with include_top=True and weights='imagenet', input_shape must be {default}. "
             f"Received: input_shape={input_shape!r}"
         )
     if weights == "imagenet" and shape[-1] != 3:
-        raise ValueError(f"VGG16: ImageNet weights need 3 channels. Received: input_shape={input_shape!r}")
+        raise ValueError(f"{where}: ImageNet weights need 3 channels. Received: input_shape={input_shape!r}")
     if any(size is not None and size < 32 for size in shape[:2]):
-        raise ValueError(f"VGG16: the input must be at least 32x32. Received: input_shape={input_shape!r}")
+        raise ValueError(f"{where}: the input must be at least 32x32. Received: input_shape={input_shape!r}")
     return shape
 
 
