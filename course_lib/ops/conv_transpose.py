@@ -40,7 +40,7 @@ import math
 from course_lib import backend
 from course_lib.ops.arguments import positive_ints
 from course_lib.ops.conv import (
-    _chunks, _columns, _pad, _scatter_offsets, conv_forward, conv_output_length, padding_amounts,
+    _chunks, _columns, _pad, _scatter_offsets, bias_gradient, conv_forward, conv_output_length, padding_amounts,
 )
 
 
@@ -176,7 +176,7 @@ def conv_transpose_backward(dout, cache, need_dx=True):
         dmatrix += backend.xp.matmul(columns.T, x[part].reshape(-1, channels))
         if need_dx:
             dx[part] = backend.xp.matmul(columns, matrix).reshape(dx[part].shape)
-    dbias = dout.sum(axis=tuple(range(dout.ndim - 1))) if has_bias else None
+    dbias = bias_gradient(dout) if has_bias else None
     return dx, dmatrix.reshape(kernel.shape), dbias
 
 
