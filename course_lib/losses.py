@@ -28,6 +28,7 @@ from __future__ import annotations
 import abc
 import inspect
 import math
+import numbers
 import warnings
 
 import numpy
@@ -909,7 +910,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return _cce_forward(y_true, y_pred, from_logits, label_smoothing, axis)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """Categorical cross-entropy for integer class ids.
 
     From probabilities, Keras takes ``log(clip(p))`` as logits and applies a
@@ -920,13 +921,16 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         y_true: class ids, shape ``(batch, ...)`` or ``(batch, ..., 1)``.
         y_pred: probabilities (or logits), shape ``(batch, ..., classes)``.
         from_logits: whether ``y_pred`` holds logits.
+        ignore_class: None, or a label whose entries get a loss of 0.
         axis: the class axis; only -1 is supported, as in Keras's TF backend.
 
     Returns:
         Per-sample losses, shape ``(batch, ...)``.
     """
     y_true, y_pred = _as_float_pair(y_true, y_pred, "sparse_categorical_crossentropy")
-    return _scce_forward(y_true, y_pred, from_logits, axis)
+    y_true, kept = _ignore_class(y_true, y_pred, ignore_class)
+    values = _scce_forward(y_true, y_pred, from_logits, axis)
+    return values if kept is None else backend.xp.where(kept, values, values.dtype.type(0))
 
 
 def squared_hinge(y_true, y_pred):
@@ -1176,6 +1180,28 @@ def _reduce_backward(values, sample_weight, reduction, where):
     return _sum_to_shape(d_lined, lined_shape).reshape(values.shape)
 
 
+def apply_mask(sample_weight, mask, dtype, reduction):
+    """Keras's ``apply_mask``: a boolean mask folded into the sample weights of a loss.
+
+    For a mean reduction the kept entries weigh ``total / kept`` and the masked
+    ones 0, so the loss is the mean over the kept entries only (0 when none is kept).
+    """
+    xp = backend.xp
+    mask = xp.asarray(mask, dtype=bool)
+    if reduction in ("mean", "sum_over_batch_size"):
+        kept = int(mask.sum())
+        scale = mask.size / kept if kept else 0.0
+        float_mask = xp.where(mask, xp.asarray(scale, dtype=dtype), xp.asarray(0, dtype=dtype))
+    else:
+        float_mask = mask.astype(dtype)
+    if sample_weight is None:
+        return float_mask
+    weights = xp.asarray(sample_weight, dtype=dtype)
+    while weights.ndim < float_mask.ndim:
+        weights = weights[..., None]
+    return float_mask * weights
+
+
 # ---------------------------------------------------------------------------
 # Loss classes
 # ---------------------------------------------------------------------------
@@ -1222,23 +1248,48 @@ class Loss(abc.ABC):
     def _prepare(self, y_true, y_pred):
         return _as_float_pair(y_true, y_pred, type(self).__name__, self.dtype)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def _own_mask(self, y_true, y_pred):
+        """``(y_true, mask)``: the entries this loss leaves out (None: none), as Keras's loss masks.
+
+        SparseCategoricalCrossentropy's ``ignore_class`` overrides it; ``y_true`` comes back
+        with the left-out labels replaced by valid ones.
+        """
+        return y_true, None
+
+    def _masked_values(self, y_true, y_pred, sample_weight, mask):
+        """Per-sample values, labels and sample weights with this loss's mask and ``mask`` folded in.
+
+        ``mask``: the predictions' own mask (Keras carries it on ``y_pred``: an output's mask),
+        combined with the loss's as Keras combines them, then folded into the sample weights.
+        """
+        y_true, own = self._own_mask(y_true, y_pred)
+        values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
+        if own is not None:
+            values = backend.xp.where(own, values, values.dtype.type(0))
+            mask = own if mask is None else backend.xp.asarray(mask, dtype=bool) & own
+        if mask is not None:
+            sample_weight = apply_mask(sample_weight, mask, values.dtype, self.reduction)
+        return y_true, values, sample_weight
+
+    def __call__(self, y_true, y_pred, sample_weight=None, *, mask=None):
         """The reduced loss.
 
         Args:
             y_true: targets.
             y_pred: predictions (probabilities, logits or values).
             sample_weight: None, a scalar, or one weight per sample.
+            mask: keyword only, boolean, ``y_pred.shape[:-1]``-like: entries to leave out of
+                the loss (course_lib's stand-in for the mask Keras carries on ``y_pred``).
 
         Returns:
             A float, or the per-sample array when ``reduction`` is None/'none'.
         """
         given_true, given_pred = y_true, y_pred
         y_true, y_pred = self._prepare(y_true, y_pred)
-        values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
+        _, values, weights = self._masked_values(y_true, y_pred, sample_weight, mask)
         # Inside a GradientTape the float comes back as a TapeScalar that tape.gradient can differentiate
         # (it finds the predictions by identity: the array the layer returned, not a cast copy).
-        return tape.record_loss(self, given_true, given_pred, sample_weight, self._reduced(values, sample_weight))
+        return tape.record_loss(self, given_true, given_pred, sample_weight, self._reduced(values, weights))
 
     def _reduced(self, values, sample_weight):
         reduced = _reduce(values, sample_weight, self.reduction, type(self).__name__)
@@ -1246,13 +1297,13 @@ class Loss(abc.ABC):
             return backend.to_float(reduced)
         return reduced
 
-    def value_and_gradient(self, y_true, y_pred, sample_weight=None):
+    def value_and_gradient(self, y_true, y_pred, sample_weight=None, *, mask=None):
         """``(self(y_true, y_pred, sample_weight), self.gradient(...))`` from one forward pass (the engine's step)."""
         y_true, y_pred = self._prepare(y_true, y_pred)
-        values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
-        return self._reduced(values, sample_weight), self._gradient_from(y_true, y_pred, values, sample_weight)
+        y_true, values, weights = self._masked_values(y_true, y_pred, sample_weight, mask)
+        return self._reduced(values, weights), self._gradient_from(y_true, y_pred, values, weights)
 
-    def gradient(self, y_true, y_pred, sample_weight=None):
+    def gradient(self, y_true, y_pred, sample_weight=None, *, mask=None):
         """Derivative of ``self(y_true, y_pred, sample_weight)`` w.r.t. ``y_pred``.
 
         For ``reduction=None``/``'none'`` it is the derivative of the sum of the
@@ -1269,8 +1320,8 @@ class Loss(abc.ABC):
             An array of shape ``S`` in the compute dtype.
         """
         y_true, y_pred = self._prepare(y_true, y_pred)
-        values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
-        return self._gradient_from(y_true, y_pred, values, sample_weight)
+        y_true, values, weights = self._masked_values(y_true, y_pred, sample_weight, mask)
+        return self._gradient_from(y_true, y_pred, values, weights)
 
     def _gradient_from(self, y_true, y_pred, values, sample_weight):
         d_values = _reduce_backward(values, sample_weight, self.reduction, type(self).__name__)
@@ -1496,38 +1547,71 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
     Args:
         from_logits: whether ``y_pred`` holds logits.
+        ignore_class: None, or a label (an int: -1 or 255 for padding, say) whose entries
+            are left out: their loss is 0 and, as in Keras, a mean reduction averages over
+            the other entries only.
         axis: the class axis (only -1).
-
-    Keras's ``ignore_class`` option is not implemented.
     """
 
     _forward = staticmethod(_scce_forward)
     _backward = staticmethod(_scce_backward)
 
-    def __init__(self, from_logits=False, reduction="sum_over_batch_size", axis=-1,
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
                  name="sparse_categorical_crossentropy", dtype=None):
         if axis != -1:
             raise ValueError(
                 f"SparseCategoricalCrossentropy: only axis=-1 is supported. Received: axis={axis!r}"
             )
+        if ignore_class is not None and (isinstance(ignore_class, bool)
+                                         or not isinstance(ignore_class, numbers.Integral)):
+            raise TypeError(
+                f"SparseCategoricalCrossentropy: ignore_class must be None or an int label. "
+                f"Received: ignore_class={ignore_class!r}"
+            )
         super().__init__(reduction=reduction, name=name, dtype=dtype,
                          from_logits=bool(from_logits), axis=axis)
         self.from_logits = bool(from_logits)
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
         self.axis = axis
+
+    def get_config(self):
+        config = {**super().get_config(), "ignore_class": self.ignore_class}
+        config.pop("axis")  # Keras's config has no axis for this loss (it is always -1)
+        return config
 
     def _line_up(self, y_true, y_pred):
         return y_true, y_pred
 
-    def value_and_gradient(self, y_true, y_pred, sample_weight=None):
+    def _own_mask(self, y_true, y_pred):
+        return _ignore_class(y_true, y_pred, self.ignore_class)
+
+    def value_and_gradient(self, y_true, y_pred, sample_weight=None, *, mask=None):
         if not self.from_logits:
-            return super().value_and_gradient(y_true, y_pred, sample_weight)
+            return super().value_and_gradient(y_true, y_pred, sample_weight, mask=mask)
         y_true, y_pred = self._prepare(y_true, y_pred)
         if y_pred.ndim < 1:
-            return super().value_and_gradient(y_true, y_pred, sample_weight)  # its error message
+            return super().value_and_gradient(y_true, y_pred, sample_weight, mask=mask)  # its error message
+        y_true, own = self._own_mask(y_true, y_pred)
         values, d_logits = _scce_logits_value_and_gradient(y_true, y_pred, type(self).__name__)
+        if own is not None:
+            values = backend.xp.where(own, values, values.dtype.type(0))
+            mask = own if mask is None else backend.xp.asarray(mask, dtype=bool) & own
+        if mask is not None:
+            sample_weight = apply_mask(sample_weight, mask, values.dtype, self.reduction)
         d_values = _reduce_backward(values, sample_weight, self.reduction, type(self).__name__)
         d_logits *= d_values[..., None]
         return self._reduced(values, sample_weight), d_logits
+
+
+def _ignore_class(y_true, y_pred, ignore_class):
+    """``(labels, kept)``: Keras's ``ignore_class``, the ignored labels replaced by 0 (or ``kept`` None)."""
+    if ignore_class is None:
+        return y_true, None
+    xp = backend.xp
+    if y_true.ndim == y_pred.ndim and y_true.ndim > 0 and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    kept = y_true != y_true.dtype.type(ignore_class)
+    return xp.where(kept, y_true, y_true.dtype.type(0)), kept
 
 
 class SquaredHinge(_FunctionLoss):

@@ -41,6 +41,18 @@ class Trainer:
         self._regularized_cache = (None, [])  # (cache key, every regularized weight): see _weight_regularizers
 
     # ---------------------------------------------------------------- compile
+    @property
+    def loss(self):
+        """What ``compile`` was given as ``loss`` (None before compile), as Keras's ``model.loss``."""
+        spec = getattr(self, "_loss_spec", None)
+        return None if spec is None else spec[0]
+
+    @loss.setter
+    def loss(self, value):
+        # As in Keras, the attribute only: the compiled losses stay until the next compile.
+        spec = getattr(self, "_loss_spec", None) or (None, None, None)
+        self._loss_spec = (value,) + tuple(spec[1:])
+
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs):
         """Choose the optimizer, the loss(es) and the metrics.
 
@@ -227,20 +239,26 @@ class Trainer:
         masks = getattr(caches, "output_masks", None) or [None] * len(outputs)
         for index, (y_true, y_pred, weights) in enumerate(zip(ys, outputs, sample_weights)):
             loss_object, weight = self._losses[index], self._loss_weights[index]
-            if masks[index] is not None:
-                weights = masked_sample_weight(weights, masks[index], y_pred.dtype, loss_object.reduction)
             target, position = y_pred, self._logits_node(index)
             logits = None if position is None else self._nodes[position].layer.pre_activation(caches[position])
             if logits is None:
                 position = None  # this call's output carries no logits (a masked Softmax layer)
             else:
                 loss_object, target = self._logit_losses[index][1], logits
+            # Keras: the output's mask and the loss's own (ignore_class) are combined, then folded
+            # into the sample weights; a loss that cannot take the mask gets it folded in here.
+            masked = {}
+            if masks[index] is not None:
+                if _takes_mask(loss_object):
+                    masked["mask"] = masks[index]
+                else:
+                    weights = losses.apply_mask(weights, masks[index], y_pred.dtype, loss_object.reduction)
             grad = None
             if with_gradients:
-                value, grad = loss_object.value_and_gradient(y_true, target, sample_weight=weights)
+                value, grad = loss_object.value_and_gradient(y_true, target, sample_weight=weights, **masked)
                 grad = grad * grad.dtype.type(weight) if weight != 1.0 else grad
             else:
-                value = loss_object(y_true, target, sample_weight=weights)
+                value = loss_object(y_true, target, sample_weight=weights, **masked)
             value = backend.to_float(value)
             per_output.append(value)
             total += weight * value
@@ -1037,6 +1055,13 @@ def _logits_activation(loss_object):
     return _probability_activation(loss_object)
 
 
+def _takes_mask(loss_object):
+    """Whether the loss's own methods take a predictions' mask (course_lib's Loss does; an override may not)."""
+    kind = type(loss_object)
+    return all("mask" in (getattr(getattr(kind, name, None), "__kwdefaults__", None) or {})
+               for name in ("__call__", "value_and_gradient"))
+
+
 def _output_logits_activation(layer):
     """The activation whose logits ``layer``'s output carries (the engine's logits protocol), or None."""
     hook = getattr(layer, "output_logits_activation", None)
@@ -1078,28 +1103,6 @@ def _take(arrays, index):
     if arrays is None:
         return None
     return [None if a is None else a[index] for a in arrays]
-
-
-def masked_sample_weight(sample_weight, mask, dtype, reduction):
-    """Keras's ``apply_mask``: an output's mask folded into the sample weights of its loss.
-
-    For a mean reduction the kept entries weigh ``total / kept`` and the masked
-    ones 0, so the loss is the mean over the kept time steps only.
-    """
-    xp = backend.xp
-    mask = xp.asarray(mask, dtype=bool)
-    if reduction in ("mean", "sum_over_batch_size"):
-        kept = int(mask.sum())
-        scale = mask.size / kept if kept else 0.0
-        float_mask = xp.where(mask, xp.asarray(scale, dtype=dtype), xp.asarray(0, dtype=dtype))
-    else:
-        float_mask = mask.astype(dtype)
-    if sample_weight is None:
-        return float_mask
-    weights = xp.asarray(sample_weight, dtype=dtype)
-    while weights.ndim < float_mask.ndim:
-        weights = weights[..., None]
-    return float_mask * weights
 
 
 def _sample_weights(model, ys, sample_weight, class_weight, where):
