@@ -638,7 +638,9 @@ def _saving_class_name(layer):
         return "sequential"
     if isinstance(layer, models.Model):
         return "functional"
-    return backend.snake_case(type(layer).__name__)
+    # Keras names a layer's group after its Python class, which may differ from its public name
+    # (GroupQueryAttention is Keras's class GroupedQueryAttention): such a layer says so.
+    return getattr(type(layer), "_keras_saving_name", None) or backend.snake_case(type(layer).__name__)
 
 
 def _write_h5(model, filepath):

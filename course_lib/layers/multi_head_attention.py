@@ -84,6 +84,45 @@ class _Projection(Layer):
         self.built = True
 
 
+def _check_shared_options(where, dropout, sliding_window, seed, use_gate, activity_regularizer):
+    """The argument checks MultiHeadAttention and GroupQueryAttention share (Keras's words where it has them)."""
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"{where}: dropout must be a float in the range [0, 1). Received: dropout={dropout!r}")
+    if sliding_window is not None and not _positive_int(sliding_window):
+        raise ValueError(
+            f"{where}: sliding_window must be None or a positive int. Received: sliding_window={sliding_window!r}")
+    if seed is not None and not isinstance(seed, int):
+        raise ValueError(f"{where}: seed must be an int or None. Received: seed={seed!r}")
+    _not_yet_supported(where, use_gate=use_gate or None, activity_regularizer=activity_regularizer)
+
+
+def _set_weight_options(layer, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                        kernel_constraint, bias_constraint, seed):
+    """An attention layer's initializers, regularizers, constraints, seed and dropout generator."""
+    layer.seed = seed
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+    layer.kernel_regularizer = regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = regularizers.get(bias_regularizer)
+    layer.kernel_constraint = constraints.get(kernel_constraint)
+    layer.bias_constraint = constraints.get(bias_constraint)
+    layer._rng = backend.rng(seed) if seed is not None else None
+
+
+def _weight_options_config(layer):
+    """The config entries of an attention layer's initializers, regularizers, constraints and seed, in Keras's order."""
+    return {
+        "kernel_initializer": initializers.serialize(layer.kernel_initializer),
+        "bias_initializer": initializers.serialize(layer.bias_initializer),
+        "kernel_regularizer": regularizers.serialize(layer.kernel_regularizer),
+        "bias_regularizer": regularizers.serialize(layer.bias_regularizer),
+        "activity_regularizer": None,
+        "kernel_constraint": constraints.serialize(layer.kernel_constraint),
+        "bias_constraint": constraints.serialize(layer.bias_constraint),
+        "seed": layer.seed,
+    }
+
+
 class MultiHeadAttention(Layer):
     """Multi-head attention (多头注意力), as in "Attention is all you need".
 
@@ -137,6 +176,7 @@ class MultiHeadAttention(Layer):
 
     supports_masking = True
     uses_mask = True
+    _uses_query_mask_argument = False  # an eager call's query_mask= is ignored, as Keras ignores it
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  attention_axes=None, flash_attention=None, kernel_initializer="glorot_uniform",
@@ -151,14 +191,7 @@ class MultiHeadAttention(Layer):
         if value_dim is not None and not _positive_int(value_dim):
             raise ValueError(
                 f"{where}: value_dim must be a positive int or None. Received: value_dim={value_dim!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ValueError(f"{where}: dropout must be a float in the range [0, 1). Received: dropout={dropout!r}")
-        if sliding_window is not None and not _positive_int(sliding_window):
-            raise ValueError(
-                f"{where}: sliding_window must be None or a positive int. Received: sliding_window={sliding_window!r}")
-        if seed is not None and not isinstance(seed, int):
-            raise ValueError(f"{where}: seed must be an int or None. Received: seed={seed!r}")
-        _not_yet_supported(where, use_gate=use_gate or None, activity_regularizer=activity_regularizer)
+        _check_shared_options(where, dropout, sliding_window, seed, use_gate, activity_regularizer)
         self._attention_axes = _attention_axes(attention_axes, where)
         self._output_shape = _output_shape(output_shape, where)
         self._flash_attention = bool(flash_attention)
@@ -173,14 +206,8 @@ class MultiHeadAttention(Layer):
         self.dropout = float(dropout)
         self.use_bias = bool(use_bias)
         self.sliding_window = sliding_window
-        self.seed = seed
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self._rng = backend.rng(seed) if seed is not None else None
+        _set_weight_options(self, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                            kernel_constraint, bias_constraint, seed)
         dtype = self.dtype
         self._query_dense, self._key_dense, self._value_dense, self._output_dense = (
             _Projection(name=name, dtype=dtype, trainable=self.trainable) for name, _, _ in _PROJECTIONS)
@@ -269,7 +296,8 @@ class MultiHeadAttention(Layer):
                     f"layer was called with {self._graph_options}. Received: {options}. Use a second layer.")
             masks = None
         else:
-            masks = [None, value_mask, key_mask]  # Keras ignores an explicit query_mask
+            # Keras's MultiHeadAttention ignores an explicit query_mask; its GroupQueryAttention uses it.
+            masks = [query_mask if self._uses_query_mask_argument else None, value_mask, key_mask]
         self._call_state = (options, masks, constant_mask)
         try:
             outputs = super().__call__(inputs, training=training, **kwargs)
@@ -357,14 +385,7 @@ class MultiHeadAttention(Layer):
             if shape[-1] is None:
                 raise ValueError(
                     f"{self._where()}: the last dimension of the {name} must be known. Received: {name} shape {shape}")
-        heads = self.num_heads
-        out = self._output_shape or (query_shape[-1],)
-        layout = (
-            ((query_shape[-1], heads, self.key_dim), (heads, self.key_dim)),
-            ((full_key[-1], heads, self.key_dim), (heads, self.key_dim)),
-            ((value_shape[-1], heads, self.value_dim), (heads, self.value_dim)),
-            ((heads, self.value_dim) + tuple(out), tuple(out)),
-        )
+        layout = self._weight_layout(query_shape, value_shape, full_key)
         # The layer's weights are its projections' (the same Variables), in Keras's order.
         self._params, self._variables, self._trainable_names = {}, {}, []
         for (name, _, _), child, (kernel_shape, bias_shape) in zip(_PROJECTIONS, self._projections(), layout):
@@ -379,6 +400,17 @@ class MultiHeadAttention(Layer):
         if key_shape is not None:
             self._build_shapes_dict["key_shape"] = list(key_shape)
         self.built = True
+
+    def _weight_layout(self, query_shape, value_shape, key_shape):
+        """``((kernel shape, bias shape), ...)`` of the four projections, in :data:`_PROJECTIONS`'s order."""
+        heads = self.num_heads
+        out = self._output_shape or (query_shape[-1],)
+        return (
+            ((query_shape[-1], heads, self.key_dim), (heads, self.key_dim)),
+            ((key_shape[-1], heads, self.key_dim), (heads, self.key_dim)),
+            ((value_shape[-1], heads, self.value_dim), (heads, self.value_dim)),
+            ((heads, self.value_dim) + tuple(out), tuple(out)),
+        )
 
     def get_build_config(self):
         """Keras's build config: ``{"shapes_dict": {"query_shape": ..., "value_shape": ...(, "key_shape")}}``."""
@@ -578,14 +610,7 @@ class MultiHeadAttention(Layer):
             output_shape=self._output_shape,
             attention_axes=self._attention_axes,
             sliding_window=self.sliding_window,
-            kernel_initializer=initializers.serialize(self.kernel_initializer),
-            bias_initializer=initializers.serialize(self.bias_initializer),
-            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-            bias_regularizer=regularizers.serialize(self.bias_regularizer),
-            activity_regularizer=None,
-            kernel_constraint=constraints.serialize(self.kernel_constraint),
-            bias_constraint=constraints.serialize(self.bias_constraint),
-            seed=self.seed,
+            **_weight_options_config(self),
         )
         return config
 

@@ -25,79 +25,18 @@ import keras  # noqa: E402  (Keras 3, the library tf.keras is)
 
 pytestmark = pytest.mark.parity
 
-RTOL, ATOL = 1e-5, 1e-5
-B, TQ, TV, DQ, DV, DK = 2, 3, 4, 5, 6, 7
-
-
-def _normal(shape, seed, scale=1.0):
-    return (np.random.default_rng(seed).normal(size=shape) * scale).astype("float32")
-
-
-def _flat(value):
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+from attention_tape import (  # noqa: E402
+    ATOL, B, DK, DQ, DV, RTOL, TQ, TV, attention_mask as _attention_mask, compare,
+    flat as _flat, inputs as _inputs, normal as _normal, pair,
+)
 
 
 def _pair(options, inputs, seed=3):
-    """The Keras and course_lib layers, built on ``inputs`` and holding the same weights."""
-    theirs = keras.layers.MultiHeadAttention(**options)
-    ours = cl.layers.MultiHeadAttention(**options)
-    query, value, key = inputs
-    theirs(query, value, key=key)
-    ours(query, value, key=key)
-    weights = [_normal(w.shape, seed + i, 0.5) for i, w in enumerate(theirs.get_weights())]
-    theirs.set_weights(weights)
-    ours.set_weights(weights)
-    return theirs, ours
-
-
-def _keras_run(layer, inputs, call, upstream, training=False):
-    """Keras's outputs and the gradients w.r.t. the given inputs and the trainable weights."""
-    query, value, key = [None if x is None else tf.constant(x) for x in inputs]
-    given = [t for t in (query, value, key) if t is not None]
-    with tf.GradientTape() as tape:
-        for tensor in given:
-            tape.watch(tensor)
-        outputs = _flat(layer(query, value, key=key, training=training, **call))
-        total = sum(tf.reduce_sum(y * d) for y, d in zip(outputs, upstream))
-    grads = tape.gradient(total, given + list(layer.trainable_weights))
-    return [y.numpy() for y in outputs], [g.numpy() for g in grads]
-
-
-def _course_run(layer, inputs, call, upstream, training=False):
-    query, value, key = inputs
-    outputs = _flat(layer(query, value, key=key, training=training, **call))
-    input_grads = layer.backward(upstream if len(outputs) > 1 else upstream[0])
-    input_grads = [g for g in input_grads if g is not None][:len([x for x in inputs if x is not None])]
-    return outputs, input_grads + [layer.grads[name] for name in layer.trainable_weight_names]
+    return pair("MultiHeadAttention", options, inputs, seed)
 
 
 def _compare(options, inputs, call, training=False, before=None, seed=3):
-    theirs, ours = _pair(options, inputs, seed)
-    if before is not None:
-        before(theirs, ours)
-    outputs = _flat(ours(*inputs[:2], key=inputs[2], training=training, **call))
-    upstream = [_normal(y.shape, 50 + i) for i, y in enumerate(outputs)]
-    if before is not None:
-        before(theirs, ours)
-    keras_outputs, keras_grads = _keras_run(theirs, inputs, call, upstream, training)
-    if before is not None:
-        before(theirs, ours)
-    our_outputs, our_grads = _course_run(ours, inputs, call, upstream, training)
-    assert len(our_outputs) == len(keras_outputs) and len(our_grads) == len(keras_grads)
-    for mine, reference in zip(our_outputs + our_grads, keras_outputs + keras_grads, strict=True):
-        np.testing.assert_allclose(mine, reference, rtol=RTOL, atol=ATOL)
-    return ours, our_outputs
-
-
-def _inputs(key_given=True, tq=TQ, tv=TV):
-    query, value = _normal((B, tq, DQ), 11), _normal((B, tv, DV if key_given else DQ), 12)
-    return [query, value, _normal((B, tv, DK), 13) if key_given else None]
-
-
-def _attention_mask(tq=TQ, tv=TV):
-    mask = np.random.default_rng(6).random((B, tq, tv)) > 0.35
-    mask[0, 1] = False  # a fully masked query row: Keras's two softmax paths differ there
-    return mask
+    return compare("MultiHeadAttention", options, inputs, call, training, before, seed)
 
 
 LAYER_CONFIGS = [

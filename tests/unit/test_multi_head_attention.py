@@ -19,12 +19,18 @@ from course_lib.ops import attention as ops
 from course_lib.testing.gradient_check import assert_gradients_close, check_gradients
 from course_lib.testing.layer_test import layer_test
 
-B, TQ, TV, DQ, DV, DK = 2, 3, 4, 5, 6, 7
-TOLERANCE = 1e-6
+from attention_checks import (  # noqa: E402
+    B, DK, DQ, DV, TOLERANCE, TQ, TV, assert_report as _assert_report, checked_layer, fixed_call,
+    layer_inputs as _layer_inputs, normal as _normal, randomize as _randomize,
+)
 
 
-def _normal(shape, seed, scale=1.0):
-    return np.random.default_rng(seed).normal(size=shape) * scale
+def _fixed_call(**call_options):
+    return fixed_call(cl.layers.MultiHeadAttention, **call_options)
+
+
+def _checked_layer(options, inputs, training=False, before_forward=None, **call_options):
+    return checked_layer(cl.layers.MultiHeadAttention, options, inputs, training, before_forward, **call_options)
 
 
 # ------------------------------------------------------------ adapters for the kernels
@@ -87,16 +93,6 @@ def _mha_kernel(weights, key_given=True, mask=None, dropout_mask=None):
         return [d_query, d_value] + ([d_key] if key_given else []), grads
 
     return Kernel(forward, backward, weights)
-
-
-def _assert_report(report, zero_gradients=()):
-    """Every entry below TOLERANCE, except the weights whose gradient is exactly zero (checked to be zero)."""
-    failed = {name: entry for name, entry in report.entries.items()
-              if entry[0] >= TOLERANCE and name not in zero_gradients}
-    assert not failed, str(report)
-    for name in zero_gradients:
-        _, _, analytic, numeric = report.entries[name]
-        assert abs(analytic) < 1e-10 and abs(numeric) < 1e-7, str(report)
 
 
 # ------------------------------------------------------------ softmax
@@ -320,36 +316,6 @@ def test_the_kernels_keep_float32():
 
 
 # ------------------------------------------------------------ the layer: gradients
-def _fixed_call(**call_options):
-    """MultiHeadAttention with its call options fixed, so check_gradients (which calls ``layer(x)``) sees them."""
-
-    class FixedCall(cl.layers.MultiHeadAttention):
-        def __call__(self, inputs, training=None):
-            return super().__call__(inputs, training=training, **call_options)
-
-    return FixedCall
-
-
-def _layer_inputs(key_given=True, tq=TQ, tv=TV):
-    inputs = [_normal((B, tq, DQ), 11), _normal((B, tv, DV), 12)]
-    return inputs + [_normal((B, tv, DK), 13)] if key_given else [inputs[0], _normal((B, tv, DQ), 12)]
-
-
-def _randomize(layer, seed=3):
-    layer.set_weights([_normal(w.shape, seed + i, 0.5).astype(w.dtype) for i, w in enumerate(layer.get_weights())])
-
-
-def _checked_layer(options, inputs, training=False, before_forward=None, **call_options):
-    with backend.floatx_scope("float64"):
-        layer = _fixed_call(**call_options)(**options)
-        layer(inputs)
-        _randomize(layer)
-        report = check_gradients(layer, inputs, training=training, before_forward=before_forward, epsilon=1e-5)
-    _assert_report(report, zero_gradients={"key/bias"} & set(layer.trainable_weight_names))
-    assert list(report.entries) == [f"input_{i}" for i in range(len(inputs))] + layer.trainable_weight_names
-    return layer, report
-
-
 LAYER_CONFIGS = [
     {"num_heads": 1, "key_dim": 3},
     {"num_heads": 3, "key_dim": 2, "value_dim": 4},
