@@ -29,6 +29,11 @@ tf = pytest.importorskip("tensorflow")
 keras = tf.keras
 from keras.src.legacy import layers as legacy_layers  # noqa: E402
 
+from augmentation_tape import (  # noqa: E402
+    assert_transform_matches, config_without_name as _config, images as _images,
+    keras_transformation as _keras_transformation,
+)
+
 pytestmark = pytest.mark.parity
 
 RTOL, ATOL = 1e-5, 5e-5
@@ -55,24 +60,6 @@ _IDS = [f"{name}-{i}" for i, (name, _) in enumerate(LAYER_CASES)]
 _NO_SEED = {"AutoContrast"}
 
 
-def _numpy(value):
-    if isinstance(value, dict):
-        return {key: _numpy(item) for key, item in value.items()}
-    if isinstance(value, (tuple, list)):
-        return type(value)(_numpy(item) for item in value)
-    if isinstance(value, tf.TensorShape):
-        return tuple(value)
-    if hasattr(value, "numpy"):
-        return value.numpy()
-    return value
-
-
-def _config(layer):
-    config = dict(layer.get_config())
-    config.pop("name")
-    return config
-
-
 def _pair(name, kwargs, data_format="channels_last"):
     kwargs = dict(kwargs, data_format=data_format)
     if name not in _NO_SEED:
@@ -80,48 +67,14 @@ def _pair(name, kwargs, data_format="channels_last"):
     return getattr(keras.layers, name)(**kwargs), getattr(cl.layers, name)(**kwargs)
 
 
-def _images(generator, shape, kwargs, data_format):
-    x = (generator.random(shape) * 255).astype("float32")
-    low, high = kwargs.get("value_range", (0, 255))
-    x = x / 255 * (high - low) + low
-    return np.moveaxis(x, -1, -3).copy() if data_format == "channels_first" else x
-
-
-def _keras_transformation(layer, x, seed=3):
-    return _numpy(layer.get_random_transformation(x, training=True, seed=keras.random.SeedGenerator(seed)))
-
-
-def _same_structure(own, theirs):
-    if isinstance(theirs, dict):
-        assert own.keys() == theirs.keys()
-        for key, value in theirs.items():
-            if hasattr(value, "shape"):
-                assert tuple(np.shape(own[key])) == value.shape, key
-                assert np.asarray(own[key]).dtype == value.dtype, key
-    elif theirs is None:
-        assert own is None
-    else:
-        assert np.shape(own) == theirs.shape and np.asarray(own).dtype == theirs.dtype
-
-
 @pytest.mark.parametrize("name, kwargs", LAYER_CASES, ids=_IDS)
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_transform_images_with_keras_s_transformation(name, kwargs, data_format):
     generator = np.random.default_rng(7)
     for shape in [(3, 7, 8, 3), (7, 8, 3)]:
-        x = _images(generator, shape, kwargs, data_format)
         theirs, ours = _pair(name, kwargs, data_format)
-        transformation = _keras_transformation(theirs, x)
-        expected = np.asarray(theirs.transform_images(x, transformation, training=True)) if len(shape) == 4 else (
-            np.asarray(theirs.transform_single_image(x, transformation, training=True)))
-        result = ours.transform_images(x, transformation, training=True)
-        assert result.shape == expected.shape and result.dtype == expected.dtype
-        if name in EXACT:
-            np.testing.assert_array_equal(result, expected)
-        else:
-            np.testing.assert_allclose(result, expected, rtol=RTOL, atol=ATOL)
-        # Our own draw has Keras's structure: the same keys, shapes and dtypes.
-        _same_structure(ours.get_random_transformation(x, training=True), transformation)
+        assert_transform_matches(theirs, ours, _images(generator, shape, kwargs, data_format), name in EXACT,
+                                 RTOL, ATOL)
 
 
 def test_transformations_that_change_the_images_were_drawn():

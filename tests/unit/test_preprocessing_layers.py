@@ -19,6 +19,7 @@ from course_lib.layers import (
 from course_lib.layers.preprocessing import rotation_transforms
 from course_lib.ops import image as image_ops
 from course_lib.testing import assert_gradients_close
+from augmentation_checks import pinned as _pinned  # noqa: E402  (tests/unit's shared helpers)
 
 RANDOM_LAYERS = [
     (RandomFlip, {}),
@@ -32,17 +33,6 @@ RANDOM_LAYERS = [
 
 def _images(generator, shape=(4, 9, 10, 3), high=255.0):
     return (generator.random(shape) * high).astype("float32")
-
-
-def _pinned(layer_class, transformation, **kwargs):
-    """A ``layer_class`` whose every draw is ``transformation`` (what a gradient check needs)."""
-
-    class Pinned(layer_class):
-        def get_random_transformation(self, data, training=True, seed=None):
-            return transformation if training else super().get_random_transformation(data, training, seed)
-
-    Pinned.__name__ = layer_class.__name__
-    return Pinned(**kwargs)
 
 
 # ------------------------------------------------------------------ bad input

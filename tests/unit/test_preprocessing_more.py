@@ -10,6 +10,7 @@ from course_lib.layers import (
     RandomShear, RandomWidth, Solarization,
 )
 from course_lib.testing import assert_gradients_close
+from augmentation_checks import pinned as _pinned  # noqa: E402  (tests/unit's shared helpers)
 
 RANDOM_LAYERS = [
     (RandomHeight, {"factor": (0.4, 0.6)}),
@@ -24,24 +25,8 @@ RANDOM_LAYERS = [
 ]
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
 def _images(generator, shape=(3, 6, 7, 3), high=255.0):
     return (generator.random(shape) * high).astype("float32")
-
-
-def _pinned(layer_class, transformation, **kwargs):
-    """A ``layer_class`` whose every draw while training is ``transformation``."""
-
-    class Pinned(layer_class):
-        def get_random_transformation(self, data, training=True, seed=None):
-            return transformation if training else super().get_random_transformation(data, training, seed)
-
-    Pinned.__name__ = layer_class.__name__
-    return Pinned(**kwargs)
 
 
 # ------------------------------------------------------------------ bad input
