@@ -190,6 +190,23 @@ class SpectralNormalization(Wrapper):
         inner, snapshot = cache
         return self._with_kernel(snapshot, lambda: self.layer.weight_gradients(output_grads, inner))
 
+    # The engine's logits protocol, delegated: Keras's wrapper returns the wrapped layer's output
+    # itself, so its `_keras_logits` (a Dense with a sigmoid, in a GAN's discriminator) reach the loss.
+    def output_logits_activation(self):
+        hook = getattr(self.layer, "output_logits_activation", None)
+        return None if hook is None else hook()
+
+    def pre_activation(self, cache):
+        return self.layer.pre_activation(cache[0])
+
+    def logits_gradient(self, output_grads, cache):
+        inner, snapshot = cache
+        return self._with_kernel(snapshot, lambda: self.layer.logits_gradient(output_grads, inner))
+
+    def backward_from_logits(self, dpre, cache, need_dx=True):
+        inner, snapshot = cache
+        return self._with_kernel(snapshot, lambda: self.layer.backward_from_logits(dpre, inner, need_dx))
+
     # ------------------------------------------------------------ saving
     def save_own_variables(self, store):
         # Keras tracks the kernel as the wrapper's own variable too: vars/0 = kernel, vars/1 = vector_u.

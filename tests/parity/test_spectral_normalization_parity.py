@@ -109,6 +109,30 @@ def test_optimizer_steps_of_a_named_model_match_keras():
     np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), **TOL)
 
 
+def test_a_saturated_sigmoid_discriminator_is_scored_from_its_logits_as_keras_does():
+    """Keras's wrapper returns the wrapped Dense's output itself, logits (`_keras_logits`) included: the
+    binary crossentropy of a confident discriminator is computed from them, in both libraries."""
+    from course_lib.testing.keras_bridge import copy_weights
+
+    def build(lib):
+        inputs = lib.Input((6,), name="x")
+        head = lib.layers.Dense(1, activation="sigmoid", name="d")
+        return lib.Model(inputs, lib.layers.SpectralNormalization(head, name="sn")(inputs), name="disc")
+
+    theirs, ours = build(keras), build(cl)
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((16, 6)) * 60).astype("float32")  # logits in the hundreds: probabilities 0 and 1
+    y = (rng.random((16, 1)) < 0.5).astype("float32")
+    copy_weights(theirs, ours)
+    theirs.compile(optimizer=keras.optimizers.SGD(0.01, name="sgd"), loss="binary_crossentropy")
+    ours.compile(optimizer=cl.optimizers.SGD(0.01, name="sgd"), loss="binary_crossentropy")
+    np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0), rtol=1e-5)
+    for _ in range(3):
+        np.testing.assert_allclose(float(ours.train_on_batch(x, y)), float(theirs.train_on_batch(x, y)), rtol=1e-5)
+    for mine, keras_weight in zip(ours.get_layer("sn").get_weights(), theirs.get_layer("sn").get_weights()):
+        np.testing.assert_allclose(mine, keras_weight, rtol=1e-5, atol=1e-6)
+
+
 def test_config_matches_keras_and_round_trips():
     ours = cl.layers.SpectralNormalization(cl.layers.Dense(3, name="d"), power_iterations=2, name="sn")
     theirs = keras.layers.SpectralNormalization(keras.layers.Dense(3, name="d"), power_iterations=2, name="sn")
