@@ -68,3 +68,30 @@ def assert_transform_matches(theirs, ours, x, exact, rtol, atol):
     else:
         np.testing.assert_allclose(result, expected, rtol=rtol, atol=atol)
     same_structure(ours.get_random_transformation(x, training=True), transformation)
+
+
+def assert_draw_changes_images(theirs, x, name):
+    """A test case is not vacuous: with Keras's draw, Keras's layer changes the images."""
+    changed = np.asarray(theirs.transform_images(x, keras_transformation(theirs, x), training=True))
+    assert not np.allclose(changed, x), name
+
+
+def assert_inference_matches(make_pair, exact=True, rtol=0.0, atol=0.0):
+    """At inference both layers of ``make_pair()`` give Keras's values and dtypes, for uint8, float32 and float64."""
+    images = (np.random.default_rng(9).random((2, 7, 8, 3)) * 255).astype("uint8")
+    for x in (images, images.astype("float32"), images.astype("float64")):
+        theirs, ours = make_pair()
+        expected = np.asarray(theirs(x, training=False))
+        result = ours(x, training=False)
+        assert result.dtype == expected.dtype and result.shape == expected.shape, (result.dtype, expected.dtype)
+        if exact:
+            np.testing.assert_array_equal(result, expected)
+        else:
+            np.testing.assert_allclose(result, expected, rtol=rtol, atol=atol)
+
+
+def assert_configs_match(theirs, ours, shape=(None, 9, 10, 3)):
+    """The same config (but the name), ours rebuilt from Keras's, and the same output shape."""
+    assert config_without_name(ours) == config_without_name(theirs)
+    assert config_without_name(type(ours).from_config(theirs.get_config())) == config_without_name(theirs)
+    assert ours.compute_output_shape(shape) == tuple(theirs.compute_output_shape(shape))
