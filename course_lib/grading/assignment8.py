@@ -369,20 +369,28 @@ def _speed_case(apply_affine_nearest, rng):
         for _ in range(2):
             reference_seconds = min(reference_seconds,
                                     _timed(lambda: reference_apply_affine_nearest(image, matrix, "nearest"))[1])
-        arguments = (_copy(image), _copy(matrix), "nearest", 0.0)
-        try:
-            received, seconds = _timed(lambda: call_student("apply_affine_nearest", apply_affine_nearest, *arguments,
-                                                            time_limit=SPEED_TIME_LIMIT, notes=notes))
-        except StudentCodeError as error:
-            if "did not return within" not in str(error):
-                raise
-            raise StudentCodeError(f"apply_affine_nearest did not return within {SPEED_TIME_LIMIT:g} s on an image of "
-                                   f"{pixels} pixels: vectorise it (every pixel's coordinates at once, with "
-                                   "np.indices or np.meshgrid; no Python loop over pixels)") from None
+        def timed_call():
+            arguments = (_copy(image), _copy(matrix), "nearest", 0.0)
+            try:
+                return _timed(lambda: call_student("apply_affine_nearest", apply_affine_nearest, *arguments,
+                                                   time_limit=SPEED_TIME_LIMIT, notes=notes))
+            except StudentCodeError as error:
+                if "did not return within" not in str(error):
+                    raise
+                raise StudentCodeError(
+                    f"apply_affine_nearest did not return within {SPEED_TIME_LIMIT:g} s on an image of {pixels} "
+                    "pixels: vectorise it (every pixel's coordinates at once, with np.indices or np.meshgrid; "
+                    "no Python loop over pixels)") from None
+
+        received, seconds = timed_call()
         budget = min(max(SPEED_SECONDS, SPEED_FACTOR * reference_seconds), SPEED_MAX_SECONDS)
+        reason = _pixels_reason(expected, received)
+        if reason is None and seconds > budget:
+            # A busy machine (a whole class graded at once) can slow one call down: a vectorised warp
+            # gets a second run, and the faster counts; a loop over the pixels (5 s or more) fails both.
+            seconds = min(seconds, timed_call()[1])
         notes.append(f"apply_affine_nearest took {seconds:.2f} s on {pixels} pixels (the reference "
                      f"{reference_seconds:.3f} s; at most {budget:.1f} s accepted)")
-        reason = _pixels_reason(expected, received)
         if reason is None and seconds > budget:
             reason = (f"took {seconds:.2f} s on an image of {pixels} pixels, more than the {budget:.1f} s accepted: "
                       "is there a Python loop over pixels?")
