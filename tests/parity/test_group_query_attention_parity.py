@@ -24,8 +24,8 @@ import keras  # noqa: E402  (Keras 3, the library tf.keras is)
 pytestmark = pytest.mark.parity
 
 from attention_tape import (  # noqa: E402
-    ATOL, B, DK, DQ, RTOL, TQ, TV, attention_mask as _attention_mask, compare,
-    flat as _flat, inputs as _inputs, normal as _normal, pair,
+    B, DK, DQ, TQ, TV, assert_files_cross, assert_keras_continues_training, attention_mask as _attention_mask,
+    compare, dropout_case, embedding_mask_case, inputs as _inputs, normal as _normal, pair,
 )
 
 
@@ -87,21 +87,7 @@ def test_cross_attention_with_tq_other_than_tv_and_a_sliding_window_matches_kera
 
 
 def test_dropout_in_training_matches_keras_given_the_same_mask():
-    rate, seed = 0.4, 11
-
-    def same_mask(theirs, ours):
-        ours._rng = np.random.default_rng(seed)
-        keep = np.random.default_rng(seed).random((B, 4, TQ, TV)) >= rate
-        mask = tf.constant(keep.astype("float32") / (1 - rate))
-
-        def dropout(inputs, training=None):
-            return inputs * mask if training else inputs
-
-        theirs._dropout_layer.call = dropout
-
-    ours, (output, scores) = _compare(
-        {"head_dim": 3, "num_query_heads": 4, "num_key_value_heads": 2, "dropout": rate, "seed": 1}, _inputs(),
-        {"return_attention_scores": True, "attention_mask": _attention_mask()}, training=True, before=same_mask)
+    scores = dropout_case("GroupQueryAttention", {"head_dim": 3, "num_query_heads": 4, "num_key_value_heads": 2}, heads=4)
     np.testing.assert_allclose(scores.sum(-1)[0, :, 1], 0.0)  # the fully masked row: zeros (Softmax path)
 
 
@@ -117,33 +103,10 @@ def _text_model(library, causal, scores):
     return library.Model(ids, [outputs, result[1]] if scores else outputs)
 
 
-def _padded_ids():
-    ids = np.random.default_rng(0).integers(1, 9, (4, 6))
-    ids[1, 4:] = 0  # padded at the end
-    ids[2, :3] = 0  # padded at the start
-    ids[3, 2] = 0   # a hole
-    return ids
-
-
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 @pytest.mark.parametrize("scores", [False, True], ids=["output", "with-scores"])
 def test_embedding_masks_in_a_functional_model_match_keras(causal, scores):
-    keras.utils.set_random_seed(0)
-    theirs = _text_model(keras, causal, scores)
-    ours = _text_model(cl, causal, scores)
-    theirs.set_weights([w * 2 for w in theirs.get_weights()])
-    ours.set_weights(theirs.get_weights())
-    ids = _padded_ids()
-    with tf.GradientTape() as tape:
-        keras_outputs = _flat(theirs(ids))
-        upstream = [_normal(y.shape, 40 + i) for i, y in enumerate(keras_outputs)]
-        total = sum(tf.reduce_sum(y * d) for y, d in zip(keras_outputs, upstream))
-    keras_grads = [tf.convert_to_tensor(g) for g in tape.gradient(total, theirs.trainable_weights)]
-    our_outputs = _flat(ours(ids))
-    ours.backward(upstream if scores else upstream[0])
-    our_grads = [ours.grads[name] for name in ours.trainable_weight_names]
-    for mine, reference in zip(our_outputs + our_grads, keras_outputs + keras_grads, strict=True):
-        np.testing.assert_allclose(mine, np.asarray(reference), rtol=RTOL, atol=ATOL)
+    our_outputs = embedding_mask_case(_text_model, causal, scores)
     if scores:  # padded query rows are fully masked: zero weights, as Keras's Softmax layer gives
         np.testing.assert_array_equal(our_outputs[1][1, :, 4:], 0.0)
 
@@ -194,57 +157,16 @@ def _cross_inputs():
     return [_normal((B, TQ, DQ), 1), _normal((B, TV, DQ), 2), _normal((B, TV, DK), 3), _attention_mask()]
 
 
-def _assert_same(first, second):
-    for mine, theirs in zip(_flat(first), _flat(second), strict=True):
-        np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), rtol=1e-6, atol=1e-6)
-
-
-def test_a_keras_file_opens_in_course_lib(tmp_path):
-    keras.utils.set_random_seed(2)
-    original = _cross_model(keras)
-    original.save(tmp_path / "from_keras.keras")
-    loaded = cl.models.load_model(tmp_path / "from_keras.keras")
-    assert isinstance(loaded.get_layer("gqa"), cl.layers.GroupQueryAttention)
-    assert loaded.get_layer("gqa").get_config() == original.get_layer("gqa").get_config()
-    assert loaded.count_params() == original.count_params()
-    _assert_same(loaded(_cross_inputs()), original(_cross_inputs()))
-
-
-def test_a_course_lib_file_opens_in_keras(tmp_path):
-    cl.utils.set_random_seed(2)
-    original = _cross_model(cl)
-    original.save(tmp_path / "from_course_lib.keras")
-    loaded = keras.models.load_model(tmp_path / "from_course_lib.keras")
-    assert [layer.name for layer in loaded.layers] == [layer.name for layer in original.layers]
-    assert [w.path for w in loaded.get_layer("gqa").weights] == [w.path for w in original.get_layer("gqa").weights]
-    assert loaded.get_layer("gqa").get_config() == original.get_layer("gqa").get_config()
-    _assert_same(original(_cross_inputs()), loaded(_cross_inputs()))
+def test_keras_and_weights_files_cross_both_ways(tmp_path):
+    assert_files_cross(_cross_model, _cross_inputs(), "gqa", tmp_path)
 
 
 def test_a_trained_course_lib_model_continues_training_in_keras(tmp_path):
     cl.utils.set_random_seed(3)
     original = _dense_model(cl)
     original.compile(cl.optimizers.Adam(0.01, name="adam"), "mse")
-    x, targets = _normal((16, TQ, DQ), 7), _normal((16, 2), 8)
-    original.fit(x, targets, epochs=1, batch_size=8, shuffle=False, verbose=0)
-    original.save(tmp_path / "dense.keras")
-    loaded = keras.models.load_model(tmp_path / "dense.keras")
-    _assert_same(original.predict(x, verbose=0), loaded.predict(x, verbose=0))
-    ours = original.fit(x, targets, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
-    theirs = loaded.fit(x, targets, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
-    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    assert_keras_continues_training(original, _normal((16, TQ, DQ), 7), _normal((16, 2), 8), tmp_path)
 
-
-def test_weights_files_cross_both_ways(tmp_path):
-    keras.utils.set_random_seed(4)
-    theirs, ours = _cross_model(keras), _cross_model(cl)
-    theirs.save_weights(tmp_path / "keras.weights.h5")
-    ours.load_weights(tmp_path / "keras.weights.h5")
-    _assert_same(ours(_cross_inputs()), theirs(_cross_inputs()))
-    ours.set_weights([w * 1.5 for w in ours.get_weights()])
-    ours.save_weights(tmp_path / "ours.weights.h5")
-    theirs.load_weights(tmp_path / "ours.weights.h5")
-    _assert_same(ours(_cross_inputs()), theirs(_cross_inputs()))
 
 
 def test_config_shapes_and_parameter_counts_match_keras():
