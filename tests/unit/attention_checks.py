@@ -57,3 +57,18 @@ def checked_layer(layer_class, options, inputs, training=False, before_forward=N
     assert_report(report, zero_gradients={"key/bias"} & set(layer.trainable_weight_names))
     assert list(report.entries) == [f"input_{i}" for i in range(len(inputs))] + layer.trainable_weight_names
     return layer, report
+
+
+def assert_tape_matches_backward(layer):
+    """course_lib's GradientTape gives ``layer``'s weight gradients as its own backward does (causal self-attention)."""
+    import course_lib as cl
+
+    x, target = (normal((B, TQ, DQ), seed).astype("float32") for seed in (1, 2))
+    with cl.GradientTape() as tape:
+        output = layer(x, x, use_causal_mask=True)
+        loss = cl.losses.MeanSquaredError()(target, output)
+    grads = tape.gradient(loss, layer.trainable_weights)
+    layer(x, x, use_causal_mask=True)
+    layer.backward(2 * (output - target) / output.size)
+    for name, gradient in zip(layer.trainable_weight_names, grads, strict=True):
+        np.testing.assert_allclose(gradient, layer.grads[name], rtol=1e-5, atol=1e-7)

@@ -17,8 +17,8 @@ from course_lib.testing.gradient_check import check_gradients
 from course_lib.testing.layer_test import layer_test
 
 from attention_checks import (  # noqa: E402
-    B, DK, DQ, DV, TQ, TV, assert_report as _assert_report, checked_layer, fixed_call,
-    layer_inputs as _layer_inputs, normal as _normal, randomize as _randomize,
+    B, DK, DQ, DV, TQ, TV, assert_report as _assert_report, assert_tape_matches_backward, checked_layer, fixed_call,
+    layer_inputs as _layer_inputs, randomize as _randomize,
 )
 
 
@@ -197,16 +197,7 @@ def test_dropout_applies_only_in_training_and_is_seeded():
 
 
 def test_a_gradient_tape_differentiates_the_layer_as_its_backward():
-    layer = cl.layers.GroupQueryAttention(3, 4, 1)
-    x, target = (_normal((B, TQ, DQ), seed).astype("float32") for seed in (1, 2))
-    with cl.GradientTape() as tape:
-        output = layer(x, x, use_causal_mask=True)
-        loss = cl.losses.MeanSquaredError()(target, output)
-    grads = tape.gradient(loss, layer.trainable_weights)
-    layer(x, x, use_causal_mask=True)
-    layer.backward(2 * (output - target) / output.size)
-    for name, gradient in zip(layer.trainable_weight_names, grads, strict=True):
-        np.testing.assert_allclose(gradient, layer.grads[name], rtol=1e-5, atol=1e-7)
+    assert_tape_matches_backward(cl.layers.GroupQueryAttention(3, 4, 1))
 
 
 def test_float32_inputs_keep_float32():

@@ -20,8 +20,8 @@ from course_lib.testing.gradient_check import assert_gradients_close, check_grad
 from course_lib.testing.layer_test import layer_test
 
 from attention_checks import (  # noqa: E402
-    B, DK, DQ, DV, TOLERANCE, TQ, TV, assert_report as _assert_report, checked_layer, fixed_call,
-    layer_inputs as _layer_inputs, normal as _normal, randomize as _randomize,
+    B, DK, DQ, DV, TOLERANCE, TQ, TV, assert_report as _assert_report, assert_tape_matches_backward, checked_layer,
+    fixed_call, layer_inputs as _layer_inputs, normal as _normal, randomize as _randomize,
 )
 
 
@@ -514,16 +514,7 @@ def test_dropout_applies_only_in_training_is_seeded_and_scales_the_kept_weights(
 
 
 def test_a_gradient_tape_differentiates_the_layer_as_its_backward():
-    layer = cl.layers.MultiHeadAttention(2, 3)
-    x, target = (_normal((B, TQ, DQ), seed).astype("float32") for seed in (1, 2))
-    with cl.GradientTape() as tape:
-        output = layer(x, x, use_causal_mask=True)
-        loss = cl.losses.MeanSquaredError()(target, output)
-    grads = tape.gradient(loss, layer.trainable_weights)
-    layer(x, x, use_causal_mask=True)
-    layer.backward(2 * (output - target) / output.size)
-    for name, gradient in zip(layer.trainable_weight_names, grads, strict=True):
-        np.testing.assert_allclose(gradient, layer.grads[name], rtol=1e-5, atol=1e-7)
+    assert_tape_matches_backward(cl.layers.MultiHeadAttention(2, 3))
 
 
 def test_frozen_layer_freezes_its_projections():
