@@ -113,6 +113,20 @@ def _clip_with_mask(values, low, high):
     return backend.xp.clip(values, low, high), (values >= low) & (values <= high)
 
 
+def _through_clip(output_grads, cache, adjoint):
+    """Backward of a transform that ends in a clip to ``value_range``.
+
+    ``cache`` is ``(*rest, inside, unbatched)`` (None at inference: the identity); the upstream
+    gradient, as a batch and zero where the forward pass clipped, goes through ``adjoint(g, *rest)``.
+    """
+    dy = backend.xp.asarray(output_grads)
+    if cache is None:
+        return dy, {}
+    *rest, inside, unbatched = cache
+    g = (dy[None] if unbatched else dy) * inside
+    return _unbatched(adjoint(g, *rest).astype(g.dtype, copy=False), unbatched), {}
+
+
 # ---------------------------------------------------------------- geometry
 class _RandomResize(_RandomLayer):
     """RandomHeight and RandomWidth: one stretch factor per call, then ``tf.image.resize``."""
@@ -704,17 +718,14 @@ class RandomSharpness(_RandomLayer):
             _host(transformation["factor"]).astype(dtype) * 2).reshape(-1, 1, 1, 1)
         axes = _spatial_axes(self.data_format, 4)
         outputs, inside = _clip_with_mask(x + blend * (_blur(x, *axes, dtype) - x), *self.value_range)
-        return _unbatched(outputs, unbatched), (blend, inside, axes, unbatched)
+        return _unbatched(outputs, unbatched), (blend, axes, inside, unbatched)
 
     def backward(self, output_grads, cache):
-        dy = backend.xp.asarray(output_grads)
-        if cache is None:
-            return dy, {}
-        blend, inside, axes, unbatched = cache
-        g = (dy[None] if unbatched else dy) * inside
-        # The blur's kernel is symmetric with zero padding: it is its own adjoint.
-        dx = (1 - blend) * g + blend * _blur(g, *axes, g.dtype)
-        return _unbatched(dx, unbatched), {}
+        def adjoint(g, blend, axes):
+            # The blur's kernel is symmetric with zero padding: it is its own adjoint.
+            return (1 - blend) * g + blend * _blur(g, *axes, g.dtype)
+
+        return _through_clip(output_grads, cache, adjoint)
 
     def get_config(self):
         config = super().get_config()

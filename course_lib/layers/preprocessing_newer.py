@@ -42,7 +42,7 @@ from course_lib.layers.preprocessing import (
     _range_factor, _RandomLayer, _spatial_axes,
 )
 from course_lib.layers.preprocessing_more import (
-    GRAYSCALE_WEIGHTS, _batched, _channel_axis, _clip_with_mask, _sorted_value_range, _unbatched,
+    GRAYSCALE_WEIGHTS, _batched, _channel_axis, _clip_with_mask, _sorted_value_range, _through_clip, _unbatched,
 )
 
 
@@ -308,18 +308,14 @@ class RandomColorDegeneration(_RandomLayer):
         return _unbatched(outputs, unbatched), (factor, weights, axis, inside, unbatched)
 
     def backward(self, output_grads, cache):
-        xp = backend.xp
-        dy = xp.asarray(output_grads)
-        if cache is None:
-            return dy, {}
-        factor, weights, axis, inside, unbatched = cache
-        g = (dy[None] if unbatched else dy) * inside
-        shape = [1] * 4
-        shape[axis] = weights.shape[0]
-        # y = (1 - f) x + f * grey(x) broadcast over the channels: grey's adjoint sums them, then weighs.
-        spread = (factor * g).sum(axis=axis, keepdims=True) * weights.astype(g.dtype).reshape(shape)
-        dx = (1 - factor) * g + spread
-        return _unbatched(dx.astype(g.dtype, copy=False), unbatched), {}
+        def adjoint(g, factor, weights, axis):
+            shape = [1] * 4
+            shape[axis] = weights.shape[0]
+            # y = (1 - f) x + f * grey(x) broadcast over the channels: grey's adjoint sums them, then weighs.
+            spread = (factor * g).sum(axis=axis, keepdims=True) * weights.astype(g.dtype).reshape(shape)
+            return (1 - factor) * g + spread
+
+        return _through_clip(output_grads, cache, adjoint)
 
     def compute_output_shape(self, input_shape):
         self._check_images(input_shape)
@@ -638,19 +634,14 @@ class RandomGaussianBlur(_RandomLayer):
         apply = _host(transformation["should_apply_blur"]).astype(bool).reshape(-1, 1, 1, 1)
         blurred = backend.xp.where(apply, _correlate(x, kernel, *axes), x)
         outputs, inside = _clip_with_mask(blurred, *self.value_range)
-        return _unbatched(outputs, unbatched), (kernel, apply, inside, axes, unbatched)
+        return _unbatched(outputs, unbatched), (kernel, apply, axes, inside, unbatched)
 
     def backward(self, output_grads, cache):
-        xp = backend.xp
-        dy = xp.asarray(output_grads)
-        if cache is None:
-            return dy, {}
-        kernel, apply, inside, axes, unbatched = cache
-        g = (dy[None] if unbatched else dy) * inside
-        # The adjoint of a 'same' correlation with an odd kernel: the correlation with the flipped kernel.
-        flipped = kernel[::-1, ::-1].astype(g.dtype)
-        dx = xp.where(apply, _correlate(g, flipped, *axes), g)
-        return _unbatched(dx.astype(g.dtype, copy=False), unbatched), {}
+        def adjoint(g, kernel, apply, axes):
+            # The adjoint of a 'same' correlation with an odd kernel: the correlation with the flipped kernel.
+            return backend.xp.where(apply, _correlate(g, kernel[::-1, ::-1].astype(g.dtype), *axes), g)
+
+        return _through_clip(output_grads, cache, adjoint)
 
     def get_config(self):
         config = super().get_config()
