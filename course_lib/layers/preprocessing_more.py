@@ -113,6 +113,13 @@ def _clip_with_mask(values, low, high):
     return backend.xp.clip(values, low, high), (values >= low) & (values <= high)
 
 
+def _no_gradient_in_training(layer, output_grads, cache, why):
+    """The backward of a layer that is the identity at inference (``cache`` None) and has no gradient in training."""
+    if cache is None:
+        return backend.xp.asarray(output_grads), {}
+    raise TypeError(f"{type(layer).__name__} '{layer.name}' {why}. Put it before the layers you train.")
+
+
 def _through_clip(output_grads, cache, adjoint):
     """Backward of a transform that ends in a clip to ``value_range``.
 
@@ -516,12 +523,8 @@ class RandomPosterization(_RandomLayer):
         return _unbatched(_from_255(values, self.value_range, self.dtype), unbatched), "posterized"
 
     def backward(self, output_grads, cache):
-        if cache is None:
-            return backend.xp.asarray(output_grads), {}
-        raise TypeError(
-            f"RandomPosterization '{self.name}' rounds the pixel values to integers while training, so no "
-            "gradient flows through it (TensorFlow gives none either). Put it before the layers you train."
-        )
+        return _no_gradient_in_training(self, output_grads, cache, "rounds the pixel values to integers while "
+                                        "training, so no gradient flows through it (TensorFlow gives none either)")
 
     def get_config(self):
         config = super().get_config()

@@ -42,7 +42,8 @@ from course_lib.layers.preprocessing import (
     _range_factor, _RandomLayer, _spatial_axes,
 )
 from course_lib.layers.preprocessing_more import (
-    GRAYSCALE_WEIGHTS, _batched, _channel_axis, _clip_with_mask, _sorted_value_range, _through_clip, _unbatched,
+    GRAYSCALE_WEIGHTS, _batched, _channel_axis, _clip_with_mask, _no_gradient_in_training, _sorted_value_range,
+    _through_clip, _unbatched,
 )
 
 
@@ -410,12 +411,9 @@ class _HSVLayer(_ColorLayer):
         return self._draw(self._batch_size(shape), self._generator(seed))
 
     def backward(self, output_grads, cache):
-        if cache is None:
-            return backend.xp.asarray(output_grads), {}
-        raise TypeError(
-            f"{type(self).__name__} '{self.name}' converts to HSV and back while training, and TensorFlow "
-            "defines no gradient for hsv_to_rgb, so no gradient flows through it. Put it before the layers you train."
-        )
+        return _no_gradient_in_training(
+            self, output_grads, cache, "converts to HSV and back while training, and TensorFlow defines no "
+            "gradient for hsv_to_rgb, so no gradient flows through it")
 
 
 class RandomSaturation(_HSVLayer):
@@ -946,6 +944,6 @@ class Pipeline(Layer):
 
 
 __all__ = [
-    "CutMix", "Equalization", "MixUp", "Pipeline", "RandomColorDegeneration", "RandomColorJitter", "RandomGaussianBlur", "RandomHue",
-    "RandomSaturation",
+    "CutMix", "Equalization", "MixUp", "Pipeline", "RandomColorDegeneration", "RandomColorJitter",
+    "RandomGaussianBlur", "RandomHue", "RandomSaturation",
 ]
