@@ -487,7 +487,9 @@ class Trainer:
                 shuffling) held out for validation; arrays only.
             validation_data: ``(x_val, y_val)``, a PyDataset or a generator.
             shuffle: reshuffle the training samples every epoch (for a PyDataset:
-                the order of its batches, at every new pass over it).
+                the order of its batches, at every new pass over it; never for the
+                datasets course_lib's loaders return, as Keras never reorders the
+                ``tf.data.Dataset`` its loaders return).
             steps_per_epoch: batches per epoch (needed for endless generators and
                 datasets). Smaller than a PyDataset's length, the next epoch goes on
                 where the last one stopped, as in Keras.
@@ -869,6 +871,14 @@ class _PyDatasetData:
                 f"{'steps_per_epoch' if where == 'fit' else 'validation_steps' if 'validation' in where else 'steps'}"
                 " to say how many batches to take (Keras would never end the epoch)."
             )
+        if shuffle and getattr(type(dataset), "_keeps_order_in_fit", False):
+            # A loader's dataset stands for a tf.data.Dataset, whose order Keras's fit keeps (and says so).
+            warnings.warn(
+                "`shuffle=True` was passed, but will be ignored since the data `x` was provided as a "
+                f"{self.name}, which stands for a tf.data.Dataset in Keras. The Dataset is "
+                "expected to already be shuffled (its loader's `shuffle`).", stacklevel=4,
+            )
+            shuffle = False
         self.shuffle = shuffle and self.num_batches is not None
         if shuffle and self.num_batches is None:
             warnings.warn(

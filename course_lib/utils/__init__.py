@@ -13,6 +13,7 @@ from course_lib.saving import (
     CustomObjectScope, custom_object_scope, deserialize_keras_object, get_custom_objects, get_registered_name,
     get_registered_object, register_keras_serializable, serialize_keras_object,
 )
+from course_lib.utils.dataset_ops import Dataset
 from course_lib.utils.image_dataset import image_dataset_from_directory
 from course_lib.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from course_lib.utils.plot_model import model_to_graph, plot_model
@@ -175,7 +176,7 @@ def _is_array(value):
     return hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "__getitem__")
 
 
-class SplitDataset(PyDataset):
+class SplitDataset(Dataset):
     """One side of :func:`split_dataset` of a PyDataset: its samples, in batches of the original batch size.
 
     ``dataset[i]`` has the original batches' structure (``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``).

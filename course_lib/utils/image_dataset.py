@@ -1,7 +1,8 @@
 """``image_dataset_from_directory``: Keras 3's reader of image folders, as a course_lib PyDataset.
 
 Keras returns a ``tf.data.Dataset``; course_lib returns an
-:class:`ImageFolderDataset`, a :class:`~course_lib.utils.PyDataset` of
+:class:`ImageFolderDataset`, a :class:`~course_lib.utils.dataset_ops.Dataset` (a PyDataset with the
+tf.data methods tutorials call: ``take``, ``map``, ``cache``...) of
 ``(images, labels)`` batches that ``fit``, ``evaluate`` and ``predict``
 accept, with Keras's ``class_names`` and ``file_paths`` attributes. What is
 the same as Keras:
@@ -37,7 +38,7 @@ import numpy
 
 from course_lib import backend
 from course_lib.utils import image_utils
-from course_lib.utils.py_dataset import PyDataset
+from course_lib.utils.dataset_ops import Dataset
 
 __all__ = ["ALLOWLIST_FORMATS", "ImageFolderDataset", "image_dataset_from_directory"]
 
@@ -132,7 +133,7 @@ def _split(paths, labels, validation_split, subset, verbose):
 
 
 # ---------------------------------------------------------------- the datasets
-class FolderDataset(PyDataset):
+class FolderDataset(Dataset):
     """Batches of files read from class folders, in Keras's file order; subclasses say how a file is read.
 
     ``dataset[i]`` is batch ``i`` of the current epoch's order: ``(samples,

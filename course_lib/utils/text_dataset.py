@@ -1,7 +1,8 @@
 """``text_dataset_from_directory``: Keras 3's reader of text folders, as a course_lib PyDataset.
 
 Keras returns a ``tf.data.Dataset`` of string tensors; course_lib returns a
-:class:`TextFolderDataset`, a :class:`~course_lib.utils.PyDataset` of
+:class:`TextFolderDataset`, a :class:`~course_lib.utils.dataset_ops.Dataset` (a PyDataset with the
+tf.data methods tutorials call: ``take``, ``map``, ``cache``...) of
 ``(texts, labels)`` batches, ``texts`` a NumPy array of Python ``str``
 (dtype ``object``). What is the same as Keras:
 

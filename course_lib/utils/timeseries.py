@@ -1,7 +1,8 @@
 """``timeseries_dataset_from_array``: Keras 3's sliding windows over a series, as a course_lib PyDataset.
 
 Keras returns a ``tf.data.Dataset``; course_lib returns a
-:class:`TimeseriesDataset`, a :class:`~course_lib.utils.PyDataset` of
+:class:`TimeseriesDataset`, a :class:`~course_lib.utils.dataset_ops.Dataset` (a PyDataset with the
+tf.data methods tutorials call: ``take``, ``map``, ``cache``...) of
 ``(windows, targets)`` batches (``windows`` alone when ``targets`` is None)
 that ``fit``, ``evaluate`` and ``predict`` accept. What is the same as Keras:
 
@@ -33,7 +34,7 @@ import numbers
 import numpy
 
 from course_lib import backend
-from course_lib.utils.py_dataset import PyDataset
+from course_lib.utils.dataset_ops import Dataset
 
 __all__ = ["TimeseriesDataset", "timeseries_dataset_from_array"]
 
@@ -44,7 +45,7 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-class TimeseriesDataset(PyDataset):
+class TimeseriesDataset(Dataset):
     """Batches of windows over a series: what :func:`timeseries_dataset_from_array` returns.
 
     ``dataset[i]`` is batch ``i`` of the current epoch's order:
