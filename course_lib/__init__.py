@@ -10,6 +10,7 @@ from course_lib import (
     callbacks,
     config,
     constraints,
+    datasets,
     initializers,
     layers,
     losses,
@@ -18,6 +19,7 @@ from course_lib import (
     ops,
     optimizers,
     preprocessing,
+    random,
     regularizers,
     saving,
     tape,
@@ -33,5 +35,5 @@ __version__ = "0.1.0"
 __all__ = [
     "GradientTape", "Input", "Model", "Sequential", "activations", "applications", "backend", "callbacks", "initializers",
     "layers", "load_model", "losses", "model_from_json", "saving", "metrics", "tape", "models", "ops", "optimizers", "testing", "utils",
-    "constraints", "regularizers", "preprocessing", "config",
+    "constraints", "regularizers", "preprocessing", "config", "datasets", "random",
 ]

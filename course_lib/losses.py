@@ -389,6 +389,113 @@ def _cosine_backward(y_true, y_pred, d_loss, axis=-1):
     return _l2_normalize_backward(y_pred, d_normalized, inverse_root, inverse_norm, limit, axes)
 
 
+def _circle_labels(y_true, y_pred, where, argument="y_true"):
+    """Integer labels, one per row of ``y_pred``: shape ``(batch,)`` or ``(batch, 1)``, truncated as Keras casts."""
+    labels = y_true[..., 0] if y_true.ndim == 2 and y_true.shape[-1] == 1 else y_true
+    if labels.ndim != 1 or labels.shape[0] != y_pred.shape[0]:
+        raise ValueError(
+            f"{where}: {argument} must hold one integer label per embedding, with shape "
+            f"({y_pred.shape[0]},) or ({y_pred.shape[0]}, 1). Received: {argument}.shape={y_true.shape}, "
+            f"embeddings shape={y_pred.shape}"
+        )
+    if not bool(backend.to_numpy(backend.xp.all(backend.xp.isfinite(labels)))):
+        raise ValueError(f"{where}: {argument} contains NaN or infinite labels.")
+    return labels.astype(backend.xp.int64)
+
+
+def _check_embeddings(embeddings, where, argument="y_pred"):
+    if embeddings.ndim != 2:
+        raise ValueError(
+            f"{where}: {argument} must be a batch of embeddings of shape (batch, dim). "
+            f"Received: {argument}.shape={embeddings.shape}"
+        )
+
+
+def _circle_parts(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True, gamma=80.0,
+                  margin=0.4, where="circle"):
+    """Every intermediate of Keras's circle loss (its names), from labels and L2-normalised embeddings."""
+    xp = backend.xp
+    dt = y_pred.dtype.type
+    _check_embeddings(y_pred, where)
+    reference = y_pred if ref_embeddings is None else ref_embeddings
+    if ref_embeddings is not None:
+        _check_embeddings(reference, where, "ref_embeddings")
+        if reference.shape[1] != y_pred.shape[1]:
+            raise ValueError(
+                f"{where}: ref_embeddings must have the embedding size of y_pred ({y_pred.shape[1]}). "
+                f"Received: ref_embeddings.shape={reference.shape}, y_pred.shape={y_pred.shape}"
+            )
+    labels = _circle_labels(y_true, y_pred, where)
+    keys = labels if ref_labels is None else _circle_labels(ref_labels, reference, where, "ref_labels")
+    raw = dt(1) - y_pred @ reference.T
+    distances = xp.maximum(raw, dt(0))
+    positive = labels[:, None] == keys[None, :]
+    negative = ~positive
+    if remove_diagonal:
+        positive = positive & ~xp.eye(labels.shape[0], keys.shape[0], dtype=bool)
+    positive_float, negative_float = positive.astype(y_pred.dtype), negative.astype(y_pred.dtype)
+    margin_ = dt(margin)
+    pos_raw = (margin_ + distances) * positive_float
+    neg_raw = (dt(1.0 + margin) - distances) * negative_float
+    pos_weights, neg_weights = xp.maximum(pos_raw, dt(0)), xp.maximum(neg_raw, dt(0))
+    pos_dists, neg_dists = margin_ - distances, dt(1.0 - margin) - distances
+    pos_wdists = dt(-gamma) * pos_weights * pos_dists
+    neg_wdists = dt(gamma) * neg_weights * neg_dists
+    return dict(reference=reference, raw=raw, positive=positive, negative=negative,
+                positive_float=positive_float, negative_float=negative_float, pos_raw=pos_raw, neg_raw=neg_raw,
+                pos_weights=pos_weights, neg_weights=neg_weights, pos_dists=pos_dists, neg_dists=neg_dists,
+                pos_wdists=pos_wdists, neg_wdists=neg_wdists)
+
+
+def _masked_logsumexp(x, keep):
+    """``tf.reduce_logsumexp(where(keep, x, -inf), axis=1)`` and its softmax weights (0 where not kept).
+
+    A row with nothing kept gives ``-inf`` and weights 0: TensorFlow's 0/0 there is
+    blocked by the ``where``'s gradient.
+    """
+    xp = backend.xp
+    masked = xp.where(keep, x, x.dtype.type(-xp.inf))
+    peak = xp.max(masked, axis=1, keepdims=True)
+    peak = xp.where(xp.isfinite(peak), peak, x.dtype.type(0))
+    with backend.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        shifted = xp.exp(masked - peak)
+        total = xp.sum(shifted, axis=1, keepdims=True)
+        value = xp.log(total) + peak
+        weights = xp.where(keep, shifted / total, x.dtype.type(0))
+    return value[:, 0], weights
+
+
+def _circle_forward(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True, gamma=80.0,
+                    margin=0.4, where="circle"):
+    parts = _circle_parts(y_true, y_pred, ref_labels, ref_embeddings, remove_diagonal, gamma, margin, where)
+    p_loss, _ = _masked_logsumexp(parts["pos_wdists"], parts["positive"])
+    n_loss, _ = _masked_logsumexp(parts["neg_wdists"], parts["negative"])
+    return activations._softplus_forward(p_loss + n_loss)
+
+
+def _circle_backward(y_true, y_pred, d_loss, remove_diagonal=True, gamma=80.0, margin=0.4, where="circle"):
+    """d loss / d y_pred when the reference is the batch itself (labels and embeddings), as the class uses it."""
+    dt = y_pred.dtype.type
+    parts = _circle_parts(y_true, y_pred, None, None, remove_diagonal, gamma, margin, where)
+    p_loss, pos_softmax = _masked_logsumexp(parts["pos_wdists"], parts["positive"])
+    n_loss, neg_softmax = _masked_logsumexp(parts["neg_wdists"], parts["negative"])
+    d_sum = (d_loss * _sigmoid(p_loss + n_loss))[:, None]  # softplus' = sigmoid; 0 at -inf
+    d_pos_wdists, d_neg_wdists = d_sum * pos_softmax, d_sum * neg_softmax
+    # pos_wdists = -gamma * pos_weights * pos_dists; neg_wdists = gamma * neg_weights * neg_dists.
+    d_pos_weights = d_pos_wdists * dt(-gamma) * parts["pos_dists"]
+    d_pos_dists = d_pos_wdists * dt(-gamma) * parts["pos_weights"]
+    d_neg_weights = d_neg_wdists * dt(gamma) * parts["neg_dists"]
+    d_neg_dists = d_neg_wdists * dt(gamma) * parts["neg_weights"]
+    # tf.maximum(x, 0) passes the gradient to x on a tie.
+    d_pos_raw = d_pos_weights * (parts["pos_raw"] >= 0).astype(y_pred.dtype)
+    d_neg_raw = d_neg_weights * (parts["neg_raw"] >= 0).astype(y_pred.dtype)
+    d_distances = (d_pos_raw * parts["positive_float"] - d_neg_raw * parts["negative_float"]
+                   - d_pos_dists - d_neg_dists)
+    d_similarity = -d_distances * (parts["raw"] >= 0).astype(y_pred.dtype)
+    # similarity = y_pred @ y_pred.T: the reference is y_pred too.
+    return d_similarity @ y_pred + d_similarity.T @ y_pred
+
+
 def _overlap_sums(y_true, y_pred, axis, where):
     """The summed axes (None: every axis) and ``sum(y_true * y_pred)`` over them, for Dice and Tversky."""
     axes = None if axis is None else _axes(axis, y_pred.ndim, where)
@@ -622,6 +729,25 @@ def _scce_backward(y_true, y_pred, d_loss, from_logits=False, axis=-1):
     clipped = backend.xp.clip(y_pred, low, high)
     d_logits = upstream * (_softmax(backend.xp.log(clipped)) - one_hot)
     return d_logits / clipped * _clip_mask(y_pred, low, high)
+
+
+def _cgce_forward(y_true, y_pred, q=0.5, where="categorical_generalized_cross_entropy"):
+    _check_rank_at_least_1(y_pred, where)
+    labels = _sparse_labels(y_true, y_pred, where)
+    p = backend.xp.sum(y_pred * _one_hot(labels, y_pred.shape[-1], y_pred.dtype), axis=-1)
+    q = y_pred.dtype.type(q)
+    return (y_pred.dtype.type(1) - backend.xp.power(p, q)) / q
+
+
+def _cgce_backward(y_true, y_pred, d_loss, q=0.5, where="categorical_generalized_cross_entropy"):
+    labels = _sparse_labels(y_true, y_pred, where)
+    one_hot = _one_hot(labels, y_pred.shape[-1], y_pred.dtype)
+    p = backend.xp.sum(y_pred * one_hot, axis=-1)
+    q = y_pred.dtype.type(q)
+    # TensorFlow's pow gradient, q * p ** (q - 1): infinite at p = 0, and then NaN (inf * 0) off the true class.
+    with backend.errstate(divide="ignore", invalid="ignore"):
+        d_p = -(d_loss / q) * q * backend.xp.power(p, q - y_pred.dtype.type(1))
+        return d_p[..., None] * one_hot
 
 
 def _focal_power_backward(base, gamma):
@@ -1108,6 +1234,63 @@ def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     _check_rank_at_least_1(y_pred, "tversky")
     _check_broadcast(y_true, y_pred, "tversky")
     return _tversky_forward(y_true, y_pred, alpha, beta, axis)
+
+
+def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True, gamma=80, margin=0.4):
+    """Circle loss (Sun et al., 2020) between integer labels and L2-normalised embeddings.
+
+    With cosine distances ``d = max(1 - y_pred @ ref_embeddings.T, 0)``, every
+    pair of the same label (a positive; the embedding with itself left out
+    when ``remove_diagonal``) and of different labels (a negative) is weighted
+    by how far it is from its optimum::
+
+        p = logsumexp(-gamma * max(margin + d, 0) * (margin - d))          over positives
+        n = logsumexp(gamma * max(1 + margin - d, 0) * (1 - margin - d))   over negatives
+        loss = softplus(p + n)
+
+    A row without positives (or without negatives) gets 0; the :class:`Circle`
+    loss leaves such rows out of its mean, as Keras's loss mask does.
+
+    Args:
+        y_true: integer labels, shape ``(batch,)`` or ``(batch, 1)``.
+        y_pred: L2-normalised embeddings, shape ``(batch, dim)``.
+        ref_labels: labels of the reference embeddings; None: ``y_true``.
+        ref_embeddings: L2-normalised reference embeddings ``(refs, dim)``; None: ``y_pred``.
+        remove_diagonal: leave each embedding's pair with itself out of the positives.
+        gamma: the scale of the similarity scores.
+        margin: the relaxation margin.
+
+    Returns:
+        Per-sample losses, shape ``(batch,)``.
+    """
+    y_true, y_pred = _as_float_pair(y_true, y_pred, "circle")
+    if ref_embeddings is not None:
+        ref_embeddings = backend.to_array(ref_embeddings, y_pred.dtype, where="circle (ref_embeddings)")
+    if ref_labels is not None:
+        ref_labels = backend.to_array(ref_labels, y_pred.dtype, where="circle (ref_labels)")
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return _circle_forward(y_true, y_pred, ref_labels, ref_embeddings, bool(remove_diagonal),
+                           _check_number("circle", "gamma", gamma), _check_number("circle", "margin", margin))
+
+
+def categorical_generalized_cross_entropy(y_true, y_pred, q):
+    """Generalized cross-entropy (Zhang and Sabuncu, 2018): ``(1 - p ** q) / q``.
+
+    ``p`` is the probability given to the true class. Small ``q`` approaches the
+    cross-entropy, ``q = 1`` the mean absolute error: a loss robust to noisy labels.
+
+    Args:
+        y_true: integer class ids, shape ``y_pred.shape[:-1]`` (or with a
+            trailing axis of 1, read as one id per sample: Keras's TF backend
+            broadcasts that shape to a (batch, batch) result instead).
+        y_pred: class probabilities, shape ``(batch, ..., classes)``.
+        q: the noise parameter (Keras's function does not check it; the class keeps it in (0, 1)).
+
+    Returns:
+        Per-sample losses, shape ``(batch, ...)``.
+    """
+    y_true, y_pred = _as_float_pair(y_true, y_pred, "categorical_generalized_cross_entropy")
+    return _cgce_forward(y_true, y_pred, _check_number("categorical_generalized_cross_entropy", "q", q))
 
 
 # Keras's short names for the same functions (tf.keras.losses.mse is keras.losses.mean_squared_error).
@@ -1805,6 +1988,88 @@ class Tversky(_FunctionLoss):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta, "axis": self.axis}
 
 
+class CategoricalGeneralizedCrossEntropy(_FunctionLoss):
+    """Generalized cross-entropy for integer labels; see :func:`categorical_generalized_cross_entropy`.
+
+    Args:
+        q: the noise parameter, strictly between 0 and 1.
+    """
+
+    _forward = staticmethod(_cgce_forward)
+    _backward = staticmethod(_cgce_backward)
+
+    def __init__(self, q=0.5, reduction="sum_over_batch_size", name="categorical_generalized_cross_entropy",
+                 dtype=None):
+        where = type(self).__name__
+        q = _check_number(where, "q", q)
+        if not 0 < q < 1:
+            raise ValueError(f"{where}: q must be in the interval (0, 1). Received: q={q!r}")
+        super().__init__(reduction=reduction, name=name, dtype=dtype, q=q)
+        self.q = q
+
+    def _line_up(self, y_true, y_pred):
+        return y_true, y_pred  # class ids are checked by the kernel
+
+    def call(self, y_true, y_pred):
+        return _cgce_forward(y_true, y_pred, self.q, where=type(self).__name__)
+
+    def backward(self, y_true, y_pred, d_losses):
+        return _cgce_backward(y_true, y_pred, d_losses, self.q, where=type(self).__name__)
+
+    def get_config(self):
+        return {**super().get_config(), "q": self.q}
+
+
+class Circle(_FunctionLoss):
+    """Circle loss over a batch of labelled embeddings; see :func:`circle`.
+
+    The model should end in L2-normalised embeddings (a ``Dense`` layer without
+    activation, then ``UnitNormalization``); ``y_true`` holds integer labels. As
+    Keras, the per-sample losses that are 0 (rows without a positive or a
+    negative pair) are masked out of the mean.
+
+    Args:
+        gamma: the scale of the similarity scores.
+        margin: the relaxation margin.
+        remove_diagonal: leave each embedding's pair with itself out of the positives.
+    """
+
+    _forward = staticmethod(_circle_forward)
+    _backward = staticmethod(_circle_backward)
+
+    def __init__(self, gamma=80.0, margin=0.4, remove_diagonal=True, reduction="sum_over_batch_size",
+                 name="circle", dtype=None):
+        where = type(self).__name__
+        gamma, margin = _check_number(where, "gamma", gamma), _check_number(where, "margin", margin)
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.gamma = gamma
+        self.margin = margin
+        self.remove_diagonal = bool(remove_diagonal)
+
+    def _options(self):
+        return dict(remove_diagonal=self.remove_diagonal, gamma=self.gamma, margin=self.margin,
+                    where=type(self).__name__)
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return _circle_forward(y_true, y_pred, **self._options())
+
+    def backward(self, y_true, y_pred, d_losses):
+        lined_true, lined_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return _circle_backward(lined_true, lined_pred, d_losses, **self._options()).reshape(y_pred.shape)
+
+    def _masked_values(self, y_true, y_pred, sample_weight, mask):
+        # Keras's circle sets a mask on its output, ``loss > 0``, combined with the predictions' mask.
+        values = backend.xp.asarray(self.call(y_true, y_pred), dtype=y_pred.dtype)
+        kept = values > 0
+        mask = kept if mask is None else backend.xp.asarray(mask, dtype=bool) & kept
+        return y_true, values, apply_mask(sample_weight, mask, values.dtype, self.reduction)
+
+    def get_config(self):
+        return {**super().get_config(), "gamma": self.gamma, "margin": self.margin,
+                "remove_diagonal": self.remove_diagonal}
+
+
 class LossFunctionWrapper(Loss):
     """A Loss around a plain function ``fn(y_true, y_pred) -> per-sample losses``.
 
@@ -1854,6 +2119,7 @@ _CLASSES = {
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
         SquaredHinge, CategoricalHinge, Poisson, LogCosh, CosineSimilarity,
         BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky,
+        CategoricalGeneralizedCrossEntropy, Circle,
     )
 }
 # Names of functions (and Keras's aliases): ``get`` returns the class with
@@ -1876,7 +2142,7 @@ _FUNCTION_NAMES = {
     "log_cosh": LogCosh, "cosine_similarity": CosineSimilarity,
     "binary_focal_crossentropy": BinaryFocalCrossentropy,
     "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
-    "dice": Dice, "tversky": Tversky,
+    "dice": Dice, "tversky": Tversky, "circle": Circle,
 }
 KNOWN_NAMES = tuple(sorted(_FUNCTION_NAMES)) + tuple(sorted(_CLASSES)) + ("crossentropy", "ce")
 
