@@ -20,16 +20,15 @@ it falls back to the corpus. The options (shuffling by ``seed``, ``start_char``,
 ``index_from``, ``maxlen``, ``skip_top`` and ``num_words``) act the same on both.
 """
 import functools
-import io
 import json
 import numbers
 import os
 import pathlib
-import pickle
-import zipfile
 
 import numpy
 
+from course_lib.datasets.keras_cache import cached as _cached
+from course_lib.datasets.keras_cache import datasets_folder, read_npz
 from course_lib.preprocessing.text import text_to_word_sequence
 
 KERAS_CACHE_SOURCE = "keras-cache imdb.npz"
@@ -49,62 +48,9 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def datasets_folder():
-    """Keras's cache folder for datasets: ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``."""
-    # The models folder's sibling: the one rule for $KERAS_HOME lives in applications.vgg16.
-    from course_lib.applications.vgg16 import keras_cache_folder
-
-    return os.path.join(os.path.dirname(keras_cache_folder()), "datasets")
-
-
-def _cached(path):
-    """``path`` inside the datasets folder (an absolute path is kept), as Keras's ``get_file`` resolves it."""
-    return os.path.join(datasets_folder(), os.fspath(path))
-
-
 def source(path=DEFAULT_PATH):
     """Which data :func:`load_data` reads: ``"keras-cache imdb.npz"`` or ``"course corpus"``."""
     return KERAS_CACHE_SOURCE if os.path.exists(_cached(path)) else COURSE_CORPUS_SOURCE
-
-
-# ---------------------------------------------------------------- Keras's file
-_ARRAY_GLOBALS = frozenset({
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-})
-
-
-class _ArrayOnlyUnpickler(pickle.Unpickler):
-    """Rebuilds NumPy object arrays of lists and nothing else (a tampered file cannot run code)."""
-
-    def find_class(self, module, name):
-        if (module, name) in _ARRAY_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"imdb.load_data: refusing to load {module}.{name} from a dataset file")
-
-
-def _read_npy(stream):
-    """One ``.npy`` member: plain arrays without pickle, object arrays through the restricted unpickler."""
-    version = numpy.lib.format.read_magic(stream)
-    # Version 3.0 differs from 2.0 only in the header's text encoding, which 2.0's reader handles.
-    reader = numpy.lib.format.read_array_header_1_0 if version[0] == 1 else numpy.lib.format.read_array_header_2_0
-    _, _, dtype = reader(stream)
-    if dtype.hasobject:
-        return _ArrayOnlyUnpickler(stream).load()
-    stream.seek(0)
-    return numpy.lib.format.read_array(stream, allow_pickle=False)
-
-
-def _read_npz(path):
-    arrays = {}
-    with zipfile.ZipFile(path) as archive:
-        for member in archive.namelist():
-            if member.endswith(".npy"):
-                arrays[member[:-len(".npy")]] = _read_npy(io.BytesIO(archive.read(member)))
-    missing = {"x_train", "y_train", "x_test", "y_test"} - arrays.keys()
-    if missing:
-        raise ValueError(f"imdb.load_data: {path} lacks the arrays {sorted(missing)}: it is not Keras's imdb.npz")
-    return arrays
 
 
 # ---------------------------------------------------------------- the course corpus
@@ -199,7 +145,7 @@ def load_data(path=DEFAULT_PATH, num_words=None, skip_top=0, maxlen=None, seed=1
     _check_arguments(num_words, skip_top, maxlen, seed, start_char, oov_char, index_from)
     location = _cached(path)
     if os.path.exists(location):
-        arrays = _read_npz(location)
+        arrays = read_npz(location, "imdb.load_data", ("x_train", "y_train", "x_test", "y_test"), DEFAULT_PATH)
     elif os.fspath(path) != DEFAULT_PATH:
         raise FileNotFoundError(
             f"imdb.load_data: no file at {location}, and course_lib downloads nothing. "
