@@ -264,20 +264,248 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
+def _keep_integer(value, number):
+    """``value`` itself when it is an integer (so that configs echo it), else ``number``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return number
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """From ``initial_learning_rate`` to ``end_learning_rate`` along ``(1 - p) ** power``.
+
+    With ``p = min(step, decay_steps) / decay_steps``::
+
+        (initial_learning_rate - end_learning_rate) * (1 - p) ** power + end_learning_rate
+
+    so the rate stays at ``end_learning_rate`` after ``decay_steps``. With
+    ``cycle=True`` the decay starts again instead: ``p = step / (decay_steps *
+    ceil(step / decay_steps))`` (``ceil`` taken as 1 at step 0), as in Keras,
+    so the rate reaches ``end_learning_rate`` exactly at each multiple of
+    ``decay_steps`` and jumps back up just after it, each new decay being
+    longer than the one before.
+
+    Args:
+        initial_learning_rate: float >= 0, the rate at step 0.
+        decay_steps: float > 0, the length of the (first) decay.
+        end_learning_rate: float >= 0, default 0.0001.
+        power: float >= 0, default 1.0 (a straight line).
+        cycle: bool, default False.
+        name: str, kept for Keras compatibility of configs.
+
+    Keras accepts a negative rate or ``power`` and a non-boolean ``cycle``;
+    course_lib raises for them (a negative ``power`` makes the rate infinite at
+    ``decay_steps``).
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001,
+                 power=1.0, cycle=False, name="PolynomialDecay"):
+        where = "PolynomialDecay"
+        self.initial_learning_rate = _check_number(
+            where, "initial_learning_rate", initial_learning_rate, low=0)
+        self.decay_steps = _keep_integer(decay_steps, _check_number(
+            where, "decay_steps", decay_steps, low=0, low_open=True))
+        self.end_learning_rate = _check_number(where, "end_learning_rate", end_learning_rate, low=0)
+        self.power = _check_number(where, "power", power, low=0)
+        self.cycle = _check_bool(where, "cycle", cycle)
+        self.name = name
+
+    def __call__(self, step) -> float:
+        step = self._check_step(step)
+        decay_steps = float(self.decay_steps)
+        if self.cycle:
+            decay_steps *= 1.0 if step == 0 else math.ceil(step / decay_steps)
+        else:
+            step = min(step, decay_steps)
+        remaining = 1.0 - step / decay_steps
+        return ((self.initial_learning_rate - self.end_learning_rate) * remaining ** self.power
+                + self.end_learning_rate)
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "end_learning_rate": self.end_learning_rate,
+            "power": self.power,
+            "cycle": self.cycle,
+            "name": self.name,
+        }
+
+
+class CosineDecay(LearningRateSchedule):
+    """Half a cosine from the rate down to ``alpha`` times the rate, after an optional linear warmup.
+
+    Without warmup (``warmup_target=None``), with ``p = min(step, decay_steps) / decay_steps``::
+
+        initial_learning_rate * ((1 - alpha) * 0.5 * (1 + cos(pi * p)) + alpha)
+
+    With a ``warmup_target``, the rate first climbs in a straight line from
+    ``initial_learning_rate`` (step 0) towards ``warmup_target`` (reached at
+    step ``warmup_steps``), then the cosine above runs from ``warmup_target``
+    over the next ``decay_steps`` steps (``p = min(step - warmup_steps,
+    decay_steps) / decay_steps``), and the rate stays at ``alpha *
+    warmup_target`` afterwards. As in Keras, ``warmup_steps`` is ignored when
+    ``warmup_target`` is None, and ``warmup_steps=0`` with a target starts
+    the decay from the target at once.
+
+    Args:
+        initial_learning_rate: float >= 0, the rate at step 0.
+        decay_steps: float > 0, the length of the cosine.
+        alpha: float in [0, 1], default 0.0: the final rate as a fraction of
+            the rate the cosine starts from.
+        name: str, kept for Keras compatibility of configs.
+        warmup_target: None or float >= 0, the rate at the end of the warmup.
+        warmup_steps: float >= 0, default 0, the length of the warmup.
+
+    Keras accepts any ``alpha``, negative rates and a negative
+    ``warmup_steps``; course_lib raises for them.
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
+                 warmup_target=None, warmup_steps=0):
+        where = "CosineDecay"
+        self.initial_learning_rate = _check_number(
+            where, "initial_learning_rate", initial_learning_rate, low=0)
+        self.decay_steps = _keep_integer(decay_steps, _check_number(
+            where, "decay_steps", decay_steps, low=0, low_open=True))
+        self.alpha = _check_number(where, "alpha", alpha, low=0, high=1)
+        self.name = name
+        self.warmup_target = (None if warmup_target is None else
+                              _check_number(where, "warmup_target", warmup_target, low=0))
+        self.warmup_steps = _keep_integer(warmup_steps, _check_number(
+            where, "warmup_steps", warmup_steps, low=0))
+
+    def _cosine(self, step, start):
+        fraction = min(step, self.decay_steps) / self.decay_steps
+        return start * ((1.0 - self.alpha) * 0.5 * (1.0 + math.cos(math.pi * fraction)) + self.alpha)
+
+    def __call__(self, step) -> float:
+        step = self._check_step(step)
+        if self.warmup_target is None:
+            return self._cosine(step, self.initial_learning_rate)
+        if step < self.warmup_steps:
+            climb = self.warmup_target - self.initial_learning_rate
+            return climb * (step / self.warmup_steps) + self.initial_learning_rate
+        return self._cosine(step - self.warmup_steps, self.warmup_target)
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "name": self.name,
+            "warmup_target": self.warmup_target,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decays with warm restarts (SGDR, Loshchilov & Hutter 2016).
+
+    Period ``i`` (from 0) lasts ``first_decay_steps * t_mul ** i`` steps;
+    during it the rate falls along half a cosine from ``initial_learning_rate
+    * m_mul ** i``, with ``f`` the fraction of the period done::
+
+        initial_learning_rate * ((1 - alpha) * m_mul ** i * 0.5 * (1 + cos(pi * f)) + alpha)
+
+    and jumps back up at the start of the next period. Note that, as in Keras,
+    ``alpha`` is not scaled by ``m_mul ** i``.
+
+    Keras finds the period with a float32 logarithm, which on a step exactly
+    at a restart can land in either period (Keras then gives the period's end,
+    ``alpha * initial_learning_rate``, or the next one's start). course_lib
+    corrects the logarithm's period by the exact period boundaries, so a
+    restart step always starts the new period; off the restart steps both
+    agree to float32 rounding.
+
+    Args:
+        initial_learning_rate: float >= 0, the rate at step 0.
+        first_decay_steps: float > 0, the length of the first period.
+        t_mul: float >= 1, default 2.0: each period is ``t_mul`` times longer
+            than the one before.
+        m_mul: float >= 0, default 1.0: each period starts at ``m_mul`` times
+            the rate the one before started at.
+        alpha: float in [0, 1], default 0.0: the rate at the end of each
+            period, as a fraction of ``initial_learning_rate``.
+        name: str, kept for Keras compatibility of configs.
+
+    Keras also accepts ``t_mul < 1``: its periods then shrink and add up to
+    ``first_decay_steps / (1 - t_mul)`` steps, after which Keras returns NaN;
+    course_lib raises for it, as for negative ``m_mul``, ``alpha`` outside
+    [0, 1] and negative rates.
+    """
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                 alpha=0.0, name="SGDRDecay"):
+        where = "CosineDecayRestarts"
+        self.initial_learning_rate = _check_number(
+            where, "initial_learning_rate", initial_learning_rate, low=0)
+        self.first_decay_steps = _keep_integer(first_decay_steps, _check_number(
+            where, "first_decay_steps", first_decay_steps, low=0, low_open=True))
+        self.t_mul = _check_number(where, "t_mul", t_mul, low=1)
+        self.m_mul = _check_number(where, "m_mul", m_mul, low=0)
+        self.alpha = _check_number(where, "alpha", alpha, low=0, high=1)
+        self.name = name
+
+    def _period(self, fraction):
+        """``(i, f)``: the period that ``fraction`` (steps / first_decay_steps) lies in, and the part of it done."""
+        t_mul = self.t_mul
+        if t_mul == 1.0:
+            period = math.floor(fraction)
+            return period, fraction - period
+
+        def start(i):  # where period i starts, in units of first_decay_steps
+            return (t_mul ** i - 1.0) / (t_mul - 1.0)
+
+        period = math.floor(math.log(1.0 + fraction * (t_mul - 1.0)) / math.log(t_mul))
+        while start(period + 1) <= fraction:
+            period += 1
+        while period > 0 and start(period) > fraction:
+            period -= 1
+        return period, (fraction - start(period)) / t_mul ** period
+
+    def __call__(self, step) -> float:
+        step = self._check_step(step)
+        period, done = self._period(step / self.first_decay_steps)
+        cosine = 0.5 * self.m_mul ** period * (1.0 + math.cos(math.pi * done))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "first_decay_steps": self.first_decay_steps,
+            "t_mul": self.t_mul,
+            "m_mul": self.m_mul,
+            "alpha": self.alpha,
+            "name": self.name,
+        }
+
+
 _SCHEDULES = {
     cls.__name__: cls
-    for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay)
+    for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay,
+                PolynomialDecay, CosineDecay, CosineDecayRestarts)
 }
 
 
 def serialize_schedule(schedule) -> dict:
-    """``{'class_name': ..., 'config': ...}`` for a schedule."""
+    """A schedule's dict as ``keras.optimizers.schedules.serialize`` writes it.
+
+    ``{'module': 'keras.optimizers.schedules', 'class_name': ..., 'config':
+    ..., 'registered_name': None}``: the form Keras keeps in an optimizer's
+    config, so that an optimizer's config (and the ``.keras`` file that holds
+    it) loads in Keras. A schedule class defined outside this module gets
+    ``'module': None``.
+    """
     if not isinstance(schedule, LearningRateSchedule):
         raise TypeError(
             "schedules.serialize: expected a LearningRateSchedule. "
             f"Received: {schedule!r}"
         )
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    name = type(schedule).__name__
+    built_in = _SCHEDULES.get(name) is type(schedule)
+    return {"module": "keras.optimizers.schedules" if built_in else None, "class_name": name,
+            "config": schedule.get_config(), "registered_name": None}
 
 
 def deserialize_schedule(config) -> LearningRateSchedule:
@@ -306,12 +534,16 @@ def deserialize_schedule(config) -> LearningRateSchedule:
 # whole optimizer story stays in this one file.
 schedules = types.ModuleType(
     __name__ + ".schedules",
-    "Learning-rate schedules: ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay.",
+    "Learning-rate schedules: ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, "
+    "PolynomialDecay, CosineDecay, CosineDecayRestarts.",
 )
 schedules.LearningRateSchedule = LearningRateSchedule
 schedules.ExponentialDecay = ExponentialDecay
 schedules.InverseTimeDecay = InverseTimeDecay
 schedules.PiecewiseConstantDecay = PiecewiseConstantDecay
+schedules.PolynomialDecay = PolynomialDecay
+schedules.CosineDecay = CosineDecay
+schedules.CosineDecayRestarts = CosineDecayRestarts
 schedules.serialize = serialize_schedule
 schedules.deserialize = deserialize_schedule
 sys.modules[schedules.__name__] = schedules

@@ -484,8 +484,8 @@ def test_schedule_serialization_round_trip():
     schedule = schedules.ExponentialDecay(0.1, 7, 0.9, staircase=True)
     rebuilt = schedules.deserialize(schedules.serialize(schedule))
     assert rebuilt.get_config() == schedule.get_config()
-    with pytest.raises(ValueError, match="unknown schedule 'CosineDecay'"):
-        schedules.deserialize({"class_name": "CosineDecay", "config": {}})
+    with pytest.raises(ValueError, match="unknown schedule 'NoSuchDecay'"):
+        schedules.deserialize({"class_name": "NoSuchDecay", "config": {}})
 
 
 # --------------------------------------------------------------------------
