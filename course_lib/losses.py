@@ -34,6 +34,7 @@ import warnings
 import numpy
 
 from course_lib import activations, backend, tape
+from course_lib.ops import ctc as _ctc_ops
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -1293,6 +1294,40 @@ def categorical_generalized_cross_entropy(y_true, y_pred, q):
     return _cgce_forward(y_true, y_pred, _check_number("categorical_generalized_cross_entropy", "q", q))
 
 
+def _ctc_logits(y_pred):
+    """Keras's TensorFlow backend computes CTC in float32 at least (float16 rises to float32)."""
+    if getattr(getattr(y_pred, "dtype", None), "kind", None) == "f" and y_pred.dtype.itemsize < 4:
+        return y_pred.astype("float32")
+    return y_pred
+
+
+def ctc(y_true, y_pred):
+    """CTC (connectionist temporal classification) loss: ``-log p(y_true | y_pred)`` over every alignment.
+
+    The recursion, its gradient and TensorFlow's conventions are explained in
+    :mod:`course_lib.ops.ctc`. Every sequence uses all the time steps of
+    ``y_pred``; its label length is its number of non-zero labels.
+
+    Args:
+        y_true: ``(batch_size, max_label_length)`` integer class ids; 0 is the
+            blank and the padding, so it may only end a sequence.
+        y_pred: ``(batch_size, max_length, num_classes)`` logits (not softmax
+            probabilities). float64 stays float64 here, where Keras computes in
+            float32 and casts back.
+
+    Returns:
+        Per-sample losses, shape ``(batch_size,)``. Labels too long for the time
+        axis (no alignment) give TensorFlow's large finite loss (about 707 plus
+        the ``-log`` of the prefixes' probability), not an error.
+
+    Raises:
+        ValueError: wrong ranks or batch sizes; a label that is not a whole
+            number in ``[0, num_classes)``; a 0 followed by a non-zero label
+            (Keras returns a meaningless number for those).
+    """
+    return _ctc_ops.ctc_loss_forward(y_true, _ctc_logits(y_pred), where="ctc")[0]
+
+
 # Keras's short names for the same functions (tf.keras.losses.mse is keras.losses.mean_squared_error).
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
@@ -2070,6 +2105,27 @@ class Circle(_FunctionLoss):
                 "remove_diagonal": self.remove_diagonal}
 
 
+class CTC(_FunctionLoss):
+    """CTC (connectionist temporal classification) loss; see :func:`ctc` and :mod:`course_lib.ops.ctc`.
+
+    ``y_true`` holds ``(batch_size, max_label_length)`` class ids padded with
+    0 (the blank), ``y_pred`` the model's ``(batch_size, max_length,
+    num_classes)`` logits (end the model with a ``Dense`` layer without
+    activation).
+    """
+
+    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return _ctc_ops.ctc_loss_forward(y_true, _ctc_logits(y_pred), where=type(self).__name__)[0]
+
+    def backward(self, y_true, y_pred, d_losses):
+        logits = _ctc_logits(y_pred)
+        _, cache = _ctc_ops.ctc_loss_forward(y_true, logits, where=type(self).__name__)
+        return _ctc_ops.ctc_loss_backward(d_losses, cache).astype(y_pred.dtype, copy=False)
+
+
 class LossFunctionWrapper(Loss):
     """A Loss around a plain function ``fn(y_true, y_pred) -> per-sample losses``.
 
@@ -2119,7 +2175,7 @@ _CLASSES = {
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
         SquaredHinge, CategoricalHinge, Poisson, LogCosh, CosineSimilarity,
         BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky,
-        CategoricalGeneralizedCrossEntropy, Circle,
+        CategoricalGeneralizedCrossEntropy, Circle, CTC,
     )
 }
 # Names of functions (and Keras's aliases): ``get`` returns the class with
@@ -2142,7 +2198,7 @@ _FUNCTION_NAMES = {
     "log_cosh": LogCosh, "cosine_similarity": CosineSimilarity,
     "binary_focal_crossentropy": BinaryFocalCrossentropy,
     "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
-    "dice": Dice, "tversky": Tversky, "circle": Circle,
+    "dice": Dice, "tversky": Tversky, "circle": Circle, "ctc": CTC,
 }
 KNOWN_NAMES = tuple(sorted(_FUNCTION_NAMES)) + tuple(sorted(_CLASSES)) + ("crossentropy", "ce")
 

@@ -1074,6 +1074,194 @@ class FalseNegatives(_ConfusionMatrixConditionCount):
     _count = "fn"
 
 
+# ---------------------------------------------------------------------------
+# One rate at the best threshold under a constraint on another
+# ---------------------------------------------------------------------------
+
+
+class _SensitivitySpecificityBase(Metric):
+    """Shared by SensitivityAtSpecificity ... RecallAtPrecision: Keras's ``SensitivitySpecificityBase``.
+
+    Keeps the four confusion counts at ``num_thresholds`` thresholds
+    ``0, 1/(n-1), ..., 1`` (one threshold, 0.5, when ``n`` is 1), counted by the
+    same update as Precision and Recall (Keras's bucketed one for the grid).
+    ``result`` takes the thresholds where the constrained rate is at least
+    ``value`` (the feasible ones) and returns the largest dependent rate among
+    them, or 0 when none is feasible. The bound is compared in the counts'
+    float type, as Keras compares it. As in Keras, the true/false negatives
+    are a total minus a running sum: with float weights, a threshold below
+    every negative (positive) score keeps a float32 residue of about 1e-6
+    there, which can decide the bounds 0 and 1 either way.
+
+    Args:
+        value: the bound on the constrained rate, in ``[0, 1]``.
+        num_thresholds: how many thresholds (an integer > 0).
+        class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
+        name: the name in logs.
+        dtype: float type of the counts (float32).
+    """
+
+    _argument = None  # the subclass's name for ``value``: "specificity", "sensitivity", "recall", "precision"
+    _constrained = None  # the rate that must reach ``value``
+    _dependent = None  # the rate maximised over the feasible thresholds
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        where = type(self).__name__
+        backend.check_real(where, self._argument, value)
+        # Keras's test, word for word: NaN passes it (and then no threshold is feasible).
+        if value < 0 or value > 1:
+            raise ValueError(
+                f"{where}: {self._argument} must be in the range [0, 1]. Received: {self._argument}={value}"
+            )
+        if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, int):
+            raise TypeError(
+                f"{where}: num_thresholds must be an integer > 0. Received: num_thresholds={num_thresholds!r}"
+            )
+        if num_thresholds <= 0:
+            raise ValueError(
+                f"{where}: num_thresholds must be an integer > 0. Received: num_thresholds={num_thresholds}"
+            )
+        super().__init__(name=name, dtype=dtype)
+        setattr(self, self._argument, value)
+        self.value = value
+        self.num_thresholds = num_thresholds
+        self.class_id = None if class_id is None else _check_index(where, "class_id", class_id, 0)
+        if num_thresholds == 1:
+            self.thresholds = [0.5]
+            self._thresholds_distributed_evenly = False
+        else:
+            inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            self.thresholds = [0.0] + inner + [1.0]
+            self._thresholds_distributed_evenly = True
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch.
+
+        Args:
+            y_true: labels, the shape of ``y_pred`` (non-zero counts as positive).
+            y_pred: scores, compared with each threshold (above it counts as positive).
+            sample_weight: None, or weights whose rank is 0 or that of ``y_true``
+                (broadcast to it); one weight per sample also works.
+        """
+        increments = _confusion_increments(
+            type(self).__name__, ("tp", "fp", "tn", "fn"), y_true, y_pred, self.thresholds,
+            self._thresholds_distributed_evenly, self.dtype, class_id=self.class_id,
+            sample_weight=sample_weight)
+        self.true_positives = self.true_positives + increments["tp"]
+        self.false_positives = self.false_positives + increments["fp"]
+        self.true_negatives = self.true_negatives + increments["tn"]
+        self.false_negatives = self.false_negatives + increments["fn"]
+
+    def _rate(self, kind):
+        tp, fp, tn, fn = self.true_positives, self.false_positives, self.true_negatives, self.false_negatives
+        if kind in ("sensitivity", "recall"):
+            return _divide_no_nan(tp, tp + fn)
+        if kind == "specificity":
+            return _divide_no_nan(tn, tn + fp)
+        return _divide_no_nan(tp, tp + fp)  # precision
+
+    def result(self) -> float:
+        """The largest dependent rate over the thresholds whose constrained rate is >= ``value``; else 0."""
+        xp = backend.xp
+        # The bound in the counts' float type, as Keras compares (float32 0.8, not the double 0.8).
+        feasible = self._rate(self._constrained) >= xp.asarray(self.value, self.dtype)
+        best = xp.max(xp.where(feasible, self._rate(self._dependent), 0))
+        return _host_result(xp.maximum(best, 0), self.dtype)  # Keras's max(..., initial=0)
+
+    def reset_state(self):
+        shape = (len(self.thresholds),)
+        self.true_positives = backend.xp.zeros(shape, self.dtype)
+        self.false_positives = backend.xp.zeros(shape, self.dtype)
+        self.true_negatives = backend.xp.zeros(shape, self.dtype)
+        self.false_negatives = backend.xp.zeros(shape, self.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "class_id": self.class_id, "num_thresholds": self.num_thresholds,
+                self._argument: getattr(self, self._argument)}
+
+
+class SensitivityAtSpecificity(_SensitivitySpecificityBase):
+    """The best sensitivity ``tp / (tp + fn)`` over the thresholds where specificity is >= ``specificity``.
+
+    Specificity is ``tn / (tn + fp)``; 0 when no threshold reaches it.
+
+    Args:
+        specificity: a float in ``[0, 1]``.
+        num_thresholds: how many thresholds ``0, 1/(n-1), ..., 1`` are tried
+            (default 200; one gives the single threshold 0.5).
+        class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
+        name: the name in logs (by default ``sensitivity_at_specificity`` ...).
+        dtype: float type of the counts (float32).
+    """
+
+    _argument, _constrained, _dependent = "specificity", "specificity", "sensitivity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds=num_thresholds, class_id=class_id, name=name, dtype=dtype)
+
+
+class SpecificityAtSensitivity(_SensitivitySpecificityBase):
+    """The best specificity ``tn / (tn + fp)`` over the thresholds where sensitivity is >= ``sensitivity``.
+
+    Sensitivity is ``tp / (tp + fn)``; 0 when no threshold reaches it.
+
+    Args:
+        sensitivity: a float in ``[0, 1]``.
+        num_thresholds: how many thresholds ``0, 1/(n-1), ..., 1`` are tried
+            (default 200; one gives the single threshold 0.5).
+        class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
+        name: the name in logs (by default ``specificity_at_sensitivity`` ...).
+        dtype: float type of the counts (float32).
+    """
+
+    _argument, _constrained, _dependent = "sensitivity", "sensitivity", "specificity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds=num_thresholds, class_id=class_id, name=name, dtype=dtype)
+
+
+class PrecisionAtRecall(_SensitivitySpecificityBase):
+    """The best precision ``tp / (tp + fp)`` over the thresholds where recall is >= ``recall``.
+
+    Recall is ``tp / (tp + fn)``; 0 when no threshold reaches it.
+
+    Args:
+        recall: a float in ``[0, 1]``.
+        num_thresholds: how many thresholds ``0, 1/(n-1), ..., 1`` are tried
+            (default 200; one gives the single threshold 0.5).
+        class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
+        name: the name in logs (by default ``precision_at_recall`` ...).
+        dtype: float type of the counts (float32).
+    """
+
+    _argument, _constrained, _dependent = "recall", "recall", "precision"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds=num_thresholds, class_id=class_id, name=name, dtype=dtype)
+
+
+class RecallAtPrecision(_SensitivitySpecificityBase):
+    """The best recall ``tp / (tp + fn)`` over the thresholds where precision is >= ``precision``.
+
+    Precision is ``tp / (tp + fp)``; 0 when no threshold reaches it (a
+    threshold with no predicted positive has precision 0, as Keras counts it).
+
+    Args:
+        precision: a float in ``[0, 1]``.
+        num_thresholds: how many thresholds ``0, 1/(n-1), ..., 1`` are tried
+            (default 200; one gives the single threshold 0.5).
+        class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
+        name: the name in logs (by default ``recall_at_precision`` ...).
+        dtype: float type of the counts (float32).
+    """
+
+    _argument, _constrained, _dependent = "precision", "precision", "recall"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds=num_thresholds, class_id=class_id, name=name, dtype=dtype)
+
+
 _AUC_CURVES = {"ROC": "ROC", "roc": "ROC", "PR": "PR", "pr": "PR", "PRGAIN": "PRGAIN", "prgain": "PRGAIN"}
 _AUC_SUMMATIONS = {"interpolation": "interpolation", "Interpolation": "interpolation",
                    "majoring": "majoring", "Majoring": "majoring", "minoring": "minoring", "Minoring": "minoring"}
@@ -1794,12 +1982,14 @@ _CLASSES = {
         TruePositives, FalsePositives, TrueNegatives, FalseNegatives, Poisson, LogCoshError,
         CosineSimilarity, CategoricalHinge, SquaredHinge, R2Score, Sum, IoU, MeanIoU, BinaryIoU,
         OneHotIoU, OneHotMeanIoU, PearsonCorrelation, ConcordanceCorrelation,
+        SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision,
     )
 }
 # Whether a larger value is better, for EarlyStopping(mode="auto") (Keras's `_direction`).
 for _cls in (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
              TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC, FBetaScore,
-             CosineSimilarity, R2Score, _IoUBase, PearsonCorrelation, ConcordanceCorrelation):
+             CosineSimilarity, R2Score, _IoUBase, PearsonCorrelation, ConcordanceCorrelation,
+             _SensitivitySpecificityBase):
     _cls._direction = "up"
 for _cls in (MeanAbsoluteError, MeanSquaredError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
              BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, KLDivergence, Hinge,

@@ -14,6 +14,7 @@ from course_lib.ops.conv import (
     conv_output_length,
 )
 from course_lib.ops.conv_transpose import conv_transpose_backward, conv_transpose_forward
+from course_lib.ops.ctc import ctc_loss_backward, ctc_loss_forward
 from course_lib.ops.dense import dense_backward, dense_forward
 from course_lib.ops.gan import (
     discriminator_loss_backward, discriminator_loss_forward, generator_loss_backward, generator_loss_forward,
@@ -32,7 +33,7 @@ __all__ = [
     "causal_mask", "merge_heads", "multi_head_attention_backward", "multi_head_attention_forward",
     "scaled_dot_product_attention_backward", "scaled_dot_product_attention_forward", "softmax_backward",
     "softmax_forward", "split_heads", "conv_transpose_backward", "conv_transpose_forward",
-    "discriminator_loss_backward", "discriminator_loss_forward", "generator_loss_backward", "generator_loss_forward",
+    "ctc_loss_backward", "ctc_loss_forward", "discriminator_loss_backward", "discriminator_loss_forward", "generator_loss_backward", "generator_loss_forward",
     "affine_transform", "affine_transform_backward", "affine_transform_forward", "resize", "resize_backward",
     "resize_forward",
     "avg_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_forward_naive", "conv2d_backward",

@@ -2,8 +2,8 @@
 
 Gradients are checked in float64 against central differences of the reduced
 loss (relative error < 1e-6) for every reduction, with and without sample
-weights. tf.keras is compared in tests/parity/test_losses_circle_ctc_parity.py.
-(CTC is not implemented yet: no CTC code is in course_lib.losses.)
+weights. tf.keras is compared in tests/parity/test_losses_circle_cgce_parity.py;
+CTC has its own tests (tests/unit/test_ctc.py).
 """
 import numpy as np
 import pytest
