@@ -13,9 +13,8 @@ file written by Keras or course_lib.
 """
 from __future__ import annotations
 
-import os
-
-from course_lib import backend, layers
+from course_lib import layers
+from course_lib.applications import imagenet_utils
 from course_lib.models import Model
 
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -23,14 +22,6 @@ BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 IMAGENET_FILES = {True: "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
                   False: "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"}
 """The names Keras gives its ImageNet weight files (with and without the top)."""
-CAFFE_MEANS = (103.939, 116.779, 123.68)
-"""ImageNet's mean pixel in B, G, R order (``preprocess_input``'s "caffe" mode)."""
-
-
-def keras_cache_folder():
-    """Where Keras keeps downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models")
 
 
 def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None, pooling=None,
@@ -61,41 +52,17 @@ def build_vgg(where, blocks, imagenet_files, include_top=True, weights="imagenet
 
     ``where`` names the network in errors; ``imagenet_files`` maps include_top to Keras's file name.
     """
-    if not (weights in ("imagenet", None) or (isinstance(weights, (str, os.PathLike)) and os.path.exists(weights))):
-        raise ValueError(
-            f"{where}: `weights` must be None (random initialization), 'imagenet' or the path of an existing "
-            f"weights file. Received: weights={weights!r}"
-        )
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
-            f"{where}: with weights='imagenet' and include_top=True, classes must be 1000. Received: classes={classes}"
-        )
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"{where}: pooling must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+    imagenet_utils.check_arguments(where, weights, include_top, classes, pooling, classifier_activation)
     shape = _input_shape(where, input_shape, include_top, weights)
     inputs = input_tensor if input_tensor is not None else layers.Input(shape=shape)
     x = vgg_blocks(inputs, blocks)
     if include_top:
         x = vgg_top(x, (4096, 4096), classes, classifier_activation)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.pool(x, pooling)
     model = Model(inputs, x, name=name)
-    if weights == "imagenet":
-        file = imagenet_files[include_top]
-        path = os.path.join(keras_cache_folder(), file)
-        if not os.path.exists(path):
-            raise FileNotFoundError(
-                f"{where}: weights='imagenet' needs Keras's file {file!r} and course_lib "
-                f"downloads nothing. Put it at {path} (where Keras caches it: run "
-                f"`keras.applications.{where}(include_top={include_top})` once on a machine with a network and "
-                "copy the file), or pass weights=None or the path of a weights file."
-            )
-        model.load_weights(path)
-    elif weights is not None:
-        model.load_weights(os.fspath(weights))
-    return model
+    return imagenet_utils.load_weights(model, where, weights, imagenet_files[include_top],
+                                       f"keras.applications.{where}(include_top={include_top})")
 
 
 def vgg_blocks(x, blocks=BLOCKS):
@@ -145,22 +112,10 @@ def preprocess_input(x, data_format=None):
     ``x``: images with pixel values 0 ... 255, ``(..., H, W, 3)`` (channels_last) or
     ``(N, 3, H, W)`` / ``(3, H, W)`` (channels_first). Returns a new float array. (Keras's own
     function modifies a float NumPy input in place; course_lib never changes its input.)
+    See :func:`course_lib.applications.imagenet_utils.preprocess_input`.
     """
-    from course_lib.ops.arguments import check_data_format
+    return imagenet_utils.preprocess_input(x, data_format, mode="caffe")
 
-    data_format = check_data_format("preprocess_input", data_format)
-    array = backend.as_numeric(x, "preprocess_input")
-    if array.dtype.kind != "f":
-        array = array.astype(backend.floatx())
-    axis = -1 if data_format == "channels_last" else (0 if array.ndim == 3 else 1)
-    if array.shape[axis] != 3:
-        raise ValueError(
-            f"preprocess_input: expected 3 color channels on axis {axis} ({data_format}). "
-            f"Received: an array of shape {tuple(array.shape)}"
-        )
-    bgr = backend.xp.flip(array, axis=axis)
-    means = backend.xp.asarray(CAFFE_MEANS, dtype=array.dtype)
-    if data_format == "channels_first":
-        means = means.reshape((3, 1, 1))
-    return bgr - means
 
+
+decode_predictions = imagenet_utils.decode_predictions

@@ -7,6 +7,7 @@ at 224x224x3; 20,024,384 without it. Weights load as for :mod:`course_lib.applic
 """
 from __future__ import annotations
 
+from course_lib.applications.imagenet_utils import decode_predictions
 from course_lib.applications.vgg16 import build_vgg, preprocess_input
 
 BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
@@ -29,4 +30,4 @@ def VGG19(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
                      classes, classifier_activation, name)
 
 
-__all__ = ["VGG19", "preprocess_input"]
+__all__ = ["VGG19", "decode_predictions", "preprocess_input"]

@@ -32,8 +32,8 @@ _ARRAY_GLOBALS = frozenset({
 
 def datasets_folder():
     """Keras's cache folder for datasets: ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``."""
-    # The models folder's sibling: the one rule for $KERAS_HOME lives in applications.vgg16.
-    from course_lib.applications.vgg16 import keras_cache_folder
+    # The models folder's sibling: the one rule for $KERAS_HOME lives in applications.imagenet_utils.
+    from course_lib.applications.imagenet_utils import keras_cache_folder
 
     return os.path.join(os.path.dirname(keras_cache_folder()), "datasets")
 
