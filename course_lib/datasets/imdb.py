@@ -86,7 +86,8 @@ def _corpus_arrays():
 
 
 # ---------------------------------------------------------------- the loaders
-def _check_arguments(num_words, skip_top, maxlen, seed, start_char, oov_char, index_from):
+def check_sequence_options(where, num_words, skip_top, maxlen, seed, start_char, oov_char, index_from):
+    """The checks of the word-index options that Keras's IMDB and Reuters loaders share (``where``: the loader)."""
     checks = (("num_words", num_words, 1, True), ("skip_top", skip_top, 0, False), ("maxlen", maxlen, 1, True),
               ("seed", seed, None, False), ("start_char", start_char, None, True), ("oov_char", oov_char, None, True),
               ("index_from", index_from, 0, False))
@@ -96,7 +97,7 @@ def _check_arguments(num_words, skip_top, maxlen, seed, start_char, oov_char, in
         if not _is_int(value) or (minimum is not None and value < minimum):
             bound = "" if minimum is None else (" >= 1" if minimum == 1 else " >= 0")
             raise ValueError(
-                f"imdb.load_data: {name} must be {'None or ' if may_be_none else ''}an int{bound}. "
+                f"{where}: {name} must be {'None or ' if may_be_none else ''}an int{bound}. "
                 f"Received: {name}={value!r}"
             )
 
@@ -142,7 +143,7 @@ def load_data(path=DEFAULT_PATH, num_words=None, skip_top=0, maxlen=None, seed=1
         ValueError: a bad argument, or a ``maxlen`` that removes every review of a set.
     """
     global _fallback_announced
-    _check_arguments(num_words, skip_top, maxlen, seed, start_char, oov_char, index_from)
+    check_sequence_options("imdb.load_data", num_words, skip_top, maxlen, seed, start_char, oov_char, index_from)
     location = _cached(path)
     if os.path.exists(location):
         arrays = read_npz(location, "imdb.load_data", ("x_train", "y_train", "x_test", "y_test"), DEFAULT_PATH)

@@ -13,6 +13,7 @@ import os
 
 import numpy
 
+from course_lib.datasets import imdb
 from course_lib.datasets.keras_cache import cached, missing, read_npz
 
 DEFAULT_PATH = "reuters.npz"
@@ -26,23 +27,9 @@ LABEL_NAMES = (
 """The topic of each label index, as Keras's ``get_label_names`` lists them."""
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_arguments(num_words, skip_top, maxlen, test_split, seed, start_char, oov_char, index_from):
-    checks = (("num_words", num_words, 1, True), ("skip_top", skip_top, 0, False), ("maxlen", maxlen, 1, True),
-              ("seed", seed, None, False), ("start_char", start_char, None, True), ("oov_char", oov_char, None, True),
-              ("index_from", index_from, 0, False))
-    for name, value, minimum, may_be_none in checks:
-        if may_be_none and value is None:
-            continue
-        if not _is_int(value) or (minimum is not None and value < minimum):
-            bound = "" if minimum is None else (" >= 1" if minimum == 1 else " >= 0")
-            raise ValueError(
-                f"reuters.load_data: {name} must be {'None or ' if may_be_none else ''}an int{bound}. "
-                f"Received: {name}={value!r}"
-            )
+    imdb.check_sequence_options("reuters.load_data", num_words, skip_top, maxlen, seed, start_char, oov_char,
+                                index_from)
     if isinstance(test_split, bool) or not isinstance(test_split, numbers.Real) or not 0 <= test_split <= 1:
         raise ValueError(
             f"reuters.load_data: test_split must be a number from 0 to 1. Received: test_split={test_split!r}"
