@@ -16,6 +16,8 @@ from course_lib import losses
 from course_lib.ops import ctc as ctc_ops
 from course_lib.testing import check_gradients
 
+from loss_checks import central_differences  # noqa: E402
+
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", None]
 
 
@@ -125,26 +127,15 @@ def test_labels_too_long_give_tensorflows_finite_loss(rng):
     assert 706 < float(values[0]) < 730
 
 
-def _central_differences(loss, y_true, y_pred, sample_weight, step=1e-6):
-    numeric = np.zeros_like(y_pred)
-    for index in np.ndindex(y_pred.shape):
-        plus, minus = y_pred.copy(), y_pred.copy()
-        plus[index] += step
-        minus[index] -= step
-        numeric[index] = (np.sum(loss(y_true, plus, sample_weight))
-                          - np.sum(loss(y_true, minus, sample_weight))) / (2 * step)
-    return numeric
-
-
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_loss_class_gradient_matches_central_differences(reduction, weighted, rng):
+def test_loss_class_gradient_matchescentral_differences(reduction, weighted, rng):
     y_true = np.array([[1, 2, 0], [3, 3, 0], [0, 0, 0]])
     y_pred = rng.normal(size=(3, 6, 4))
     sample_weight = rng.uniform(0.5, 2.0, 3) if weighted else None
     loss = losses.CTC(reduction=reduction)
     analytic = loss.gradient(y_true, y_pred, sample_weight)
-    numeric = _central_differences(loss, y_true, y_pred, sample_weight)
+    numeric = central_differences(loss, y_true, y_pred, sample_weight)
     scale = np.abs(analytic) + np.abs(numeric)
     assert np.max(np.abs(analytic - numeric) / np.maximum(scale, 1e-7)) < 1e-6
 

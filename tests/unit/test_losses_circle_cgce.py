@@ -10,6 +10,8 @@ import pytest
 
 from course_lib import backend, losses
 
+from loss_checks import central_differences, relative_error  # noqa: E402
+
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", None]
 
 
@@ -37,21 +39,6 @@ CASES = [
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kwargs.items()) or 'default'}" for name, kwargs in CASES]
 
 
-def _relative_error(a, b):
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12)))
-
-
-def _central_differences(loss, y_true, y_pred, sample_weight, step=1e-6):
-    numeric = np.zeros_like(y_pred)
-    for index in np.ndindex(y_pred.shape):
-        plus, minus = y_pred.copy(), y_pred.copy()
-        plus[index] += step
-        minus[index] -= step
-        numeric[index] = (np.sum(loss(y_true, plus, sample_weight))
-                          - np.sum(loss(y_true, minus, sample_weight))) / (2 * step)
-    return numeric
-
-
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
@@ -62,9 +49,9 @@ def test_gradient_matches_central_differences_in_float64(name, kwargs, reduction
         loss = getattr(losses, name)(reduction=reduction, **kwargs)
         analytic = loss.gradient(y_true, y_pred, sample_weight=sample_weight)
         assert analytic.dtype == np.float64 and analytic.shape == y_pred.shape
-        numeric = _central_differences(loss, y_true, y_pred, sample_weight)
+        numeric = central_differences(loss, y_true, y_pred, sample_weight)
         value, fused = loss.value_and_gradient(y_true, y_pred, sample_weight=sample_weight)
-    error = _relative_error(analytic, numeric)
+    error = relative_error(analytic, numeric)
     assert error < 1e-6, f"{name}: relative error {error:.2e}; expected < 1e-6"
     np.testing.assert_allclose(fused, analytic, rtol=1e-12, atol=0)
     np.testing.assert_allclose(value, loss(y_true, y_pred, sample_weight), rtol=1e-12)
@@ -79,8 +66,8 @@ def test_circle_gradient_with_rows_left_out_of_the_mean(rng):
     np.testing.assert_allclose(loss(y_true, y_pred), values[[0, 1, 3, 4]].mean(), rtol=1e-12)
     analytic = loss.gradient(y_true, y_pred)
     assert np.all(np.isfinite(analytic)) and np.any(analytic[2] != 0)  # still a negative of the others
-    numeric = _central_differences(lambda t, p, w: loss(t, p, w), y_true, y_pred, None)
-    assert _relative_error(analytic, numeric) < 1e-6
+    numeric = central_differences(lambda t, p, w: loss(t, p, w), y_true, y_pred, None)
+    assert relative_error(analytic, numeric) < 1e-6
 
 
 # --------------------------------------------------------------------------- values by formula

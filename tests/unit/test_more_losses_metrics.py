@@ -13,6 +13,8 @@ import pytest
 
 from course_lib import backend, losses, metrics
 
+from loss_checks import central_differences, relative_error  # noqa: E402
+
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", None]
 
 
@@ -69,21 +71,6 @@ LOSS_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kwargs.items()) or 'defaul
             for name, kwargs, _ in LOSS_CASES]
 
 
-def _relative_error(a, b):
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12)))
-
-
-def _central_differences(loss, y_true, y_pred, sample_weight, step=1e-6):
-    numeric = np.zeros_like(y_pred)
-    for index in np.ndindex(y_pred.shape):
-        plus, minus = y_pred.copy(), y_pred.copy()
-        plus[index] += step
-        minus[index] -= step
-        numeric[index] = (np.sum(loss(y_true, plus, sample_weight)) - np.sum(loss(y_true, minus, sample_weight))) / (
-            2 * step)
-    return numeric
-
-
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("name,kwargs,kind", LOSS_CASES, ids=LOSS_IDS)
@@ -95,9 +82,9 @@ def test_gradient_matches_central_differences_in_float64(name, kwargs, kind, red
         loss = getattr(losses, name)(reduction=reduction, **kwargs)
         analytic = loss.gradient(y_true, y_pred, sample_weight=sample_weight)
         assert analytic.dtype == np.float64 and analytic.shape == y_pred.shape
-        numeric = _central_differences(loss, y_true, y_pred, sample_weight)
+        numeric = central_differences(loss, y_true, y_pred, sample_weight)
         value, fused = loss.value_and_gradient(y_true, y_pred, sample_weight=sample_weight)
-    error = _relative_error(analytic, numeric)
+    error = relative_error(analytic, numeric)
     assert error < 1e-6, f"{name}: relative error {error:.2e}; expected < 1e-6"
     np.testing.assert_allclose(fused, analytic, rtol=1e-12, atol=0)
     np.testing.assert_allclose(value, loss(y_true, y_pred, sample_weight), rtol=1e-12)
