@@ -15,6 +15,7 @@ from course_lib.layers.base import (
     _LOSS_COLLECTORS, KerasTensor, Layer, activity_gradients, activity_penalties, dtype_policy,
 )
 from course_lib.layers.core import InputLayer
+from course_lib.layers.operations import is_operation
 from course_lib.training import Trainer
 from course_lib.utils.summary import print_summary
 
@@ -116,7 +117,10 @@ class Model(Trainer, Layer):
                 )
         self._nodes, first_seen = _topological_nodes(self.outputs, self.inputs, self.name)
         if not isinstance(self, Sequential):
-            self._layers = _keras_layer_order(self._nodes, first_seen)
+            # Keras's operations: the layers and the recorded arithmetic (`x + y`), in Keras's order;
+            # `layers` are those that are layers.
+            self._operations = _keras_layer_order(self._nodes, first_seen)
+            self._layers = [layer for layer in self._operations if not is_operation(layer)]
         self._node_position = {id(node): position for position, node in enumerate(self._nodes)}
         # A new graph may hold other weights: the engine's cache of regularized weights follows this.
         self._graph_version = getattr(self, "_graph_version", 0) + 1
@@ -131,6 +135,13 @@ class Model(Trainer, Layer):
         if "_layers" not in self.__dict__:
             return list(self._tracked_layers)  # a subclassed model not yet traced: its attributes
         return list(self._layers)
+
+    @property
+    def operations(self):
+        """Keras's ``operations``: the layers and the operations (``x + y``, ``x * 0.5``) of the graph, in order."""
+        if "_operations" not in self.__dict__:
+            return self.layers
+        return list(self._operations)
 
     @property
     def input_names(self):
@@ -498,7 +509,9 @@ class Model(Trainer, Layer):
 
         An unbuilt model prints as Keras's: unknown shapes ``?`` and ``0 (unbuilt)`` parameters.
         """
-        print_summary(self, print_fn=print_fn, line_length=line_length, positions=positions,
+        # A functional model's rows are its operations, as Keras's (`add (Add)` for `x + y`).
+        shown = _OperationsView(self) if not self._traced and "_operations" in self.__dict__ else self
+        print_summary(shown, print_fn=print_fn, line_length=line_length, positions=positions,
                       expand_nested=expand_nested, show_trainable=show_trainable, layer_range=layer_range)
 
     # --------------------------------------------------------- serialization
@@ -513,8 +526,8 @@ class Model(Trainer, Layer):
                     "config": {"shape": list(tensor.shape), "dtype": tensor.dtype, "keras_history": ref(tensor)}}
 
         entries = []
-        for layer in self._layers:
-            entry = layers_module.serialize(layer)
+        for layer in (self._layers if self._traced else self.operations):
+            entry = layer.serialize() if is_operation(layer) else layers_module.serialize(layer)
             calls = [node for node in layer._inbound_nodes if id(node) in self._node_position and node.inputs]
             entry["name"] = layer.name
             entry["inbound_nodes"] = [_node_config(node, keras_tensor) for node in calls]
@@ -536,7 +549,7 @@ class Model(Trainer, Layer):
     def from_config(cls, config, custom_objects=None):
         """Rebuild a functional model from Keras 3's config (course_lib's, or one Keras wrote)."""
         created, produced = {}, {}
-        mask_ops = _keras_mask_ops(config["layers"])
+        mask_ops = _keras_mask_ops(config["layers"], _tensor_configs_names(config.get("output_layers")))
         config = {**config, "layers": [entry for entry in config["layers"] if entry["name"] not in mask_ops]}
         for entry in config["layers"]:
             layer = layers_module.deserialize(entry, custom_objects, build=False)
@@ -793,8 +806,11 @@ def clone_model(model, input_tensors=None, clone_function=None):
             tensors[id(node.outputs[0])] = given[position] if given else InputLayer(
                 batch_shape=layer.batch_shape, dtype=layer.dtype, name=layer.name).output
             continue
-        clone = clones.setdefault(id(layer), clone_function(layer))
         args = [tensors[id(tensor)] for tensor in node.inputs]
+        if is_operation(layer):  # `x + y` is applied again (with its constants), as Keras does
+            tensors[id(node.outputs[0])] = layer.replay(args)
+            continue
+        clone = clones.setdefault(id(layer), clone_function(layer))
         results = clone(args if node.inputs_are_list else args[0])
         for tensor, result in zip(node.outputs, results if node.outputs_are_list else [results]):
             tensors[id(tensor)] = result
@@ -873,18 +889,19 @@ def _is_tensor_config(item):
 _MASK_OP_CLASSES = ("NotEqual", "ConvertToTensor")
 
 
-def _keras_mask_ops(entries):
+def _keras_mask_ops(entries, outputs=()):
     """Names of the op layers Keras writes only to carry a mask (``NotEqual(ids, 0)`` -> ``ConvertToTensor``,
     and the ``keras.ops`` it combines masks with: ``Any``, ``ExpandDims``, ``LogicalOr``, ``Concatenate`` ...).
 
     Keras records an explicit mask argument (``mask=``, ``value_mask=`` ...) as
     these operations; course_lib recomputes masks by its mask protocol, so
-    such layers are skipped, but only when nothing else uses their outputs.
+    such layers are skipped, but only when nothing else uses their outputs (nor
+    the model's ``outputs``: an arithmetic operation such as ``x + y`` stays).
     """
     candidates = {entry["name"] for entry in entries if entry.get("class_name") in _MASK_OP_CLASSES
                   or str(entry.get("module", "")).startswith("keras.src.ops")}
     while True:
-        used_otherwise = set()
+        used_otherwise = set(outputs)
         for entry in entries:
             if entry["name"] in candidates:
                 continue
@@ -896,6 +913,31 @@ def _keras_mask_ops(entries):
         if not candidates & used_otherwise:
             return candidates
         candidates -= used_otherwise
+
+
+def _tensor_configs_names(refs):
+    """The layer names in a config's ``output_layers`` (one ``[name, node, index]``, a list or a dict of them)."""
+    if isinstance(refs, dict):
+        refs = list(refs.values())
+    if not refs:
+        return set()
+    if isinstance(refs[0], str):
+        refs = [refs]
+    return {ref[0] for ref in refs}
+
+
+class _OperationsView:
+    """A functional model as ``print_summary`` reads it, with Keras's rows: ``operations`` for ``layers``."""
+
+    def __init__(self, model):
+        self._model = model
+
+    @property
+    def layers(self):
+        return self._model.operations
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
 
 
 def _names_a_mask_op(item, mask_ops):

@@ -70,6 +70,7 @@ from course_lib.layers.adaptive_pooling import (
     AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D, AdaptiveMaxPooling1D,
     AdaptiveMaxPooling2D, AdaptiveMaxPooling3D,
 )
+from course_lib.layers import operations
 from course_lib.layers.merging import (
     Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract,
     add, average, concatenate, dot, maximum, minimum, multiply, subtract,
@@ -169,15 +170,19 @@ def deserialize(config, custom_objects=None, build=True):
 
     classes = dict(_CLASSES, Sequential=models.Sequential, Model=models.Model, Functional=models.Model)
     name = config.get("class_name")
+    if str(config.get("module", "")).startswith("keras.src.ops") and name in operations.OPERATIONS:
+        # Keras's record of `x + y` (keras.src.ops.numpy.Add ...), not the layer of the same class name
+        return operations.OPERATIONS[name].from_config(dict(config.get("config", {})))
     # custom_objects, the global custom objects and an enclosing custom_object_scope, as Keras looks them up
     cls = saving.find_object(name, classes, custom_objects, config.get("registered_name"))
     classes.update(saving.custom_objects_in_effect(custom_objects))  # for the error message's list
     if cls is None and str(config.get("module", "")).startswith("keras.src.ops"):
         raise ValueError(
             f"layers.deserialize: {name!r} is a keras.ops operation ({config['module']}) that the model's "
-            "computation uses, and course_lib loads layers, not keras.ops calls (it has no automatic "
-            "differentiation to train through them). Write the computation as a layer of your own, with its "
-            "backward, and pass it in custom_objects."
+            "computation uses, and course_lib loads layers and the arithmetic operations Keras records for operators "
+            f"on symbolic tensors ({sorted(operations.OPERATIONS)}), not other keras.ops calls (it has no "
+            "automatic differentiation to train through them). Write the computation as a layer of your own, "
+            "with its backward, and pass it in custom_objects."
         )
     if cls is None:
         raise ValueError(

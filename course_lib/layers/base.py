@@ -65,6 +65,59 @@ class KerasTensor:
             "describes a shape. Build a Model from it and call the model on arrays."
         )
 
+    # Arithmetic records an operation of the graph, as Keras 3 does (keras.ops.Add for `x + y` ...,
+    # see course_lib.layers.operations); a NumPy array on the left defers to the reflected operator.
+    __array_ufunc__ = None
+
+    def __add__(self, other):
+        return _operation("Add", self, other)
+
+    def __radd__(self, other):
+        return _operation("Add", other, self)
+
+    def __sub__(self, other):
+        return _operation("Subtract", self, other)
+
+    def __rsub__(self, other):
+        return _operation("Subtract", other, self)
+
+    def __mul__(self, other):
+        return _operation("Multiply", self, other)
+
+    def __rmul__(self, other):
+        return _operation("Multiply", other, self)
+
+    def __truediv__(self, other):
+        return _operation("TrueDivide", self, other)
+
+    def __rtruediv__(self, other):
+        return _operation("TrueDivide", other, self)
+
+    def __pow__(self, other):
+        return _operation("Power", self, other)
+
+    def __rpow__(self, other):
+        return _operation("Power", other, self)
+
+    def __matmul__(self, other):
+        return _operation("Matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return _operation("Matmul", other, self)
+
+    def __neg__(self):
+        return _operation("Negative", self)
+
+    def __abs__(self):
+        return _operation("Absolute", self)
+
+
+def _operation(class_name, *operands):
+    """A new operation of the graph (one per operator, as in Keras) applied to the operands."""
+    from course_lib.layers import operations
+
+    return operations.OPERATIONS[class_name]()(*operands)
+
 
 class Node:
     """One call of a layer inside a functional graph: its input and output tensors.
