@@ -3,7 +3,8 @@
 A metric accumulates over batches: ``update_state`` adds a batch,
 ``result`` reads the running value, ``reset_state`` starts again (the training
 engine resets at the start of each epoch). As in Keras, the running totals are
-kept in float32, so the numbers match ``tf.keras`` metric objects fed the same
+kept in ``keras.config.floatx()`` (float32 unless changed) unless a metric is
+given a ``dtype``, so the numbers match ``tf.keras`` metric objects fed the same
 batches. ``result`` gives a float, or a NumPy array where Keras gives one value
 per threshold or per class (``Precision(thresholds=[...])``, ``F1Score()``).
 
@@ -30,8 +31,6 @@ from course_lib.losses import (
     mean_squared_logarithmic_error,
     squeeze_or_expand_to_same_rank,
 )
-
-_ACCUMULATOR = "float32"
 
 
 # ---------------------------------------------------------------------------
@@ -308,14 +307,14 @@ class Metric(abc.ABC):
 
     Args:
         name: the name shown in training logs; by default the snake-case class name.
-        dtype: float type of the result (float32 by default, as Keras).
+        dtype: float type of the result (``keras.config.floatx()`` by default, as Keras).
     """
 
     _direction = None  # "up" or "down" where it is known whether larger is better (EarlyStopping)
 
     def __init__(self, name=None, dtype=None):
         self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
-        self.dtype = numpy.dtype(dtype or _ACCUMULATOR).name
+        self.dtype = numpy.dtype(dtype or backend.floatx()).name  # Keras: floatx() when none is given
 
     @abc.abstractmethod
     def update_state(self, *args, **kwargs):
@@ -382,7 +381,7 @@ class Mean(Metric):
 
     Args:
         name: the metric's name.
-        dtype: float type of the running total and count (float32).
+        dtype: float type of the running total and count (``floatx()``, float32 by default).
     """
 
     def __init__(self, name="mean", dtype=None):
@@ -398,7 +397,7 @@ class Mean(Metric):
         """
         if isinstance(values, (int, float)) and isinstance(sample_weight, (int, float, type(None))):
             # A Python number (the engine's loss of a batch): the general path's
-            # float32 arithmetic without its array work.
+            # arithmetic in the metric's dtype, without its array work.
             cast = backend.xp.dtype(self.dtype).type
             weight = cast(1 if sample_weight is None else sample_weight)
             self.total = self.total + cast(values) * weight
@@ -666,7 +665,7 @@ class Sum(Metric):
 
     Args:
         name: the metric's name.
-        dtype: float type of the running total (float32).
+        dtype: float type of the running total (``floatx()``, float32 by default).
     """
 
     def __init__(self, name="sum", dtype=None):
@@ -698,7 +697,7 @@ class RootMeanSquaredError(Mean):
 
     Args:
         name: the metric's name.
-        dtype: float type of the running totals (float32).
+        dtype: float type of the running totals (``floatx()``, float32 by default).
     """
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
@@ -981,7 +980,7 @@ class Precision(_PrecisionRecall):
         top_k: only the ``k`` highest scores of each row count as predicted positives.
         class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
         name: the name in logs (by default ``precision``, ``precision_1`` ...).
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     _counts = ("tp", "fp")
@@ -998,7 +997,7 @@ class Recall(_PrecisionRecall):
         top_k: only the ``k`` highest scores of each row count as predicted positives.
         class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
         name: the name in logs (by default ``recall``, ``recall_1`` ...).
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     _counts = ("tp", "fn")
@@ -1012,7 +1011,7 @@ class _ConfusionMatrixConditionCount(Metric):
             a prediction above a threshold counts as positive. A list gives
             one count per threshold.
         name: the name in logs.
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     _count = None  # "tp", "fp", "tn" or "fn"
@@ -1098,7 +1097,7 @@ class _SensitivitySpecificityBase(Metric):
         num_thresholds: how many thresholds (an integer > 0).
         class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
         name: the name in logs.
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     _argument = None  # the subclass's name for ``value``: "specificity", "sensitivity", "recall", "precision"
@@ -1192,7 +1191,7 @@ class SensitivityAtSpecificity(_SensitivitySpecificityBase):
             (default 200; one gives the single threshold 0.5).
         class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
         name: the name in logs (by default ``sensitivity_at_specificity`` ...).
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     _argument, _constrained, _dependent = "specificity", "specificity", "sensitivity"
@@ -1212,7 +1211,7 @@ class SpecificityAtSensitivity(_SensitivitySpecificityBase):
             (default 200; one gives the single threshold 0.5).
         class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
         name: the name in logs (by default ``specificity_at_sensitivity`` ...).
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     _argument, _constrained, _dependent = "sensitivity", "sensitivity", "specificity"
@@ -1232,7 +1231,7 @@ class PrecisionAtRecall(_SensitivitySpecificityBase):
             (default 200; one gives the single threshold 0.5).
         class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
         name: the name in logs (by default ``precision_at_recall`` ...).
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     _argument, _constrained, _dependent = "recall", "recall", "precision"
@@ -1253,7 +1252,7 @@ class RecallAtPrecision(_SensitivitySpecificityBase):
             (default 200; one gives the single threshold 0.5).
         class_id: only this column (class) of ``y_pred`` and ``y_true`` is scored.
         name: the name in logs (by default ``recall_at_precision`` ...).
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     _argument, _constrained, _dependent = "precision", "precision", "recall"
@@ -1282,7 +1281,7 @@ class AUC(Metric):
         summation_method: ``'interpolation'`` (trapezoids), ``'minoring'``
             (lower bound) or ``'majoring'`` (upper bound).
         name: the name in logs (by default ``auc``, ``auc_1`` ...).
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
         thresholds: a list of thresholds to use instead; the two end points
             are added to them.
         multi_label: one curve per column of ``(batch, labels)`` data, the AUCs
@@ -1496,7 +1495,7 @@ class FBetaScore(Metric):
         beta: the weight of recall, a Python float > 0.
         threshold: None or a Python float in ``(0, 1]``.
         name: the name in logs.
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
@@ -1614,7 +1613,7 @@ class F1Score(FBetaScore):
         average: None (one score per class), ``'micro'``, ``'macro'`` or ``'weighted'``.
         threshold: None (the largest score of each row counts as 1) or a Python float in ``(0, 1]``.
         name: the name in logs.
-        dtype: float type of the counts (float32).
+        dtype: float type of the counts (``floatx()``, float32 by default).
     """
 
     def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):

@@ -335,3 +335,22 @@ def test_model_checkpoint_and_csv_logger_write_what_keras_writes(tmp_path):
     best = sorted(p for p in (tmp_path / "ours").iterdir() if p.name.startswith("best"))[-1]
     reloaded = keras.models.load_model(best)  # a checkpoint course_lib wrote, opened by Keras
     assert reloaded.count_params() == ours.count_params()
+
+
+def test_under_float64_the_logged_loss_and_metrics_are_float64_as_keras_keeps_them(float64_in_both):
+    # Keras's metrics (and the loss tracker) take keras.config.floatx() when given no dtype: after
+    # set_floatx("float64") the history agrees to float64 rounding, not float32's.
+    assert keras.metrics.Mean().dtype == cl.metrics.Mean().dtype == "float64"
+    assert cl.metrics.Mean(dtype="float32").dtype == "float32"
+    keras.utils.set_random_seed(0)
+    keras_model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(6, activation="tanh"),
+                                    keras.layers.Dense(3, activation="softmax")])
+    ours = cl.testing.from_keras(keras_model)
+    generator = np.random.default_rng(0)
+    x, y = generator.standard_normal((40, 5)), generator.integers(0, 3, 40)
+    for model, optimizer in ((keras_model, keras.optimizers.SGD(0.1)), (ours, cl.optimizers.SGD(0.1))):
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    expected = keras_model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    received = ours.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    for key in expected:
+        np.testing.assert_allclose(received[key], expected[key], rtol=1e-12, err_msg=key)
