@@ -15,10 +15,9 @@ A ConvNet modernised after the vision Transformers. The input goes through a
   starts at 1e-6) and the residual sum with the block's input. Keras keeps a
   :class:`StochasticDepth` slot in the residual branch; its drop rate is 0 in
   every published variant, so the slot is an ``Activation("linear")``
-  (``..._identity``). Keras writes the residual sum as ``inputs + x`` (a
-  ``keras.ops`` operation, not in ``model.layers``); here it is an ``Add``
-  layer of the same name (``add``, ``add_1`` ...), the one difference in
-  ``model.layers``.
+  (``..._identity``). The residual sum is written ``inputs + x``, as in
+  Keras: a ``keras.ops`` operation (``add``, ``add_1`` ...), in
+  ``model.operations`` and the summary but not in ``model.layers``.
 
 The top: global average pooling, a LayerNormalization and the Dense classifier
 (``..._head_gap``, ``..._head_layernorm``, ``..._head_dense``). Without the top,
@@ -72,6 +71,8 @@ class StochasticDepth(Layer):
     Input shape: any, batch first. Output shape: the same.
     """
 
+    _keras_module = "keras.src.applications.convnext"  # written in configs, read back without custom_objects
+
     def __init__(self, drop_path_rate, **kwargs):
         if isinstance(drop_path_rate, bool) or not isinstance(drop_path_rate, (int, float)) \
                 or not 0 <= drop_path_rate < 1:
@@ -114,6 +115,8 @@ class LayerScale(Layer):
 
     Input shape: ``(..., projection_dim)``. Output shape: the same.
     """
+
+    _keras_module = "keras.src.applications.convnext"  # written in configs, read back without custom_objects
 
     def __init__(self, init_values, projection_dim, **kwargs):
         if isinstance(projection_dim, bool) or not isinstance(projection_dim, int) or projection_dim <= 0:
@@ -174,10 +177,8 @@ def ConvNeXtBlock(projection_dim, drop_path_rate=0.0, layer_scale_init_value=1e-
             layer = StochasticDepth(drop_path_rate, name=f"{name}_stochastic_depth")
         else:
             layer = layers.Activation("linear", name=f"{name}_identity")
-        # Keras writes ``inputs + layer(x)``, a keras.ops operation it leaves out of ``model.layers``;
-        # course_lib's symbolic tensors have no operators, so the sum is an Add layer (auto-named
-        # ``add``, ``add_1`` ..., the names of Keras's operations), with no weights.
-        return layers.Add()([inputs, layer(x)])
+        # Keras's ``inputs + layer(x)``: an operation (keras.src.ops.numpy.Add), not in ``model.layers``
+        return inputs + layer(x)
 
     return apply
 

@@ -43,6 +43,8 @@ class CustomScaleLayer(Layer):
     its config is Keras's (``name``, ``trainable``, ``dtype``, ``scale``).
     """
 
+    _keras_module = "keras.src.applications.inception_resnet_v2"  # in configs, read back without custom_objects
+
     def __init__(self, scale, **kwargs):
         if isinstance(scale, bool) or not isinstance(scale, (int, float)):
             raise TypeError(

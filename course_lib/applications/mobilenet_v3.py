@@ -18,11 +18,10 @@ Two novelties of V3:
   through two 1x1 convolutions (ReLU, then the *hard sigmoid* ``ReLU6(x + 3) / 6``),
   and the result scales each channel of the block (``squeeze_excite_mul``).
 
-Keras writes the hard sigmoid's ``x + 3`` and ``* (1 / 6)`` as two keras.ops
-operations, named ``add`` and ``multiply``; course_lib's functional graph holds
-layers only, so here they are the two small layers :class:`Add` and
-:class:`Multiply` of this module (same names, same rows in ``summary()``, no
-weights). ``minimalistic=True`` drops hard-swish (ReLU everywhere), the
+The hard sigmoid is written ``ReLU(6)(x + 3.0) * (1.0 / 6.0)``, as in Keras: its
+``x + 3`` and ``* (1 / 6)`` are two keras.ops operations (``add``, ``multiply``
+...), in ``model.operations`` and ``summary()`` but not in ``model.layers``.
+``minimalistic=True`` drops hard-swish (ReLU everywhere), the
 squeeze-and-excite blocks and the 5x5 kernels (3x3 everywhere).
 
 Parameters at alpha=1 with the top: 2,554,968 (Small), 5,507,432 (Large);
@@ -36,59 +35,11 @@ from __future__ import annotations
 
 import warnings
 
-from course_lib import config, layers, saving
+from course_lib import config, layers
 from course_lib.applications import imagenet_utils
 from course_lib.applications.mobilenet_v2 import make_divisible
-from course_lib.layers.base import KerasTensor, Layer
+from course_lib.layers.base import KerasTensor
 from course_lib.models import Model
-
-
-@saving.register_keras_serializable(package="course_lib.applications.mobilenet_v3")
-class Add(Layer):
-    """``inputs + value``: Keras's ``keras.ops.add(x, value)`` node of a functional graph, as a layer.
-
-    Args:
-        value: the constant added (3.0 in the hard sigmoid).
-
-    Input shape: any. Output shape: the same. No weights.
-    """
-
-    def __init__(self, value=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.value = float(value)
-
-    def forward(self, inputs, training=False):
-        return inputs + inputs.dtype.type(self.value), None
-
-    def backward(self, output_grads, cache):
-        return output_grads, {}
-
-    def get_config(self):
-        return {**super().get_config(), "value": self.value}
-
-
-@saving.register_keras_serializable(package="course_lib.applications.mobilenet_v3")
-class Multiply(Layer):
-    """``inputs * value``: Keras's ``keras.ops.multiply(x, value)`` node of a functional graph, as a layer.
-
-    Args:
-        value: the constant factor (1/6 in the hard sigmoid).
-
-    Input shape: any. Output shape: the same. No weights.
-    """
-
-    def __init__(self, value=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.value = float(value)
-
-    def forward(self, inputs, training=False):
-        return inputs * inputs.dtype.type(self.value), None
-
-    def backward(self, output_grads, cache):
-        return output_grads * output_grads.dtype.type(self.value), {}
-
-    def get_config(self):
-        return {**super().get_config(), "value": self.value}
 
 
 IMAGENET_FILES = ("large_224_0.75_float", "large_224_1.0_float", "large_minimalistic_224_1.0_float",
@@ -259,8 +210,8 @@ def relu(x):
 
 
 def hard_sigmoid(x):
-    """``ReLU6(x + 3) / 6`` on ``x``: the :class:`Add`, a ReLU6 and the :class:`Multiply` Keras's graph has."""
-    return Multiply(1.0 / 6.0)(layers.ReLU(6.0)(Add(3.0)(x)))
+    """``ReLU6(x + 3) / 6`` on ``x``: the operations ``add`` and ``multiply`` around a ReLU6 layer, as Keras's."""
+    return layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)
 
 
 def hard_swish(x):

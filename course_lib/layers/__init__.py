@@ -1,4 +1,5 @@
 """Layers with Keras's names, arguments and weight layouts, each with a backward pass."""
+import importlib
 import inspect
 
 from course_lib.layers.attention import AdditiveAttention, Attention
@@ -124,11 +125,17 @@ def serialize(layer):
         entry = {"module": "keras.src.models.functional", "class_name": "Functional",
                  "registered_name": "Functional"}
     else:
-        class_name = type(layer).__name__
-        builtin = _CLASSES.get(class_name) is type(layer)
-        module = getattr(type(layer), "_keras_module", "keras.layers")  # RandomHeight: keras._legacy.layers
-        entry = {"module": module if builtin else type(layer).__module__, "class_name": class_name,
-                 "registered_name": None if builtin else _registered_name(type(layer))}
+        cls = type(layer)
+        class_name = cls.__name__
+        builtin = _CLASSES.get(class_name) is cls
+        if builtin:
+            module = getattr(cls, "_keras_module", "keras.layers")  # RandomHeight: keras._legacy.layers
+        else:
+            # a Keras application's own layer (ConvNeXt's LayerScale: keras.src.applications.convnext) writes
+            # Keras's module, which deserialize reads back; a subclass of it is its own module's
+            module = vars(cls).get("_keras_module", cls.__module__)
+        entry = {"module": module, "class_name": class_name,
+                 "registered_name": None if builtin else _registered_name(cls)}
     entry["config"] = layer.get_config()
     if hasattr(layer, "get_build_config"):  # a layer Keras builds from several shapes (MultiHeadAttention)
         build_config = layer.get_build_config()
@@ -160,6 +167,43 @@ def _build_shape(layer):
     return shapes if node.inputs_are_list else shapes[0]
 
 
+_APPLICATIONS = "keras.src.applications."
+
+
+def _application_class(module, class_name):
+    """course_lib's class for a Keras application's own layer, or None.
+
+    Keras writes ConvNeXt's ``LayerScale`` with ``"module": "keras.src.applications.convnext"`` (and
+    finds it there without custom_objects); its course_lib twin is ``course_lib.applications.convnext``'s
+    class of the same name, which declares that module as its ``_keras_module``.
+    """
+    if not isinstance(module, str) or not module.startswith(_APPLICATIONS) or not isinstance(class_name, str):
+        return None
+    application = module[len(_APPLICATIONS):]
+    if not application.isidentifier():
+        return None
+    target = f"course_lib.applications.{application}"
+    try:
+        found = importlib.import_module(target)
+    except ModuleNotFoundError as error:
+        if error.name != target:  # the module exists and fails to import: not ours to hide
+            raise
+        return None
+    cls = vars(found).get(class_name)
+    if inspect.isclass(cls) and issubclass(cls, Layer) and vars(cls).get("_keras_module") == module:
+        return cls
+    return None
+
+
+def _as_json_lists(value):
+    """``value`` with every tuple a list, dicts and lists walked through (what a JSON round trip gives)."""
+    if isinstance(value, dict):
+        return {key: _as_json_lists(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_json_lists(item) for item in value]
+    return value
+
+
 def deserialize(config, custom_objects=None, build=True):
     """Rebuild a layer (or model) from :func:`serialize`'s output or from the config Keras writes.
 
@@ -175,6 +219,8 @@ def deserialize(config, custom_objects=None, build=True):
         return operations.OPERATIONS[name].from_config(dict(config.get("config", {})))
     # custom_objects, the global custom objects and an enclosing custom_object_scope, as Keras looks them up
     cls = saving.find_object(name, classes, custom_objects, config.get("registered_name"))
+    if cls is None:  # as Keras, from the module it names: a Keras application's own layer
+        cls = _application_class(config.get("module"), name)
     classes.update(saving.custom_objects_in_effect(custom_objects))  # for the error message's list
     if cls is None and str(config.get("module", "")).startswith("keras.src.ops"):
         raise ValueError(
@@ -193,7 +239,9 @@ def deserialize(config, custom_objects=None, build=True):
     arguments = dict(config.get("config", {}))
     with saving.custom_object_scope(saving.custom_objects_in_effect(custom_objects)):  # seen by nested configs
         if issubclass(cls, models.Model):
-            return cls.from_config(arguments, custom_objects)
+            # Keras's serialize_keras_object, in this process, writes a call's args as a tuple: read them as
+            # the JSON of a file has them (lists), so that an operation's two operands are both seen
+            return cls.from_config(_as_json_lists(arguments), custom_objects)
         if "custom_objects" in inspect.signature(cls.from_config).parameters:  # Lambda: functions saved by name
             layer = cls.from_config(arguments, custom_objects=custom_objects)
         else:

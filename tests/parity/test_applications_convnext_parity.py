@@ -5,9 +5,8 @@ set to random values (they start at 1e-6, which would hide every block), and the
 ones Keras writes here. Measured at 32x32 (Tiny): predictions agree to about 1.5e-6 relative to the
 largest output, hence rtol 1e-4 with an atol of 1e-5 times the largest value.
 
-One known difference: Keras writes each block's residual sum as ``inputs + x``, a keras.ops operation that
-``model.layers`` leaves out; course_lib's is an ``Add`` layer of the same name, so the layer lists are
-compared without the Add layers (which hold no weights).
+Each block's residual sum is ``inputs + x`` on both sides, a keras.ops operation (``add``, ``add_1`` ...):
+in ``model.operations``, not in ``model.layers``; both lists are compared, names included.
 """
 import gc
 import json
@@ -21,6 +20,7 @@ from course_lib.applications import convnext
 tf = pytest.importorskip("tensorflow")
 keras = tf.keras
 keras_convnext = pytest.importorskip("keras.src.applications.convnext")  # ConvNeXt(), its layers: not exported
+keras_serialize = pytest.importorskip("keras").layers.serialize
 
 pytestmark = pytest.mark.parity
 
@@ -43,9 +43,14 @@ def _randomise_layer_scales(model, seed=0):
             layer.set_weights([rng.uniform(0.5, 1.5, layer.get_weights()[0].shape).astype("float32")])
 
 
-def _summary(model, drop_add=False):
+def _summary(model):
     return [(layer.name, type(layer).__name__, layer.count_params(), tuple(layer.output.shape))
-            for layer in model.layers if not (drop_add and type(layer).__name__ == "Add")]
+            for layer in model.layers]
+
+
+def _operations(model):
+    """``model.operations``: the layers and the operations (the residual sums), in the graph's order."""
+    return [(op.name, type(op).__name__, tuple(op.output.shape)) for op in model.operations]
 
 
 def _trainable(model):
@@ -71,22 +76,25 @@ def tiny_pair():
 def _check_counts_and_layers(network, total):
     _fresh()
     ours = getattr(cl.applications, network)(weights=None)
-    mine = (_summary(ours, drop_add=True), ours.count_params(), _trainable(ours), ours.name,
-            json.dumps(ours.get_layer(f"{ours.name}_stem").get_config(), sort_keys=True, default=str))
-    adds = sum(type(layer).__name__ == "Add" for layer in ours.layers)
+    mine = (_summary(ours), ours.count_params(), _trainable(ours), ours.name,
+            json.dumps(ours.get_layer(f"{ours.name}_stem").get_config(), sort_keys=True, default=str),
+            _operations(ours))
+    adds = [op.name for op in ours.operations if type(op).__name__ == "Add"]
     del ours
     gc.collect()
     theirs = getattr(keras.applications, network)(weights=None)
     keras_side = (_summary(theirs), theirs.count_params(), _trainable(theirs), theirs.name,
-                  json.dumps(theirs.get_layer(f"{theirs.name}_stem").get_config(), sort_keys=True, default=str))
+                  json.dumps(theirs.get_layer(f"{theirs.name}_stem").get_config(), sort_keys=True, default=str),
+                  _operations(theirs))
     depths = sum(convnext.MODEL_CONFIGS[network[len("ConvNeXt"):].lower()]["depths"])
     del theirs
     gc.collect()
     assert mine[1] == keras_side[1] == total
     assert mine[2] == keras_side[2] == total  # every weight is trainable; the Normalization holds constants
     assert mine[0] == keras_side[0]
-    assert mine[3:] == keras_side[3:]
-    assert adds == depths
+    assert mine[3:] == keras_side[3:]  # model.operations too: the residual sums, named add, add_1 ...
+    assert adds == ["add"] + [f"add_{k}" for k in range(1, depths)]
+    assert "Add" not in [kind for _, kind, _, _ in mine[0]]
     variant = network[len("ConvNeXt"):].lower()
     assert convnext.count_params(variant) == total
 
@@ -134,7 +142,7 @@ def test_pooling_heads_match_keras(pooling):
     theirs = keras.applications.ConvNeXtTiny(include_top=False, weights=None, input_shape=SMALL, pooling=pooling)
     _randomise_layer_scales(theirs, seed=1)
     ours = cl.applications.ConvNeXtTiny(include_top=False, weights=None, input_shape=SMALL, pooling=pooling)
-    assert _summary(ours, drop_add=True) == _summary(theirs)
+    assert _summary(ours) == _summary(theirs)
     ours.set_weights(theirs.get_weights())
     x = _images(seed=1)
     assert ours.output_shape == (None, 768)
@@ -148,7 +156,7 @@ def test_the_top_at_a_small_size_and_without_preprocessing_matches_keras():
     theirs = keras.applications.ConvNeXtTiny(**kwargs)
     _randomise_layer_scales(theirs, seed=2)
     ours = cl.applications.ConvNeXtTiny(**kwargs)
-    assert _summary(ours, drop_add=True) == _summary(theirs)
+    assert _summary(ours) == _summary(theirs)
     assert "convnext_tiny_prestem_normalization" not in [layer.name for layer in ours.layers]
     ours.set_weights(theirs.get_weights())
     x = _images(seed=2) / 255.0
@@ -163,6 +171,60 @@ def test_the_custom_layers_have_keras_s_configs(tiny_pair):
         assert ours.get_layer(name).get_config() == theirs.get_layer(name).get_config(), name
     stochastic = convnext.StochasticDepth(0.25, name="sd")
     assert stochastic.get_config() == keras_convnext.StochasticDepth(0.25, name="sd").get_config()
+
+
+def test_keras_files_go_both_ways_without_custom_objects(tmp_path, tiny_pair):
+    """LayerScale written as Keras writes it (module keras.src.applications.convnext), the sums as operations."""
+    ours, theirs = tiny_pair
+    x = _images(seed=8)
+    expected = theirs.predict(x, verbose=0)
+    assert _operations(ours) == _operations(theirs)
+    ours_entry = cl.layers.serialize(ours.get_layer("convnext_tiny_stage_0_block_0_layer_scale"))
+    keras_entry = keras_serialize(theirs.get_layer("convnext_tiny_stage_0_block_0_layer_scale"))
+    assert json.loads(json.dumps(ours_entry)) == json.loads(json.dumps(keras_entry))
+    path = str(tmp_path / "keras_s.keras")
+    theirs.save(path)
+    loaded = cl.models.load_model(path)
+    assert _operations(loaded) == _operations(theirs)
+    assert type(loaded.get_layer("convnext_tiny_stage_0_block_0_layer_scale")) is convnext.LayerScale
+    _assert_close(loaded.predict(x, verbose=0), expected)
+    path = str(tmp_path / "ours.keras")
+    ours.save(path)
+    back = keras.models.load_model(path)
+    assert type(back.get_layer("convnext_tiny_stage_0_block_0_layer_scale")) is keras_convnext.LayerScale
+    assert _operations(back) == _operations(theirs)
+    _assert_close(back.predict(x, verbose=0), expected)
+
+
+def test_the_bridge_rebuilds_keras_s_convnext(tiny_pair):
+    """from_keras: Keras's config as serialize_keras_object gives it in this process (tuples), its weights."""
+    _, theirs = tiny_pair
+    rebuilt = cl.testing.from_keras(theirs)
+    assert _summary(rebuilt) == _summary(theirs)
+    assert _operations(rebuilt) == _operations(theirs)
+    x = _images(seed=9)
+    _assert_close(rebuilt.predict(x, verbose=0), theirs.predict(x, verbose=0))
+
+
+def test_a_stochastic_depth_block_goes_to_keras_and_back(tmp_path):
+    """StochasticDepth (drop_path_rate > 0) written with Keras's module, read back by both, no custom_objects."""
+    _fresh()
+    ours = convnext.ConvNeXt(depths=[1, 1, 1, 1], projection_dims=[8, 16, 24, 32], drop_path_rate=0.3,
+                             include_top=False, weights=None, input_shape=SMALL, name="convnext_sd_file")
+    entry = cl.layers.serialize(ours.get_layer("convnext_sd_file_stage_3_block_0_stochastic_depth"))
+    assert (entry["module"], entry["class_name"], entry["registered_name"]) == (
+        "keras.src.applications.convnext", "StochasticDepth", "StochasticDepth")
+    path = str(tmp_path / "sd.keras")
+    ours.save(path)
+    back = keras.models.load_model(path)
+    layer = back.get_layer("convnext_sd_file_stage_3_block_0_stochastic_depth")
+    assert type(layer) is keras_convnext.StochasticDepth and layer.drop_path_rate == 0.3
+    back.save(str(tmp_path / "sd_keras.keras"))
+    again = cl.models.load_model(str(tmp_path / "sd_keras.keras"))
+    assert type(again.get_layer(layer.name)) is convnext.StochasticDepth
+    x = _images(seed=10)
+    _assert_close(again.predict(x, verbose=0), back.predict(x, verbose=0))
+    _assert_close(ours.predict(x, verbose=0), back.predict(x, verbose=0))
 
 
 def test_a_training_step_gives_keras_s_weights():
@@ -191,7 +253,7 @@ def test_stochastic_depth_in_the_blocks_when_asked():
                   weights=None, input_shape=SMALL, name="convnext_sd")
     theirs = keras_convnext.ConvNeXt(**kwargs)
     ours = convnext.ConvNeXt(**kwargs)
-    assert _summary(ours, drop_add=True) == _summary(theirs)
+    assert _summary(ours) == _summary(theirs)
     rates = lambda model: [layer.drop_path_rate for layer in model.layers  # noqa: E731
                            if type(layer).__name__ == "StochasticDepth"]
     assert rates(ours) == rates(theirs)

@@ -74,10 +74,7 @@ def test_the_full_network_has_keras_s_layers_configs_and_parameter_counts(networ
     assert [(l.name, type(l).__name__) for l in ours.layers] == [(l.name, type(l).__name__) for l in theirs.layers]
     assert [tuple(l.output.shape) for l in ours.layers] == [tuple(l.output.shape) for l in theirs.layers]
     mine, keras_s = cl.layers.serialize(ours)["config"], keras.layers.serialize(theirs)["config"]
-    for entry in mine["layers"] + keras_s["layers"]:
-        if entry["class_name"] == "CustomScaleLayer":  # course_lib's own class (see test_custom_scale_layer...)
-            entry["module"] = "inception_resnet_v2"
-    assert _normalized(mine) == _normalized(keras_s)
+    assert _normalized(mine) == _normalized(keras_s)  # CustomScaleLayer's module too: Keras's application's
     head = theirs.get_layer("predictions").count_params()
     assert getattr(cl.applications, network)(include_top=False, weights=None).count_params() == (
         theirs.count_params() - head)
@@ -180,12 +177,36 @@ def test_custom_scale_layer_has_keras_s_config_and_keras_files_both_ways(tmp_pat
     x = [rng.normal(size=(2, 4, 4, 3)).astype("float32") for _ in range(2)]
     path = str(tmp_path / "keras_s.keras")
     theirs.save(path)
-    ours = cl.models.load_model(path, custom_objects={"CustomScaleLayer": CustomScaleLayer})
+    ours = cl.models.load_model(path)  # no custom_objects: found by Keras's module, keras.src.applications...
+    assert type(ours.layers[-1]) is CustomScaleLayer and ours.layers[-1].scale == 0.2
     _assert_close(ours.predict(x, verbose=0), theirs(x))
     path = str(tmp_path / "ours.keras")
     ours.save(path)
-    again = keras.models.load_model(path, custom_objects={"CustomScaleLayer": KerasScale})
+    again = keras.models.load_model(path)
+    assert type(again.layers[-1]) is KerasScale
     _assert_close(again(x), x[0] + 0.2 * x[1])
+
+
+def test_inception_resnet_v2_through_keras_files_both_ways_and_the_bridge(tmp_path):
+    """The whole network at 75x75 (40 CustomScaleLayers): Keras's file, course_lib's file, from_keras."""
+    ours, theirs = _both("InceptionResNetV2", include_top=False, weights=None, input_shape=(75, 75, 3))
+    cl.testing.copy_weights(theirs, ours)
+    x = cl.applications.inception_resnet_v2.preprocess_input(_images(75, seed=8))
+    expected = theirs.predict(x, verbose=0)
+    names = [(type(layer).__name__, layer.name) for layer in theirs.layers]
+    path = str(tmp_path / "keras_s.keras")
+    theirs.save(path)
+    loaded = cl.models.load_model(path)
+    assert [(type(layer).__name__, layer.name) for layer in loaded.layers] == names
+    _assert_close(loaded.predict(x, verbose=0), expected)
+    path = str(tmp_path / "ours.keras")
+    ours.save(path)
+    back = keras.models.load_model(path)
+    assert [(type(layer).__name__, layer.name) for layer in back.layers] == names
+    _assert_close(back.predict(x, verbose=0), expected)
+    rebuilt = cl.testing.from_keras(theirs)
+    assert [(type(layer).__name__, layer.name) for layer in rebuilt.layers] == names
+    _assert_close(rebuilt.predict(x, verbose=0), expected)
 
 
 @pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])

@@ -58,6 +58,15 @@ def _pair(network, **kwargs):
     return ours, theirs
 
 
+def _layers(model):
+    return [(type(layer).__name__, layer.name, tuple(layer.output.shape), layer.count_params())
+            for layer in model.layers]
+
+
+def _operations(model):
+    return [(type(op).__name__, op.name, tuple(op.output.shape)) for op in model.operations]
+
+
 def _trainable(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
@@ -73,13 +82,9 @@ def test_the_full_network_has_keras_s_layers_and_parameter_counts(network, total
     assert ours.count_params() == theirs.count_params() == total
     assert _trainable(ours) == _trainable(theirs) == trainable
     assert ours.name == theirs.name
-    # Keras's graph also holds keras.ops operations (V3's hard sigmoid: add, multiply); course_lib's holds
-    # them as layers of the same names, so the rows of summary() are Keras's `operations`.
-    expected = [(type(op).__name__, op.name) for op in theirs.operations]
-    assert [(type(layer).__name__, layer.name) for layer in ours.layers] == expected
-    assert [tuple(l.output.shape) for l in ours.layers] == [tuple(op.output.shape) for op in theirs.operations]
-    assert [l.count_params() for l in ours.layers] == [op.count_params() if hasattr(op, "count_params") else 0
-                                                       for op in theirs.operations]
+    # V3's hard sigmoid is two keras.ops operations (add, multiply ...) on both sides: in `operations`, not `layers`
+    assert _layers(ours) == _layers(theirs)
+    assert _operations(ours) == _operations(theirs)
     keras_layers = {layer.name: layer for layer in theirs.layers}
     for layer in ours.layers:
         if layer.name in keras_layers and type(layer).__name__ not in ("InputLayer",):
@@ -124,15 +129,42 @@ def test_predictions_with_the_top_match_keras(network, kwargs):
     _assert_close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("network", ["MobileNet", "MobileNetV2"])
-def test_the_bridge_rebuilds_keras_s_model(network):
-    """from_keras rebuilds MobileNet and V2 from Keras's config (V3's graph holds keras.ops, which it refuses)."""
+@pytest.mark.parametrize("network, alpha", [("MobileNet", 0.5), ("MobileNetV2", 0.5), ("MobileNetV3Small", 0.75),
+                                            ("MobileNetV3Large", 0.75)])
+def test_the_bridge_rebuilds_keras_s_model(network, alpha):
+    """from_keras rebuilds each from Keras's config, V3's hard-sigmoid operations included."""
+    keras.backend.clear_session()
     theirs = getattr(keras.applications, network)(include_top=False, weights=None, input_shape=(32, 32, 3),
-                                                  alpha=0.5)
+                                                  alpha=alpha)
     _randomize_batch_norms(theirs)
     rebuilt = cl.testing.from_keras(theirs)
+    assert _layers(rebuilt) == _layers(theirs)
+    assert _operations(rebuilt) == _operations(theirs)
     x = _inputs(network, seed=3)
     _assert_close(rebuilt.predict(x, verbose=0), theirs.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("network", ["MobileNetV3Small", "MobileNetV3Large"])
+def test_keras_files_of_v3_go_both_ways(tmp_path, network):
+    """Keras's .keras file (the hard sigmoid as keras.src.ops.numpy Add / Multiply) opens in course_lib, and
+    course_lib's opens in Keras, both without custom_objects, with the same operations and predictions."""
+    keras.backend.clear_session()
+    cl.backend.clear_session()
+    ours, theirs = _pair(network, include_top=True, input_shape=(32, 32, 3), classes=10)
+    x = _inputs(network, seed=7)
+    expected = theirs.predict(x, verbose=0)
+    path = str(tmp_path / "keras_s.keras")
+    theirs.save(path)
+    loaded = cl.models.load_model(path)
+    assert _layers(loaded) == _layers(theirs)
+    assert _operations(loaded) == _operations(theirs)
+    _assert_close(loaded.predict(x, verbose=0), expected)
+    path = str(tmp_path / "ours.keras")
+    ours.save(path)
+    back = keras.models.load_model(path)
+    assert _layers(back) == _layers(theirs)
+    assert _operations(back) == _operations(theirs)
+    _assert_close(back.predict(x, verbose=0), expected)
 
 
 @pytest.mark.parametrize("network, kwargs", [

@@ -1,11 +1,13 @@
 """course_lib.applications.convnext on its own: LayerScale and StochasticDepth (forward, backward in float64,
-StochasticDepth's drops counted), the networks' errors, and weights='imagenet' read from a temporary KERAS_HOME."""
-import h5py
+StochasticDepth's drops counted, written with Keras's module and read back), the residual sums as operations,
+the networks' errors, and weights='imagenet' read from a temporary KERAS_HOME."""
 import numpy as np
 import pytest
 
 import course_lib as cl
 from course_lib.applications import convnext
+
+from keras2_h5 import write_keras2_h5  # noqa: E402
 
 SMALL = (32, 32, 3)
 
@@ -105,19 +107,6 @@ def test_channels_first_is_refused():
         cl.config.set_image_data_format("channels_last")
 
 
-def _write_keras_2_h5(model, path):
-    """``model``'s weights in Keras 2's HDF5 layout (the published files'): layer_names, weight_names."""
-    with h5py.File(path, "w") as handle:
-        holders = [layer for layer in model.layers if layer.weights]
-        handle.attrs["layer_names"] = [layer.name.encode("utf8") for layer in holders]
-        for layer in holders:
-            group = handle.create_group(layer.name)
-            names = [f"{layer.name}/{index}".encode("utf8") for index in range(len(layer.weights))]
-            group.attrs["weight_names"] = names
-            for name, value in zip(names, layer.get_weights()):
-                group.create_dataset(name.decode("utf8"), data=value)
-
-
 def test_imagenet_reads_keras_s_file_from_keras_home(tmp_path, monkeypatch, tiny):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     expected = tmp_path / "models" / "convnext_tiny_notop.h5"
@@ -129,7 +118,7 @@ def test_imagenet_reads_keras_s_file_from_keras_home(tmp_path, monkeypatch, tiny
     expected.parent.mkdir()
     rng = np.random.default_rng(4)
     tiny.set_weights([rng.normal(size=w.shape).astype("float32") for w in tiny.get_weights()])
-    _write_keras_2_h5(tiny, expected)
+    write_keras2_h5(tiny, expected)
     loaded = cl.applications.ConvNeXtTiny(include_top=False, input_shape=SMALL)
     for mine, written in zip(loaded.get_weights(), tiny.get_weights()):
         np.testing.assert_array_equal(mine, written)
@@ -150,6 +139,64 @@ def test_a_course_lib_weights_file_round_trips(tmp_path, tiny):
     again = cl.applications.ConvNeXtTiny(include_top=False, input_shape=SMALL, weights=path)
     for mine, saved in zip(again.get_weights(), tiny.get_weights()):
         np.testing.assert_array_equal(mine, saved)
+
+
+def test_the_residual_sums_are_operations_not_layers(tiny):
+    sums = [op for op in tiny.operations if type(op).__name__ == "Add"]
+    assert [op.name for op in sums] == ["add"] + [f"add_{k}" for k in range(1, 18)]  # 3 + 3 + 9 + 3 blocks
+    assert all(op not in tiny.layers for op in sums)
+    assert len(tiny.layers) == 133 and len(tiny.operations) == 133 + 18  # Keras's counts
+    assert "add" not in [layer.name for layer in tiny.layers]
+
+
+@pytest.mark.parametrize("layer", [convnext.LayerScale(0.25, 4, name="scale"),
+                                   convnext.StochasticDepth(0.3, name="drop")])
+def test_the_block_layers_are_written_with_keras_s_module_and_read_back_without_custom_objects(layer):
+    entry = cl.layers.serialize(layer)
+    name = type(layer).__name__
+    assert (entry["module"], entry["class_name"], entry["registered_name"]) == (
+        "keras.src.applications.convnext", name, name)
+    again = cl.layers.deserialize(entry)
+    assert type(again) is type(layer) and again.get_config() == layer.get_config()
+
+
+def test_a_subclass_of_a_block_layer_is_written_with_its_own_module():
+    class MyScale(convnext.LayerScale):
+        pass
+
+    entry = cl.layers.serialize(MyScale(0.5, 2))
+    assert entry["module"] == __name__ and entry["class_name"] == "MyScale"
+    with pytest.raises(ValueError, match=r"layers.deserialize: unknown layer class 'MyScale'"):
+        cl.layers.deserialize(entry)
+    assert type(cl.layers.deserialize(entry, custom_objects={"MyScale": MyScale})) is MyScale
+
+
+@pytest.mark.parametrize("module, class_name", [
+    ("keras.src.applications.convnext", "Normalization"),  # imported there, not the application's own layer
+    ("keras.src.applications.convnext", "ConvNeXtBlock"),  # a function, not a layer
+    ("keras.src.applications.no_such_network", "LayerScale"),
+    ("keras.src.applications.inception_resnet_v2", "LayerScale"),  # another application's
+])
+def test_only_an_application_s_own_layers_are_found_by_keras_s_module(module, class_name):
+    entry = {"module": module, "class_name": class_name, "registered_name": class_name, "config": {"name": "x"}}
+    if class_name == "Normalization":  # a built-in: found by its class name, as Keras finds it
+        assert type(cl.layers.deserialize(entry)) is cl.layers.Normalization
+        return
+    with pytest.raises(ValueError, match=f"layers.deserialize: unknown layer class '{class_name}'"):
+        cl.layers.deserialize(entry)
+
+
+def test_a_model_with_stochastic_depth_round_trips_through_a_keras_file(tmp_path):
+    cl.backend.clear_session()
+    model = convnext.ConvNeXt(depths=[1, 1, 1, 1], projection_dims=[8, 16, 24, 32], drop_path_rate=0.2,
+                              include_top=False, weights=None, input_shape=SMALL, name="convnext_sd")
+    path = str(tmp_path / "sd.keras")
+    model.save(path)
+    loaded = cl.models.load_model(path)
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    assert [op.name for op in loaded.operations] == [op.name for op in model.operations]
+    x = np.random.default_rng(4).uniform(0, 255, (2,) + SMALL).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
 
 
 def test_count_params_refuses_an_unknown_variant():

@@ -1,5 +1,4 @@
 """DenseNet121/169/201, Xception, InceptionV3, InceptionResNetV2: errors, shapes, ImageNet files, CustomScaleLayer."""
-import h5py
 import numpy as np
 import pytest
 
@@ -7,23 +6,12 @@ import course_lib as cl
 from course_lib.applications import densenet, inception_resnet_v2, inception_v3, xception
 from course_lib.applications.inception_resnet_v2 import CustomScaleLayer
 
+from keras2_h5 import write_keras2_h5  # noqa: E402
+
 SMALLEST = {"DenseNet121": 32, "DenseNet169": 32, "DenseNet201": 32, "Xception": 71, "InceptionV3": 75,
             "InceptionResNetV2": 75}
 FILES = {"DenseNet121": "densenet121", "DenseNet169": "densenet169", "DenseNet201": "densenet201",
          "Xception": "xception", "InceptionV3": "inception_v3", "InceptionResNetV2": "inception_resnet_v2"}
-
-
-def _write_keras2_h5(model, path):
-    """``model``'s weights in Keras 2's HDF5 layout (that of Keras's published ImageNet files)."""
-    with h5py.File(path, "w") as handle:
-        names = [layer.name for layer in model.layers]
-        handle.attrs["layer_names"] = [name.encode("utf8") for name in names]
-        for layer in model.layers:
-            group = handle.create_group(layer.name)
-            labels = [f"{layer.name}/{label}:0" for label in layer.weight_names]
-            group.attrs["weight_names"] = [label.encode("utf8") for label in labels]
-            for label, value in zip(labels, layer.get_weights()):
-                group.create_dataset(label, data=value)
 
 
 @pytest.mark.parametrize("network", list(SMALLEST))
@@ -108,7 +96,7 @@ def test_imagenet_loads_keras_s_file_name_from_a_temporary_keras_home(tmp_path, 
         layer.set_weights([w if w.ndim > 1 else rng.uniform(0.5, 1.5, w.shape).astype("float32")
                            for w in layer.get_weights()])
     (tmp_path / "models").mkdir()
-    _write_keras2_h5(source, tmp_path / "models" / "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    write_keras2_h5(source, tmp_path / "models" / "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5")
     loaded = densenet.DenseNet121(include_top=False, input_shape=(32, 32, 3))  # weights="imagenet"
     for mine, theirs in zip(loaded.get_weights(), source.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
@@ -157,8 +145,11 @@ def test_custom_scale_layer_forward_config_and_errors():
     again = CustomScaleLayer.from_config(layer.get_config())
     np.testing.assert_array_equal(again([a, b]), out)
     entry = cl.layers.serialize(layer)
-    rebuilt = cl.layers.deserialize(entry, custom_objects={"CustomScaleLayer": CustomScaleLayer})
-    assert isinstance(rebuilt, CustomScaleLayer) and rebuilt.scale == 0.17
+    # Keras's module for it, found again without custom_objects
+    assert (entry["module"], entry["class_name"], entry["registered_name"]) == (
+        "keras.src.applications.inception_resnet_v2", "CustomScaleLayer", "CustomScaleLayer")
+    rebuilt = cl.layers.deserialize(entry)
+    assert type(rebuilt) is CustomScaleLayer and rebuilt.scale == 0.17
     with pytest.raises(TypeError, match=r"CustomScaleLayer: scale must be a number. Received: scale='big'"):
         CustomScaleLayer("big")
     with pytest.raises(ValueError, match=r"CustomScaleLayer 'scale' expects a list of two inputs"):

@@ -8,20 +8,9 @@ import pytest
 import course_lib as cl
 from course_lib.applications import efficientnet, efficientnet_v2
 
+from keras2_h5 import write_keras2_h5  # noqa: E402
+
 SMALL = (32, 32, 3)
-
-
-def _write_legacy_h5(model, path):
-    """The published ImageNet files' format (Keras 2's HDF5): one group per layer, its weight_names in order."""
-    h5py = pytest.importorskip("h5py")
-    with h5py.File(path, "w") as handle:
-        handle.attrs["layer_names"] = [layer.name.encode("utf8") for layer in model.layers]
-        for layer in model.layers:
-            group = handle.create_group(layer.name)
-            names = [f"{layer.name}/{w.name}:0" for w in layer.weights]
-            group.attrs["weight_names"] = [name.encode("utf8") for name in names]
-            for name, weight in zip(names, layer.weights):
-                group.create_dataset(name, data=weight.numpy())
 
 
 def test_the_networks_are_reachable_where_keras_has_them():
@@ -135,7 +124,7 @@ def test_imagenet_weights_come_from_keras_s_cache_folder_by_keras_s_file_name(tm
     source.set_weights([rng.normal(size=w.shape).astype(w.dtype) if w.dtype.kind == "f" else w
                         for w in source.get_weights()])
     expected.parent.mkdir()
-    _write_legacy_h5(source, str(expected))
+    write_keras2_h5(source, str(expected))
     loaded = builder(include_top=False, input_shape=SMALL)
     np.testing.assert_array_equal(loaded.get_layer(first_conv).get_weights()[0],
                                   source.get_layer(first_conv).get_weights()[0])
@@ -145,7 +134,7 @@ def test_b0_with_imagenet_weights_adds_keras_s_sqrt_std_correction(tmp_path, mon
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "models").mkdir()
     source = efficientnet.EfficientNetB0(weights=None)
-    _write_legacy_h5(source, str(tmp_path / "models" / "efficientnetb0.h5"))
+    write_keras2_h5(source, str(tmp_path / "models" / "efficientnetb0.h5"))
     model = efficientnet.EfficientNetB0()
     correction = model.layers[3]
     assert type(correction).__name__ == "Rescaling"

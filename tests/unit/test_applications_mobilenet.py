@@ -1,14 +1,16 @@
 """course_lib.applications.MobileNet / MobileNetV2 / MobileNetV3Small / MobileNetV3Large without TensorFlow.
 
 The errors name the network; weights='imagenet' reads Keras's file by its exact name from a temporary
-KERAS_HOME (written here by a course_lib model) and says where to put it when it is missing; V3's two
-op layers (the hard sigmoid's + 3 and * 1/6) have exact gradients.
+KERAS_HOME (written here by a course_lib model) and says where to put it when it is missing; V3's hard
+sigmoid is two operations (+ 3 and * 1/6, in model.operations, not model.layers) with exact gradients.
 """
 import numpy as np
 import pytest
 
 import course_lib as cl
 from course_lib.applications import mobilenet, mobilenet_v2, mobilenet_v3
+
+from keras2_h5 import write_keras2_h5  # noqa: E402
 
 NETWORKS = ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large"]
 
@@ -59,19 +61,6 @@ def test_keras_s_weight_file_names(call, expected):
     assert call() == expected
 
 
-def _write_keras2_h5(model, path):
-    """``model``'s weights in Keras 2's HDF5 layout, the layout of Keras's published ImageNet files."""
-    h5py = pytest.importorskip("h5py")
-    with h5py.File(path, "w") as handle:
-        handle.attrs["layer_names"] = [layer.name.encode("utf8") for layer in model.layers]
-        for layer in model.layers:
-            group = handle.create_group(layer.name)
-            names = [f"{layer.name}/{variable.name}:0" for variable in layer.weights]
-            group.attrs["weight_names"] = [name.encode("utf8") for name in names]
-            for name, value in zip(names, layer.get_weights()):
-                group.create_dataset(name, data=value)
-
-
 @pytest.mark.parametrize("network, kwargs, file_name, layer", [
     ("MobileNet", {"alpha": 0.25, "input_shape": (128, 128, 3)}, "mobilenet_2_5_128_tf_no_top.h5", "conv1"),
     ("MobileNetV2", {"alpha": 0.35, "input_shape": (96, 96, 3)},
@@ -89,7 +78,7 @@ def test_imagenet_weights_come_from_keras_s_cache_folder(tmp_path, monkeypatch, 
         _build(network, include_top=False, **kwargs)
     source = _build(network, include_top=False, weights=None, **kwargs)
     expected.parent.mkdir()
-    _write_keras2_h5(source, expected)
+    write_keras2_h5(source, expected)
     loaded = _build(network, include_top=False, **kwargs)
     for mine, theirs in zip(loaded.get_layer(layer).get_weights(), source.get_layer(layer).get_weights()):
         np.testing.assert_array_equal(mine, theirs)
@@ -128,7 +117,9 @@ def test_v3_has_its_own_preprocessing_and_hard_swish():
     assert (rescaling.scale, rescaling.offset) == (1.0 / 127.5, -1.0)
     activations = [layer.get_config()["activation"] for layer in model.layers if type(layer).__name__ == "Activation"]
     assert activations and set(activations) == {"hard_silu"}
-    assert [type(l).__name__ for l in model.layers].count("Multiply") == 2 * 9  # 9 squeeze-excite blocks
+    # 9 squeeze-excite blocks: a Multiply layer each (squeeze_excite_mul), and the hard sigmoid's multiply operation
+    assert [type(l).__name__ for l in model.layers].count("Multiply") == 9
+    assert [type(op).__name__ for op in model.operations].count("Multiply") == 2 * 9
     bare = cl.applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), include_top=False,
                                             include_preprocessing=False, minimalistic=True)
     names = [type(l).__name__ for l in bare.layers]
@@ -150,17 +141,29 @@ def test_make_divisible_rounds_as_tensorflow_s_slim():
     assert mobilenet_v2.make_divisible(11.2, 8) == 16  # 8 would be more than 10% below
 
 
-@pytest.mark.parametrize("cls, value", [(mobilenet_v3.Add, 3.0), (mobilenet_v3.Multiply, 1.0 / 6.0)])
-def test_the_hard_sigmoid_s_op_layers(cls, value):
+def test_the_hard_sigmoid_is_two_operations_around_a_relu6_with_exact_gradients():
+    cl.backend.clear_session()
     with cl.backend.floatx_scope("float64"):
-        layer = cls(value)
-        x = np.random.default_rng(0).standard_normal((2, 1, 1, 5))
-        expected = x + value if cls is mobilenet_v3.Add else x * value
-        np.testing.assert_allclose(cl.backend.to_numpy(layer(x)), expected)
-        cl.testing.assert_gradients_close(layer, x)
-    assert layer.get_config()["value"] == value
-    again = cl.layers.deserialize(cl.layers.serialize(layer))
-    assert type(again) is cls and again.value == value
+        inputs = cl.Input((1, 1, 5))
+        model = cl.models.Model(inputs, mobilenet_v3.hard_sigmoid(inputs))
+        assert [(type(op).__name__, op.name) for op in model.operations] == [
+            ("InputLayer", "input_layer"), ("Add", "add"), ("ReLU", "re_lu"), ("Multiply", "multiply")]
+        assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "ReLU"]
+        # both sides of ReLU6's flat parts and its slope, away from the kinks at -3 and 3
+        x = np.array([-4.5, -3.5, -2.2, -0.7, 0.4, 1.3, 2.6, 2.9, 3.4, 5.0]).reshape(2, 1, 1, 5)
+        np.testing.assert_allclose(cl.backend.to_numpy(model(x)), np.clip(x + 3, 0, 6) / 6, rtol=1e-12)
+        cl.testing.assert_gradients_close(model, x)
+
+
+def test_a_v3_model_has_its_operations_out_of_its_layers():
+    cl.backend.clear_session()
+    model = cl.applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), include_top=False)
+    operations = [op for op in model.operations if op not in model.layers]
+    names = [op.name for op in operations]
+    # 9 squeeze-and-excite blocks (blocks 0, 3 ... 10), one add and one multiply each
+    assert names == [name for k in range(9) for name in (f"add_{k}" if k else "add",
+                                                          f"multiply_{k}" if k else "multiply")]
+    assert not any(type(layer).__module__ == mobilenet_v3.__name__ for layer in model.layers)
 
 
 def test_a_v3_model_round_trips_through_course_lib_s_keras_file(tmp_path):

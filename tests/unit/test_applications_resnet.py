@@ -10,6 +10,8 @@ import pytest
 import course_lib as cl
 from course_lib.applications import resnet, resnet50, resnet_v2
 
+from keras2_h5 import write_keras2_h5  # noqa: E402
+
 NETWORKS = ["ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2"]
 
 
@@ -55,26 +57,13 @@ def test_imagenet_without_the_file_says_where_to_put_it(tmp_path, monkeypatch, n
         _build(network, include_top=include_top)
 
 
-def _write_keras2_h5(model, path):
-    """``model``'s weights in Keras 2's HDF5 layout, the layout of Keras's published ImageNet files."""
-    h5py = pytest.importorskip("h5py")
-    with h5py.File(path, "w") as handle:
-        handle.attrs["layer_names"] = [layer.name.encode("utf8") for layer in model.layers]
-        for layer in model.layers:
-            group = handle.create_group(layer.name)
-            names = [f"{layer.name}/{variable.name}:0" for variable in layer.weights]
-            group.attrs["weight_names"] = [name.encode("utf8") for name in names]
-            for name, value in zip(names, layer.get_weights()):
-                group.create_dataset(name, data=value)
-
-
 @pytest.mark.parametrize("network", ["ResNet50", "ResNet50V2"])
 def test_imagenet_weights_come_from_keras_s_cache_folder(tmp_path, monkeypatch, network):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     file_name = f"{network.lower()}_weights_tf_dim_ordering_tf_kernels_notop.h5"
     source = _build(network, include_top=False, weights=None, input_shape=(32, 32, 3))
     (tmp_path / "models").mkdir()
-    _write_keras2_h5(source, tmp_path / "models" / file_name)
+    write_keras2_h5(source, tmp_path / "models" / file_name)
     loaded = _build(network, include_top=False, input_shape=(32, 32, 3), pooling="avg")
     for mine, theirs in zip(loaded.get_weights(), source.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
