@@ -950,7 +950,7 @@ def _tensor_configs(value):
         return [value]
     if isinstance(value, dict):
         return [t for item in value.values() for t in _tensor_configs(item)]
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # tuples: Keras's in-process serialize_keras_object writes them
         return [t for item in value for t in _tensor_configs(item)]
     return []
 

@@ -195,15 +195,6 @@ def _application_class(module, class_name):
     return None
 
 
-def _as_json_lists(value):
-    """``value`` with every tuple a list, dicts and lists walked through (what a JSON round trip gives)."""
-    if isinstance(value, dict):
-        return {key: _as_json_lists(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_as_json_lists(item) for item in value]
-    return value
-
-
 def deserialize(config, custom_objects=None, build=True):
     """Rebuild a layer (or model) from :func:`serialize`'s output or from the config Keras writes.
 
@@ -239,9 +230,7 @@ def deserialize(config, custom_objects=None, build=True):
     arguments = dict(config.get("config", {}))
     with saving.custom_object_scope(saving.custom_objects_in_effect(custom_objects)):  # seen by nested configs
         if issubclass(cls, models.Model):
-            # Keras's serialize_keras_object, in this process, writes a call's args as a tuple: read them as
-            # the JSON of a file has them (lists), so that an operation's two operands are both seen
-            return cls.from_config(_as_json_lists(arguments), custom_objects)
+            return cls.from_config(arguments, custom_objects)
         if "custom_objects" in inspect.signature(cls.from_config).parameters:  # Lambda: functions saved by name
             layer = cls.from_config(arguments, custom_objects=custom_objects)
         else:
