@@ -6,9 +6,12 @@ goes to both libraries' ``transform_images`` (and ``transform_labels``).
 
 Measured against tf.keras 3.15 (TensorFlow 2.21, CPU), float32 images in
 [0, 255] (or the case's value_range), over the cases below: bit-exact for
-MixUp, CutMix, RandomColorDegeneration, RandomSaturation and RandomHue (the
-HSV conversions follow TensorFlow's kernel step by step), and for the mixed
-labels; RandomGaussianBlur within 3.1e-5 absolute on [0, 255] (the kernel's
+MixUp, CutMix, RandomSaturation and RandomHue (the HSV conversions follow
+TensorFlow's kernel step by step), and for the mixed labels;
+RandomColorDegeneration bit-exact on some CPUs and within one float32 ulp
+(3.1e-5 absolute on [0, 255]) on others, since TensorFlow's grayscale sum
+runs through a contraction whose order depends on the CPU's vector width;
+RandomGaussianBlur within 3.1e-5 absolute on [0, 255] (the kernel's
 sum in another order); RandomColorJitter within 5.8e-4 absolute on [0, 255]
 (6e-6 relative: its contrast takes the mean in another order). Gradients
 against ``tf.GradientTape``: exact for MixUp and CutMix, within 4.8e-7
@@ -34,7 +37,7 @@ from augmentation_tape import (  # noqa: E402
 pytestmark = pytest.mark.parity
 
 RTOL, ATOL = 1e-5, 5e-5
-EXACT = {"MixUp", "CutMix", "RandomColorDegeneration", "RandomSaturation", "RandomHue"}
+EXACT = {"MixUp", "CutMix", "RandomSaturation", "RandomHue"}
 
 LAYER_CASES = [
     ("MixUp", {}),
