@@ -229,7 +229,7 @@ def ConvNeXt(depths, projection_dims, drop_path_rate=0.0, layer_scale_init_value
     imagenet_utils.check_arguments(where, weights, include_top, classes, pooling, classifier_activation)
     input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=default_size, min_size=32,
                                                     require_flatten=include_top, weights=weights, where=where)
-    img_input = imagenet_utils.inputs(input_shape, input_tensor)
+    img_input = imagenet_utils.inputs(input_shape, input_tensor, where)
     x = img_input
     if include_preprocessing and input_shape[-1] == 3:
         x = PreStem(name=name)(x)

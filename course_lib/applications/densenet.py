@@ -146,7 +146,7 @@ def _build(where, blocks, include_top, weights, input_tensor, input_shape, pooli
         )
     shape = imagenet_utils.obtain_input_shape(input_shape, default_size=224, min_size=32,
                                               require_flatten=include_top, weights=weights, where=where)
-    inputs = imagenet_utils.inputs(shape, input_tensor)
+    inputs = imagenet_utils.inputs(shape, input_tensor, where)
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(inputs)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
     x = layers.BatchNormalization(axis=3, epsilon=EPSILON, name="conv1_bn")(x)
@@ -162,10 +162,8 @@ def _build(where, blocks, include_top, weights, input_tensor, input_shape, pooli
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":  # Keras names DenseNet's pooling layers (imagenet_utils.pool leaves them unnamed)
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool(x, pooling, named=True)
     model = Model(inputs, x, name=name)
     file_name = IMAGENET_FILES.get(where, IMAGENET_FILES["DenseNet121"])[bool(include_top)]
     return imagenet_utils.load_weights(model, where, weights, file_name,

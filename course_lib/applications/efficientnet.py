@@ -123,7 +123,7 @@ def EfficientNet(width_coefficient, depth_coefficient, default_size, dropout_rat
     input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=default_size, min_size=32,
                                                     data_format=config.image_data_format(),
                                                     require_flatten=include_top, weights=weights, where=where)
-    img_input = imagenet_utils.inputs(input_shape, input_tensor)
+    img_input = imagenet_utils.inputs(input_shape, input_tensor, where)
     bn_axis = 3 if config.image_data_format() == "channels_last" else 1
 
     x = layers.Rescaling(1.0 / 255.0)(img_input)
@@ -164,10 +164,8 @@ def EfficientNet(width_coefficient, depth_coefficient, default_size, dropout_rat
             x = layers.Dropout(dropout_rate, name="top_dropout")(x)
         x = layers.Dense(classes, activation=classifier_activation, kernel_initializer=DENSE_KERNEL_INITIALIZER,
                          name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool(x, pooling, named=True)
 
     model = Model(img_input, x, name=name)
     file_name = f"efficientnet{weights_name}" + (".h5" if include_top else "_notop.h5")

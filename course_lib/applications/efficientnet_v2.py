@@ -210,7 +210,7 @@ def EfficientNetV2(width_coefficient, depth_coefficient, default_size, dropout_r
     input_shape = imagenet_utils.obtain_input_shape(input_shape, default_size=default_size, min_size=32,
                                                     data_format=config.image_data_format(),
                                                     require_flatten=include_top, weights=weights, where=where)
-    img_input = imagenet_utils.inputs(input_shape, input_tensor)
+    img_input = imagenet_utils.inputs(input_shape, input_tensor, where)
     bn_axis = 3 if config.image_data_format() == "channels_last" else 1
 
     x = img_input
@@ -259,10 +259,8 @@ def EfficientNetV2(width_coefficient, depth_coefficient, default_size, dropout_r
             x = layers.Dropout(dropout_rate, name="top_dropout")(x)
         x = layers.Dense(classes, activation=classifier_activation, kernel_initializer=DENSE_KERNEL_INITIALIZER,
                          bias_initializer=initializers.Constant(0.0), name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool(x, pooling, named=True)
 
     model = Model(img_input, x, name=name)
     file_name = variant + (".h5" if include_top else "_notop.h5")

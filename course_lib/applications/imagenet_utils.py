@@ -22,6 +22,7 @@ import os
 import warnings
 
 from course_lib import activations, backend, config, layers
+from course_lib.layers.base import KerasTensor
 
 CAFFE_MEANS = (103.939, 116.779, 123.68)
 """ImageNet's mean pixel in B, G, R order (the "caffe" mode)."""
@@ -120,17 +121,35 @@ def obtain_input_shape(input_shape, default_size, min_size, data_format=None, re
     return input_shape
 
 
-def inputs(input_shape, input_tensor=None):
+def check_input_tensor(where, input_tensor):
+    """Refuse an ``input_tensor`` that is not symbolic (None passes).
+
+    Keras also wraps an eager tensor in an Input; course_lib's symbolic
+    tensors cannot hold one, so it refuses it with this message.
+    """
+    if input_tensor is not None and not isinstance(input_tensor, KerasTensor):
+        raise ValueError(
+            f"{where}: input_tensor must be a symbolic tensor (keras.Input). "
+            f"Received: input_tensor of type {type(input_tensor).__name__}"
+        )
+
+
+def inputs(input_shape, input_tensor, where):
     """The network's input: ``input_tensor`` when given (a ``keras.Input``), else a new Input of ``input_shape``."""
+    check_input_tensor(where, input_tensor)
     return layers.Input(shape=input_shape) if input_tensor is None else input_tensor
 
 
-def pool(x, pooling):
-    """``x`` through the global pooling a network without its top asks for (None: ``x`` itself)."""
+def pool(x, pooling, named=False):
+    """``x`` through the global pooling a network without its top asks for (None: ``x`` itself).
+
+    ``named``: call the layer ``avg_pool`` or ``max_pool``, as Keras does in
+    ResNet, DenseNet, EfficientNet and MobileNetV3 (elsewhere it leaves them unnamed).
+    """
     if pooling == "avg":
-        return layers.GlobalAveragePooling2D()(x)
+        return layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
     if pooling == "max":
-        return layers.GlobalMaxPooling2D()(x)
+        return layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
     return x
 
 

@@ -101,7 +101,7 @@ def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None, i
     imagenet_utils.check_arguments(where, weights, include_top, classes, pooling, classifier_activation)
     shape = imagenet_utils.obtain_input_shape(input_shape, default_size=299, min_size=75,
                                               require_flatten=include_top, weights=weights, where=where)
-    inputs = imagenet_utils.inputs(shape, input_tensor)
+    inputs = imagenet_utils.inputs(shape, input_tensor, where)
     axis = _channel_axis()
 
     x = conv2d_bn(inputs, 32, 3, strides=2, padding="valid")

@@ -55,7 +55,7 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
     imagenet_utils.check_arguments("InceptionV3", weights, include_top, classes, pooling, classifier_activation)
     shape = imagenet_utils.obtain_input_shape(input_shape, default_size=299, min_size=75,
                                               require_flatten=include_top, weights=weights, where="InceptionV3")
-    inputs = imagenet_utils.inputs(shape, input_tensor)
+    inputs = imagenet_utils.inputs(shape, input_tensor, "InceptionV3")
     axis = _channel_axis()
 
     x = conv2d_bn(inputs, 32, 3, 3, strides=(2, 2), padding="valid")

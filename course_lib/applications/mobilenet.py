@@ -86,7 +86,7 @@ def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, inc
                 "`input_shape` is undefined or non-square, or `rows` is not in [128, 160, 192, 224]. "
                 "Weights for input shape (224, 224) will be loaded as the default.", stacklevel=2,
             )
-    inputs = imagenet_utils.inputs(shape, input_tensor)
+    inputs = imagenet_utils.inputs(shape, input_tensor, where)
     x = conv_block(inputs, 32, alpha, strides=(2, 2))
     for block_id, (filters, stride) in enumerate(BLOCKS, start=1):
         x = depthwise_conv_block(x, filters, alpha, depth_multiplier, strides=(stride, stride), block_id=block_id)

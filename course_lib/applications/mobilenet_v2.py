@@ -25,7 +25,6 @@ import warnings
 
 from course_lib import config, layers
 from course_lib.applications import imagenet_utils
-from course_lib.layers.base import KerasTensor
 from course_lib.models import Model
 
 IMAGENET_ALPHAS = (0.35, 0.50, 0.75, 1.0, 1.3, 1.4)
@@ -62,11 +61,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
     where = "MobileNetV2"
     imagenet_utils.check_arguments(where, weights, include_top, classes, pooling, classifier_activation)
     first = config.image_data_format() == "channels_first"
-    if input_tensor is not None and not isinstance(input_tensor, KerasTensor):
-        raise ValueError(
-            f"{where}: input_tensor must be a symbolic tensor (keras.Input). "
-            f"Received: input_tensor of type {type(input_tensor).__name__}"
-        )
+    imagenet_utils.check_input_tensor(where, input_tensor)
     if input_shape is not None and input_tensor is not None:
         axis = 1 if first else 2
         if input_tensor.shape[axis] != input_shape[1]:
@@ -95,7 +90,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
                 "`input_shape` is undefined or non-square, or `rows` is not in [96, 128, 160, 192, 224]. "
                 "Weights for input shape (224, 224) will be loaded as the default.", stacklevel=2,
             )
-    inputs = imagenet_utils.inputs(shape, input_tensor)
+    inputs = imagenet_utils.inputs(shape, input_tensor, where)
     channel_axis = 1 if first else -1
     x = layers.Conv2D(make_divisible(32 * alpha, 8), kernel_size=3, strides=(2, 2), padding="same", use_bias=False,
                       name="Conv1")(inputs)

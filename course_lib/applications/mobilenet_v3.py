@@ -38,7 +38,6 @@ import warnings
 from course_lib import config, layers
 from course_lib.applications import imagenet_utils
 from course_lib.applications.mobilenet_v2 import make_divisible
-from course_lib.layers.base import KerasTensor
 from course_lib.models import Model
 
 
@@ -55,11 +54,7 @@ def MobileNetV3(stack_fn, last_point_ch, input_shape=None, alpha=1.0, model_type
     where = f"MobileNetV3{model_type.capitalize()}"
     imagenet_utils.check_arguments(where, weights, include_top, classes, pooling, classifier_activation)
     first = config.image_data_format() == "channels_first"
-    if input_tensor is not None and not isinstance(input_tensor, KerasTensor):
-        raise ValueError(
-            f"{where}: input_tensor must be a symbolic tensor (keras.Input). "
-            f"Received: input_tensor of type {type(input_tensor).__name__}"
-        )
+    imagenet_utils.check_input_tensor(where, input_tensor)
     if input_shape is not None and input_tensor is not None:
         axis = 1 if first else 2
         if input_tensor.shape[axis] != input_shape[1]:
@@ -88,7 +83,7 @@ def MobileNetV3(stack_fn, last_point_ch, input_shape=None, alpha=1.0, model_type
                 "`input_shape` is undefined or non-square, or `rows` is not 224. "
                 "Weights for input shape (224, 224) will be loaded as the default.", stacklevel=3,
             )
-    inputs = imagenet_utils.inputs(input_shape, input_tensor)
+    inputs = imagenet_utils.inputs(input_shape, input_tensor, where)
     channel_axis = 1 if first else -1
     kernel, activation, se_ratio = (3, relu, None) if minimalistic else (5, hard_swish, 0.25)
     x = inputs
@@ -113,10 +108,8 @@ def MobileNetV3(stack_fn, last_point_ch, input_shape=None, alpha=1.0, model_type
         x = layers.Conv2D(classes, kernel_size=1, padding="same", name="logits")(x)
         x = layers.Flatten()(x)
         x = layers.Activation(activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool(x, pooling, named=True)
     model = Model(inputs, x, name=name)
     variant = f"{model_type}{'_minimalistic' if minimalistic else ''}_224_{alpha}_float"
     file_name = f"weights_mobilenet_v3_{variant}{'.h5' if include_top else '_no_top_v2.h5'}"

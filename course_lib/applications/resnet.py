@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from course_lib import config, layers
 from course_lib.applications import imagenet_utils
-from course_lib.layers.base import KerasTensor
 from course_lib.models import Model
 
 BN_EPSILON = 1.001e-5
@@ -89,12 +88,7 @@ def ResNet(stack_fn, preact, use_bias, include_top=True, weights="imagenet", inp
     shape = imagenet_utils.obtain_input_shape(input_shape, default_size=224, min_size=32,
                                               data_format=config.image_data_format(),
                                               require_flatten=include_top, weights=weights, where=where)
-    if input_tensor is not None and not isinstance(input_tensor, KerasTensor):
-        raise ValueError(
-            f"{where}: input_tensor must be a symbolic tensor (keras.Input). "
-            f"Received: input_tensor of type {type(input_tensor).__name__}"
-        )
-    img_input = imagenet_utils.inputs(shape, input_tensor)
+    img_input = imagenet_utils.inputs(shape, input_tensor, where)
     bn_axis = _bn_axis()
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
@@ -110,10 +104,8 @@ def ResNet(stack_fn, preact, use_bias, include_top=True, weights="imagenet", inp
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    else:
+        x = imagenet_utils.pool(x, pooling, named=True)
     model = Model(img_input, x, name=name)
     if weights == "imagenet" and weights_name is None:
         return model  # Keras's own rule: a builder without a weights_name has no ImageNet file to load

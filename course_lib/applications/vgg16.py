@@ -54,7 +54,7 @@ def build_vgg(where, blocks, imagenet_files, include_top=True, weights="imagenet
     """
     imagenet_utils.check_arguments(where, weights, include_top, classes, pooling, classifier_activation)
     shape = _input_shape(where, input_shape, include_top, weights)
-    inputs = input_tensor if input_tensor is not None else layers.Input(shape=shape)
+    inputs = imagenet_utils.inputs(shape, input_tensor, where)
     x = vgg_blocks(inputs, blocks)
     if include_top:
         x = vgg_top(x, (4096, 4096), classes, classifier_activation)

@@ -53,7 +53,7 @@ def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shap
     imagenet_utils.check_arguments("Xception", weights, include_top, classes, pooling, classifier_activation)
     shape = imagenet_utils.obtain_input_shape(input_shape, default_size=299, min_size=71,
                                               require_flatten=include_top, weights=weights, where="Xception")
-    inputs = imagenet_utils.inputs(shape, input_tensor)
+    inputs = imagenet_utils.inputs(shape, input_tensor, "Xception")
     axis = 1 if config.image_data_format() == "channels_first" else -1
 
     x = layers.Conv2D(32, (3, 3), strides=(2, 2), use_bias=False, name="block1_conv1")(inputs)
