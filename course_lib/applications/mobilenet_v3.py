@@ -54,6 +54,7 @@ def MobileNetV3(stack_fn, last_point_ch, input_shape=None, alpha=1.0, model_type
     where = f"MobileNetV3{model_type.capitalize()}"
     imagenet_utils.check_arguments(where, weights, include_top, classes, pooling, classifier_activation)
     first = config.image_data_format() == "channels_first"
+    # Checked here already (imagenet_utils.inputs checks again): the shape checks below read its shape.
     imagenet_utils.check_input_tensor(where, input_tensor)
     if input_shape is not None and input_tensor is not None:
         axis = 1 if first else 2

@@ -49,9 +49,7 @@ def test_stft_spectrogram_outputs_gradients_and_config_match_keras(kwargs):
     ours = cl.layers.STFTSpectrogram(name="stft", **kwargs)
     theirs = keras.layers.STFTSpectrogram(name="stft", **kwargs)
     xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        expected = theirs(xt)
+    expected = theirs(xt)
     y = ours(x)
     assert ours.get_config() == theirs.get_config()
     assert [w.name for w in ours.weights] == [w.name for w in theirs.weights]
