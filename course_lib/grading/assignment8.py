@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-import time
 
 import numpy
 
@@ -44,6 +43,7 @@ from course_lib.grading.harness import (
     run_cases,
     shape_of,
     shown,
+    speed_case,
     with_hint,
 )
 from course_lib.preprocessing import image as augmentation
@@ -254,11 +254,11 @@ SPEED_PARAMETERS = {"theta": 12.5, "tx": 7.3, "ty": -4.1, "zx": 1.1, "zy": 0.95}
 SPEED_FACTOR = 15.0
 """The timed call may take this many times the reference (its best of three runs) ..."""
 SPEED_SECONDS = 1.5
-"""... but never less than this (the call includes sending 38 MB to the sandbox and back) ..."""
+"""... but never less than this (CPU seconds, as :func:`course_lib.grading.harness.timed_call` measures) ..."""
 SPEED_MAX_SECONDS = 3.0
 """... nor more than this (a Python loop over the 1.5 million pixels takes 5 s or more)."""
 SPEED_TIME_LIMIT = 15.0
-"""Seconds after which the timed call is abandoned."""
+"""Wall-clock seconds after which the timed call is abandoned."""
 PIXEL_SHARE = 0.98
 """A hint's explanation must reproduce at least this share of the pixels (a border row may differ)."""
 
@@ -353,49 +353,17 @@ def _warp_case(apply_affine_nearest, rng, shape, parameters, fill_mode, cval):
     return _warp_label(shape, parameters, fill_mode, cval), run
 
 
-def _timed(function):
-    started = time.perf_counter()
-    result = function()
-    return result, time.perf_counter() - started
-
-
 def _speed_case(apply_affine_nearest, rng):
     image = rng.normal(size=SPEED_SHAPE)
     matrix = reference_affine_matrix(**SPEED_PARAMETERS, height=SPEED_SHAPE[0], width=SPEED_SHAPE[1])
-    pixels = SPEED_SHAPE[0] * SPEED_SHAPE[1]
-
-    def run(notes):
-        expected, reference_seconds = _timed(lambda: reference_apply_affine_nearest(image, matrix, "nearest"))
-        for _ in range(2):
-            reference_seconds = min(reference_seconds,
-                                    _timed(lambda: reference_apply_affine_nearest(image, matrix, "nearest"))[1])
-        def timed_call():
-            arguments = (_copy(image), _copy(matrix), "nearest", 0.0)
-            try:
-                return _timed(lambda: call_student("apply_affine_nearest", apply_affine_nearest, *arguments,
-                                                   time_limit=SPEED_TIME_LIMIT, notes=notes))
-            except StudentCodeError as error:
-                if "did not return within" not in str(error):
-                    raise
-                raise StudentCodeError(
-                    f"apply_affine_nearest did not return within {SPEED_TIME_LIMIT:g} s on an image of {pixels} "
-                    "pixels: vectorise it (every pixel's coordinates at once, with np.indices or np.meshgrid; "
-                    "no Python loop over pixels)") from None
-
-        received, seconds = timed_call()
-        budget = min(max(SPEED_SECONDS, SPEED_FACTOR * reference_seconds), SPEED_MAX_SECONDS)
-        reason = _pixels_reason(expected, received)
-        if reason is None and seconds > budget:
-            # A busy machine (a whole class graded at once) can slow one call down: a vectorised warp
-            # gets a second run, and the faster counts; a loop over the pixels (5 s or more) fails both.
-            seconds = min(seconds, timed_call()[1])
-        notes.append(f"apply_affine_nearest took {seconds:.2f} s on {pixels} pixels (the reference "
-                     f"{reference_seconds:.3f} s; at most {budget:.1f} s accepted)")
-        if reason is None and seconds > budget:
-            reason = (f"took {seconds:.2f} s on an image of {pixels} pixels, more than the {budget:.1f} s accepted: "
-                      "is there a Python loop over pixels?")
-        return [(1, reason)]
-
+    run = speed_case(
+        "apply_affine_nearest", apply_affine_nearest, lambda: (_copy(image), _copy(matrix), "nearest", 0.0),
+        lambda: reference_apply_affine_nearest(image, matrix, "nearest"), _pixels_reason,
+        work=f"an image of {SPEED_SHAPE[0] * SPEED_SHAPE[1]} pixels",
+        vectorise="vectorise it (every pixel's coordinates at once, with np.indices or np.meshgrid; "
+                  "no Python loop over pixels)",
+        loop="is there a Python loop over pixels?",
+        factor=SPEED_FACTOR, floor=SPEED_SECONDS, cap=SPEED_MAX_SECONDS, time_limit=SPEED_TIME_LIMIT)
     return "timed: " + _warp_label(SPEED_SHAPE, SPEED_PARAMETERS, "nearest", 0.0), run
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import reprlib
 import signal
 import threading
+import time
 import warnings
 
 import numpy
@@ -110,6 +112,85 @@ def call_student(name: str, func, *args, time_limit=10.0, notes=None):
         if stderr.getvalue().strip():
             notes.append(f"{name} wrote to stderr: {stderr.getvalue().strip()[:200]}")
     return result
+
+
+def cpu_seconds():
+    """User-mode CPU seconds the calling thread has used (the process's where a thread's cannot be read).
+
+    The clock of the timed cases: a Python loop spends its time here, while
+    neither a machine busy with other work (a whole class graded at once)
+    nor the kernel's time faulting in a large new array counts; both can
+    slow a vectorised answer's wall-clock time several-fold.
+    """
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_utime
+    except (ImportError, AttributeError, OSError):  # not Linux
+        return os.times().user
+
+
+def timed_call(name: str, func, *args, time_limit=10.0, notes=None):
+    """:func:`call_student`, and the seconds the call took.
+
+    The seconds are user-mode CPU seconds of whatever ran the code: the
+    grader's sandboxed child when ``func`` is the trusted grader's proxy (it
+    reads them from outside the child, which cannot forge them), otherwise
+    this thread (:func:`cpu_seconds`); wall-clock seconds where neither can be read.
+
+    Returns:
+        ``(result, seconds, clock)``, ``clock`` naming what was measured ("CPU" or "wall-clock").
+    """
+    clock = getattr(func, "cpu_seconds", cpu_seconds)
+    started_wall, started = time.perf_counter(), clock()
+    result = call_student(name, func, *args, time_limit=time_limit, notes=notes)
+    ended_wall, ended = time.perf_counter(), clock()
+    if started is None or ended is None:
+        return result, ended_wall - started_wall, "wall-clock"
+    return result, ended - started, "CPU"
+
+
+def speed_case(name: str, student, arguments, reference, differs, *, work: str, vectorise: str, loop: str,
+               factor=15.0, floor=1.5, cap=3.0, time_limit=15.0):
+    """The ``run(notes)`` of a timed case: right, and fast enough to rule out a Python loop.
+
+    The reference's time is its best of three wall-clock runs; the answer may
+    take ``factor`` times that, never less than ``floor`` nor more than ``cap``
+    seconds, measured as :func:`timed_call` does (CPU seconds, so that a busy
+    machine does not fail a vectorised answer). A call still running after
+    ``time_limit`` wall-clock seconds is abandoned.
+
+    Args:
+        name: the exercise's function, for messages.
+        student: the student's function.
+        arguments: a function returning fresh copies of the arguments (a tuple).
+        reference: a function of no arguments returning the expected result.
+        differs: ``differs(expected, received)``, the reason they differ or None.
+        work: what the call works on, after "on" ("an image of 2359296 output positions").
+        vectorise: the advice when the call is abandoned.
+        loop: the question asked when the call is right but too slow.
+    """
+    def run(notes):
+        expected, reference_seconds = None, float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            expected = reference()
+            reference_seconds = min(reference_seconds, time.perf_counter() - started)
+        try:
+            received, seconds, clock = timed_call(name, student, *arguments(), time_limit=time_limit, notes=notes)
+        except StudentCodeError as error:
+            if "did not return within" not in str(error):
+                raise
+            raise StudentCodeError(f"{name} did not return within {time_limit:g} s on {work}: {vectorise}") from None
+        budget = min(max(floor, factor * reference_seconds), cap)
+        notes.append(f"{name} took {seconds:.2f} s of {clock} time on {work} (the reference "
+                     f"{reference_seconds:.3f} s; at most {budget:.1f} s accepted)")
+        reason = differs(expected, received)
+        if reason is None and seconds > budget:
+            reason = f"took {seconds:.2f} s of {clock} time on {work}, more than the {budget:.1f} s accepted: {loop}"
+        return [(1, reason)]
+
+    return run
 
 
 def unpack(name: str, result, count: int, description: str):

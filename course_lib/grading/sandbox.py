@@ -9,7 +9,9 @@ student's own prints go to a bounded buffer and never reach the grader.
 Before any student code runs it sets resource limits (CPU time, memory, file
 size, open files) and an audit hook (PEP 578) that refuses: opening files for
 writing outside the scratch directory, reading the course directory (except
-the two course_lib files the notebooks load data with), opening a directory
+the two course_lib files the notebooks load data with) or course_lib's own
+folder wherever it is installed (a course directory apart from the checkout an
+editable install points at), opening a directory
 and relative paths that climb with '..' (either would let ``dir_fd`` resolve
 a path the hook never saw), starting processes,
 sending signals, sockets, loading C libraries through ctypes, and importing
@@ -69,14 +71,19 @@ def _limits(limits):
             pass  # a limit this system does not allow lowering (documented in the guide)
 
 
-def _install_hook(scratch, readable, course_directory, blocked_modules):
+def _install_hook(scratch, readable, course_directory, library_folders, blocked_modules):
+    """Nothing in ``course_directory`` may be read but the ``readable`` folders and the interpreter's
+    own files, nothing in ``library_folders`` (course_lib's, wherever it is installed: in the site
+    packages, or a checkout apart from the course directory) but the ``readable`` folders."""
     import site
 
     scratch = os.path.realpath(scratch)
-    # The interpreter's own files stay readable even where the environment lives inside the course directory.
-    readable = list(readable) + [sys.prefix, sys.base_prefix, sys.exec_prefix] + site.getsitepackages()
     readable = tuple(os.path.realpath(path) for path in readable)
+    # The interpreter's own files stay readable even where the environment lives inside the course directory.
+    interpreter = tuple(os.path.realpath(path) for path in
+                        [sys.prefix, sys.base_prefix, sys.exec_prefix] + site.getsitepackages())
     course_directory = os.path.realpath(course_directory) if course_directory else None
+    library_folders = tuple(os.path.realpath(path) for path in library_folders)
     writing_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
     refused = {
         "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
@@ -107,8 +114,11 @@ def _install_hook(scratch, readable, course_directory, blocked_modules):
             return
         if write:
             raise PermissionError(f"the grader's sandbox refuses to write {real}")
-        if course_directory and inside(real, course_directory) and not any(inside(real, r) for r in readable):
-            raise PermissionError(f"the grader's sandbox refuses to read the course directory ({real})")
+        if any(inside(real, r) for r in readable):
+            return
+        if any(inside(real, folder) for folder in library_folders) or (
+                course_directory and inside(real, course_directory) and not any(inside(real, r) for r in interpreter)):
+            raise PermissionError(f"the grader's sandbox refuses to read the course's files ({real})")
 
     def hook(event, args):
         if event == "open":
@@ -130,6 +140,17 @@ def _install_hook(scratch, readable, course_directory, blocked_modules):
                 raise ImportError(f"{name} is not available while your work is graded")
 
     sys.addaudithook(hook)
+
+
+def _installed(package):
+    """The folders this interpreter would import ``package`` from (found, not imported)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return []
+    return list(spec.submodule_search_locations or []) if spec else []
 
 
 def _stub_course_lib(datasets_file, library=False):
@@ -222,9 +243,14 @@ def main():
     os.chdir(job["scratch"])
     import numpy  # noqa: F401  (imported before the hook: it reads CPU details at import time)
 
+    # Where this interpreter finds course_lib (normally the grader's own copy): readable where the
+    # notebook builds with it, refused like the grader's copy elsewhere.
+    installed = _installed("course_lib")
+    readable = job["readable"] + (installed if job["library"] else [])
+    library_folders = [job["library_folder"]] + ([] if job["library"] else installed)
     _stub_course_lib(job["datasets_file"], job["library"])
     _limits(job["limits"])
-    _install_hook(job["scratch"], job["readable"], job["course_directory"], job["blocked_modules"])
+    _install_hook(job["scratch"], readable, job["course_directory"], library_folders, job["blocked_modules"])
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     failures = _run_cells(job["cells"], namespace, channel_out)
     _send(channel_out, ("ready", failures))

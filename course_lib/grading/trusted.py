@@ -162,6 +162,7 @@ class Sandbox:
         )
         self._send({
             "scratch": scratch, "cells": cells, "limits": LIMITS, "course_directory": course_directory,
+            "library_folder": str(COURSE_LIB),
             "readable": [str(COURSE_LIB if library else COURSE_LIB / "datasets")],
             "blocked_modules": forbidden_modules(assignment, exercise), "library": library,
             "datasets_file": str(COURSE_LIB / "datasets" / "digits.py"),
@@ -239,6 +240,16 @@ class Sandbox:
             return None
         return self._receive(seconds)
 
+    def cpu_seconds(self):
+        """User-mode CPU seconds the child has used so far (all its threads), read from outside it
+        (``/proc``, so that nothing the child runs can forge them); None where that cannot be read."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) / os.sysconf("SC_CLK_TCK")  # utime, the 14th field
+        except (OSError, ValueError, IndexError):
+            return None
+
     def close(self):
         # The whole process group, whether the child still runs or not: anything it started goes too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -254,6 +265,10 @@ class RemoteFunction:
 
     def __init__(self, sandbox, name):
         self.sandbox, self.__name__ = sandbox, name
+
+    def cpu_seconds(self):
+        """The clock of :func:`course_lib.grading.harness.timed_call`: the child's CPU time."""
+        return self.sandbox.cpu_seconds()
 
     def __call__(self, *args):
         try:

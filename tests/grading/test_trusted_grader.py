@@ -81,6 +81,38 @@ def test_the_course_directory_cannot_be_read_or_written(tmp_path):
     assert grading_file.read_text() == "CHECKERS = 'honest'\n"
 
 
+IMPORTS = """
+import importlib
+found = {}
+for name in ("course_lib.datasets.digits", "course_lib.preprocessing.image", "course_lib.backend", "course_lib"):
+    try:
+        found[name] = hasattr(importlib.import_module(name), "__name__")
+    except ImportError as error:
+        found[name] = str(error)
+
+def imports():
+    return found
+"""
+
+
+def test_outside_the_course_directory_the_library_is_still_only_its_stand_in(tmp_path):
+    """A course directory apart from the checkout course_lib is installed from (an editable install's
+    import finder ignores the stand-in package's empty path): assignment 8's answers found
+    course_lib.preprocessing.image, whose warp does exercise 2, and earned every point with it."""
+    course = tmp_path / "course"
+    course.mkdir()
+    sandbox = trusted.Sandbox([("imports", IMPORTS)], str(tmp_path), course_directory=str(course),
+                              assignment="assignment8", exercise="apply_affine_nearest")
+    try:
+        found = trusted.RemoteFunction(sandbox, "imports")()
+    finally:
+        sandbox.close()
+    assert found["course_lib.datasets.digits"] is True and found["course_lib"] is True
+    for name in ("course_lib.preprocessing", "course_lib.backend"):  # refused, or not found at all
+        message = found[name + ".image" if name.endswith("preprocessing") else name]
+        assert isinstance(message, str) and name in message, found
+
+
 # Reads or appends to an absolute path through a descriptor of the working directory, with a
 # relative path that a hook resolving from a deeper working directory would place inside it: the
 # audit events do not report `dir_fd`, so a hook that trusted its own resolution was fooled.
