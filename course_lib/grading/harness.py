@@ -115,19 +115,14 @@ def call_student(name: str, func, *args, time_limit=10.0, notes=None):
 
 
 def cpu_seconds():
-    """User-mode CPU seconds the calling thread has used (the process's where a thread's cannot be read).
+    """User-mode CPU seconds this process has used, all its threads together.
 
     The clock of the timed cases: a Python loop spends its time here, while
     neither a machine busy with other work (a whole class graded at once)
     nor the kernel's time faulting in a large new array counts; both can
     slow a vectorised answer's wall-clock time several-fold.
     """
-    try:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_THREAD).ru_utime
-    except (ImportError, AttributeError, OSError):  # not Linux
-        return os.times().user
+    return os.times().user
 
 
 def timed_call(name: str, func, *args, time_limit=10.0, notes=None):
@@ -136,7 +131,7 @@ def timed_call(name: str, func, *args, time_limit=10.0, notes=None):
     The seconds are user-mode CPU seconds of whatever ran the code: the
     grader's sandboxed child when ``func`` is the trusted grader's proxy (it
     reads them from outside the child, which cannot forge them), otherwise
-    this thread (:func:`cpu_seconds`); wall-clock seconds where neither can be read.
+    this process's (:func:`cpu_seconds`); wall-clock seconds where the child's cannot be read.
 
     Returns:
         ``(result, seconds, clock)``, ``clock`` naming what was measured ("CPU" or "wall-clock").
