@@ -8,16 +8,16 @@ student's own prints go to a bounded buffer and never reach the grader.
 
 Before any student code runs it sets resource limits (CPU time, memory, file
 size, open files) and an audit hook (PEP 578) that refuses: opening files for
-writing outside the scratch directory, reading the course directory (except
+writing outside the scratch directory; reading the course directory (except
 the two course_lib files the notebooks load data with) or course_lib's own
-folder wherever it is installed (a course directory apart from the checkout an
-editable install points at), opening a directory
-and relative paths that climb with '..' (either would let ``dir_fd`` resolve
-a path the hook never saw), starting processes,
-sending signals, sockets, loading C libraries through ctypes, and importing
-course_lib's reference code. An audit hook cannot be removed from Python
-code; what it cannot stop (a bug in CPython or in a C extension that is
-exploited on purpose) is out of scope, see the instructor's guide.
+folder wherever it is installed (a course directory apart from the checkout
+an editable install points at); opening a directory and relative paths that
+climb with '..' (either would let ``dir_fd`` resolve a path the hook never
+saw); starting processes, sending signals, sockets, loading C libraries
+through ctypes, and importing course_lib's reference code. An audit hook
+cannot be removed from Python code; what it cannot stop (a bug in CPython or
+in a C extension that is exploited on purpose) is out of scope, see the
+instructor's guide.
 
 Standard library and NumPy only, on purpose.
 """
