@@ -105,8 +105,17 @@ class ActivatedLayer(Layer):
     crossentropy from logits, as Keras's TensorFlow backend does.
     """
 
+    owns_pre_activation = False
+    """True where ``forward_pre_activation`` always returns a new array of the layer's own (a
+    product, not the input): a plain relu then overwrites it instead of allocating its output."""
+
     def forward(self, inputs, training=False):
         pre, inner = self.forward_pre_activation(inputs, training)
+        if self.owns_pre_activation and self.activation is activations.relu:
+            # max(pre, 0) in place: no new array, and backward keeps one array instead of two;
+            # relu's derivative reads the output as well as the input (out > 0 exactly where pre > 0).
+            out = backend.xp.maximum(pre, 0, out=pre)
+            return out, (inner, out, out)
         out = self.activation(pre)
         return out, (inner, pre, out)
 
@@ -155,7 +164,12 @@ class KernelLayer(ActivatedLayer):
     Holds the options the two share, as Keras names them (activation,
     use_bias, the kernel's and the bias's initializers, regularizers and
     constraints), creates the two weights and writes their part of the config.
+    Their pre-activation is always a new product, so a relu overwrites it in place
+    (a subclass whose ``forward_pre_activation`` may return its input sets
+    ``owns_pre_activation = False``).
     """
+
+    owns_pre_activation = True
 
     def _kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
                         bias_regularizer, kernel_constraint, bias_constraint):
