@@ -135,8 +135,8 @@ def bench_conv(repeats):
         [g.numpy() for g in theirs_graph()]  # the values, not only the launch
 
     def column_copies():
-        """The im2col copies alone, as course_lib makes them: the forward's columns, their remake
-        for the kernel gradient, and the columns of the padded upstream gradient for dx."""
+        """The copies alone, as course_lib makes them: the padded input and upstream gradient, the
+        forward's columns, their remake for the kernel gradient, and the upstream gradient's for dx."""
         from course_lib.ops import conv
 
         x_pad, dy_pad = conv._pad(x, [(1, 1), (1, 1)]), conv._pad(dy, [(1, 1), (1, 1)])
