@@ -36,8 +36,8 @@ from course_lib.layers.preprocessing_more import (
     RandomShear, RandomWidth, Solarization,
 )
 from course_lib.layers.preprocessing_newer import (
-    CutMix, Equalization, MixUp, Pipeline, RandomColorDegeneration, RandomColorJitter, RandomGaussianBlur, RandomHue,
-    RandomSaturation,
+    ContrastLimitedAdaptiveHistogramEqualization, CutMix, Equalization, MixUp, Pipeline, RandomColorDegeneration,
+    RandomColorJitter, RandomGaussianBlur, RandomHue, RandomSaturation,
 )
 from course_lib.layers.preprocessing_extra import AugMix, RandAugment, RandomPerspective
 from course_lib.layers.pooling import (
@@ -88,7 +88,8 @@ __all__ = [
     "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "Add",
     "AdditiveAttention", "AlphaDropout", "Attention", "AugMix", "AutoContrast", "Average", "AveragePooling1D",
     "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization",
-    "Bidirectional", "CategoryEncoding", "CenterCrop", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
+    "Bidirectional", "CategoryEncoding", "CenterCrop", "Concatenate", "ContrastLimitedAdaptiveHistogramEqualization",
+    "Conv1D", "Conv1DTranspose", "Conv2D",
     "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "Convolution1D",
     "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose", "Convolution3D", "Convolution3DTranspose",
     "Cropping1D", "Cropping2D", "Cropping3D", "CutMix", "Dense", "DepthwiseConv1D", "DepthwiseConv2D",

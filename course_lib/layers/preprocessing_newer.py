@@ -3,7 +3,8 @@
 Mixing images (and their labels): :class:`MixUp`, :class:`CutMix`.
 Colour: :class:`RandomColorDegeneration`, :class:`RandomSaturation`, :class:`RandomHue`,
 :class:`RandomColorJitter` (brightness, contrast, saturation and hue, composed as Keras composes them),
-:class:`Equalization`. Blur: :class:`RandomGaussianBlur`. And :class:`Pipeline`, a list of layers
+:class:`Equalization` and its adaptive form by tiles,
+:class:`ContrastLimitedAdaptiveHistogramEqualization` (CLAHE). Blur: :class:`RandomGaussianBlur`. And :class:`Pipeline`, a list of layers
 applied in order.
 
 They follow :mod:`course_lib.layers.preprocessing`: ``get_random_transformation``
@@ -26,7 +27,9 @@ RandomGaussianBlur (a 'same' correlation, whose adjoint is the correlation
 with the flipped kernel) are linear, then a clip that passes the gradient
 inside the value range, bounds included, as TensorFlow's clip does.
 Equalization is a lookup table: zero gradient, except for the channels it
-keeps (TensorFlow's gradient, and the derivative almost everywhere).
+keeps (TensorFlow's gradient, and the derivative almost everywhere). CLAHE,
+which is not random and acts at inference too, looks its tables up at integer
+levels: ``differentiable = False``, and its backward raises.
 RandomSaturation and RandomHue convert to HSV and back, and TensorFlow has
 no gradient for ``hsv_to_rgb``: they are ``differentiable = False`` (the
 engine stops at them) and their backward raises while training, as
@@ -42,8 +45,8 @@ from course_lib.layers.preprocessing import (
     _range_factor, _RandomLayer, _spatial_axes,
 )
 from course_lib.layers.preprocessing_more import (
-    GRAYSCALE_WEIGHTS, _batched, _channel_axis, _clip_with_mask, _no_gradient_in_training, _sorted_value_range,
-    _through_clip, _unbatched,
+    GRAYSCALE_WEIGHTS, _batched, _channel_axis, _clip_with_mask, _from_255, _no_gradient_in_training,
+    _sorted_value_range, _through_clip, _to_255, _unbatched,
 )
 
 
@@ -832,6 +835,156 @@ class Equalization(_ImagePreprocessingLayer):
 
 
 # ---------------------------------------------------------------- pipeline
+class ContrastLimitedAdaptiveHistogramEqualization(_ImagePreprocessingLayer):
+    """Contrast-limited adaptive histogram equalization, CLAHE (限制对比度的自适应直方图均衡化), as Keras 3.15 computes it.
+
+    :class:`Equalization` maps every pixel of a channel through one table made
+    from the whole batch's histogram; CLAHE gives every image its own tables,
+    one per tile of a ``tile_grid_size`` grid and per channel, so a dark corner
+    and a bright sky are each stretched over the full range. In the ``[0, 255]``
+    frame, per image, tile and channel:
+
+    1. the image is padded at the bottom and right (mirrored, edge pixel
+       repeated) to a whole number of tiles of ``ceil(H / rows) x ceil(W / cols)``
+       pixels, and each pixel's level is its value truncated to an int in
+       ``[0, 255]``;
+    2. a 256-bin histogram of the tile's levels; with ``clip_limit > 0`` each
+       bin is cut at ``clip_limit * tile_area / 256`` and what was cut is spread
+       evenly over the 256 bins (once; Keras does not iterate);
+    3. the table ``clip((cdf - cdf[0]) * 255 / (tile_area - cdf[0]), 0, 255)``
+       from the cumulative histogram (a denominator of 0 counts as 1);
+    4. each pixel takes the bilinear blend of the tables of the four tile
+       centres around it, read at its level; beyond the outer centres the
+       nearest table is used.
+
+    Not random, and applied in training and at inference alike (Keras's layer
+    ignores ``training``). The result has the input's dtype after the layer's
+    dtype policy: floats in the layer's float type, integer images (``uint8``)
+    kept integers, the blend truncated.
+
+    Args:
+        value_range: ``(low, high)`` of the pixel values, ``(0, 255)`` by default.
+        clip_limit: the contrast limit as a multiple of a flat histogram's bin
+            height, 4.0 by default; 0 or below equalizes without a limit (as Keras).
+        tile_grid_size: ``(rows, cols)`` of the tile grid, ``(8, 8)`` by default.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+
+    Input shape: rank 3 or 4. The padding to whole tiles (less than one tile
+    per axis) may not exceed the image itself, as TensorFlow's mirrored padding
+    requires: a 3x3 image with an 8x8 grid is refused with an error that says so.
+    Output shape: the same.
+    No gradient: every pixel is turned into an integer level before the lookup
+    (``differentiable = False``; TensorFlow gives none either).
+    """
+
+    differentiable = False
+    keeps_integers = True
+
+    def __init__(self, value_range=(0, 255), clip_limit=4.0, tile_grid_size=(8, 8), data_format=None, **kwargs):
+        where = "ContrastLimitedAdaptiveHistogramEqualization"
+        self.value_range = _check_value_range(where, value_range)
+        if self.value_range[0] == self.value_range[1]:
+            raise ValueError(f"{where}: value_range must hold two different numbers. Received: "
+                             f"value_range={value_range!r}")
+        if isinstance(clip_limit, bool) or not isinstance(clip_limit, (int, float)):
+            raise ValueError(f"{where}: clip_limit must be a number. Received: clip_limit={clip_limit!r}")
+        self.clip_limit = clip_limit
+        if (not isinstance(tile_grid_size, (tuple, list)) or len(tile_grid_size) != 2
+                or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in tile_grid_size)):
+            raise ValueError(f"{where}: tile_grid_size must be two positive ints (rows, cols) of tiles. "
+                             f"Received: tile_grid_size={tile_grid_size!r}")
+        self.tile_grid_size = tile_grid_size
+        super().__init__(data_format=data_format, **kwargs)
+
+    def _tables(self, levels, tile):
+        """``(N, rows, cols, C, 256)`` float32 lookup tables from the padded images' integer levels."""
+        xp = backend.xp
+        n, height, width, channels = levels.shape
+        rows, cols = self.tile_grid_size
+        # Number every (image, tile row, tile col, channel) and count all the levels with one bincount.
+        tiles = levels.reshape(n, rows, tile[0], cols, tile[1], channels)
+        owner = xp.arange(n * rows * cols * channels).reshape(n, rows, 1, cols, 1, channels)
+        counts = xp.bincount((owner * 256 + tiles).reshape(-1), minlength=n * rows * cols * channels * 256)
+        histogram = counts.reshape(n, rows, cols, channels, 256).astype("float32")
+        area = tile[0] * tile[1]
+        if self.clip_limit > 0:
+            clipped = xp.minimum(histogram, xp.asarray(self.clip_limit * area / 256.0, dtype="float32"))
+            excess = (histogram - clipped).sum(axis=-1, keepdims=True)
+            histogram = clipped + excess / xp.asarray(256.0, dtype="float32")
+        cdf = xp.cumsum(histogram, axis=-1)
+        first = cdf[..., :1]  # the smallest value of a cumulative count
+        denominator = xp.asarray(area, dtype="float32") - first
+        denominator = xp.where(denominator == 0, xp.ones_like(denominator), denominator)
+        return xp.clip((cdf - first) * xp.asarray(255.0, dtype="float32") / denominator, 0, 255)
+
+    def _equalize(self, images):
+        """CLAHE of ``(N, H, W, C)`` images in the ``[0, 255]`` frame: float32 of the same shape."""
+        xp = backend.xp
+        n, height, width, channels = images.shape
+        rows, cols = self.tile_grid_size
+        tile = (-(-height // rows), -(-width // cols))
+        pad = (tile[0] * rows - height, tile[1] * cols - width)
+        if pad[0] > height or pad[1] > width:
+            raise ValueError(
+                f"ContrastLimitedAdaptiveHistogramEqualization '{self.name}': a {height}x{width} image cannot be "
+                f"cut into a {rows}x{cols} grid of {tile[0]}x{tile[1]} tiles: it would need {pad[0]} more rows and "
+                f"{pad[1]} more columns of mirrored padding, more than the image has. Use a smaller tile_grid_size."
+            )
+        if pad != (0, 0):
+            images = xp.pad(images, ((0, 0), (0, pad[0]), (0, pad[1]), (0, 0)), mode="symmetric")
+        with backend.errstate(invalid="ignore"):  # NaN has no level: TensorFlow's cast makes it 0 after the clip
+            levels = xp.clip(images.astype("int32"), 0, 255)
+        # The tables of an outer ring of tiles repeat their neighbours', so every pixel has four around it.
+        tables = xp.pad(self._tables(levels, tile), ((0, 0), (1, 1), (1, 1), (0, 0), (0, 0)), mode="edge")
+        blend = []
+        for size, step in zip(images.shape[1:3], tile):
+            # A pixel's position in units of tiles, counted from the centre of the padding ring's first tile.
+            position = (xp.arange(size, dtype="float32") - xp.asarray(step / 2.0, dtype="float32")) \
+                / xp.asarray(step, dtype="float32") + xp.asarray(1.0, dtype="float32")
+            below = xp.floor(position)
+            blend.append((below.astype("int64"), position - below))  # below + 1 stays inside the ring
+        (top, wy), (left, wx) = blend
+        top, wy = top[None, :, None, None], wy[None, :, None, None]
+        left, wx = left[None, None, :, None], wx[None, None, :, None]
+        image = xp.arange(n)[:, None, None, None]
+        channel = xp.arange(channels)[None, None, None, :]
+
+        def read(y, x):
+            return tables[image, y, x, channel, levels]
+
+        one = xp.asarray(1.0, dtype="float32")
+        upper = read(top, left) * (one - wx) + read(top, left + 1) * wx
+        lower = read(top + 1, left) * (one - wx) + read(top + 1, left + 1) * wx
+        return (upper * (one - wy) + lower * wy)[:, :height, :width]
+
+    def _transform(self, images, transformation, training):
+        xp = backend.xp
+        x, unbatched = _batched(images)
+        if self.data_format == "channels_first":
+            x = xp.moveaxis(x, 1, -1)
+        dtype = x.dtype
+        equalized = self._equalize(_to_255(x, self.value_range, "float32"))
+        result = _from_255(equalized, self.value_range, "float32").astype(dtype)
+        if self.data_format == "channels_first":
+            result = xp.moveaxis(result, -1, 1)
+        return _unbatched(result, unbatched), "equalized"
+
+    def backward(self, output_grads, cache):
+        raise TypeError(
+            f"ContrastLimitedAdaptiveHistogramEqualization '{self.name}' turns every pixel into an integer level "
+            "before its lookup table, so no gradient flows through it (TensorFlow gives none either). Put it "
+            "before the layers you train."
+        )
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(value_range=self.value_range, clip_limit=self.clip_limit, tile_grid_size=self.tile_grid_size)
+        return config
+
+
 class Pipeline(Layer):
     """Applies a list of layers in order (预处理流水线), as ``keras.layers.Pipeline`` does.
 

@@ -13,7 +13,10 @@ RandomColorDegeneration bit-exact on some CPUs and within one float32 ulp
 runs through a contraction whose order depends on the CPU's vector width;
 RandomGaussianBlur within 3.1e-5 absolute on [0, 255] (the kernel's
 sum in another order); RandomColorJitter within 5.8e-4 absolute on [0, 255]
-(6e-6 relative: its contrast takes the mean in another order). Gradients
+(6e-6 relative: its contrast takes the mean in another order);
+ContrastLimitedAdaptiveHistogramEqualization (not random: no draw to pin)
+bit-exact on the cases below, float32, float64 and uint8 images (its tables
+are float32 cumulative sums, whose order another CPU may change). Gradients
 against ``tf.GradientTape``: exact for MixUp and CutMix, within 4.8e-7
 absolute for RandomColorDegeneration and 3.6e-7 for RandomGaussianBlur.
 Hence ``assert_array_equal`` where bit-exact (EXACT), rtol 1e-5 with atol
@@ -308,6 +311,61 @@ def test_equalization_matches_keras(kwargs, data_format):
         np.testing.assert_allclose(ours(x, training=training), expected, rtol=RTOL, atol=1e-6)
     assert _config(ours) == _config(theirs)
     assert _config(cl.layers.Equalization.from_config(theirs.get_config())) == _config(theirs)
+
+
+# -------------------------------------------------------------------- CLAHE
+CLAHE_CASES = [
+    ((2, 16, 16, 3), {}),  # 2x2-pixel tiles, no padding
+    ((2, 17, 23, 3), {}),  # mirrored padding on both axes
+    ((1, 40, 33, 1), {"tile_grid_size": (3, 5)}),
+    ((2, 9, 10, 2), {"clip_limit": 0}),
+    ((2, 9, 10, 2), {"clip_limit": -2.0, "tile_grid_size": [2, 3]}),  # a list, as a JSON config gives it
+    ((2, 12, 14, 3), {"clip_limit": 1.5, "tile_grid_size": (2, 3), "value_range": (0, 1)}),
+    ((20, 21, 3), {"tile_grid_size": (4, 4), "value_range": (-1, 1)}),  # one image, unbatched
+]
+
+
+@pytest.mark.parametrize("shape, kwargs", CLAHE_CASES, ids=[str(i) for i in range(len(CLAHE_CASES))])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_clahe_matches_keras(shape, kwargs, data_format):
+    generator = np.random.default_rng(23)
+    low, high = kwargs.get("value_range", (0, 255))
+    x = (low + (high - low) * (0.1 + 0.6 * generator.random(shape) ** 2)).astype("float32")  # a skewed histogram
+    if data_format == "channels_first":
+        x = np.moveaxis(x, -1, -3).copy()
+    kwargs = dict(kwargs, data_format=data_format)
+    theirs = keras.layers.ContrastLimitedAdaptiveHistogramEqualization(**kwargs)
+    ours = cl.layers.ContrastLimitedAdaptiveHistogramEqualization(**kwargs)
+    inputs = [x, x.astype("float64")]
+    if (low, high) == (0, 255):
+        inputs.append(x.astype("uint8"))
+    for images in inputs:
+        expected = np.asarray(theirs(images))
+        result = ours(images)
+        assert result.shape == expected.shape and result.dtype == expected.dtype
+        np.testing.assert_allclose(result, expected, rtol=RTOL, atol=ATOL * (high - low) / 255)
+        assert not np.allclose(result, images, atol=(high - low) / 255)  # it did change the contrast
+        np.testing.assert_array_equal(ours(images, training=False), np.asarray(theirs(images, training=False)))
+    tensor = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(tensor)
+        y = theirs(tensor)
+    assert tape.gradient(y, tensor) is None  # TensorFlow has no gradient either
+    assert _config(ours) == _config(theirs)
+    rebuilt = cl.layers.ContrastLimitedAdaptiveHistogramEqualization.from_config(theirs.get_config())
+    assert _config(rebuilt) == _config(theirs)
+    np.testing.assert_array_equal(rebuilt(x), ours(x))
+
+
+def test_clahe_refuses_an_image_smaller_than_its_padding_as_keras_does():
+    x = np.zeros((1, 3, 3, 1), "float32")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="paddings must be no greater than the dimension"):
+        keras.layers.ContrastLimitedAdaptiveHistogramEqualization()(x)
+    with pytest.raises(ValueError, match="3x3 image cannot be cut into a 8x8 grid"):
+        cl.layers.ContrastLimitedAdaptiveHistogramEqualization()(x)
+    small = {"tile_grid_size": (2, 2)}  # 2x2 tiles need one row and column of padding: allowed in both
+    np.testing.assert_array_equal(cl.layers.ContrastLimitedAdaptiveHistogramEqualization(**small)(x + 7),
+                                  np.asarray(keras.layers.ContrastLimitedAdaptiveHistogramEqualization(**small)(x + 7)))
 
 
 # ---------------------------------------------------------------- pipeline

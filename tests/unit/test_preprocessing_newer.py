@@ -1,12 +1,13 @@
 """MixUp, CutMix, RandomColorDegeneration, RandomSaturation, RandomHue, RandomGaussianBlur,
-RandomColorJitter, Equalization and Pipeline: behaviour, errors, gradients."""
+RandomColorJitter, Equalization, ContrastLimitedAdaptiveHistogramEqualization and Pipeline: behaviour,
+errors, gradients."""
 import numpy as np
 import pytest
 
 import course_lib as cl
 from course_lib import backend
 from course_lib.layers import (
-    CutMix, Equalization, MixUp, Pipeline, RandomColorDegeneration, RandomColorJitter, RandomGaussianBlur, RandomHue,
+    ContrastLimitedAdaptiveHistogramEqualization as CLAHE, CutMix, Equalization, MixUp, Pipeline, RandomColorDegeneration, RandomColorJitter, RandomGaussianBlur, RandomHue,
     RandomSaturation,
 )
 from course_lib.layers.preprocessing_newer import _hsv_to_rgb, _rgb_to_hsv, gaussian_kernel
@@ -48,6 +49,13 @@ def _images(generator, shape=(4, 6, 7, 3), high=255.0):
     (RandomColorJitter, {"hue_factor": 3.0}, "RandomHue: factor"),
     (Equalization, {"bins": 1}, "Equalization: bins must be an int"),
     (Equalization, {"value_range": 255}, "Equalization: value_range"),
+    (CLAHE, {"value_range": (0, 1, 2)}, "ContrastLimitedAdaptiveHistogramEqualization: value_range must be a list"),
+    (CLAHE, {"value_range": (1, 1)}, "ContrastLimitedAdaptiveHistogramEqualization: value_range must hold two"),
+    (CLAHE, {"clip_limit": "4"}, r"ContrastLimitedAdaptiveHistogramEqualization: clip_limit .* Received: clip_limit='4'"),
+    (CLAHE, {"clip_limit": True}, "ContrastLimitedAdaptiveHistogramEqualization: clip_limit must be a number"),
+    (CLAHE, {"tile_grid_size": (0, 2)}, r"ContrastLimitedAdaptiveHistogramEqualization: tile_grid_size .*=\(0, 2\)"),
+    (CLAHE, {"tile_grid_size": 8}, "ContrastLimitedAdaptiveHistogramEqualization: tile_grid_size must be two"),
+    (CLAHE, {"tile_grid_size": (2.0, 2)}, "ContrastLimitedAdaptiveHistogramEqualization: tile_grid_size"),
 ])
 def test_bad_arguments_raise_naming_the_layer(layer_class, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -428,3 +436,90 @@ def test_pipeline_round_trips_and_backpropagates(rng):
     assert out["images"].shape == (4, 6, 7, 3) and out["labels"].shape == (4, 4)
     with pytest.raises(TypeError, match="Pipeline .* image preprocessing layers only"):
         Pipeline([cl.layers.Dense(2)])({"images": _images(rng)})
+
+
+# ---------------------------------------------------------------------- CLAHE
+def _equalization_table(pixels, clip_limit):
+    """The 256-entry table of plain histogram equalization with a contrast limit, for uint8 ``pixels``:
+    what CLAHE computes for one tile, written directly in float64."""
+    area = pixels.size
+    counts = np.bincount(pixels.ravel(), minlength=256).astype(np.float64)
+    if clip_limit > 0:
+        cut = np.minimum(counts, clip_limit * area / 256)
+        counts = cut + (counts - cut).sum() / 256
+    cdf = np.cumsum(counts)
+    return np.clip((cdf - cdf[0]) * 255 / max(area - cdf[0], 1), 0, 255)
+
+
+@pytest.mark.parametrize("clip_limit", [0.0, -1.0, 1.5, 4.0])
+def test_clahe_with_one_tile_is_plain_histogram_equalization_with_a_limit(rng, clip_limit):
+    images = (rng.random((2, 9, 11, 2)) ** 3 * 120 + 30).astype("uint8")
+    result = CLAHE(clip_limit=clip_limit, tile_grid_size=(1, 1))(images.astype("float32"))
+    for n in range(2):
+        for c in range(2):
+            image = images[n, ..., c]
+            np.testing.assert_allclose(result[n, ..., c], _equalization_table(image, clip_limit)[image],
+                                       rtol=1e-5, atol=1e-3)
+    # Keras's rule: the table subtracts the count of level 0, not of the darkest level present, so an image
+    # without black pixels gets no black; without a limit the brightest level goes to 255.
+    assert result.min() > 0
+    if clip_limit <= 0:
+        assert result.max() == 255
+
+
+@pytest.mark.parametrize("clip_limit", [0.0, 2.0])
+def test_clahe_blends_the_tables_of_the_two_nearest_tile_centres(rng, clip_limit):
+    # One row of two 16x16 tiles, the right one brighter. A pixel left of the first centre (column 8) or
+    # right of the last (column 24) takes its own tile's table; one in between, the blend
+    # (1 - w) * left + w * right of the two tables at its level, w = (j - 8) / 16.
+    image = np.concatenate([rng.integers(20, 90, (16, 16)), rng.integers(120, 250, (16, 16))], axis=1)
+    image = image.astype("uint8")
+    result = CLAHE(clip_limit=clip_limit, tile_grid_size=(1, 2))(image[None, :, :, None].astype("float32"))
+    left, right = _equalization_table(image[:, :16], clip_limit), _equalization_table(image[:, 16:], clip_limit)
+    weight = np.clip((np.arange(32) - 8) / 16, 0, 1)
+    np.testing.assert_allclose(result[0, :, :, 0], (1 - weight) * left[image] + weight * right[image],
+                               rtol=1e-5, atol=1e-3)
+
+
+def test_clahe_keeps_dtypes_layouts_and_unbatched_images(rng):
+    x = (rng.random((2, 12, 10, 3)) * 200).astype("uint8")
+    layer = CLAHE(tile_grid_size=(3, 2))
+    result = layer(x)
+    assert result.dtype == np.uint8 and result.shape == x.shape
+    floats = layer(x.astype("float64"))
+    assert floats.dtype == np.float32  # the layer's float type, as Keras's autocast
+    np.testing.assert_array_equal(result, floats.astype("uint8"))  # an integer image's blend is truncated
+    np.testing.assert_array_equal(layer(x[0]), result[0])
+    np.testing.assert_array_equal(layer(x, training=False), result)  # not random: the same at inference
+    first = CLAHE(tile_grid_size=(3, 2), data_format="channels_first")(np.moveaxis(x, -1, 1))
+    np.testing.assert_array_equal(np.moveaxis(first, 1, -1), result)
+    unit = CLAHE(tile_grid_size=(3, 2), value_range=(0, 1))(x.astype("float32") / 255)
+    np.testing.assert_allclose(unit * 255, floats, rtol=1e-5, atol=1e-3)
+    assert layer.compute_output_shape((None, 12, 10, 3)) == (None, 12, 10, 3)
+
+
+def test_clahe_refuses_images_smaller_than_their_padding_and_has_no_gradient(rng):
+    with pytest.raises(ValueError, match=r"ContrastLimitedAdaptiveHistogramEqualization '.*': a 3x3 image .* "
+                                         r"8x8 grid .* smaller tile_grid_size"):
+        CLAHE()(rng.random((1, 3, 3, 1)).astype("float32"))
+    assert CLAHE(tile_grid_size=(2, 2))(rng.random((1, 3, 3, 1)).astype("float32")).shape == (1, 3, 3, 1)
+    layer = CLAHE(tile_grid_size=(2, 2))
+    layer(rng.random((1, 6, 6, 1)).astype("float32"))
+    assert layer.differentiable is False
+    with pytest.raises(TypeError, match="ContrastLimitedAdaptiveHistogramEqualization .* no gradient"):
+        layer.backward(np.ones((1, 6, 6, 1), "float32"))
+
+
+def test_a_model_trains_behind_clahe_and_round_trips_it(rng):
+    x = (rng.random((16, 8, 8, 1)) * 255).astype("float32")
+    y = rng.integers(0, 2, 16)
+    cl.utils.set_random_seed(0)
+    model = cl.Sequential([cl.Input((8, 8, 1)), CLAHE(clip_limit=2.0, tile_grid_size=(2, 2)),
+                           cl.layers.Rescaling(1 / 255), cl.layers.Flatten(), cl.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=cl.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = model.layers[-1].get_weights()[0].copy()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert not np.allclose(model.layers[-1].get_weights()[0], before)
+    again = cl.layers.deserialize(cl.layers.serialize(model.layers[0]))
+    assert type(again) is CLAHE and again.get_config() == model.layers[0].get_config()
+    np.testing.assert_array_equal(again(x), model.layers[0](x))
