@@ -37,7 +37,7 @@ from course_lib.layers.preprocessing_more import (
 )
 from course_lib.layers.preprocessing_newer import (
     ContrastLimitedAdaptiveHistogramEqualization, CutMix, Equalization, MixUp, Pipeline, RandomColorDegeneration,
-    RandomColorJitter, RandomGaussianBlur, RandomHue, RandomSaturation,
+    RandomColorJitter, RandomElasticTransform, RandomGaussianBlur, RandomHue, RandomSaturation,
 )
 from course_lib.layers.preprocessing_extra import AugMix, RandAugment, RandomPerspective
 from course_lib.layers.pooling import (
@@ -103,8 +103,9 @@ __all__ = [
     "Maximum", "MelSpectrogram", "Minimum", "MixUp", "MultiHeadAttention", "Multiply", "Normalization", "PReLU",
     "Permute", "Pipeline", "PositionEmbedding", "RMSNormalization", "RNN", "RNNCell", "RandAugment",
     "RandomBrightness", "RandomColorDegeneration", "RandomColorJitter", "RandomContrast", "RandomCrop",
-    "RandomErasing", "RandomFlip", "RandomGaussianBlur", "RandomGrayscale", "RandomHeight", "RandomHue",
-    "RandomInvert", "RandomPerspective", "RandomPosterization", "RandomRotation", "RandomSaturation",
+    "RandomElasticTransform", "RandomErasing", "RandomFlip", "RandomGaussianBlur", "RandomGrayscale",
+    "RandomHeight", "RandomHue", "RandomInvert", "RandomPerspective", "RandomPosterization", "RandomRotation",
+    "RandomSaturation",
     "RandomSharpness", "RandomShear", "RandomTranslation", "RandomWidth", "RandomZoom", "ReLU", "RepeatVector",
     "Rescaling", "Reshape", "Resizing", "ReversibleEmbedding", "STFTSpectrogram", "SeparableConv1D",
     "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN", "SimpleRNNCell",

@@ -4,7 +4,8 @@ Mixing images (and their labels): :class:`MixUp`, :class:`CutMix`.
 Colour: :class:`RandomColorDegeneration`, :class:`RandomSaturation`, :class:`RandomHue`,
 :class:`RandomColorJitter` (brightness, contrast, saturation and hue, composed as Keras composes them),
 :class:`Equalization` and its adaptive form by tiles,
-:class:`ContrastLimitedAdaptiveHistogramEqualization` (CLAHE). Blur: :class:`RandomGaussianBlur`. And :class:`Pipeline`, a list of layers
+:class:`ContrastLimitedAdaptiveHistogramEqualization` (CLAHE). Blur: :class:`RandomGaussianBlur`.
+A smooth random warp: :class:`RandomElasticTransform`. And :class:`Pipeline`, a list of layers
 applied in order.
 
 They follow :mod:`course_lib.layers.preprocessing`: ``get_random_transformation``
@@ -17,7 +18,8 @@ labels with the images' weights (``transform_labels``).
 At inference, as in Keras: MixUp, RandomColorDegeneration, RandomSaturation,
 RandomHue, RandomColorJitter and Equalization are the identity (integer
 images kept; Equalization is not random but, like Keras's, acts only while
-training); CutMix and RandomGaussianBlur cast to the layer's float type only.
+training); CutMix, RandomGaussianBlur and RandomElasticTransform cast to the
+layer's float type only; CLAHE acts as in training.
 
 Gradients (with respect to the images, for array inputs): MixUp is
 ``w x + (1 - w) x[perm]`` and CutMix a choice between ``x`` and ``x[perm]``,
@@ -30,6 +32,9 @@ Equalization is a lookup table: zero gradient, except for the channels it
 keeps (TensorFlow's gradient, and the derivative almost everywhere). CLAHE,
 which is not random and acts at inference too, looks its tables up at integer
 levels: ``differentiable = False``, and its backward raises.
+RandomElasticTransform reads each pixel as a weighted sum of input pixels at
+randomly displaced positions, linear in the images: its backward adds the
+weighted gradient back to the pixels read (through the final clip).
 RandomSaturation and RandomHue convert to HSV and back, and TensorFlow has
 no gradient for ``hsv_to_rgb``: they are ``differentiable = False`` (the
 engine stops at them) and their backward raises while training, as
@@ -651,6 +656,223 @@ class RandomGaussianBlur(_RandomLayer):
         return config
 
 
+# ---------------------------------------------------------- elastic warp
+_ELASTIC_FILL_MODES = ("constant", "nearest", "wrap", "reflect")
+
+
+def _fill_index(index, size, fill_mode):
+    """Keras's ``map_coordinates`` rule for an integer index outside ``[0, size)`` (TensorFlow backend).
+
+    Returns ``(index inside the image, valid)``; ``valid`` is False only where ``"constant"`` fills.
+    Keras's ``"reflect"`` takes ``abs(index)`` first, so index -1 reads pixel 1 (not 0, as the
+    edge-repeating reflection of the affine layers would): kept exactly so, for parity.
+    """
+    xp = backend.xp
+    if fill_mode == "constant":
+        return xp.clip(index, 0, size - 1), (index >= 0) & (index < size)
+    if fill_mode == "nearest":
+        return xp.clip(index, 0, size - 1), None
+    if fill_mode == "wrap":
+        return index % size, None
+    folded = xp.abs(index) % (2 * size)
+    return xp.where(folded < size, folded, 2 * size - folded - 1), None
+
+
+def _sample(images, rows, cols, interpolation, fill_mode, fill_value):
+    """``images`` ``(N, H, W, C)`` read at the real positions ``(rows, cols)`` ``(N, H, W)``.
+
+    Returns ``(values, corners)``; ``corners`` lists, per interpolation corner, the flat index of the
+    pixel read and its weight (0 where ``"constant"`` fills), which the backward pass scatters back.
+    """
+    xp = backend.xp
+    n, height, width, channels = images.shape
+    dtype = rows.dtype
+    if interpolation == "nearest":
+        # One corner of weight 1 at the rounded position (round half to even, as TensorFlow).
+        per_axis = [[(xp.round(rows).astype("int64"), None)], [(xp.round(cols).astype("int64"), None)]]
+    else:
+        per_axis = []
+        for position in (rows, cols):
+            below = xp.floor(position)
+            above_weight = position - below
+            below = below.astype("int64")
+            per_axis.append([(below, xp.asarray(1, dtype=dtype) - above_weight), (below + 1, above_weight)])
+    source = images.reshape(n * height * width, channels)
+    image = xp.arange(n).reshape(n, 1, 1) * (height * width)
+    fill = xp.asarray(fill_value, dtype=dtype)
+    values, corners = None, []
+    for row, row_weight in per_axis[0]:
+        row, row_valid = _fill_index(row, height, fill_mode)
+        for col, col_weight in per_axis[1]:
+            col, col_valid = _fill_index(col, width, fill_mode)
+            flat = image + row * width + col
+            gathered = source[flat].astype(dtype, copy=False)
+            weight = xp.ones(rows.shape, dtype=dtype) if row_weight is None else row_weight * col_weight
+            if row_valid is not None:  # a corner outside reads fill_value, and passes no gradient back
+                valid = row_valid & col_valid
+                gathered = xp.where(valid[..., None], gathered, fill)
+            term = weight[..., None] * gathered
+            values = term if values is None else values + term
+            corners.append((flat, weight if row_valid is None else xp.where(valid, weight, xp.zeros_like(weight))))
+    return values, corners
+
+
+def _scatter_back(corners, grads, shape):
+    """The adjoint of :func:`_sample` for the images: each corner's weighted gradient added to the pixel it read."""
+    xp = backend.xp
+    n, height, width, channels = shape
+    total = xp.zeros(n * height * width * channels, dtype="float64")
+    channel = xp.arange(channels)
+    for flat, weight in corners:
+        keys = (flat[..., None] * channels + channel).reshape(-1)
+        total += xp.bincount(keys, weights=(weight[..., None] * grads).reshape(-1), minlength=total.size)
+    return total.reshape(shape).astype(grads.dtype)
+
+
+class RandomElasticTransform(_RandomLayer):
+    """Randomly warps images by a smooth random displacement while training (随机弹性变换).
+
+    Keras 3.15's recipe (TensorFlow backend), for a batch of ``H x W`` images:
+
+    1. one distortion ``d`` for the batch, uniform in ``scale``; each image is
+       warped when a uniform draw falls below its probability, itself uniform
+       in ``factor``'s range (as :class:`RandomGaussianBlur` decides);
+    2. ``alpha = max(H, W) * 0.1 * d`` and ``sigma = min(H, W) * 0.05 * d``;
+    3. per image a field of standard normal numbers, times ``sigma``, blurred
+       by a Gaussian of deviation ``sigma`` over ``6 * int(sigma) | 1`` pixels
+       (``'same'``, zero padding): a smooth displacement ``b``;
+    4. output pixel ``(i, j)`` reads the input at ``(i + alpha * b[i, j],
+       j + alpha * b[i, j])``, by ``interpolation`` (``"bilinear"`` or
+       ``"nearest"``, halves rounded to even), with Keras's ``map_coordinates``
+       rule at the borders (``fill_mode``: ``"reflect"`` by default, whose
+       index -1 reads pixel 1, ``"constant"`` with ``fill_value``,
+       ``"nearest"``, ``"wrap"``);
+    5. every image, warped or not, is clipped to ``value_range``.
+
+    Keras draws the rows' and the columns' displacement from the same seed,
+    so the two are equal and every pixel moves along the diagonal; course_lib
+    draws one field and uses it for both, for parity. ``"mirror"`` is refused:
+    Keras's TensorFlow backend refuses it when the layer is called.
+
+    ``get_random_transformation`` returns ``{"apply_transform": bool (N,),
+    "distortion_factor": (), "noise": (N, H, W)}``: Keras's dict has the
+    seed its backend draws the field from instead of ``"noise"``; a test
+    draws that field with TensorFlow and hands it to ``transform_images``.
+
+    Args:
+        factor: a number ``f`` in ``[0, 1]`` (``[0, f]``) or a pair: the probability of a warp; 1.0 by default.
+        scale: a number ``s`` in ``[0, 1]`` (``[0, s]``) or a pair: the range of ``d``; 1.0 by default.
+        interpolation: ``"bilinear"`` (default) or ``"nearest"``.
+        fill_mode: ``"reflect"`` (default), ``"constant"``, ``"nearest"`` or ``"wrap"``.
+        fill_value: the value ``"constant"`` fills with, 0.0 by default.
+        value_range: ``(low, high)`` of the pixel values, ``(0, 255)`` by default (kept as given).
+        seed: int seed of the layer's draws.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+
+    Input shape: rank 3 or 4. Output shape: the same, in the layer's float type (at inference too,
+    where the images are only cast).
+    Gradient: with respect to the images, exact: each output pixel is a weighted sum of the pixels
+    it reads, so the backward pass adds the weighted upstream gradient back to them (zero where the
+    clip cut); the displacement is random, not a function of the images.
+    """
+
+    def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear", fill_mode="reflect", fill_value=0.0,
+                 value_range=(0, 255), seed=None, data_format=None, **kwargs):
+        where = "RandomElasticTransform"
+        self.factor = _range_factor(where, factor, (0, 1))
+        try:
+            self.scale = _range_factor(where, scale, (0, 1))
+        except ValueError:
+            raise ValueError(f"{where}: scale must be a number, or a pair of numbers (lower, upper), in the range "
+                             f"[0, 1]. Received: scale={scale!r}") from None
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(f"{where}: interpolation must be 'nearest' or 'bilinear'. "
+                             f"Received: interpolation={interpolation!r}")
+        if fill_mode not in _ELASTIC_FILL_MODES:
+            extra = " ('mirror' is refused by Keras's TensorFlow backend)" if fill_mode == "mirror" else ""
+            raise ValueError(f"{where}: fill_mode must be one of {_ELASTIC_FILL_MODES}{extra}. "
+                             f"Received: fill_mode={fill_mode!r}")
+        if not _is_number(fill_value) or isinstance(fill_value, bool):
+            raise ValueError(f"{where}: fill_value must be a number. Received: fill_value={fill_value!r}")
+        self.interpolation, self.fill_mode, self.fill_value = interpolation, fill_mode, fill_value
+        self.value_range = _check_value_range(where, value_range)
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """``{"apply_transform": bool (N,), "distortion_factor": (), "noise": (N, H, W)}``; None at
+        inference or when ``scale`` or ``factor`` allows no warp."""
+        if not training or self.scale[1] == 0 or self.factor[1] == 0:
+            return None
+        images = data["images"] if isinstance(data, dict) else data
+        shape = tuple(backend.xp.shape(images))
+        self._check_images(shape)
+        batch = self._batch_size(shape)
+        generator = self._generator(seed)
+        probability = self._uniform((batch,), self.factor[0], self.factor[1], generator, dtype="float32")
+        threshold = self._uniform((batch,), 0.0, 1.0, generator, dtype="float32")
+        distortion = self._uniform((), self.scale[0], self.scale[1], generator)
+        noise = backend.xp.asarray(generator.standard_normal((batch,) + tuple(self._image_size(shape))))
+        return {"apply_transform": threshold < probability, "distortion_factor": distortion,
+                "noise": noise.astype(self.dtype)}
+
+    def _displacement(self, transformation, height, width):
+        """``(alpha * b)``, ``(N, H, W)``: how far each output pixel reads from its own position, along both axes."""
+        xp, dtype = backend.xp, self.dtype
+        if "noise" not in transformation:
+            raise ValueError(
+                "RandomElasticTransform: the transformation has no 'noise' field. Keras's own transformation "
+                "holds the seed its backend draws the field from, which course_lib cannot replay: draw the "
+                "(N, H, W) standard normal field and pass it as transformation['noise']."
+            )
+        d = xp.asarray(_host(transformation["distortion_factor"]), dtype=dtype)
+        alpha = xp.asarray(max(height, width), dtype=dtype) * (xp.asarray(0.1, dtype=dtype) * d)
+        sigma = xp.asarray(min(height, width), dtype=dtype) * (xp.asarray(0.05, dtype=dtype) * d)
+        size = 6 * int(backend.to_float(sigma)) | 1
+        field = _host(transformation["noise"]).astype(dtype, copy=False)[..., None] * sigma
+        kernel = gaussian_kernel((size, size), xp.stack([sigma, sigma]), dtype)
+        return alpha * _correlate(field, kernel, 1, 2)[..., 0]
+
+    def _transform(self, images, transformation, training):
+        x = images.astype(self.dtype, copy=False)
+        if not training or transformation is None:
+            return x, None
+        xp = backend.xp
+        x, unbatched = _batched(x)
+        if self.data_format == "channels_first":
+            x = xp.moveaxis(x, 1, -1)
+        n, height, width, _ = x.shape
+        shift = self._displacement(transformation, height, width)
+        grid_rows = xp.arange(height, dtype=self.dtype)[None, :, None]
+        grid_cols = xp.arange(width, dtype=self.dtype)[None, None, :]
+        warped, corners = _sample(x, grid_rows + shift, grid_cols + shift, self.interpolation, self.fill_mode,
+                                  self.fill_value)
+        apply = _host(transformation["apply_transform"]).astype(bool).reshape(-1, 1, 1, 1)
+        outputs, inside = _clip_with_mask(xp.where(apply, warped, x), *self.value_range)
+        if self.data_format == "channels_first":
+            outputs, inside = xp.moveaxis(outputs, -1, 1), xp.moveaxis(inside, -1, 1)
+        return _unbatched(outputs, unbatched), (corners, apply, x.shape, inside, unbatched)
+
+    def backward(self, output_grads, cache):
+        def adjoint(g, corners, apply, shape):
+            xp = backend.xp
+            if self.data_format == "channels_first":
+                g = xp.moveaxis(g, 1, -1)
+            result = xp.where(apply, _scatter_back(corners, xp.where(apply, g, xp.zeros_like(g)), shape), g)
+            return xp.moveaxis(result, -1, 1) if self.data_format == "channels_first" else result
+
+        return _through_clip(output_grads, cache, adjoint)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(factor=self.factor, scale=self.scale, interpolation=self.interpolation,
+                      fill_mode=self.fill_mode, fill_value=self.fill_value, value_range=self.value_range,
+                      seed=self.seed)
+        return config
+
+
 # ------------------------------------------------------------------ jitter
 class RandomColorJitter(_RandomLayer):
     """Randomly changes brightness, contrast, saturation and hue while training (随机颜色抖动).
@@ -836,7 +1058,7 @@ class Equalization(_ImagePreprocessingLayer):
 
 # ---------------------------------------------------------------- pipeline
 class ContrastLimitedAdaptiveHistogramEqualization(_ImagePreprocessingLayer):
-    """Contrast-limited adaptive histogram equalization, CLAHE (限制对比度的自适应直方图均衡化), as Keras 3.15 computes it.
+    """Contrast-limited adaptive histogram equalization, CLAHE (限制对比度的自适应直方图均衡化), as in Keras 3.15.
 
     :class:`Equalization` maps every pixel of a channel through one table made
     from the whole batch's histogram; CLAHE gives every image its own tables,

@@ -160,9 +160,10 @@ def test_load_weights_restores_a_built_optimizer_and_skips_an_unbuilt_one_as_ker
 
 
 def test_an_unknown_layer_in_a_keras_file_names_its_class(tmp_path):
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3), keras.layers.RandomElasticTransform()])
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3),
+                              keras.layers.MaxNumBoundingBoxes(max_number=3, bounding_box_format="xyxy")])
     model.save(tmp_path / "m.keras")
-    with pytest.raises(ValueError, match=r"unknown layer class 'RandomElasticTransform': course_lib has no such layer"):
+    with pytest.raises(ValueError, match=r"unknown layer class 'MaxNumBoundingBoxes': course_lib has no such layer"):
         cl.models.load_model(tmp_path / "m.keras")
 
 

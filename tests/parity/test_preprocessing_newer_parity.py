@@ -14,6 +14,10 @@ runs through a contraction whose order depends on the CPU's vector width;
 RandomGaussianBlur within 3.1e-5 absolute on [0, 255] (the kernel's
 sum in another order); RandomColorJitter within 5.8e-4 absolute on [0, 255]
 (6e-6 relative: its contrast takes the mean in another order);
+RandomElasticTransform, given the normal field Keras's backend draws from
+the transformation's seed (drawn ahead by the test), bit-exact below 20
+pixels a side (the blur is then one pixel wide) and within 1.5e-3 absolute
+on [0, 255] above (the blur's sums in another order);
 ContrastLimitedAdaptiveHistogramEqualization (not random: no draw to pin)
 bit-exact on the cases below, float32, float64 and uint8 images (its tables
 are float32 cumulative sums, whose order another CPU may change). Gradients
@@ -311,6 +315,93 @@ def test_equalization_matches_keras(kwargs, data_format):
         np.testing.assert_allclose(ours(x, training=training), expected, rtol=RTOL, atol=1e-6)
     assert _config(ours) == _config(theirs)
     assert _config(cl.layers.Equalization.from_config(theirs.get_config())) == _config(theirs)
+
+
+# ---------------------------------------------------------- elastic warp
+def _keras_elastic_noise(transformation, shape):
+    """The normal field Keras's backend will draw from the transformation's seed, drawn ahead from a copy of it
+    (``keras.random.normal`` makes the same draw as the backend's ``elastic_transform``)."""
+    copy = keras.random.SeedGenerator(0)
+    copy.state.assign(transformation["seed"].state.value)
+    return np.asarray(keras.random.normal(shape, seed=copy))
+
+
+ELASTIC_CASES = [  # (shape, kwargs, exact): below 20 pixels a side the blur is one pixel wide, and nothing is summed
+    ((2, 16, 18, 3), {}, True),
+    ((2, 16, 18, 3), {"interpolation": "nearest"}, True),
+    ((2, 16, 18, 1), {"interpolation": "nearest", "fill_mode": "constant", "fill_value": 7.0}, True),
+    ((2, 19, 17, 2), {"interpolation": "nearest", "fill_mode": "wrap"}, True),
+    ((3, 40, 36, 2), {}, False),
+    ((3, 40, 36, 2), {"fill_mode": "constant", "fill_value": 7.0}, False),
+    ((2, 40, 36, 1), {"fill_mode": "wrap"}, False),
+    ((2, 40, 36, 1), {"fill_mode": "nearest"}, False),
+    ((2, 64, 64, 3), {"scale": (0.5, 1.0), "factor": (0.6, 1.0)}, False),
+    ((30, 34, 3), {"factor": (1.0, 1.0)}, False),  # one image, always warped
+    ((2, 24, 20, 3), {"value_range": (0, 1), "scale": 0.7}, False),
+]
+
+
+@pytest.mark.parametrize("shape, kwargs, exact", ELASTIC_CASES, ids=[str(i) for i in range(len(ELASTIC_CASES))])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_elastic_transform_matches_keras_given_its_noise(shape, kwargs, exact, data_format):
+    generator = np.random.default_rng(24)
+    x = _images(generator, shape, kwargs, data_format)
+    kwargs = dict(kwargs, data_format=data_format)
+    theirs = keras.layers.RandomElasticTransform(seed=3, **kwargs)
+    ours = cl.layers.RandomElasticTransform(**kwargs)
+    keras_draw = theirs.get_random_transformation(x, training=True)
+    height, width = x.shape[-2:] if data_format == "channels_first" else x.shape[-3:-1]
+    batch = 1 if x.ndim == 3 else x.shape[0]
+    draw = {"apply_transform": keras_draw["apply_transform"].numpy(),
+            "distortion_factor": keras_draw["distortion_factor"].numpy(),
+            "noise": _keras_elastic_noise(keras_draw, (batch, height, width))}
+    own_draw = ours.get_random_transformation(x)
+    assert own_draw.keys() == draw.keys()
+    for key, value in draw.items():
+        assert np.shape(own_draw[key]) == np.shape(value) and np.asarray(own_draw[key]).dtype == value.dtype, key
+    state = keras_draw["seed"].state.value.numpy()
+    expected = np.asarray(theirs.transform_images(x, keras_draw, training=True))
+    result = ours.transform_images(x, draw, training=True)
+    assert result.dtype == expected.dtype and result.shape == expected.shape
+    low, high = kwargs.get("value_range", (0, 255))
+    if exact:
+        np.testing.assert_array_equal(result, expected)
+    else:  # the blur's sums in another order: measured within 1.5e-3 on [0, 255]
+        np.testing.assert_allclose(result, expected, rtol=RTOL, atol=5e-3 * (high - low) / 255)
+    if draw["apply_transform"].any():
+        assert not np.allclose(result, x)
+    # The gradient with respect to the images, from the tape with Keras's seed put back where it was.
+    keras_draw["seed"].state.assign(state)
+    tensor = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(tensor)
+        y = theirs.transform_images(tensor, keras_draw, training=True)
+    dy = generator.standard_normal(y.shape).astype("float32")
+    expected_gradient = tape.gradient(y, tensor, output_gradients=tf.constant(dy)).numpy()
+    pinned = _pinned(cl.layers.RandomElasticTransform(**kwargs), draw)
+    pinned(x, training=True)
+    np.testing.assert_allclose(pinned.backward(dy), expected_gradient, rtol=RTOL, atol=1e-5 if exact else 1e-4)
+    assert _config(ours) == {**_config(theirs), "seed": None}
+    rebuilt = cl.layers.RandomElasticTransform.from_config(theirs.get_config())
+    assert _config(rebuilt) == _config(theirs)
+
+
+def test_elastic_transform_at_inference_and_its_refusals_match_keras():
+    x = np.random.default_rng(25).random((2, 12, 14, 3)).astype("float32") * 255
+    for module in (keras, cl):
+        layer = module.layers.RandomElasticTransform(seed=1)
+        np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+        assert np.asarray(layer(x.astype("uint8"), training=False)).dtype == np.float32
+        assert module.layers.RandomElasticTransform(scale=0.0).get_random_transformation(x) is None
+    with pytest.raises(ValueError, match="Invalid value for argument `fill_mode`"):
+        keras.layers.RandomElasticTransform(fill_mode="mirror", seed=1)(x)
+    with pytest.raises(ValueError, match="RandomElasticTransform: fill_mode"):
+        cl.layers.RandomElasticTransform(fill_mode="mirror")
+    for bad in ({"scale": 1.5}, {"factor": -0.5}):
+        with pytest.raises(ValueError):
+            keras.layers.RandomElasticTransform(**bad)
+        with pytest.raises(ValueError, match="RandomElasticTransform"):
+            cl.layers.RandomElasticTransform(**bad)
 
 
 # -------------------------------------------------------------------- CLAHE

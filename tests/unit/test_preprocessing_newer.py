@@ -1,13 +1,14 @@
 """MixUp, CutMix, RandomColorDegeneration, RandomSaturation, RandomHue, RandomGaussianBlur,
-RandomColorJitter, Equalization, ContrastLimitedAdaptiveHistogramEqualization and Pipeline: behaviour,
-errors, gradients."""
+RandomColorJitter, RandomElasticTransform, Equalization, ContrastLimitedAdaptiveHistogramEqualization and
+Pipeline: behaviour, errors, gradients."""
 import numpy as np
 import pytest
 
 import course_lib as cl
 from course_lib import backend
 from course_lib.layers import (
-    ContrastLimitedAdaptiveHistogramEqualization as CLAHE, CutMix, Equalization, MixUp, Pipeline, RandomColorDegeneration, RandomColorJitter, RandomGaussianBlur, RandomHue,
+    ContrastLimitedAdaptiveHistogramEqualization as CLAHE, CutMix, Equalization, MixUp, Pipeline,
+    RandomColorDegeneration, RandomColorJitter, RandomElasticTransform, RandomGaussianBlur, RandomHue,
     RandomSaturation,
 )
 from course_lib.layers.preprocessing_newer import _hsv_to_rgb, _rgb_to_hsv, gaussian_kernel
@@ -22,6 +23,7 @@ RANDOM_LAYERS = [
     (RandomHue, {"factor": (0.3, 0.6)}),
     (RandomGaussianBlur, {"sigma": (0.5, 1.0)}),
     (RandomColorJitter, {"brightness_factor": 0.3, "hue_factor": 0.4}),
+    (RandomElasticTransform, {"scale": 0.5}),
 ]
 _IDS = [c.__name__ for c, _ in RANDOM_LAYERS]
 
@@ -49,9 +51,16 @@ def _images(generator, shape=(4, 6, 7, 3), high=255.0):
     (RandomColorJitter, {"hue_factor": 3.0}, "RandomHue: factor"),
     (Equalization, {"bins": 1}, "Equalization: bins must be an int"),
     (Equalization, {"value_range": 255}, "Equalization: value_range"),
+    (RandomElasticTransform, {"factor": 1.5}, r"RandomElasticTransform: factor .* \[0, 1\]"),
+    (RandomElasticTransform, {"scale": 2.0}, r"RandomElasticTransform: scale .* Received: scale=2.0"),
+    (RandomElasticTransform, {"interpolation": "bicubic"}, "RandomElasticTransform: interpolation must be"),
+    (RandomElasticTransform, {"fill_mode": "mirror"}, "RandomElasticTransform: fill_mode .*'mirror' is refused"),
+    (RandomElasticTransform, {"fill_mode": "edge"}, "RandomElasticTransform: fill_mode must be one of"),
+    (RandomElasticTransform, {"fill_value": "black"}, "RandomElasticTransform: fill_value must be a number"),
+    (RandomElasticTransform, {"value_range": 1}, "RandomElasticTransform: value_range"),
     (CLAHE, {"value_range": (0, 1, 2)}, "ContrastLimitedAdaptiveHistogramEqualization: value_range must be a list"),
     (CLAHE, {"value_range": (1, 1)}, "ContrastLimitedAdaptiveHistogramEqualization: value_range must hold two"),
-    (CLAHE, {"clip_limit": "4"}, r"ContrastLimitedAdaptiveHistogramEqualization: clip_limit .* Received: clip_limit='4'"),
+    (CLAHE, {"clip_limit": "4"}, r"ContrastLimitedAdaptiveHistogramEqualization: clip_limit .* clip_limit='4'"),
     (CLAHE, {"clip_limit": True}, "ContrastLimitedAdaptiveHistogramEqualization: clip_limit must be a number"),
     (CLAHE, {"tile_grid_size": (0, 2)}, r"ContrastLimitedAdaptiveHistogramEqualization: tile_grid_size .*=\(0, 2\)"),
     (CLAHE, {"tile_grid_size": 8}, "ContrastLimitedAdaptiveHistogramEqualization: tile_grid_size must be two"),
@@ -523,3 +532,118 @@ def test_a_model_trains_behind_clahe_and_round_trips_it(rng):
     again = cl.layers.deserialize(cl.layers.serialize(model.layers[0]))
     assert type(again) is CLAHE and again.get_config() == model.layers[0].get_config()
     np.testing.assert_array_equal(again(x), model.layers[0](x))
+
+
+# --------------------------------------------------------- elastic warp
+def _elastic_draw(shape, distortion=1.0, apply=None, seed=4):
+    """A pinned draw for RandomElasticTransform: its dict, with a known normal field."""
+    generator = np.random.default_rng(seed)
+    n = shape[0]
+    return {"apply_transform": np.ones(n, bool) if apply is None else np.asarray(apply),
+            "distortion_factor": np.float64(distortion), "noise": generator.standard_normal((n,) + shape[1:3])}
+
+
+def test_elastic_transform_reads_each_pixel_at_its_displaced_position(rng):
+    # A tiny distortion: sigma < 1, so the blur is one pixel wide and the displacement is alpha * sigma * noise,
+    # the same along both axes. A plane image (value = 3 * row + col) read bilinearly at (r + s, c + s) gives
+    # 3 (r + s) + (c + s) exactly, inside the image.
+    with backend.floatx_scope("float64"):
+        rows, cols = np.meshgrid(np.arange(20.0), np.arange(24.0), indexing="ij")
+        x = (3 * rows + cols)[None, :, :, None]
+        draw = _elastic_draw(x.shape, distortion=0.5)
+        layer = _pinned(RandomElasticTransform, draw, value_range=(-1000, 1000))
+        out = layer(x, training=True)
+        alpha, sigma = 24 * 0.1 * 0.5, 20 * 0.05 * 0.5
+        shift = alpha * sigma * draw["noise"][0]
+        inside = (rows + shift >= 0) & (rows + shift <= 19) & (cols + shift >= 0) & (cols + shift <= 23)
+        assert inside.mean() > 0.8
+        np.testing.assert_allclose(out[0, ..., 0][inside], (3 * (rows + shift) + cols + shift)[inside], atol=1e-9)
+        nearest = _pinned(RandomElasticTransform, draw, interpolation="nearest", value_range=(-1000, 1000))(
+            x, training=True)
+        expected = 3 * np.round(rows + shift) + np.round(cols + shift)
+        np.testing.assert_array_equal(nearest[0, ..., 0][inside], expected[inside])
+
+
+@pytest.mark.parametrize("shift, expected", [
+    (-3, {"constant": [-1, -1, -1, 0, 1, 2, 3, 4], "nearest": [0, 0, 0, 0, 1, 2, 3, 4],
+          "wrap": [5, 6, 7, 0, 1, 2, 3, 4], "reflect": [3, 2, 1, 0, 1, 2, 3, 4]}),  # Keras: abs(index) first
+    (3, {"constant": [3, 4, 5, 6, 7, -1, -1, -1], "nearest": [3, 4, 5, 6, 7, 7, 7, 7],
+         "wrap": [3, 4, 5, 6, 7, 0, 1, 2], "reflect": [3, 4, 5, 6, 7, 7, 6, 5]}),
+])
+def test_elastic_transform_fill_modes_follow_keras_s_map_coordinates(shift, expected):
+    # Every pixel reads `shift` rows and columns away (a constant field, no blur), so the first or last
+    # three rows read outside the image, where each fill mode decides; the values are the row index.
+    with backend.floatx_scope("float64"):
+        x = np.repeat(np.arange(8.0)[None, :, None, None], 8, axis=2)
+        sigma = 8 * 0.05 * 0.2
+        draw = {"apply_transform": np.array([True]), "distortion_factor": np.float64(0.2),
+                "noise": np.full((1, 8, 8), shift / (8 * 0.1 * 0.2 * sigma))}
+        for mode, column in expected.items():
+            out = _pinned(RandomElasticTransform, draw, fill_mode=mode, fill_value=-1.0, value_range=(-5, 10),
+                          interpolation="nearest")(x, training=True)
+            assert out[0, :, 4, 0].tolist() == column, mode  # column 4 reads column 1 or 7: inside
+
+
+def test_elastic_transform_gradients(rng):
+    # For a fixed draw the warp is linear in the images, out = A x: its backward must be the adjoint,
+    # <A x, u> = <x, A^T u> to float64 rounding for any x and u (the dot-product test, no finite
+    # differences), and pass the gradient check where the clip is inactive.
+    with backend.floatx_scope("float64"):
+        for data_format in ("channels_last", "channels_first"):
+            for interpolation, fill_mode in (("bilinear", "reflect"), ("bilinear", "constant"), ("nearest", "wrap")):
+                x = rng.random((2, 22, 21, 2)) * 0.8 + 0.1  # inside value_range: the clip passes every gradient
+                draw = _elastic_draw(x.shape, distortion=0.9, apply=[True, False])
+                if data_format == "channels_first":
+                    x = np.moveaxis(x, -1, 1).copy()
+                layer = _pinned(RandomElasticTransform, draw, interpolation=interpolation, fill_mode=fill_mode,
+                                fill_value=0.0, value_range=(-100, 100), data_format=data_format)
+                upstream = rng.standard_normal(x.shape)
+                layer(x, training=True)
+                adjoint = layer.backward(upstream)
+                assert np.isclose(np.sum(layer(x, training=True) * upstream), np.sum(x * adjoint), rtol=1e-12)
+                # Linear, so any step is exact; a large one keeps rounding out of the tiny entries of the
+                # pixels read only as far corners.
+                assert_gradients_close(_pinned(RandomElasticTransform, draw, interpolation=interpolation,
+                                               fill_mode=fill_mode, fill_value=0.3, value_range=(0, 1),
+                                               data_format=data_format), x, training=True, epsilon=1e-3)
+        clipped = _pinned(RandomElasticTransform, _elastic_draw((1, 12, 12, 1)), value_range=(0.3, 0.7))
+        _check(clipped, rng.random((1, 12, 12, 1)))
+
+
+def test_elastic_transform_draws_and_inference(rng):
+    x = _images(rng, (4, 20, 22, 3))
+    layer = RandomElasticTransform(seed=5)
+    draw = layer.get_random_transformation(x)
+    assert draw["apply_transform"].shape == (4,) and draw["apply_transform"].dtype == bool
+    assert draw["noise"].shape == (4, 20, 22) and draw["noise"].dtype == np.float32
+    assert 0 <= float(draw["distortion_factor"]) <= 1
+    assert RandomElasticTransform(seed=5).get_random_transformation(x)["noise"].tolist() == draw["noise"].tolist()
+    assert RandomElasticTransform(scale=0.0).get_random_transformation(x) is None
+    assert RandomElasticTransform(factor=0.0).get_random_transformation(x) is None
+    np.testing.assert_array_equal(layer(x, training=False), x)  # inference: only cast
+    assert layer(x.astype("uint8")).dtype == np.float32
+    warped = layer(x)  # training by default, as Keras's augmentation layers
+    assert warped.shape == x.shape and not np.allclose(warped, x)
+    assert warped.min() >= 0 and warped.max() <= 255
+    keras_like = {key: value for key, value in draw.items() if key != "noise"}
+    with pytest.raises(ValueError, match="RandomElasticTransform: the transformation has no 'noise' field"):
+        layer.transform_images(x, keras_like)
+
+
+def test_clahe_and_the_elastic_warp_give_the_same_numbers_strictly(rng):
+    """Under the strict stand-in for CuPy: no NumPy-only call, no host number taken from a device array."""
+    images = (rng.random((2, 21, 23, 3)) * 255).astype("float32")
+
+    def workflow():
+        x = backend.xp.asarray(images)
+        warp = RandomElasticTransform(seed=1, factor=(1.0, 1.0), fill_mode="constant", fill_value=9.0)
+        warped = warp(x, training=True)
+        results = [warped, warp.backward(warped), CLAHE(tile_grid_size=(3, 4))(x)]
+        results.append(CLAHE(value_range=(0, 1), clip_limit=0)(x / 255))
+        return [backend.to_numpy(value) for value in results]
+
+    plain = workflow()
+    with backend.backend_scope("strict"):
+        strict = workflow()
+    for a, b in zip(plain, strict):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
