@@ -27,6 +27,8 @@ Hence ``assert_array_equal`` where bit-exact (EXACT), rtol 1e-5 with atol
 5e-5 elsewhere on [0, 255], and rtol 1e-5 with atol 2e-6 for the gradients
 and labels.
 """
+import json
+
 import numpy as np
 import pytest
 
@@ -457,6 +459,27 @@ def test_clahe_refuses_an_image_smaller_than_its_padding_as_keras_does():
     small = {"tile_grid_size": (2, 2)}  # 2x2 tiles need one row and column of padding: allowed in both
     np.testing.assert_array_equal(cl.layers.ContrastLimitedAdaptiveHistogramEqualization(**small)(x + 7),
                                   np.asarray(keras.layers.ContrastLimitedAdaptiveHistogramEqualization(**small)(x + 7)))
+
+
+def test_models_with_clahe_and_the_elastic_warp_cross_keras_files_both_ways(tmp_path):
+    def build(module):
+        layers = module.layers
+        return module.Sequential([module.Input((20, 22, 3)),
+                                  layers.ContrastLimitedAdaptiveHistogramEqualization(tile_grid_size=(2, 3)),
+                                  layers.RandomElasticTransform(scale=0.5, seed=2), layers.Rescaling(1 / 255),
+                                  layers.Conv2D(2, 3)])
+
+    x = (np.random.default_rng(26).random((2, 20, 22, 3)) * 255).astype("float32")
+    for writer, reader, name in ((build(cl), keras.models.load_model, "ours.keras"),
+                                 (build(keras), cl.models.load_model, "theirs.keras")):
+        writer.save(tmp_path / name)
+        loaded = reader(tmp_path / name)
+        assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in writer.layers]
+        as_json = [json.loads(json.dumps(_config(model.layers[1]))) for model in (loaded, writer)]
+        assert as_json[0] == as_json[1]  # a file holds JSON: tuples come back as lists, in both libraries
+        # predict: CLAHE acts, the warp does not (inference), then the same convolution in both
+        np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), np.asarray(writer.predict(x, verbose=0)),
+                                   rtol=RTOL, atol=1e-5)
 
 
 # ---------------------------------------------------------------- pipeline
