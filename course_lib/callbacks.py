@@ -16,6 +16,7 @@ import numbers
 import operator
 import os
 import shutil
+import time
 import warnings
 
 from course_lib import backend
@@ -478,6 +479,245 @@ class CSVLogger(Callback):
         if self._file is not None and not self._file.closed:
             self._file.close()
         self._writer = None
+
+
+class TensorBoard(Callback):
+    """Log training for TensorBoard (训练可视化): the files Keras's callback writes, without TensorFlow.
+
+    ``tensorboard --logdir <log_dir>`` then draws them. Under ``log_dir``, as in
+    Keras: ``train/`` holds ``epoch_<metric>`` for each training metric and
+    ``epoch_learning_rate`` (step: the epoch), ``batch_<metric>`` every
+    ``update_freq`` batches (step: the batch count since ``fit`` began), a
+    weight histogram ``<weight path>/histogram`` every ``histogram_freq``
+    epochs, and, with ``write_graph``, the model's JSON (tag ``keras``, the
+    Graphs dashboard's conceptual graph). ``validation/`` holds the
+    validation metrics as ``epoch_<metric>`` (the ``val_`` dropped) and
+    ``evaluation_<metric>_vs_iterations`` (step: the optimizer's iterations).
+    ``write_steps_per_second`` adds ``epoch_steps_per_second`` (and
+    ``batch_steps_per_second``); ``embeddings_freq`` writes
+    ``projector_config.pbtxt`` for the Embedding layers and the weights every
+    ``embeddings_freq`` epochs, for the Projector.
+
+    One of Keras's odd corners, kept: with ``update_freq`` a number ``n``, every
+    summary (the epoch ones included) is written only when the batch count at
+    the last batch of its stage is a multiple of ``n`` (Keras's ``record_if``
+    stays active at the epoch's end), so an epoch whose count is not a multiple
+    of ``n`` logs nothing.
+
+    Where course_lib differs: there is no TensorFlow graph to log (Keras's
+    ``write_graph`` also writes its ``train_function``'s ops when it is a
+    ``tf.function``), and ``profile_batch`` must be 0, as Keras itself requires
+    on its NumPy backend: course_lib has no profiler.
+
+    Args:
+        log_dir: the directory of the logs, ``"logs"`` by default.
+        histogram_freq: weight histograms every this many epochs (0: none).
+        write_graph: log the model's JSON, True by default.
+        write_images: also log each weight as an image (with ``histogram_freq``).
+        write_steps_per_second: log the training speed.
+        update_freq: ``"epoch"`` (default), ``"batch"`` or a number ``n`` of batches.
+        profile_batch: 0 (course_lib has no profiler).
+        embeddings_freq: Projector files every this many epochs (0: none).
+        embeddings_metadata: a metadata file for every Embedding layer, or a dict by layer name.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None):
+        super().__init__()
+        for name, value in (("histogram_freq", histogram_freq), ("embeddings_freq", embeddings_freq)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ValueError(f"TensorBoard: {name} must be an int >= 0 (epochs). Received: {name}={value!r}")
+        if update_freq == "batch":
+            update_freq = 1
+        elif update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(update_freq, numbers.Integral)
+                                         or update_freq < 1):
+            raise ValueError("TensorBoard: update_freq must be 'epoch', 'batch' or a positive int (batches). "
+                             f"Received: update_freq={update_freq!r}")
+        if profile_batch not in (0, "0", (0, 0), [0, 0], "0,0"):
+            raise ValueError(
+                "TensorBoard: profiling is not available in course_lib (Keras refuses it on its NumPy backend "
+                f"too): profile_batch must be 0. Received: profile_batch={profile_batch!r}"
+            )
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq, self.embeddings_freq = int(histogram_freq), int(embeddings_freq)
+        self.write_graph, self.write_images = bool(write_graph), bool(write_images)
+        self.write_steps_per_second = bool(write_steps_per_second)
+        self.update_freq, self.embeddings_metadata = update_freq, embeddings_metadata
+        self._writers = {}
+        self._recording = []  # (stage, batch count) pushed at each batch, as Keras's record_if stack
+        self._global_train_batch = self._global_test_batch = 0
+
+    # -------------------------------------------------------------- writers
+    def _writer(self, stage):
+        from course_lib.utils.event_files import EventFileWriter
+
+        if stage not in self._writers:
+            folder = "train" if stage == "train" else "validation"
+            self._writers[stage] = EventFileWriter(os.path.join(self.log_dir, folder))
+        return self._writers[stage]
+
+    def _records(self):
+        """Keras's record_if: with update_freq n, only while the last pushed batch count is a multiple of n."""
+        if self.update_freq == "epoch" or not self._recording:
+            return True
+        return self._recording[-1][1] % self.update_freq == 0
+
+    def _push(self, stage, count):
+        if self.update_freq != "epoch":
+            self._recording.append((stage, count))
+
+    def _pop(self):
+        if self.update_freq != "epoch" and self._recording:
+            self._recording.pop()
+
+    def _scalar(self, stage, tag, value, step):
+        if self._records():
+            self._writer(stage).scalar(tag, value, step)
+
+    def _close(self):
+        for writer in self._writers.values():
+            writer.close()
+
+    # ---------------------------------------------------------------- hooks
+    def set_model(self, model):
+        super().set_model(model)
+        self._close()
+        self._writers, self._recording = {}, []
+        from course_lib.models import Model
+
+        # As Keras: the JSON of a Sequential or functional model (Keras's Functional), not of a subclass.
+        if self.write_graph and (type(model) is Model or type(model).__name__ == "Sequential"):
+            try:
+                text = model.to_json()
+            except Exception as error:  # as Keras: a model that cannot be described still trains
+                warnings.warn(f"Model failed to serialize as JSON. Ignoring... {error}", stacklevel=2)
+            else:
+                self._writer("train").text("keras", text, 0, "graph_keras_model", b"1")
+        if self.embeddings_freq:
+            self._write_projector_config()
+
+    def on_train_begin(self, logs=None):
+        self._global_train_batch = 0
+        self._push("train", 0)
+
+    def on_train_end(self, logs=None):
+        self._pop()
+        self._close()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.write_steps_per_second:
+            self._epoch_start = (time.time(), self.model.optimizer.iterations)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._global_train_batch += 1
+        self._pop()
+        self._push("train", self._global_train_batch)
+        if self.write_steps_per_second:
+            self._batch_start = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq == "epoch":
+            return  # as Keras: no writer is the default, so the batch summaries go nowhere
+        if self.write_steps_per_second:
+            elapsed = time.time() - self._batch_start
+            self._scalar("train", "batch_steps_per_second", 1.0 / elapsed if elapsed > 0 else math.inf,
+                         self._global_train_batch)
+        for name, value in (logs or {}).items():
+            self._scalar("train", f"batch_{name}", value, self._global_train_batch)
+
+    def on_test_begin(self, logs=None):
+        self._writer("validation")
+        self._push("validation", self._global_test_batch)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._global_test_batch += 1
+        self._pop()
+        self._push("validation", self._global_test_batch)
+
+    def on_test_end(self, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and hasattr(optimizer, "iterations"):
+            for name, value in (logs or {}).items():
+                self._scalar("validation", f"evaluation_{name}_vs_iterations", value, int(optimizer.iterations))
+        self._pop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if logs:
+            train = {key: value for key, value in logs.items() if not key.startswith("val_")}
+            optimizer = getattr(self.model, "optimizer", None)
+            if optimizer is not None:
+                train["learning_rate"] = float(optimizer.learning_rate)
+            if self.write_steps_per_second:
+                started, iterations = self._epoch_start
+                train["steps_per_second"] = (self.model.optimizer.iterations - iterations) / (time.time() - started)
+            for name, value in train.items():
+                self._scalar("train", f"epoch_{name}", value, epoch)
+            for name, value in logs.items():
+                if name.startswith("val_"):
+                    self._scalar("validation", f"epoch_{name[4:]}", value, epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0 and self._records():
+            self._log_weights(epoch)
+        if self.embeddings_freq and epoch % self.embeddings_freq == 0:
+            self.model.save_weights(os.path.join(self.log_dir, "train", f"keras_embedding.ckpt-{epoch}.weights.h5"))
+        for writer in self._writers.values():
+            writer.flush()
+
+    # ------------------------------------------------------------- weights
+    def _log_weights(self, epoch):
+        writer = self._writer("train")
+        for layer in self.model.layers:
+            for weight in layer.weights:
+                name = weight.path.replace(":", "_")
+                values = backend.to_numpy(weight.numpy() if hasattr(weight, "numpy") else weight)
+                writer.histogram(f"{name}/histogram", values, epoch)
+                if self.write_images:
+                    image = _weight_image(values)
+                    if image is not None:
+                        writer.images(f"{name}/image", image, epoch)
+
+    def _write_projector_config(self):
+        from course_lib.layers.embedding import Embedding
+
+        metadata = self.embeddings_metadata
+        metadata = dict(metadata) if isinstance(metadata, dict) else metadata
+        entries = []
+        for layer in self.model.layers:
+            if isinstance(layer, Embedding):
+                entry = '  tensor_name: "layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE"\n'
+                path = metadata if isinstance(metadata, str) else (metadata or {}).pop(layer.name, None)
+                if path is not None:
+                    entry += f"  metadata_path: {json.dumps(os.fspath(path))}\n"
+                entries.append("embeddings {\n" + entry + "}\n")
+        if isinstance(metadata, dict) and metadata:
+            raise ValueError("Unrecognized `Embedding` layer names passed to `keras.callbacks.TensorBoard` "
+                             f"`embeddings_metadata` argument: {metadata.keys()}")
+        os.makedirs(self.log_dir, exist_ok=True)
+        with open(os.path.join(self.log_dir, "projector_config.pbtxt"), "w") as handle:
+            handle.write("".join(entries))
+
+
+def _weight_image(weight):
+    """Keras's picture of a weight for TensorBoard: ``(images, height, width, 1)``, or None for shapes it skips.
+
+    A bias is one row; a kernel matrix is shown wider than tall (transposed if
+    needed); a weight of three axes (after squeezing) becomes one image per
+    entry of its last axis, as Keras moves that axis first; other shapes (a 2-D
+    convolution's kernel) are not drawn, as in Keras.
+    """
+    import numpy
+
+    image = numpy.squeeze(weight)
+    if image.ndim == 1:
+        image = image.reshape(1, image.shape[0], 1, 1)
+    elif image.ndim == 2:
+        if image.shape[0] > image.shape[1]:
+            image = image.T
+        image = image.reshape(1, image.shape[0], image.shape[1], 1)
+    elif image.ndim == 3:
+        image = image.transpose(2, 0, 1)[..., None]
+    return image if image.ndim == 4 and image.shape[-1] in (1, 3, 4) else None
 
 
 class LambdaCallback(Callback):
