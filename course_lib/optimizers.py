@@ -55,6 +55,7 @@ __all__ = [
     "Adamax",
     "Nadam",
     "Lion",
+    "ScheduleFreeAdamW",
     "Lamb",
     "Ftrl",
     "Adafactor",
@@ -1576,6 +1577,81 @@ class Lion(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
 
 
+class ScheduleFreeAdamW(Optimizer):
+    """Adam without a learning-rate schedule: an average of the iterates does the annealing (Defazio et al., 2024).
+
+    Three sequences per weight, as Keras keeps them: the model holds ``y``; the
+    slot ``momentum`` holds ``z``, the plain Adam-like iterate, which starts as
+    a copy of the weight; the average ``x`` is not stored but recovered from
+    ``y = (1 - beta_1) z + beta_1 x``. Each step, with ``t`` the 1-based step::
+
+        v += (g**2 - v) * (1 - beta_2)
+        z -= lr * g / (sqrt(v / (1 - beta_2**t)) + eps)
+        x  = (1 - 1/t) * x + (1/t) * z          (x from the old y and z: see below)
+        y  = (1 - beta_1) * z + beta_1 * x
+
+    With ``warmup_steps``, ``lr`` grows linearly to its value over those steps.
+    Keras's form keeps ``y`` in the model at evaluation too (the method's
+    authors evaluate at ``x``). Slots: ``momentum`` and ``velocity`` per weight.
+
+    Two odd corners of Keras 3.15 on TensorFlow, measured against it:
+
+    - its update keeps "the old z" as a reference to the variable, which
+      TensorFlow reads after z's update, so ``x`` is recovered from the NEW
+      ``z`` (from step 2 on this leaves the paper's update, where ``1/t < 1``).
+      course_lib does the same, and matches tf.keras's steps to rounding;
+    - in a compiled ``fit`` (the default, not ``run_eagerly=True``) Keras
+      builds the optimizer symbolically and the copy of the weights into ``z``
+      is lost: ``z`` starts at 0 and the first step resets the model's weights
+      to about zero. course_lib does not copy that: its ``fit`` is tf.keras's
+      ``fit(..., run_eagerly=True)``. A test pins both.
+
+    Args:
+        learning_rate: default 0.0025.
+        beta_1: float in (0, 1], default 0.9 (the interpolation between z and x).
+        beta_2: float in [0, 1), default 0.999.
+        epsilon: float >= 0, default 1e-8.
+        warmup_steps: int >= 0, default 0.
+        **kwargs: the base arguments (weight_decay, clipping, use_ema, name).
+    """
+
+    def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1 = _check_number("ScheduleFreeAdamW", "beta_1", beta_1, low=0, high=1, low_open=True)
+        self.beta_2 = _check_number("ScheduleFreeAdamW", "beta_2", beta_2, low=0, high=1, high_open=True)
+        self.epsilon = _check_number("ScheduleFreeAdamW", "epsilon", epsilon, low=0)
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or warmup_steps < 0:
+            raise ValueError("ScheduleFreeAdamW: `warmup_steps` must be an int >= 0. "
+                             f"Received: warmup_steps={warmup_steps!r}")
+        self.warmup_steps = int(warmup_steps)
+
+    def _create_slots(self, variables):
+        self._momentums, self._velocities = self.add_optimizer_variables(variables, ["momentum", "velocity"])
+        for momentum, variable in zip(self._momentums, variables):
+            momentum[...] = variable  # z starts at the weight
+
+    def update_step(self, gradient, variable, learning_rate):
+        xp, dtype = backend.xp, variable.dtype
+        lr = dtype.type(learning_rate)
+        step = dtype.type(self._iterations + 1)
+        beta_1, beta_2 = _keras_cast(self.beta_1, dtype), _keras_cast(self.beta_2, dtype)
+        epsilon = _keras_cast(self.epsilon, dtype)
+        if self.warmup_steps > 0:
+            lr = lr * xp.minimum(step / dtype.type(self.warmup_steps), dtype.type(1.0))
+        index = self._get_variable_index(variable)
+        z, v = self._momentums[index], self._velocities[index]
+        v += (xp.square(gradient) - v) * (1 - beta_2)
+        z -= (lr * gradient) / (xp.sqrt(v / (1 - beta_2 ** step)) + epsilon)
+        weight = dtype.type(1.0) / step
+        x_old = (variable - (1 - beta_1) * z) / beta_1  # Keras reads "the old z" after its update: see above
+        x_new = (1 - weight) * x_old + weight * z
+        variable[...] = (1 - beta_1) * z + beta_1 * x_new
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "warmup_steps": self.warmup_steps}
+
+
 class Lamb(Optimizer):
     """Adam's step rescaled per weight by a trust ratio (You et al., 2019).
 
@@ -1797,7 +1873,7 @@ class Adafactor(Optimizer):
 
 _OPTIMIZERS = {cls.__name__.lower(): cls
                for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam,
-                           Lion, Ftrl, Adafactor)}
+                           Lion, Ftrl, Adafactor, ScheduleFreeAdamW)}
 # Lamb is not among Keras's string names (`keras.optimizers.get('lamb')`
 # raises): a saved Lamb deserializes from its class name, but a string does
 # not resolve, in either library.
