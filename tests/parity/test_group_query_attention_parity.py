@@ -132,9 +132,18 @@ def test_adam_steps_of_a_small_model_match_keras():
     assert ours.optimizer.name == theirs.optimizer.name == "adam"
     for mine, reference in zip(ours.weights, theirs.weights, strict=True):
         if mine.path == "gqa/key/bias":
-            # Its gradient is zero in exact arithmetic; Adam's m / sqrt(v) turns each side's float32
-            # noise into steps of its own, which never reach the output (a shift of every score of a row).
-            assert np.abs(mine.numpy()).max() < 1e-3 and np.abs(reference.numpy()).max() < 1e-3
+            # Its gradient is zero in exact arithmetic; Adam's m / sqrt(v) turns each side's float32 noise
+            # into steps of its own (1.3e-3 in Keras on one CPU, 1.4e-4 in course_lib), at most the learning
+            # rate per step, and they never reach the output: a shift of every score of a row. Both shown.
+            steps = 3 * 2
+            assert np.abs(mine.numpy()).max() <= steps * 0.01 and np.abs(reference.numpy()).max() <= steps * 0.01
+            for model in (ours, theirs):
+                before = np.asarray(model.predict(x, verbose=0))
+                bias = next(weight for weight in model.weights if weight.path == "gqa/key/bias")
+                kept = np.array(bias.numpy())
+                bias.assign(np.zeros_like(kept))
+                np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), before, rtol=1e-5, atol=1e-6)
+                bias.assign(kept)
             continue
         np.testing.assert_allclose(mine.numpy(), reference.numpy(), rtol=1e-5, atol=2e-5)
 

@@ -185,13 +185,26 @@ def test_keras_aliases_exist_in_both_and_name_the_same_class(alias):
 
 
 # ------------------------------------------------ random search over the geometry
-def _check_random_pooling(generator, rank, mode, padding, data_format):
+def _tensorflow_starts_3d_same_windows_early():
+    """Whether this TensorFlow's 3-D pooling gives 'same' a negative padding where windows and strides leave
+    input over ((out - 1) * stride + pool < size): its plain CPU kernel (oneDNN off, an AMD EPYC measured)
+    then starts every window one step early, [1, 4] for a pool of 1 and stride 3 over 0..5, where its 1-D
+    and 2-D pooling, its oneDNN kernel and course_lib clamp the padding at 0 and read [0, 3]."""
+    x = np.arange(6, dtype="float32").reshape(1, 1, 1, 6, 1)
+    return tf.nn.max_pool3d(x, 1, (1, 1, 3), "SAME").numpy().ravel().tolist() != [0.0, 3.0]
+
+
+def _check_random_pooling(generator, rank, mode, padding, data_format, unsupported=pytest.skip):
+    """One random pooling case against Keras; ``unsupported(reason)`` where this TensorFlow is no oracle."""
     spatial = tuple(int(n) for n in generator.integers(1, 8, rank))
     pool = tuple(int(k) for k in generator.integers(1, 5, rank))
     if padding == "valid":
         pool = tuple(min(k, n) for k, n in zip(pool, spatial))
     strides = tuple(int(s) for s in generator.integers(1, 4, rank))
     channels, batch = int(generator.integers(1, 4)), int(generator.integers(1, 3))
+    left_over = any((-(-n // s) - 1) * s + k < n for n, s, k in zip(spatial, strides, pool))
+    if rank == 3 and padding == "same" and left_over and _tensorflow_starts_3d_same_windows_early():
+        return unsupported("this TensorFlow's plain 3-D pooling kernel pads 'same' negatively here (oneDNN is off)")
     shape = (batch,) + (spatial + (channels,) if data_format == "channels_last" else (channels,) + spatial)
     name = ("MaxPooling" if mode == "max" else "AveragePooling") + f"{rank}D"
     kwargs = {"pool_size": pool, "strides": strides, "padding": padding, "data_format": data_format}
@@ -201,7 +214,7 @@ def _check_random_pooling(generator, rank, mode, padding, data_format):
 
 
 try:
-    from hypothesis import given, settings
+    from hypothesis import assume, given, settings
     from hypothesis import strategies as st
 except ImportError:  # pragma: no cover - the seeded grid below still runs
     given = None
@@ -212,7 +225,9 @@ if given is not None:
            mode=st.sampled_from(["max", "average"]), padding=st.sampled_from(["valid", "same"]),
            data_format=st.sampled_from(["channels_last", "channels_first"]))
     def test_hypothesis_pooling_geometry_matches_keras(seed, rank, mode, padding, data_format):
-        _check_random_pooling(np.random.default_rng(seed), rank, mode, padding, data_format)
+        # A case this TensorFlow cannot serve is rejected, not skipped: the other examples still run.
+        _check_random_pooling(np.random.default_rng(seed), rank, mode, padding, data_format,
+                              unsupported=lambda reason: assume(False))
 
 
 @pytest.mark.parametrize("seed", range(24))

@@ -76,7 +76,9 @@ def test_a_gradient_flows_through_each_operator(case):
         inputs = [rng.standard_normal((5, 4))] + ([rng.uniform(0.5, 1.5, (5,) + second_shape)] if second_shape else [])
         inputs = inputs if second_shape else inputs[0]
     assert any(operations.is_operation(op) for op in model.operations)
-    assert_gradients_close(model, inputs, tolerance=1e-6)
+    # A step of 1e-5: rounding in the loss (its exp/log differ by an ulp between CPUs' SIMD code) stays below
+    # 1e-6 of the smallest checked entries, and the central difference's own error is ~1e-10.
+    assert_gradients_close(model, inputs, tolerance=1e-6, epsilon=1e-5)
 
 
 def test_operators_train_in_fit():
