@@ -46,8 +46,8 @@ from __future__ import annotations
 from course_lib import backend
 from course_lib.layers.base import Layer
 from course_lib.layers.preprocessing import (
-    RandomBrightness, RandomContrast, _check_value_range, _ColorLayer, _host, _ImagePreprocessingLayer, _is_number,
-    _range_factor, _RandomLayer, _spatial_axes,
+    RandomBrightness, RandomContrast, _check_choice, _check_value_range, _ColorLayer, _host, _ImagePreprocessingLayer,
+    _is_number, _range_factor, _RandomLayer, _spatial_axes,
 )
 from course_lib.layers.preprocessing_more import (
     GRAYSCALE_WEIGHTS, _batched, _channel_axis, _clip_with_mask, _from_255, _no_gradient_in_training,
@@ -580,6 +580,20 @@ def _correlate(x, kernel, height_axis, width_axis):
     return total
 
 
+def _which_images(layer, data, seed):
+    """``(shape, generator, apply)``: the images' shape, the generator of this draw, and which images are
+    transformed: those whose uniform draw falls below their probability, itself uniform in ``layer.factor``
+    (Keras's rule for RandomGaussianBlur and RandomElasticTransform, in its order of draws)."""
+    images = data["images"] if isinstance(data, dict) else data
+    shape = tuple(backend.xp.shape(images))
+    layer._check_images(shape)
+    batch = layer._batch_size(shape)
+    generator = layer._generator(seed)
+    probability = layer._uniform((batch,), layer.factor[0], layer.factor[1], generator, dtype="float32")
+    threshold = layer._uniform((batch,), 0.0, 1.0, generator, dtype="float32")
+    return shape, generator, threshold < probability
+
+
 class RandomGaussianBlur(_RandomLayer):
     """Randomly blurs images with a Gaussian kernel while training (随机高斯模糊).
 
@@ -619,16 +633,10 @@ class RandomGaussianBlur(_RandomLayer):
         """``{"should_apply_blur": bool (N,), "blur_factor": (2,)}``; None at inference."""
         if not training:
             return None
-        images = data["images"] if isinstance(data, dict) else data
-        shape = tuple(backend.xp.shape(images))
-        self._check_images(shape)
-        batch = self._batch_size(shape)
-        generator = self._generator(seed)
-        probability = self._uniform((batch,), self.factor[0], self.factor[1], generator, dtype="float32")
-        threshold = self._uniform((batch,), 0.0, 1.0, generator, dtype="float32")
+        shape, generator, apply = _which_images(self, data, seed)
         deviations = self._uniform((2,), self.sigma[0], self.sigma[1], generator) + backend.xp.asarray(
             1e-6, dtype=self.dtype)
-        return {"should_apply_blur": threshold < probability, "blur_factor": deviations}
+        return {"should_apply_blur": apply, "blur_factor": deviations}
 
     def _transform(self, images, transformation, training):
         x = images.astype(self.dtype, copy=False)
@@ -785,13 +793,11 @@ class RandomElasticTransform(_RandomLayer):
         except ValueError:
             raise ValueError(f"{where}: scale must be a number, or a pair of numbers (lower, upper), in the range "
                              f"[0, 1]. Received: scale={scale!r}") from None
-        if interpolation not in ("nearest", "bilinear"):
-            raise ValueError(f"{where}: interpolation must be 'nearest' or 'bilinear'. "
-                             f"Received: interpolation={interpolation!r}")
-        if fill_mode not in _ELASTIC_FILL_MODES:
-            extra = " ('mirror' is refused by Keras's TensorFlow backend)" if fill_mode == "mirror" else ""
-            raise ValueError(f"{where}: fill_mode must be one of {_ELASTIC_FILL_MODES}{extra}. "
-                             f"Received: fill_mode={fill_mode!r}")
+        _check_choice(where, "interpolation", interpolation, ("nearest", "bilinear"))  # NotImplementedError, as Keras
+        if fill_mode == "mirror":  # Keras takes it here and its TensorFlow backend refuses it at the first call
+            raise ValueError(f"{where}: fill_mode 'mirror' is refused by Keras's TensorFlow backend (when the layer "
+                             f"is called); use one of {_ELASTIC_FILL_MODES}. Received: fill_mode='mirror'")
+        _check_choice(where, "fill_mode", fill_mode, _ELASTIC_FILL_MODES)
         if not _is_number(fill_value) or isinstance(fill_value, bool):
             raise ValueError(f"{where}: fill_value must be a number. Received: fill_value={fill_value!r}")
         self.interpolation, self.fill_mode, self.fill_value = interpolation, fill_mode, fill_value
@@ -803,17 +809,10 @@ class RandomElasticTransform(_RandomLayer):
         inference or when ``scale`` or ``factor`` allows no warp."""
         if not training or self.scale[1] == 0 or self.factor[1] == 0:
             return None
-        images = data["images"] if isinstance(data, dict) else data
-        shape = tuple(backend.xp.shape(images))
-        self._check_images(shape)
-        batch = self._batch_size(shape)
-        generator = self._generator(seed)
-        probability = self._uniform((batch,), self.factor[0], self.factor[1], generator, dtype="float32")
-        threshold = self._uniform((batch,), 0.0, 1.0, generator, dtype="float32")
+        shape, generator, apply = _which_images(self, data, seed)
         distortion = self._uniform((), self.scale[0], self.scale[1], generator)
-        noise = backend.xp.asarray(generator.standard_normal((batch,) + tuple(self._image_size(shape))))
-        return {"apply_transform": threshold < probability, "distortion_factor": distortion,
-                "noise": noise.astype(self.dtype)}
+        noise = backend.xp.asarray(generator.standard_normal((apply.shape[0],) + tuple(self._image_size(shape))))
+        return {"apply_transform": apply, "distortion_factor": distortion, "noise": noise.astype(self.dtype)}
 
     def _displacement(self, transformation, height, width):
         """``(alpha * b)``, ``(N, H, W)``: how far each output pixel reads from its own position, along both axes."""

@@ -22,6 +22,17 @@ def numpy_tree(value):
     return value
 
 
+def tape_gradient(layer, x, transformation, generator):
+    """Keras's ``transform_images(x, transformation)`` and its gradient with respect to the images for a random
+    upstream gradient drawn from ``generator``: ``(y, dy, dx)`` as NumPy arrays."""
+    tensor = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(tensor)
+        y = layer.transform_images(tensor, transformation, training=True)
+    dy = generator.standard_normal(y.shape).astype("float32")
+    return y.numpy(), dy, tape.gradient(y, tensor, output_gradients=tf.constant(dy)).numpy()
+
+
 def config_without_name(layer):
     config = dict(layer.get_config())
     config.pop("name")

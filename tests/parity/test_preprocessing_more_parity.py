@@ -32,7 +32,7 @@ from keras.src.legacy import layers as legacy_layers  # noqa: E402
 from augmentation_tape import (  # noqa: E402
     assert_configs_match, assert_draw_changes_images, assert_inference_matches, assert_transform_matches,
     config_without_name as _config, images as _images,
-    keras_transformation as _keras_transformation,
+    keras_transformation as _keras_transformation, tape_gradient,
 )
 
 pytestmark = pytest.mark.parity
@@ -160,15 +160,10 @@ def test_layer_gradients_match_the_tape(name, kwargs):
     transformation = _keras_transformation(theirs, x)
     if name == "RandomShear":  # TF's warp gradient is the inverse warp, exact only for whole-pixel moves
         transformation["shear_factor"] = np.zeros((3, 2), "float32")
-    tensor = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(tensor)
-        y = theirs.transform_images(tensor, transformation, training=True)
-    dy = generator.standard_normal(y.shape).astype("float32")
-    expected = tape.gradient(y, tensor, output_gradients=tf.constant(dy)).numpy()
+    y, dy, expected = tape_gradient(theirs, x, transformation, generator)
     ours = _pinned(ours, transformation)
     result = ours(x, training=True)
-    np.testing.assert_allclose(result, y.numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(result, y, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(ours.backward(dy), expected, rtol=RTOL, atol=2e-6)
 
 

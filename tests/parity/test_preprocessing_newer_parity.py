@@ -41,6 +41,7 @@ from augmentation_tape import (  # noqa: E402
     assert_configs_match, assert_draw_changes_images, assert_inference_matches, assert_transform_matches,
     config_without_name as _config, images as _images,
     keras_transformation as _keras_transformation, numpy_tree as _numpy, same_structure as _same_structure,
+    tape_gradient,
 )
 
 pytestmark = pytest.mark.parity
@@ -160,15 +161,10 @@ def test_layer_gradients_match_the_tape(name, kwargs, data_format):
     x = _images(generator, (5, 7, 8, 3), kwargs, data_format)
     theirs, ours = _pair(name, kwargs, data_format)
     transformation = _keras_transformation(theirs, x)
-    tensor = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(tensor)
-        y = theirs.transform_images(tensor, transformation, training=True)
-    dy = generator.standard_normal(y.shape).astype("float32")
-    expected = tape.gradient(y, tensor, output_gradients=tf.constant(dy)).numpy()
+    y, dy, expected = tape_gradient(theirs, x, transformation, generator)
     ours = _pinned(ours, transformation)
     result = ours(x, training=True)
-    np.testing.assert_allclose(result, y.numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(result, y, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(ours.backward(dy), expected, rtol=RTOL, atol=2e-6)
 
 
@@ -374,12 +370,7 @@ def test_elastic_transform_matches_keras_given_its_noise(shape, kwargs, exact, d
         assert not np.allclose(result, x)
     # The gradient with respect to the images, from the tape with Keras's seed put back where it was.
     keras_draw["seed"].state.assign(state)
-    tensor = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(tensor)
-        y = theirs.transform_images(tensor, keras_draw, training=True)
-    dy = generator.standard_normal(y.shape).astype("float32")
-    expected_gradient = tape.gradient(y, tensor, output_gradients=tf.constant(dy)).numpy()
+    _, dy, expected_gradient = tape_gradient(theirs, x, keras_draw, generator)
     pinned = _pinned(cl.layers.RandomElasticTransform(**kwargs), draw)
     pinned(x, training=True)
     np.testing.assert_allclose(pinned.backward(dy), expected_gradient, rtol=RTOL, atol=1e-5 if exact else 1e-4)
@@ -399,10 +390,11 @@ def test_elastic_transform_at_inference_and_its_refusals_match_keras():
         keras.layers.RandomElasticTransform(fill_mode="mirror", seed=1)(x)
     with pytest.raises(ValueError, match="RandomElasticTransform: fill_mode"):
         cl.layers.RandomElasticTransform(fill_mode="mirror")
-    for bad in ({"scale": 1.5}, {"factor": -0.5}):
-        with pytest.raises(ValueError):
+    for bad, error in (({"scale": 1.5}, ValueError), ({"factor": -0.5}, ValueError),
+                       ({"interpolation": "bicubic"}, NotImplementedError), ({"fill_mode": "edge"}, NotImplementedError)):
+        with pytest.raises(error):
             keras.layers.RandomElasticTransform(**bad)
-        with pytest.raises(ValueError, match="RandomElasticTransform"):
+        with pytest.raises(error, match="RandomElasticTransform"):
             cl.layers.RandomElasticTransform(**bad)
 
 

@@ -19,7 +19,7 @@ from course_lib.layers import (
 from course_lib.layers.preprocessing import rotation_transforms
 from course_lib.ops import image as image_ops
 from course_lib.testing import assert_gradients_close
-from augmentation_checks import pinned as _pinned  # noqa: E402  (tests/unit's shared helpers)
+from augmentation_checks import assert_same_numbers_strictly, pinned as _pinned  # noqa: E402
 
 RANDOM_LAYERS = [
     (RandomFlip, {}),
@@ -489,8 +489,4 @@ def test_the_kernels_and_layers_give_the_same_numbers_strictly(rng):
             results += [out, layer.backward(out)]
         return [backend.to_numpy(value) for value in results]
 
-    plain = workflow()
-    with backend.backend_scope("strict"):
-        strict = workflow()
-    for a, b in zip(plain, strict):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert_same_numbers_strictly(workflow)
