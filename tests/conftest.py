@@ -47,11 +47,12 @@ def float64_in_both():
 
 
 # TensorFlow's channels_first convolutions, its dilated transposed convolutions and its depthwise
-# convolutions with unequal strides exist on the CPU only as oneDNN kernels, which TensorFlow turns on by itself on recent Intel CPUs but not elsewhere (an AMD
-# EPYC with AVX2, measured; forcing them on there with TF_ENABLE_ONEDNN_OPTS=1 gives wrong, varying
-# float32 kernel gradients for some strided transposed convolutions). Where TensorFlow says it has no
-# kernel, the parity case has no oracle on this machine: it is reported as skipped, with TensorFlow's
-# words, not as a failure of course_lib. Every other error still fails the test.
+# convolutions with unequal strides exist on the CPU only as oneDNN kernels, which TensorFlow turns on
+# by itself on recent Intel CPUs but not elsewhere (an AMD EPYC with AVX2, measured; forcing them on
+# there with TF_ENABLE_ONEDNN_OPTS=1 gives wrong, varying float32 kernel gradients for some strided
+# transposed convolutions). Where TensorFlow says it has no kernel, the parity case has no oracle on
+# this machine: it is reported as skipped, with TensorFlow's words, not as a failure of course_lib.
+# Every other error still fails the test.
 _NO_CPU_KERNEL = re.compile(r"only supports (the )?N(D)?HWC|not yet support dilation rates larger than 1"
                             r"|only supports equal length strides in the row and column dimensions")
 

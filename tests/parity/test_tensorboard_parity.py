@@ -61,8 +61,8 @@ def _fit_both(tmp_path, build, fit_kwargs, **callback_kwargs):
     for name, module, model in (("keras", keras, theirs), ("ours", cl, ours)):
         model.compile(optimizer=module.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
         directory = str(tmp_path / name)
-        model.fit(x, y, shuffle=False, verbose=0, callbacks=[module.callbacks.TensorBoard(directory, **callback_kwargs)],
-                  **fit_kwargs)
+        callback = module.callbacks.TensorBoard(directory, **callback_kwargs)
+        model.fit(x, y, shuffle=False, verbose=0, callbacks=[callback], **fit_kwargs)
         logs[name] = _read(directory)
     return logs
 
@@ -188,8 +188,8 @@ def test_embeddings_write_keras_s_projector_files(tmp_path):
         directory = tmp_path / name
         model.fit(x, y, epochs=2, verbose=0, callbacks=[module.callbacks.TensorBoard(
             str(directory), embeddings_freq=1, embeddings_metadata={"words": "words.tsv"})])
-        written[name] = sorted(os.path.relpath(path, directory) for path in glob.glob(f"{directory}/**/*", recursive=True)
-                               if "tfevents" not in path)
+        paths = glob.glob(f"{directory}/**/*", recursive=True)
+        written[name] = sorted(os.path.relpath(path, directory) for path in paths if "tfevents" not in path)
         written[name + "-config"] = (directory / "projector_config.pbtxt").read_text()
     assert written["ours"] == written["keras"]
     assert written["ours-config"] == written["keras-config"]
