@@ -823,11 +823,15 @@ class RandomElasticTransform(_RandomLayer):
                 "holds the seed its backend draws the field from, which course_lib cannot replay: draw the "
                 "(N, H, W) standard normal field and pass it as transformation['noise']."
             )
+        noise = _host(transformation["noise"])
+        if tuple(noise.shape)[1:] != (height, width):
+            raise ValueError(f"RandomElasticTransform: transformation['noise'] must be (N, {height}, {width}) for "
+                             f"these images. Received: shape {tuple(noise.shape)}")
         d = xp.asarray(_host(transformation["distortion_factor"]), dtype=dtype)
         alpha = xp.asarray(max(height, width), dtype=dtype) * (xp.asarray(0.1, dtype=dtype) * d)
         sigma = xp.asarray(min(height, width), dtype=dtype) * (xp.asarray(0.05, dtype=dtype) * d)
         size = 6 * int(backend.to_float(sigma)) | 1
-        field = _host(transformation["noise"]).astype(dtype, copy=False)[..., None] * sigma
+        field = noise.astype(dtype, copy=False)[..., None] * sigma
         kernel = gaussian_kernel((size, size), xp.stack([sigma, sigma]), dtype)
         return alpha * _correlate(field, kernel, 1, 2)[..., 0]
 

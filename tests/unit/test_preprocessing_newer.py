@@ -630,6 +630,8 @@ def test_elastic_transform_draws_and_inference(rng):
     keras_like = {key: value for key, value in draw.items() if key != "noise"}
     with pytest.raises(ValueError, match="RandomElasticTransform: the transformation has no 'noise' field"):
         layer.transform_images(x, keras_like)
+    with pytest.raises(ValueError, match=r"RandomElasticTransform: transformation\['noise'\] must be \(N, 20, 22\)"):
+        layer.transform_images(x, dict(draw, noise=draw["noise"][:, :5]))
 
 
 def test_clahe_and_the_elastic_warp_give_the_same_numbers_strictly(rng):
