@@ -630,11 +630,11 @@ class Model(Trainer, Layer):
 
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
-    def save(self, filepath, overwrite=True):
-        """Save architecture, weights and compile settings to a Keras 3 ``.keras`` file."""
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """Save architecture, weights and compile settings to a Keras 3 ``.keras`` file (see ``save_model``)."""
         from course_lib import saving
 
-        saving.save_model(self, filepath, overwrite=overwrite)
+        saving.save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
 
 
 class Sequential(Model):
@@ -758,6 +758,15 @@ class Sequential(Model):
         if model._input_layer is None and config.get("build_input_shape"):
             model.build(tuple(config["build_input_shape"]))
         return model
+
+
+def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
+    """``keras.models.save_model``: the same as ``model.save(filepath, ...)``, a Keras 3 ``.keras`` file."""
+    from course_lib import saving
+
+    if not isinstance(model, Model):
+        raise TypeError(f"save_model: expected a course_lib model. Received: {model!r}")
+    saving.save_model(model, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):

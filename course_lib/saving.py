@@ -29,6 +29,7 @@ import os
 import tempfile
 import threading
 import types
+import warnings
 import zipfile
 
 from course_lib import backend
@@ -463,7 +464,28 @@ def _kind_has(kind, class_name):
 
 
 # --------------------------------------------------------------- .keras
-def save_model(model, filepath, overwrite=True):
+def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
+    """Save ``model`` to a Keras 3 ``.keras`` zip (``keras.saving.save_model`` and ``keras.models.save_model``;
+    ``model.save`` calls it).
+
+    Keras's arguments: ``save_format`` is deprecated there too (a warning when the file name says the
+    format, an error otherwise); ``include_optimizer`` only matters for Keras's legacy ``.h5`` files,
+    which course_lib does not write; ``zipped=False`` (an unzipped folder, Keras's choice for the
+    Hugging Face Hub) is refused; any other keyword is an error, as in Keras.
+    """
+    kwargs.pop("include_optimizer", None)
+    save_format = kwargs.pop("save_format", False)
+    if kwargs:
+        raise ValueError(f"save_model: the following argument(s) are not supported: {list(kwargs.keys())}")
+    if save_format:
+        if not os.fspath(filepath).endswith((".keras", ".h5", ".hdf5")):
+            raise ValueError("save_model: the `save_format` argument is deprecated in Keras 3. Remove it and "
+                             f"pass a file path ending in `.keras`. Received: save_format={save_format!r}")
+        warnings.warn("save_model: the `save_format` argument is deprecated in Keras 3; the file name says the "
+                      f"format. Received: save_format={save_format!r}", stacklevel=2)
+    if zipped is False:
+        raise ValueError("save_model: course_lib writes zipped `.keras` files only (Keras writes an unzipped "
+                         "folder for the Hugging Face Hub). Received: zipped=False")
     filepath = _checked_path(filepath, (".keras",), "save", overwrite)
     from course_lib import layers
 

@@ -246,3 +246,24 @@ def test_a_keras_op_that_computes_more_than_a_mask_is_named_in_the_error(tmp_pat
     theirs.save(tmp_path / "ops.keras")
     with pytest.raises(ValueError, match=r"'Exp' is a keras\.ops operation .* course_lib loads layers"):
         cl.load_model(tmp_path / "ops.keras")
+
+
+def test_save_model_functions_write_what_model_save_writes_and_refuse_as_keras(tmp_path):
+    x = np.random.default_rng(7).standard_normal((4, 6)).astype("float32")
+    ours = _sequential(cl)
+    cl.models.save_model(ours, tmp_path / "models.keras")
+    cl.saving.save_model(ours, tmp_path / "saving.keras", save_format="keras")  # deprecated, warned, as in Keras
+    for name in ("models.keras", "saving.keras"):
+        loaded = keras.models.load_model(tmp_path / name)
+        np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), ours.predict(x, verbose=0),
+                                   rtol=1e-6, atol=1e-6)
+    for library in (keras, cl):
+        model = _sequential(library)
+        with pytest.raises(ValueError, match="argument\\(s\\) are not supported: \\['compression'\\]"):
+            library.models.save_model(model, tmp_path / "x.keras", compression=True)
+        with pytest.raises(ValueError, match="`save_format` argument is deprecated in Keras 3"):
+            library.models.save_model(model, tmp_path / "x.bin", save_format="tf")
+    with pytest.raises(ValueError, match="course_lib writes zipped `.keras` files only"):
+        ours.save(tmp_path / "folder.keras", zipped=False)
+    with pytest.raises(TypeError, match="save_model: expected a course_lib model"):
+        cl.models.save_model(keras.Sequential([keras.Input((2,))]), tmp_path / "k.keras")
