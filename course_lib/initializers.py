@@ -51,6 +51,8 @@ __all__ = [
     "OrthogonalInitializer",
     "RandomNormal",
     "RandomUniform",
+    "STFT",
+    "STFTInitializer",
     "TruncatedNormal",
     "VarianceScaling",
     "Zeros",
@@ -70,6 +72,7 @@ __all__ = [
     "random_normal",
     "random_uniform",
     "serialize",
+    "stft",
     "truncated_normal",
     "variance_scaling",
     "zeros",
@@ -571,12 +574,99 @@ class Orthogonal(RandomInitializer):
         return {**super().get_config(), "gain": self.gain}
 
 
+# --------------------------------------------------------------------- STFT
+# SciPy's general cosine windows (scipy.signal.get_window), by name: w = sum_k a_k cos(k x), x in [-pi, pi].
+_COSINE_WINDOWS = {
+    "hann": (0.5, 0.5), "hamming": (0.54, 0.46), "blackman": (0.42, 0.50, 0.08), "boxcar": (1.0,),
+}
+
+
+def _check_window_name(where, window, names=tuple(_COSINE_WINDOWS)):
+    if isinstance(window, str) and window not in names:
+        raise ValueError(
+            f"{where}: window must be one of {', '.join(repr(n) for n in names)}, an array of window "
+            f"values or None. Received: window={window!r}"
+        )
+
+
+def _cosine_window(name, length, periodic):
+    """``scipy.signal.get_window(name, length, fftbins=periodic)`` for the cosine windows, in float64."""
+    if length == 1:
+        return numpy.ones(1)
+    points = length + 1 if periodic else length
+    angle = numpy.linspace(-math.pi, math.pi, points)
+    window = numpy.zeros(points)
+    for k, weight in enumerate(_COSINE_WINDOWS[name]):
+        window = window + weight * numpy.cos(k * angle)
+    return window[:length]
+
+
+class STFT(Initializer):
+    """The kernels of a short-time Fourier transform as a convolution (the weights of ``STFTSpectrogram``).
+
+    For a shape ``(frame_length, 1, bins)``, entry ``(t, 0, f)`` is
+    ``cos(-2 pi t f / (2 (bins - 1)))`` (``side="real"``) or its ``sin``
+    (``"imag"``), times the window at ``t`` divided by the window's L2 norm
+    (``scaling="density"``) or its sum (``"spectrum"``). Computed in the
+    weight's dtype, in Keras's order of operations: float64 kernels agree with
+    Keras's to the last bit or two, float32 ones within one float32 rounding
+    (3e-8: the two libraries' float32 ``cos`` and ``sin``).
+
+    Args:
+        side: ``"real"`` (default) or ``"imag"``.
+        window: ``"hann"`` (default), ``"hamming"``, ``"blackman"`` or ``"boxcar"`` (SciPy's windows of
+            those names), an array of ``frame_length`` values, or None for none.
+        scaling: ``"density"`` (default), ``"spectrum"`` or None.
+        periodic: True for the periodic form of a named window (SciPy's ``fftbins``), default False.
+    """
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        if side not in ("real", "imag"):
+            raise ValueError(f"STFT: side must be 'real' or 'imag'. Received: side={side!r}")
+        _check_window_name("STFT", window)
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError(f"STFT: scaling must be None, 'density' or 'spectrum'. Received: scaling={scaling!r}")
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, bool(periodic)
+
+    def __call__(self, shape, dtype=None):
+        shape = _check_shape("STFT", shape)
+        if len(shape) != 3:
+            raise ValueError(f"STFT: the shape must be (frame_length, channels, bins). Received: shape={shape}")
+        dtype = _resolve_dtype("STFT", dtype, float_only=True)
+        frame_length, _, bins = shape
+        window, scale = None, 1
+        if self.window is not None:
+            window = (_cosine_window(self.window, frame_length, self.periodic) if isinstance(self.window, str)
+                      else numpy.asarray(backend.to_numpy(self.window), dtype="float64"))
+            window = window.astype(dtype)
+            if window.ndim != 1 or window.shape[0] != frame_length:
+                raise ValueError(f"STFT: the window must be a 1D array of frame_length={frame_length} values. "
+                                 f"Received: window of shape {tuple(window.shape)}")
+            window = window.reshape(frame_length, 1, 1)
+            if self.scaling == "density":
+                scale = numpy.sqrt(numpy.sum(window * window))
+            elif self.scaling == "spectrum":
+                scale = numpy.sum(numpy.abs(window))
+        freq = numpy.arange(bins, dtype=dtype).reshape(1, 1, bins) / dtype.type((bins - 1) * 2)
+        time = numpy.arange(frame_length, dtype=dtype).reshape(frame_length, 1, 1)
+        angle = (dtype.type(-2) * time) * freq * dtype.type(math.pi)
+        kernel = numpy.cos(angle) if self.side == "real" else numpy.sin(angle)
+        if window is not None:
+            kernel = kernel * window / scale
+        return kernel.astype(dtype)
+
+    def get_config(self):
+        window = self.window if self.window is None or isinstance(self.window, str) else \
+            numpy.asarray(backend.to_numpy(self.window)).tolist()
+        return {"side": self.side, "window": window, "scaling": self.scaling, "periodic": self.periodic}
+
+
 # ---------------------------------------------------------------- the registry
 
 _CLASSES = (
     Constant, Identity, Ones, Zeros, GlorotNormal, GlorotUniform, HeNormal,
     HeUniform, LecunNormal, LecunUniform, Orthogonal, RandomNormal,
-    RandomUniform, TruncatedNormal, VarianceScaling,
+    RandomUniform, TruncatedNormal, VarianceScaling, STFT,
 )
 _BY_NAME = {cls.__name__: cls for cls in _CLASSES}
 _BY_NAME.update({backend.snake_case(cls.__name__): cls for cls in _CLASSES})
@@ -589,6 +679,7 @@ _BY_NAME.update(
         "zero": Zeros,
         "IdentityInitializer": Identity,
         "OrthogonalInitializer": Orthogonal,
+        "STFTInitializer": STFT,
     }
 )
 # Keras 3 also exports every class under its snake_case name, and two of them under a
@@ -598,7 +689,7 @@ glorot_normal, glorot_uniform, he_normal, he_uniform = GlorotNormal, GlorotUnifo
 lecun_normal, lecun_uniform, orthogonal = LecunNormal, LecunUniform, Orthogonal
 random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
 variance_scaling = VarianceScaling
-IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal
+IdentityInitializer, OrthogonalInitializer, STFTInitializer, stft = Identity, Orthogonal, STFT, STFT
 
 
 def _unknown(where, identifier):

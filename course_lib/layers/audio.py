@@ -27,36 +27,12 @@ import warnings
 
 from course_lib import backend
 from course_lib.layers.base import InputSpec, Layer
+from course_lib.initializers import STFT, _COSINE_WINDOWS, _check_window_name
 from course_lib.ops.arguments import check_data_format
 
 _MEL_BREAK_FREQUENCY_HERTZ = 700.0
 _MEL_HIGH_FREQUENCY_Q = 1127.0
-# SciPy's general cosine windows (scipy.signal.get_window), by name: w = sum_k a_k cos(k x), x in [-pi, pi].
-_COSINE_WINDOWS = {
-    "hann": (0.5, 0.5), "hamming": (0.54, 0.46), "blackman": (0.42, 0.50, 0.08), "boxcar": (1.0,),
-}
 _STFT_MODES = ("log", "magnitude", "psd", "real", "imag", "angle", "stft")
-
-
-def _check_window_name(where, window, names):
-    if isinstance(window, str) and window not in names:
-        raise ValueError(
-            f"{where}: window must be one of {', '.join(repr(n) for n in names)}, an array of window "
-            f"values or None. Received: window={window!r}"
-        )
-
-
-def _scipy_window(name, length, periodic):
-    """``scipy.signal.get_window(name, length, fftbins=periodic)`` for the cosine windows, in float64."""
-    xp = backend.xp
-    if length == 1:
-        return xp.ones(1, dtype="float64")
-    points = length + 1 if periodic else length
-    angle = xp.linspace(-math.pi, math.pi, points)
-    window = xp.zeros(points, dtype="float64")
-    for k, weight in enumerate(_COSINE_WINDOWS[name]):
-        window = window + weight * xp.cos(k * angle)
-    return window[:length]
 
 
 def _positive_int(where, argument, value):
@@ -173,46 +149,14 @@ class STFTSpectrogram(Layer):
         self.input_spec = InputSpec(ndim=3)
 
     # ------------------------------------------------------------- weights
-    def _kernel(self, side, shape, dtype):
-        """Keras's ``initializers.STFT``: ``cos`` / ``sin`` of ``-2 pi t f / (2 (bins - 1))``, windowed, scaled."""
-        xp = backend.xp
-        frame_length, _, bins = shape
-        dtype = dtype or self.dtype
-        scale = 1
-        window = None
-        if self.window is not None:
-            if isinstance(self.window, str):
-                window = _scipy_window(self.window, frame_length, self.periodic)
-            else:
-                window = backend.to_array(self.window, dtype="float64", where="STFTSpectrogram window")
-            window = xp.asarray(window, dtype=dtype)
-            if window.ndim != 1 or window.shape[0] != frame_length:
-                raise ValueError(
-                    f"STFTSpectrogram: the window must be a 1D array of frame_length={frame_length} values. "
-                    f"Received: window of shape {tuple(window.shape)}"
-                )
-            window = window.reshape(frame_length, 1, 1)
-            if self.scaling == "density":
-                scale = xp.sqrt(xp.sum(window * window))
-            elif self.scaling == "spectrum":
-                scale = xp.sum(xp.abs(window))
-        # In the weight's dtype and Keras's order of operations, so that float32 kernels agree bit for bit.
-        freq = xp.arange(bins, dtype=dtype).reshape(1, 1, bins) / xp.asarray((bins - 1) * 2, dtype=dtype)
-        time = xp.arange(frame_length, dtype=dtype).reshape(frame_length, 1, 1)
-        angle = (xp.asarray(-2, dtype=dtype) * time) * freq * xp.asarray(math.pi, dtype=dtype)
-        kernel = xp.cos(angle) if side == "real" else xp.sin(angle)
-        if window is not None:
-            kernel = kernel * window / scale
-        return kernel.astype(dtype)
-
     def build(self, input_shape):
         shape = (self.frame_length, 1, self._fft_length // 2 + 1)
         if self.mode != "imag":
             self.real_kernel = self.add_weight(
-                "real_kernel", shape, initializer=lambda shape, dtype=None: self._kernel("real", shape, dtype))
+                "real_kernel", shape, initializer=STFT("real", self.window, self.scaling, self.periodic))
         if self.mode != "real":
             self.imag_kernel = self.add_weight(
-                "imag_kernel", shape, initializer=lambda shape, dtype=None: self._kernel("imag", shape, dtype))
+                "imag_kernel", shape, initializer=STFT("imag", self.window, self.scaling, self.periodic))
         self.built = True
 
     def _autocast(self, value):
