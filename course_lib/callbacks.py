@@ -481,6 +481,55 @@ class CSVLogger(Callback):
         self._writer = None
 
 
+class RemoteMonitor(Callback):
+    """Send each epoch's logs to a server over HTTP (远程监控), as Keras's callback sends them.
+
+    At each epoch's end, ``{"epoch": epoch, **logs}`` is POSTed to ``root + path``:
+    as a form with one field, ``field=<the dict as JSON>``, or, with
+    ``send_as_json``, as a JSON body. A server that cannot be reached gives a
+    warning, not an error: training goes on. Written with the standard library
+    (Keras needs ``requests``).
+
+    Args:
+        root: the server's address, ``"http://localhost:9000"`` by default.
+        path: the path on it, ``"/publish/epoch/end/"`` by default.
+        field: the form field that carries the JSON, ``"data"`` by default.
+        headers: extra HTTP headers, a dict.
+        send_as_json: send the dict itself as ``application/json``.
+    """
+
+    def __init__(self, root="http://localhost:9000", path="/publish/epoch/end/", field="data", headers=None,
+                 send_as_json=False):
+        super().__init__()
+        if headers is not None and not isinstance(headers, dict):
+            raise TypeError(f"RemoteMonitor: headers must be a dict or None. Received: headers={headers!r}")
+        self.root, self.path, self.field, self.headers = root, path, field, headers
+        self.send_as_json = send_as_json
+
+    def on_epoch_end(self, epoch, logs=None):
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        send = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            send[key] = value.item() if hasattr(value, "item") and getattr(value, "size", 1) == 1 else value
+        if self.send_as_json:
+            body, kind = json.dumps(send, allow_nan=False).encode(), "application/json"
+        else:
+            body, kind = urllib.parse.urlencode({self.field: json.dumps(send)}).encode(), \
+                "application/x-www-form-urlencoded"
+        request = urllib.request.Request(self.root + self.path, data=body, method="POST",
+                                         headers={"Content-Type": kind, **(self.headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except urllib.error.HTTPError:
+            pass  # the server answered (with an error status): as Keras, whose requests.post does not check it
+        except (urllib.error.URLError, OSError, ValueError):
+            warnings.warn(f"Could not reach RemoteMonitor root server at {self.root}", stacklevel=2)
+
+
 class TensorBoard(Callback):
     """Log training for TensorBoard (训练可视化): the files Keras's callback writes, without TensorFlow.
 
