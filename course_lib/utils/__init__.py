@@ -32,8 +32,35 @@ __all__ = ["CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_im
            "get_source_inputs",
            "image_dataset_from_directory", "img_to_array", "is_keras_tensor", "load_img", "model_to_graph",
            "normalize", "pack_x_y_sample_weight", "pad_sequences", "plot_model", "save_img", "set_random_seed",
-           "split_dataset", "text_dataset_from_directory", "timeseries_dataset_from_array", "to_categorical",
+           "split_dataset", "standardize_dtype", "text_dataset_from_directory", "timeseries_dataset_from_array",
+           "to_categorical",
            "unpack_x_y_sample_weight"]
+
+
+_PYTHON_DTYPES = {bool: "bool", int: "int64", float: "float32", str: "string", complex: "complex128", "int": "int64"}
+_ALLOWED_DTYPES = frozenset({
+    "bfloat16", "bool", "complex128", "complex64", "float16", "float32", "float64", "float8_e4m3fn", "float8_e5m2",
+    "int16", "int32", "int64", "int8", "string", "uint16", "uint32", "uint64", "uint8",
+})
+
+
+def standardize_dtype(dtype):
+    """Keras's name for a dtype: ``None`` is ``floatx()``, Python's ``int`` ``"int64"``, ``float`` ``"float32"``,
+    ``str`` ``"string"``; a NumPy dtype or type its name; anything Keras does not list is a ValueError."""
+    if dtype is None:
+        return backend.floatx()
+    try:
+        dtype = _PYTHON_DTYPES.get(dtype, dtype)
+    except TypeError:  # unhashable (a list): Keras's lookup fails with a TypeError too
+        raise TypeError("standardize_dtype: a dtype is a name, a NumPy dtype or a type. "
+                        f"Received: {dtype!r}") from None
+    if hasattr(dtype, "name"):
+        dtype = dtype.name
+    elif hasattr(dtype, "__name__"):
+        dtype = dtype.__name__
+    if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
+        raise ValueError(f"Invalid dtype: {dtype}")
+    return dtype
 
 
 def set_random_seed(seed):

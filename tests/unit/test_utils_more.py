@@ -556,3 +556,22 @@ def test_clear_session_resets_the_automatic_names():
     assert cl.layers.Dense(2).name == "dense"
     utils.clear_session(free_memory=False)
     assert cl.layers.Dense(2).name == "dense"
+
+
+@pytest.mark.parity
+def test_standardize_dtype_names_dtypes_as_keras_does():
+    keras = pytest.importorskip("tensorflow").keras
+    for dtype in [None, "float32", "bfloat16", np.float64, np.dtype("int8"), np.uint16, int, float, bool, str, complex,
+                  "int", "string"]:
+        assert cl.utils.standardize_dtype(dtype) == keras.utils.standardize_dtype(dtype), dtype
+    with backend.floatx_scope("float64"):
+        assert cl.utils.standardize_dtype(None) == "float64"
+    for bad in ("foo", "float", np.dtype("U3")):
+        with pytest.raises(ValueError, match="Invalid dtype"):
+            keras.utils.standardize_dtype(bad)
+        with pytest.raises(ValueError, match="Invalid dtype"):
+            cl.utils.standardize_dtype(bad)
+    with pytest.raises(TypeError):
+        keras.utils.standardize_dtype([1])
+    with pytest.raises(TypeError, match="standardize_dtype: a dtype is a name"):
+        cl.utils.standardize_dtype([1])
