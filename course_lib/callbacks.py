@@ -715,6 +715,8 @@ class TensorBoard(Callback):
 
     # ------------------------------------------------------------- weights
     def _log_weights(self, epoch):
+        from course_lib.utils.event_files import weight_image
+
         writer = self._writer("train")
         for layer in self.model.layers:
             for weight in layer.weights:
@@ -722,7 +724,7 @@ class TensorBoard(Callback):
                 values = backend.to_numpy(weight.numpy() if hasattr(weight, "numpy") else weight)
                 writer.histogram(f"{name}/histogram", values, epoch)
                 if self.write_images:
-                    image = _weight_image(values)
+                    image = weight_image(values)
                     if image is not None:
                         writer.images(f"{name}/image", image, epoch)
 
@@ -745,28 +747,6 @@ class TensorBoard(Callback):
         os.makedirs(self.log_dir, exist_ok=True)
         with open(os.path.join(self.log_dir, "projector_config.pbtxt"), "w") as handle:
             handle.write("".join(entries))
-
-
-def _weight_image(weight):
-    """Keras's picture of a weight for TensorBoard: ``(images, height, width, 1)``, or None for shapes it skips.
-
-    A bias is one row; a kernel matrix is shown wider than tall (transposed if
-    needed); a weight of three axes (after squeezing) becomes one image per
-    entry of its last axis, as Keras moves that axis first; other shapes (a 2-D
-    convolution's kernel) are not drawn, as in Keras.
-    """
-    import numpy
-
-    image = numpy.squeeze(weight)
-    if image.ndim == 1:
-        image = image.reshape(1, image.shape[0], 1, 1)
-    elif image.ndim == 2:
-        if image.shape[0] > image.shape[1]:
-            image = image.T
-        image = image.reshape(1, image.shape[0], image.shape[1], 1)
-    elif image.ndim == 3:
-        image = image.transpose(2, 0, 1)[..., None]
-    return image if image.ndim == 4 and image.shape[-1] in (1, 3, 4) else None
 
 
 class LambdaCallback(Callback):

@@ -22,7 +22,7 @@ import zlib
 
 import numpy
 
-__all__ = ["EventFileWriter", "crc32c", "histogram_buckets", "png"]
+__all__ = ["EventFileWriter", "crc32c", "histogram_buckets", "png", "weight_image"]
 
 _DT_FLOAT, _DT_DOUBLE, _DT_STRING = 1, 2, 7  # TensorFlow's DataType enum
 _VARINT, _FIXED64, _BYTES = 0, 1, 2  # protocol-buffer wire types
@@ -205,3 +205,23 @@ class EventFileWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def weight_image(weight):
+    """Keras's picture of a weight for TensorBoard: ``(images, height, width, 1)``, or None for shapes it skips.
+
+    A bias is one row; a kernel matrix is shown wider than tall (transposed if
+    needed); a weight of three axes (after squeezing) becomes one image per
+    entry of its last axis, as Keras moves that axis first; other shapes (a 2-D
+    convolution's kernel) are not drawn, as in Keras.
+    """
+    image = numpy.squeeze(weight)
+    if image.ndim == 1:
+        image = image.reshape(1, image.shape[0], 1, 1)
+    elif image.ndim == 2:
+        if image.shape[0] > image.shape[1]:
+            image = image.T
+        image = image.reshape(1, image.shape[0], image.shape[1], 1)
+    elif image.ndim == 3:
+        image = image.transpose(2, 0, 1)[..., None]
+    return image if image.ndim == 4 and image.shape[-1] in (1, 3, 4) else None
