@@ -594,7 +594,7 @@ class TensorBoard(Callback):
         self.write_steps_per_second = bool(write_steps_per_second)
         self.update_freq, self.embeddings_metadata = update_freq, embeddings_metadata
         self._writers = {}
-        self._recording = []  # (stage, batch count) pushed at each batch, as Keras's record_if stack
+        self._recording = []  # the batch counts pushed at each batch, as Keras's record_if stack
         self._global_train_batch = self._global_test_batch = 0
 
     # -------------------------------------------------------------- writers
@@ -610,11 +610,11 @@ class TensorBoard(Callback):
         """Keras's record_if: with update_freq n, only while the last pushed batch count is a multiple of n."""
         if self.update_freq == "epoch" or not self._recording:
             return True
-        return self._recording[-1][1] % self.update_freq == 0
+        return self._recording[-1] % self.update_freq == 0
 
-    def _push(self, stage, count):
+    def _push(self, count):
         if self.update_freq != "epoch":
-            self._recording.append((stage, count))
+            self._recording.append(count)
 
     def _pop(self):
         if self.update_freq != "epoch" and self._recording:
@@ -648,7 +648,7 @@ class TensorBoard(Callback):
 
     def on_train_begin(self, logs=None):
         self._global_train_batch = 0
-        self._push("train", 0)
+        self._push(0)
 
     def on_train_end(self, logs=None):
         self._pop()
@@ -661,7 +661,7 @@ class TensorBoard(Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self._global_train_batch += 1
         self._pop()
-        self._push("train", self._global_train_batch)
+        self._push(self._global_train_batch)
         if self.write_steps_per_second:
             self._batch_start = time.time()
 
@@ -677,12 +677,12 @@ class TensorBoard(Callback):
 
     def on_test_begin(self, logs=None):
         self._writer("validation")
-        self._push("validation", self._global_test_batch)
+        self._push(self._global_test_batch)
 
     def on_test_batch_begin(self, batch, logs=None):
         self._global_test_batch += 1
         self._pop()
-        self._push("validation", self._global_test_batch)
+        self._push(self._global_test_batch)
 
     def on_test_end(self, logs=None):
         optimizer = getattr(self.model, "optimizer", None)

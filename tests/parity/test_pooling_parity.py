@@ -18,6 +18,8 @@ bilinear upsampling gradients to 1.4e-6 absolute on N(0, 1) inputs (TF
 accumulates them one output pixel at a time, we apply the transposed
 interpolation matrices). Hence rtol 1e-5 with atol 1e-6, as for every layer.
 """
+import functools
+
 import numpy as np
 import pytest
 
@@ -185,6 +187,7 @@ def test_keras_aliases_exist_in_both_and_name_the_same_class(alias):
 
 
 # ------------------------------------------------ random search over the geometry
+@functools.lru_cache(maxsize=None)
 def _tensorflow_starts_3d_same_windows_early():
     """Whether this TensorFlow's 3-D pooling gives 'same' a negative padding where windows and strides leave
     input over ((out - 1) * stride + pool < size): its plain CPU kernel (oneDNN off, an AMD EPYC measured)
