@@ -21,7 +21,7 @@ from course_lib.layers.core import (
 from course_lib.layers.embedding import Embedding, Masking
 from course_lib.layers.leaky_relu import LeakyReLU
 from course_lib.layers.lambda_layer import Lambda
-from course_lib.layers.activation_layers import ELU, PReLU, Softmax
+from course_lib.layers.activation_layers import ELU, PReLU, Softmax, ThresholdedReLU
 from course_lib.layers.einsum_dense import EinsumDense
 from course_lib.layers.noise_and_normalization import (
     AlphaDropout, GaussianDropout, GaussianNoise, Normalization, ReLU, SpatialDropout1D, SpatialDropout2D,
@@ -110,7 +110,8 @@ __all__ = [
     "Rescaling", "Reshape", "Resizing", "ReversibleEmbedding", "STFTSpectrogram", "SeparableConv1D",
     "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SimpleRNN", "SimpleRNNCell",
     "SinePositionEncoding", "Softmax", "Solarization", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-    "SpectralNormalization", "StackedRNNCells", "StringLookup", "Subtract", "TextVectorization", "TimeDistributed",
+    "SpectralNormalization", "StackedRNNCells", "StringLookup", "Subtract", "TextVectorization", "ThresholdedReLU",
+    "TimeDistributed",
     "UnitNormalization", "UpSampling1D", "UpSampling2D", "UpSampling3D", "Wrapper", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D", "add", "average", "concatenate", "deserialize", "dot", "maximum", "minimum",
     "multiply", "serialize", "subtract",

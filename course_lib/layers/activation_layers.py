@@ -1,4 +1,4 @@
-"""Keras 3's activation layers Softmax, ELU and PReLU, forward and backward side by side.
+"""Keras 3's activation layers Softmax, ELU, PReLU and ThresholdedReLU, forward and backward side by side.
 
 - :class:`Softmax` (softmax 层): ``activations.softmax`` along ``axis``; an axis
   list of several axes normalizes over all of them at once
@@ -12,6 +12,9 @@
   (size 1 there). Its regularizer and constraint live on the Variable, as a
   Dense kernel's do (``add_weight(regularizer=..., constraint=...)``): the
   engine adds the penalty to the loss, the optimizer projects after each step.
+
+- :class:`ThresholdedReLU` (阈值 ReLU, tf.keras's deprecated legacy layer):
+  ``x`` where ``x > theta``, else 0.
 
 The gradients at the kinks are TensorFlow's: PReLU passes 0 at ``x = 0``
 (``relu(x) - alpha * relu(-x)``, each ``relu`` with slope 0 at 0); ELU passes
@@ -182,6 +185,49 @@ class ELU(Layer):
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
+
+
+# ------------------------------------------------------------- ThresholdedReLU
+class ThresholdedReLU(Layer):
+    """``x`` where ``x > theta``, else 0 (阈值 ReLU): tf.keras's legacy layer, deprecated there.
+
+    As in Keras, ``theta`` is held in the layer's compute dtype, so
+    ``get_config()`` returns it rounded (0.1 comes back as 0.10000000149011612
+    in float32), and the gradient is ``dy`` where ``x > theta``, 0 elsewhere,
+    at ``x == theta`` included.
+
+    Args:
+        theta: float >= 0, the threshold (default 1.0).
+
+    Input shape: any. Output shape: the same.
+    """
+
+    supports_masking = True  # as Keras: a mask passes through unchanged
+    _keras_module = "keras._legacy.layers"  # where tf.keras's files say it lives
+
+    def __init__(self, theta=1.0, **kwargs):
+        if theta is None:
+            raise ValueError(
+                f"ThresholdedReLU: theta cannot be None, expecting a float >= 0. Received: theta={theta}"
+            )
+        backend.check_real("ThresholdedReLU", "theta", theta)
+        if theta < 0:
+            raise ValueError(f"ThresholdedReLU: theta should be >= 0. Received: theta={theta}")
+        super().__init__(**kwargs)
+        self.theta = backend.xp.asarray(theta, dtype=self.dtype)
+
+    def forward(self, inputs, training=False):
+        passed = inputs > self.theta
+        return inputs * passed.astype(inputs.dtype), passed
+
+    def backward(self, output_grads, passed):
+        return output_grads * passed.astype(output_grads.dtype), {}
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "theta": float(self.theta)}
 
 
 # ---------------------------------------------------------------------- PReLU

@@ -53,6 +53,8 @@ CASES = (
         ("Minimum-broadcast", "Minimum", {}, [(3, 4), (3, 1)]),
         ("LeakyReLU-default", "LeakyReLU", {}, [(3, 5)]),
         ("LeakyReLU-0.05", "LeakyReLU", {"negative_slope": 0.05}, [(2, 3, 4)]),
+        ("ThresholdedReLU-default", "ThresholdedReLU", {}, [(3, 5)]),
+        ("ThresholdedReLU-0.1", "ThresholdedReLU", {"theta": 0.1}, [(2, 3, 4)]),  # config: float32's 0.1
     ]
 )
 
@@ -172,3 +174,25 @@ def test_input_layer_config_is_keras_config():
     ours = cl.Input((3, 2), name="pixels", dtype="int32").node.layer.get_config()
     theirs = keras.Input((3, 2), name="pixels", dtype="int32")._keras_history[0].get_config()
     assert ours == theirs
+
+
+def test_thresholded_relu_cuts_at_theta_itself_and_round_trips_through_keras_files(tmp_path):
+    # At x == theta both libraries output 0 and pass no gradient (x > theta, strictly).
+    x = np.array([[-1.0, 0.0, 0.25, 0.5, 0.75, 3.0]], dtype="float32")
+    theirs = keras.Sequential([keras.Input((6,)), keras.layers.ThresholdedReLU(theta=0.5)])
+    theirs.save(tmp_path / "keras.keras")
+    ours = cl.models.load_model(tmp_path / "keras.keras")
+    np.testing.assert_array_equal(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    ours.layers[-1](x)
+    np.testing.assert_array_equal(ours.layers[-1].backward(np.ones_like(x)), [[0, 0, 0, 0, 1, 1]])
+    ours.save(tmp_path / "ours.keras")  # tf.keras finds it only under its legacy module
+    np.testing.assert_array_equal(keras.models.load_model(tmp_path / "ours.keras").predict(x, verbose=0),
+                                  theirs.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("theta, error", [(None, ValueError), (-1, ValueError), ("1", TypeError)])
+def test_thresholded_relu_refuses_a_bad_theta_as_keras_does(theta, error):
+    with pytest.raises(error):
+        keras.layers.ThresholdedReLU(theta=theta)
+    with pytest.raises(error, match="ThresholdedReLU: theta"):
+        cl.layers.ThresholdedReLU(theta=theta)

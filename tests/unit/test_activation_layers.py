@@ -1,4 +1,4 @@
-"""Softmax, ELU and PReLU: behaviour, gradients, masks, weights, errors.
+"""Softmax, ELU, PReLU and ThresholdedReLU: behaviour, gradients, masks, weights, errors.
 
 Every backward is checked against central differences in float64 (relative
 error < 1e-6, ``cl.testing.assert_gradients_close``): Softmax along one axis and
@@ -379,3 +379,21 @@ def _with_zeros(shape, seed):
     x = 2 * _normal(shape, seed)
     x.reshape(-1)[::7] = 0.0
     return x
+
+
+# ------------------------------------------------------------ ThresholdedReLU
+@pytest.mark.parametrize("theta", [1.0, 0.3, 0], ids=["default", "0.3", "zero-int"])
+def test_thresholded_relu_follows_the_formula_and_passes_the_gradient_check(theta):
+    x = _away_from_zero((4, 6), 11) + theta  # away from the cut at theta
+    with cl.backend.floatx_scope("float64"):
+        layer = layers.ThresholdedReLU(theta=theta)
+        np.testing.assert_array_equal(layer(x), np.where(x > theta, x, 0))
+        report = cl.testing.assert_gradients_close(layer, x, tolerance=GRADIENT_TOLERANCE)
+        assert report.max_error < GRADIENT_TOLERANCE
+    cl.testing.layer_test(layers.ThresholdedReLU, {"theta": theta}, input_shape=(2, 3, 4), expected_num_weights=0)
+
+
+def test_thresholded_relu_keeps_theta_in_its_dtype_and_passes_a_mask_through():
+    assert layers.ThresholdedReLU(theta=0.1).get_config()["theta"] == float(np.float32(0.1))
+    assert layers.ThresholdedReLU(theta=0.1, dtype="float64").get_config()["theta"] == 0.1
+    assert layers.ThresholdedReLU().supports_masking
