@@ -19,21 +19,35 @@
   Python logger ``"course_lib"`` at level INFO, one record per finished
   line, as Keras sends its lines to ``absl.logging``.
 
+- ``max_epochs`` / ``set_max_epochs`` and ``max_steps_per_epoch`` /
+  ``set_max_steps_per_epoch``: caps for quick debugging runs, also read from
+  the environment variables ``KERAS_MAX_EPOCHS`` and
+  ``KERAS_MAX_STEPS_PER_EPOCH`` when course_lib is imported. As in Keras, a
+  cap below what ``fit`` asks for lowers its ``epochs`` with the warning
+  "Limiting epochs to N"; the step cap applies to every epoch of ``fit``
+  (validation included), ``evaluate`` and ``predict`` ("Limiting
+  steps_per_epoch to N"), so over arrays a capped epoch goes on where the
+  last one stopped, as ``steps_per_epoch`` does. None (or 0) is no cap.
+
 Left out, because course_lib has nothing they could switch: dtype policies
-(mixed precision), flash attention, traceback filtering, NNX, ``set_backend``
-(use :func:`course_lib.backend.set_backend`), and ``max_epochs`` /
-``max_steps_per_epoch``.
+(mixed precision), flash attention, traceback filtering, NNX and ``set_backend``
+(use :func:`course_lib.backend.set_backend`).
 """
+import numbers
+import os
+
 from course_lib import backend as _backend
 
 __all__ = [
     "backend", "disable_interactive_logging", "enable_interactive_logging", "enable_unsafe_deserialization",
-    "epsilon", "floatx", "image_data_format", "is_interactive_logging_enabled", "set_epsilon", "set_floatx",
-    "set_image_data_format",
+    "epsilon", "floatx", "image_data_format", "is_interactive_logging_enabled", "max_epochs",
+    "max_steps_per_epoch", "set_epsilon", "set_floatx", "set_image_data_format", "set_max_epochs",
+    "set_max_steps_per_epoch",
 ]
 
 _IMAGE_DATA_FORMATS = ("channels_last", "channels_first")
-_settings = {"image_data_format": "channels_last", "interactive_logging": True}
+_settings = {"image_data_format": "channels_last", "interactive_logging": True,
+             "max_epochs": None, "max_steps_per_epoch": None}
 
 
 def floatx():
@@ -135,3 +149,56 @@ def disable_interactive_logging():
     redrawn bar makes no sense. Each finished line is one INFO record.
     """
     _settings["interactive_logging"] = False
+
+
+# ------------------------------------------------------- caps for debugging runs
+def _check_cap(where, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{where}: expected None or an int >= 0 (0: no limit). Received: {value!r}")
+    return int(value)
+
+
+def set_max_epochs(max_epochs):
+    """Cap the epochs of every ``fit`` (Keras's ``keras.config.set_max_epochs``), for quick debugging runs.
+
+    Args:
+        max_epochs: an int, or None (or 0) for no cap.
+    """
+    _settings["max_epochs"] = _check_cap("set_max_epochs", max_epochs)
+
+
+def max_epochs():
+    """The cap on the epochs of ``fit`` set by :func:`set_max_epochs` or ``KERAS_MAX_EPOCHS``, or None."""
+    return _settings["max_epochs"]
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch):
+    """Cap the steps of each epoch of ``fit``, ``evaluate`` and ``predict`` (Keras's ``set_max_steps_per_epoch``).
+
+    Args:
+        max_steps_per_epoch: an int, or None (or 0) for no cap.
+    """
+    _settings["max_steps_per_epoch"] = _check_cap("set_max_steps_per_epoch", max_steps_per_epoch)
+
+
+def max_steps_per_epoch():
+    """The cap set by :func:`set_max_steps_per_epoch` or ``KERAS_MAX_STEPS_PER_EPOCH``, or None."""
+    return _settings["max_steps_per_epoch"]
+
+
+def _read_caps_from_the_environment():
+    for variable, setter in (("KERAS_MAX_EPOCHS", set_max_epochs),
+                             ("KERAS_MAX_STEPS_PER_EPOCH", set_max_steps_per_epoch)):
+        if variable in os.environ:
+            text = os.environ[variable]
+            try:
+                setter(int(text))
+            except ValueError:
+                raise ValueError(
+                    f"course_lib.config: the environment variable {variable} must be an int >= 0. Received: {text!r}"
+                ) from None
+
+
+_read_caps_from_the_environment()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from course_lib import backend, callbacks as callbacks_module, losses, metrics as metrics_module
+from course_lib import backend, callbacks as callbacks_module, config, losses, metrics as metrics_module
 from course_lib import optimizers, regularizers, tape as tape_module, variables as variables_module
 from course_lib.utils.progbar import Progbar
 from course_lib.utils.py_dataset import PyDataset, load_batches
@@ -498,6 +498,9 @@ class Trainer:
         """
         self._require_compiled("fit", "train_step")
         _check_positive_int("fit", "epochs", epochs)
+        if config.max_epochs() and config.max_epochs() < epochs:
+            warnings.warn(f"Limiting epochs to {config.max_epochs()}", stacklevel=2)
+            epochs = config.max_epochs()
         verbose = 1 if verbose == "auto" else verbose
         if validation_split and validation_data is not None:
             validation_split = 0.0
@@ -513,7 +516,7 @@ class Trainer:
             train = _data(self, x, y, batch_size, "fit", steps=steps_per_epoch, shuffle=shuffle,
                           sample_weight=sample_weight, class_weight=class_weight)
         if validation_split:
-            train, validation = train.split(validation_split)
+            train, validation = train.split(validation_split, validation_steps)
         elif validation_data is not None:
             validation = (_StepData.from_validation(validation_data, validation_batch_size or batch_size,
                                                     validation_steps) if self._overrides("test_step")
@@ -695,9 +698,10 @@ class _Data:
     def __init__(self, model, x, y, batch_size, where, steps=None, shuffle=False,
                  sample_weight=None, class_weight=None):
         self.model, self.where, self.shuffle = model, where, shuffle
-        self.steps = steps
+        self.steps = self.requested_steps = steps = _capped_steps(steps)
         self.source = None
         self.weights = None
+        self._position = None  # batches taken from the open pass over the arrays; None: no pass open
         if _is_generator_like(x):
             if y is not None or sample_weight is not None or class_weight is not None:
                 raise ValueError(
@@ -751,35 +755,37 @@ class _Data:
         return cls(model, data[0], data[1], batch_size, "fit (validation_data)", steps=steps,
                    sample_weight=data[2] if len(data) == 3 else None)
 
-    def split(self, fraction):
-        """Keras's rule: the last ``fraction`` of the samples, before any shuffling."""
+    def split(self, fraction, validation_steps=None):
+        """Keras's rule: the last ``fraction`` of the samples, before any shuffling.
+
+        The first part keeps the ``steps`` asked for; the held-out part takes ``validation_steps``.
+        """
         split_at = _split_point(self, fraction)
         parts = []
-        for chunk in (slice(0, split_at), slice(split_at, None)):
+        validation_steps = _capped_steps(validation_steps)
+        for chunk, steps in ((slice(0, split_at), self.requested_steps), (slice(split_at, None), validation_steps)):
             part = _Data.__new__(_Data)
             part.__dict__.update(self.__dict__)
             part.xs = [a[chunk] for a in self.xs]
             part.ys = [a[chunk] for a in self.ys]
             part.weights = _take(self.weights, chunk)
             part.count = len(part.xs[0])
-            part.steps = math.ceil(part.count / self.batch_size)
+            part.requested_steps = steps
+            part.steps = steps or math.ceil(part.count / self.batch_size)
             parts.append(part)
         parts[1].shuffle = False
         return parts[0], parts[1]
 
     def reset(self):
-        """Nothing to reset for arrays and generators (a PyDataset's data does)."""
+        """Close the open pass over the arrays (fit calls it once, every evaluation calls it)."""
+        self._position = None
 
     def batches(self, epoch):
+        """One epoch's batches (from arrays: see :func:`_array_epoch`)."""
         if self.source is not None:
             yield from self._generator_batches()
             return
-        order = backend.permutation(self.count) if self.shuffle else None
-        for step in range(self.steps):
-            start = step * self.batch_size
-            if start >= self.count:
-                break
-            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+        for index in _array_epoch(self):
             yield [a[index] for a in self.xs], _take(self.ys, index), _take(self.weights, index)
 
     def _generator_batches(self):
@@ -844,6 +850,7 @@ class _PyDatasetData:
                  sample_weight=None, class_weight=None):
         self.model, self.dataset, self.where = model, dataset, where
         self.name = type(dataset).__name__
+        steps = _capped_steps(steps)
         for argument, value, what in (("y", y, "the targets"), ("sample_weight", sample_weight, "the sample weights")):
             if value is not None:
                 raise ValueError(
@@ -905,7 +912,7 @@ class _PyDatasetData:
         self.num_batches = self._num_batches()
         self.dataset.on_epoch_end()
 
-    def split(self, fraction):
+    def split(self, fraction, validation_steps=None):
         raise ValueError(
             f"fit: validation_split is only supported for tensors or NumPy arrays, not for a PyDataset. "
             f"Received: x of type {self.name} and validation_split={fraction}. Pass validation_data "
@@ -918,12 +925,7 @@ class _PyDatasetData:
         for index, item in load_batches(self.dataset, indices, self.where):
             yield self._unpack(item, index)
         if self.requested_steps is not None and len(indices) < self.requested_steps:
-            warnings.warn(
-                "Your input ran out of data; interrupting training. Make sure that your dataset or "
-                "generator can generate at least `steps_per_epoch * epochs` batches. "
-                f"({self.name} has {self.num_batches} batches; this epoch took the last {len(indices)}.)",
-                UserWarning, stacklevel=2,
-            )
+            _warn_ran_out(f"({self.name} has {self.num_batches} batches; this epoch took the last {len(indices)}.)")
         self.dataset.on_epoch_end()
 
     def _epoch_indices(self):
@@ -980,6 +982,50 @@ class _PyDatasetData:
 
 
 # ------------------------------------------------------------------ helpers
+def _array_epoch(data):
+    """The sample indices of one epoch's batches over arrays, as Keras's EpochIterator takes them.
+
+    ``data`` has ``count`` samples, ``batch_size``, ``steps``, ``shuffle`` and
+    ``_position`` (batches taken from the open pass, None when none is open;
+    ``reset()`` closes it). With ``steps`` smaller than the number of batches
+    the next epoch goes on where this one stopped, and a new (reshuffled)
+    pass starts only once every batch was seen; an epoch that runs out of
+    batches before ``steps`` warns and ends early, as Keras's does.
+    """
+    total = math.ceil(data.count / data.batch_size)
+    if data._position is None:
+        data._order = backend.permutation(data.count) if data.shuffle else None
+        data._position = 0
+    for _ in range(data.steps):
+        if data._position >= total:
+            _warn_ran_out(f"({total} batches of {data.batch_size} samples; steps={data.steps})")
+            break
+        start = data._position * data.batch_size
+        data._position += 1
+        stop = start + data.batch_size
+        yield slice(start, stop) if data._order is None else data._order[start:stop]
+    if data._position >= total:
+        data._position = None
+
+
+def _capped_steps(steps):
+    """``steps`` under ``keras.config.set_max_steps_per_epoch``'s cap, with Keras's warning when it bites."""
+    cap = config.max_steps_per_epoch()
+    if cap and (not steps or cap < steps):
+        warnings.warn(f"Limiting steps_per_epoch to {cap}", stacklevel=4)
+        return cap
+    return steps
+
+
+def _warn_ran_out(detail):
+    """Keras's warning when an epoch's data ends before its ``steps``."""
+    warnings.warn(
+        "Your input ran out of data; interrupting training. Make sure that your dataset or "
+        f"generator can generate at least `steps_per_epoch * epochs` batches. {detail}",
+        UserWarning, stacklevel=3,
+    )
+
+
 def _data(model, x, *args, **kwargs):
     """The batches of x: a _PyDatasetData for a PyDataset, else a _Data (arrays, generators)."""
     return (_PyDatasetData if isinstance(x, PyDataset) else _Data)(model, x, *args, **kwargs)
@@ -1203,7 +1249,10 @@ class _StepData:
     """Batches for a custom train_step / test_step: array slices packed as Keras packs them, or a generator's items."""
 
     def __init__(self, x, y, sample_weight, batch_size, where, steps=None, shuffle=False):
+        steps = _capped_steps(steps)
         self.where, self.shuffle, self.steps = where, shuffle, steps
+        self.requested_steps = steps
+        self._position = None
         if batch_size is not None:
             _check_positive_int(where, "batch_size", batch_size)
         self.batch_size = batch_size or 32
@@ -1232,14 +1281,16 @@ class _StepData:
                        "fit (validation_data)", steps)
         return cls(data, None, None, None, "fit (validation_data)", steps)
 
-    def split(self, fraction):
+    def split(self, fraction, validation_steps=None):
         split_at = _split_point(self, fraction)
-        first, second = (_StepData(*_slice(self.parts, chunk), self.batch_size, self.where, None, shuffle)
-                         for chunk, shuffle in ((slice(0, split_at), self.shuffle), (slice(split_at, None), False)))
+        first, second = (_StepData(*_slice(self.parts, chunk), self.batch_size, self.where, steps, shuffle)
+                         for chunk, steps, shuffle in ((slice(0, split_at), self.requested_steps, self.shuffle),
+                                                       (slice(split_at, None), validation_steps, False)))
         return first, second
 
     def reset(self):
-        """Nothing to reset."""
+        """Close the open pass over the arrays."""
+        self._position = None
 
     def batches(self, epoch):
         if self.source is not None:
@@ -1250,9 +1301,7 @@ class _StepData:
                     break
                 yield item
             return
-        order = backend.permutation(self.count) if self.shuffle else None
-        for start in range(0, min(self.count, self.steps * self.batch_size), self.batch_size):
-            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+        for index in _array_epoch(self):
             yield _pack(*_slice(self.parts, index))
 
 

@@ -3,6 +3,7 @@
 The same classes and calls are compared with tf.keras in tests/parity/test_registration_parity.py.
 """
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -29,6 +30,8 @@ def _clean_registry():
     config.enable_interactive_logging()
     lambda_layer._SAFE_MODE["value"] = safe
     backend._config["floatx"] = floatx
+    config.set_max_epochs(None)
+    config.set_max_steps_per_epoch(None)
 
 
 class Doubler(cl.layers.Layer):
@@ -331,6 +334,32 @@ def test_config_image_data_format_backend_and_names():
                  "deserialize_keras_object", "is_interactive_logging_enabled", "enable_interactive_logging",
                  "disable_interactive_logging"):
         assert name in cl.utils.__all__ and getattr(cl.utils, name) is not None
+
+
+@pytest.mark.parametrize("name", ["set_max_epochs", "set_max_steps_per_epoch"])
+def test_the_debugging_caps_take_an_int_or_none_and_refuse_anything_else(name):
+    setter, getter = getattr(config, name), getattr(config, name[len("set_"):])
+    assert getter() is None
+    setter(3)
+    assert getter() == 3
+    setter(None)
+    assert getter() is None
+    for bad in (-1, 2.5, "3", True):
+        with pytest.raises(ValueError, match=f"{name}: expected None or an int >= 0.*Received: {bad!r}"):
+            setter(bad)
+
+
+def test_the_debugging_caps_are_read_from_the_environment_at_import():
+    import subprocess
+    import sys
+
+    program = "import course_lib as k; print(k.config.max_epochs(), k.config.max_steps_per_epoch())"
+    environment = {**os.environ, "KERAS_MAX_EPOCHS": "2", "KERAS_MAX_STEPS_PER_EPOCH": "7"}
+    done = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True)
+    assert done.stdout.split() == ["2", "7"], done.stderr
+    environment["KERAS_MAX_EPOCHS"] = "two"
+    done = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True)
+    assert "the environment variable KERAS_MAX_EPOCHS must be an int >= 0. Received: 'two'" in done.stderr
 
 
 def test_disabled_interactive_logging_sends_fit_progress_to_the_logger(capsys, caplog):
