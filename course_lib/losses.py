@@ -39,6 +39,30 @@ from course_lib.ops import ctc as _ctc_ops
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
 
+class Reduction:
+    """tf.keras's legacy names for the reductions (``keras.losses.Reduction``), kept for old code.
+
+    ``Reduction.SUM`` is ``"sum"``, ``NONE`` ``"none"``, ``SUM_OVER_BATCH_SIZE``
+    ``"sum_over_batch_size"``; ``AUTO`` (``"auto"``) is a name Keras 3's losses
+    refuse, as course_lib's do. :meth:`validate` checks a key against these
+    four only, as Keras's does.
+    """
+
+    AUTO = "auto"
+    NONE = "none"
+    SUM = "sum"
+    SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
+
+    @classmethod
+    def all(cls):
+        return cls.AUTO, cls.NONE, cls.SUM, cls.SUM_OVER_BATCH_SIZE
+
+    @classmethod
+    def validate(cls, key):
+        if key not in cls.all():
+            raise ValueError(f'Invalid Reduction Key: {key}. Expected keys are "{cls.all()}"')
+
+
 # ---------------------------------------------------------------------------
 # Shared helpers
 # ---------------------------------------------------------------------------

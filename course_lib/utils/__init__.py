@@ -13,6 +13,7 @@ from course_lib.saving import (
     CustomObjectScope, custom_object_scope, deserialize_keras_object, get_custom_objects, get_registered_name,
     get_registered_object, register_keras_serializable, serialize_keras_object,
 )
+from course_lib.utils.config_dict import Config
 from course_lib.utils.dataset_ops import Dataset
 from course_lib.utils.image_dataset import image_dataset_from_directory
 from course_lib.utils.image_utils import array_to_img, img_to_array, load_img, save_img
@@ -25,7 +26,7 @@ from course_lib.preprocessing.sequence import pad_sequences
 
 Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as another name for PyDataset
 
-__all__ = ["CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
+__all__ = ["Config", "CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
            "custom_object_scope", "deserialize_keras_object", "disable_interactive_logging",
            "enable_interactive_logging", "get_custom_objects", "get_registered_name", "get_registered_object",
            "is_interactive_logging_enabled", "register_keras_serializable", "serialize_keras_object",

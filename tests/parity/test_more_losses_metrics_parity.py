@@ -424,3 +424,18 @@ def test_from_logits_on_a_probability_output_warns_only_where_keras_does(loss_na
             model.train_on_batch(x, y)
         counts.append(sum("does not represent logits" in str(w.message) for w in caught))
     assert (counts[0] > 0) == (counts[1] > 0) == (loss_name == "BinaryCrossentropy"), counts
+
+
+def test_the_legacy_reduction_names_are_keras_s_and_auto_is_refused_by_both():
+    ours, theirs = cl.losses.Reduction, tf.keras.losses.Reduction  # tf.keras's legacy name only
+    assert ours.all() == theirs.all()
+    for name in ("AUTO", "NONE", "SUM", "SUM_OVER_BATCH_SIZE"):
+        assert getattr(ours, name) == getattr(theirs, name)
+    assert ours.validate("sum") is None and theirs.validate("sum") is None
+    for reduction_class in (ours, theirs):
+        with pytest.raises(ValueError, match='Invalid Reduction Key: mean. Expected keys are "'):
+            reduction_class.validate("mean")  # Keras 3's losses take "mean"; the legacy names never had it
+    assert cl.losses.MeanSquaredError(reduction=ours.SUM).reduction == "sum"
+    for lib in (tf.keras, cl):
+        with pytest.raises(ValueError, match="reduction"):
+            lib.losses.MeanSquaredError(reduction=lib.losses.Reduction.AUTO)
