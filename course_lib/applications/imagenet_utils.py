@@ -35,8 +35,9 @@ _class_index = {}
 
 def keras_cache_folder():
     """Where Keras keeps downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models")
+    from course_lib.utils.file_utils import keras_home
+
+    return os.path.join(keras_home(), "models")
 
 
 def check_arguments(where, weights, include_top, classes, pooling=None, classifier_activation="softmax",

@@ -15,6 +15,7 @@ from course_lib.saving import (
 )
 from course_lib.utils.config_dict import Config
 from course_lib.utils.dataset_ops import Dataset
+from course_lib.utils.file_utils import get_file
 from course_lib.utils.image_dataset import image_dataset_from_directory
 from course_lib.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from course_lib.utils.plot_model import model_to_graph, plot_model
@@ -28,7 +29,8 @@ Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as another name for P
 
 __all__ = ["Config", "CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
            "custom_object_scope", "deserialize_keras_object", "disable_interactive_logging",
-           "enable_interactive_logging", "get_custom_objects", "get_registered_name", "get_registered_object",
+           "enable_interactive_logging", "get_custom_objects", "get_file", "get_registered_name",
+           "get_registered_object",
            "is_interactive_logging_enabled", "register_keras_serializable", "serialize_keras_object",
            "get_source_inputs",
            "image_dataset_from_directory", "img_to_array", "is_keras_tensor", "load_img", "model_to_graph",
