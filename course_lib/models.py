@@ -409,7 +409,7 @@ class Model(Trainer, Layer):
                 needs[id(tensor)] = runs
         return _Plan(nodes, input_grads, needs)
 
-    def _backprop(self, output_grads, caches, plan, logits_grads=None):
+    def _backprop(self, output_grads, caches, plan, logits_grads=None, loss_scale=None):
         """Backpropagate gradients of the outputs through the graph.
 
         Walks the nodes in reverse topological order, summing gradients where a
@@ -426,6 +426,11 @@ class Model(Trainer, Layer):
             logits_grads: ``{node position: gradient with respect to that output
                 layer's pre-activation}``, from the engine's loss step (crossentropy
                 scored from logits); those nodes start from it instead.
+            loss_scale: None, or the factor the upstream gradients were multiplied
+                by (``LossScaleOptimizer``): the activity penalties' gradients are
+                scaled alike, and a layer that called ``add_loss`` (whose backward
+                adds its penalty's gradient itself) gets the unscaled gradient and
+                has what it returns scaled.
 
         Returns:
             ``(input_grads, weight_grads)``: one array (or None) per model input,
@@ -443,6 +448,8 @@ class Model(Trainer, Layer):
             layer = node.layer
             wants_dx = position in plan.input_grads
             extra = self._activity_grads(layer, activity[position]) if position in activity else None
+            if extra is not None and loss_scale is not None:
+                extra = _scaled(extra, loss_scale)
             if position in logits_grads:
                 dpre = logits_grads[position]
                 if extra is not None and extra[0] is not None:
@@ -458,11 +465,16 @@ class Model(Trainer, Layer):
                     if position not in getattr(caches, "loss_outputs", {}):
                         continue
                     dys = [backend.xp.zeros(shape, dtype) for shape, dtype in caches.loss_outputs[position]]
+                adds_loss = loss_scale is not None and position in getattr(caches, "loss_outputs", {})
+                if adds_loss:
+                    dys = _scaled(dys, 1 / loss_scale)
                 dy = dys if node.outputs_are_list else dys[0]
                 if wants_dx:
                     dx, weight_grads = layer.backward(dy, cache)
                 else:
                     dx, weight_grads = None, layer.weight_gradients(dy, cache)
+                if adds_loss:
+                    dx, weight_grads = _scaled(dx, loss_scale), _scaled(weight_grads, loss_scale)
             totals = by_layer.setdefault(layer, {})
             for name, value in (weight_grads or {}).items():
                 _accumulate(totals, name, value)
@@ -988,6 +1000,17 @@ def _warn_mask_dropped(layer):
             "it (as in Keras).",
             stacklevel=4,
         )
+
+
+def _scaled(value, scale):
+    """An array, a list of arrays (None kept) or a dict of them, times ``scale`` in each array's dtype."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {name: _scaled(g, scale) for name, g in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scaled(g, scale) for g in value)
+    return value * value.dtype.type(scale)
 
 
 def _accumulate(grads, key, value):

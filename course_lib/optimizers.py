@@ -744,6 +744,29 @@ class Optimizer(abc.ABC):
         """
         return list(self._variables)
 
+    def _saved_variables(self):
+        """The variables as Keras saves them: the iteration count (int64), the rate unless it is a
+        schedule (float32), then the slots. :class:`LossScaleOptimizer` nests its inner optimizer's."""
+        xp = backend.xp
+        counters = [xp.asarray(self.iterations, dtype="int64")]
+        if not isinstance(self._learning_rate, LearningRateSchedule):
+            counters.append(xp.asarray(self.learning_rate, dtype="float32"))
+        return counters + list(self.variables)
+
+    def _counter_count(self):
+        """How many of :meth:`_saved_variables` an unbuilt optimizer has (Keras's file before a first step)."""
+        return 1 if isinstance(self._learning_rate, LearningRateSchedule) else 2
+
+    def _assign_saved_variables(self, values):
+        """Take :meth:`_saved_variables`' values back (shapes already checked by the caller)."""
+        self.iterations = int(values[0])
+        slots = values[1:]
+        if not isinstance(self._learning_rate, LearningRateSchedule):
+            self.learning_rate = float(slots[0])
+            slots = slots[1:]
+        for target, value in zip(self.variables, slots):
+            target[...] = backend.xp.asarray(value)
+
     # ---- building --------------------------------------------------------
 
     def build(self, variables):
@@ -1871,13 +1894,177 @@ class Adafactor(Optimizer):
 # Lookup by name and (de)serialization
 # --------------------------------------------------------------------------
 
+class LossScaleOptimizer(Optimizer):
+    """Dynamic loss scaling (动态损失缩放) around another optimizer, for float16 training.
+
+    float16 has few bits below 1: small gradients underflow to 0 on their way
+    back through the layers. ``fit`` therefore multiplies the gradient of the
+    loss by ``dynamic_scale`` before the backward pass (Keras multiplies the
+    loss itself, which is the same thing) and this optimizer divides the
+    gradients by it again before the inner optimizer's step. The scale moves
+    as in Keras: a step whose gradients hold an inf or a NaN is skipped and the
+    scale halved; after ``dynamic_growth_steps`` finite steps in a row it
+    doubles. The scale is a power of two, so in float32 and float64 the steps
+    are the inner optimizer's exactly.
+
+    A layer that calls ``add_loss`` adds its penalty's gradient in its own
+    ``backward``; the engine gives such a layer the unscaled upstream gradient
+    and scales what it returns, so its numbers stay right (without the
+    underflow protection inside that one layer).
+
+    ``iterations`` and ``learning_rate`` are the inner optimizer's; the
+    variables are Keras's: this optimizer's own counter and rate (never used),
+    ``step_counter`` and ``dynamic_scale``, then the inner optimizer's, so a
+    ``.keras`` file resumes in either library.
+
+    Args:
+        inner_optimizer: the :class:`Optimizer` that takes the steps.
+        initial_scale: float > 0, default ``2**15``.
+        dynamic_growth_steps: int >= 1, default 2000.
+        name: None or str.
+    """
+
+    _BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                      "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                      "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+    def __init__(self, inner_optimizer, initial_scale=2.0 ** 15, dynamic_growth_steps=2000, name=None,
+                 **kwargs):
+        if not kwargs.pop("dynamic", True):
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply set "
+                             "`loss_scale_factor` directly on the `inner_optimizer`.")
+        for argument, default in self._BASE_DEFAULTS.items():
+            # Older Keras wrote these, at their defaults, into this optimizer's config: accepted there only.
+            if argument in kwargs and kwargs.pop(argument) != default:
+                raise ValueError(f"LossScaleOptimizer does not support `{argument}`. "
+                                 f"Instead, set `{argument}` on the `inner_optimizer`.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`.")
+        if not isinstance(inner_optimizer, Optimizer):
+            raise TypeError("LossScaleOptimizer: inner_optimizer must be a course_lib optimizer "
+                            f"(keras.optimizers.Adam() ...). Received: {inner_optimizer!r}")
+        super().__init__(learning_rate=0.0, name=name)
+        self.inner_optimizer = inner_optimizer
+        self.initial_scale = _check_number("LossScaleOptimizer", "initial_scale", initial_scale,
+                                           low=0, low_open=True)
+        if (isinstance(dynamic_growth_steps, bool) or not isinstance(dynamic_growth_steps, numbers.Integral)
+                or dynamic_growth_steps < 1):
+            raise ValueError("LossScaleOptimizer: dynamic_growth_steps must be an int >= 1. "
+                             f"Received: dynamic_growth_steps={dynamic_growth_steps!r}")
+        self.dynamic_growth_steps = int(dynamic_growth_steps)
+
+    def _create_slots(self, variables):
+        self.step_counter = self._track(backend.xp.zeros((), dtype="int64"))
+        self.dynamic_scale = self._track(backend.xp.asarray(self.initial_scale, dtype="float32"))
+        self.inner_optimizer.build(variables)
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        self.inner_optimizer.iterations = value
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if hasattr(self, "inner_optimizer"):  # the base class sets its own (unused) rate before
+            self.inner_optimizer.learning_rate = value
+        else:
+            self._learning_rate = self._checked_learning_rate(value)
+
+    def loss_scale(self):
+        """The factor the gradient of the loss is multiplied by: ``dynamic_scale``, or ``initial_scale`` unbuilt."""
+        return float(self.dynamic_scale) if self.built else float(self.initial_scale)
+
+    def scale_loss(self, loss):
+        """``loss`` times the current scale (Keras's ``scale_loss``, for custom training loops)."""
+        return loss * self.loss_scale()
+
+    def check_finite(self, grads):
+        """Whether every gradient given (None skipped) is free of inf and NaN."""
+        return all(bool(backend.xp.isfinite(g).all()) for g in grads if g is not None)
+
+    def apply(self, grads, variables=None):
+        """Unscale and step with the inner optimizer, or, for non-finite gradients, skip and halve the scale."""
+        grads = list(grads)
+        if not grads:
+            return
+        if not self.built:
+            if variables is None:
+                raise ValueError("LossScaleOptimizer.apply: without `variables` the optimizer must already "
+                                 "be built; call optimizer.build(variables) first or pass them.")
+            variables = list(variables)
+            self.build(variables)
+        grads = [None if g is None else backend.to_array(g, where=f"LossScaleOptimizer.apply (gradient {i})")
+                 for i, g in enumerate(grads)]
+        if not self.check_finite(grads):
+            self.step_counter[...] = 0
+            self.dynamic_scale *= backend.xp.float32(0.5)
+            return
+        scale = self.dynamic_scale
+        self.inner_optimizer.apply([None if g is None else g / scale for g in grads], variables)
+        if int(self.step_counter) == self.dynamic_growth_steps - 1:
+            self.step_counter[...] = 0
+            self.dynamic_scale *= backend.xp.float32(2.0)
+        else:
+            self.step_counter += 1
+
+    def update_step(self, gradient, variable, learning_rate):
+        raise TypeError("LossScaleOptimizer takes no steps of its own: its inner optimizer does (apply).")
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def _saved_variables(self):
+        """Keras's list: this optimizer's counter and rate, its two slots, then the inner optimizer's list."""
+        own = [backend.xp.asarray(self._iterations, dtype="int64"), backend.xp.asarray(0.0, dtype="float32")]
+        return own + list(self.variables) + self.inner_optimizer._saved_variables()
+
+    def _counter_count(self):
+        return 2 + self.inner_optimizer._counter_count()
+
+    def _assign_saved_variables(self, values):
+        self._iterations = int(values[0])
+        if len(values) == self._counter_count():  # saved before a first step: counters only, no scale yet
+            self.inner_optimizer._assign_saved_variables(values[2:])
+            return
+        self.step_counter[...] = values[2]
+        self.dynamic_scale[...] = values[3]
+        self.inner_optimizer._assign_saved_variables(values[4:])
+
+    def get_config(self):
+        from course_lib import saving
+
+        return {"name": self.name, "inner_optimizer": saving.serialize_keras_object(self.inner_optimizer),
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from course_lib import saving
+
+        config = dict(config)
+        inner = config.pop("inner_optimizer")
+        inner = (saving.deserialize_keras_object(inner, custom_objects=custom_objects)
+                 if isinstance(inner, dict) else get(inner))
+        return cls(inner, **config)
+
+    def __repr__(self):
+        return (f"<LossScaleOptimizer name={self.name!r} inner={self.inner_optimizer!r} "
+                f"scale={self.loss_scale():g}>")
+
+
 _OPTIMIZERS = {cls.__name__.lower(): cls
                for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam,
                            Lion, Ftrl, Adafactor, ScheduleFreeAdamW)}
 # Lamb is not among Keras's string names (`keras.optimizers.get('lamb')`
 # raises): a saved Lamb deserializes from its class name, but a string does
 # not resolve, in either library.
-_SERIALIZABLE = {**_OPTIMIZERS, "lamb": Lamb}
+_SERIALIZABLE = {**_OPTIMIZERS, "lamb": Lamb, "lossscaleoptimizer": LossScaleOptimizer}
 
 
 def serialize(optimizer) -> dict:

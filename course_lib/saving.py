@@ -287,7 +287,7 @@ def serialize_keras_object(obj):
                 f"It returned: {inner!r}"
             )
         module = None if cls in _GLOBAL_CUSTOM_NAMES else _public_module(cls)
-        if module == "keras.optimizers":
+        if module == "keras.optimizers" and not hasattr(obj, "inner_optimizer"):  # a wrapper's config is its own
             inner = _keras_optimizer_config(inner)
         config = {"module": module or cls.__module__, "class_name": cls.__name__,
                   "config": serialize_keras_object(inner),
@@ -692,10 +692,19 @@ def _write_h5(model, filepath):
         write(model, handle)
         optimizer = getattr(model, "optimizer", None)
         if getattr(model, "compiled", False) and optimizer is not None:
-            group = handle.create_group("optimizer").create_group("vars")
-            group.attrs["name"] = optimizer.name
-            for index, value in enumerate(_optimizer_state(model)):
-                group.create_dataset(str(index), data=value)
+            state = _optimizer_state(model)
+            group = handle.create_group("optimizer")
+            inner = getattr(optimizer, "inner_optimizer", None)
+            if inner is not None:  # Keras writes a wrapped optimizer's variables again in a group of its own
+                _write_values(group.create_group("inner_optimizer").create_group("vars"), inner.name,
+                              [backend.to_numpy(value) for value in inner._saved_variables()])
+            _write_values(group.create_group("vars"), optimizer.name, state)
+
+
+def _write_values(group, name, values):
+    group.attrs["name"] = name
+    for index, value in enumerate(values):
+        group.create_dataset(str(index), data=value)
 
 
 def optimizer_variables(optimizer):
@@ -704,24 +713,13 @@ def optimizer_variables(optimizer):
     The iteration count (int64), the learning rate unless it is a schedule
     (float32), then each weight's slots (arrays of the active array module).
     """
-    import numpy
-
-    counters = [numpy.asarray(optimizer.iterations, dtype="int64")]
-    if not _has_schedule(optimizer):
-        counters.append(numpy.asarray(optimizer.learning_rate, dtype="float32"))
-    return counters + list(optimizer.variables)
+    return optimizer._saved_variables()
 
 
 def _optimizer_state(model):
     """The optimizer's variables as NumPy arrays, built for the model's weights if it was not yet."""
     model.optimizer.build(model.trainable_weights)
     return [backend.to_numpy(value) for value in optimizer_variables(model.optimizer)]
-
-
-def _has_schedule(optimizer):
-    from course_lib.optimizers import LearningRateSchedule
-
-    return isinstance(optimizer._learning_rate, LearningRateSchedule)
 
 
 def _stored_optimizer_values(filepath):
@@ -742,13 +740,7 @@ def _assign_optimizer_state(optimizer, values, current, where, filepath):
             raise ValueError(
                 f"{where}: optimizer '{optimizer.name}' variable {index} has shape {tuple(target.shape)}, "
                 f"but {filepath!r} has {tuple(value.shape)} at 'optimizer/vars/{index}'.")
-    optimizer.iterations = int(values[0])
-    slots = values[1:]
-    if not _has_schedule(optimizer):
-        optimizer.learning_rate = float(slots[0])
-        slots = slots[1:]
-    for target, value in zip(optimizer.variables, slots):
-        target[...] = backend.xp.asarray(value)
+    optimizer._assign_saved_variables(values)
 
 
 def _read_optimizer(model, filepath):
@@ -760,7 +752,7 @@ def _read_optimizer(model, filepath):
         return
     optimizer = model.optimizer
     expected = _optimizer_state(model)
-    counters = 1 if _has_schedule(optimizer) else 2
+    counters = optimizer._counter_count()
     if len(values) == counters:
         expected = expected[:counters]  # saved before its first step: no slots yet, as Keras writes it
     if len(values) != len(expected) or any(v.shape != e.shape for v, e in zip(values, expected)):
@@ -787,9 +779,7 @@ def _read_optimizer_for_weights(model, filepath):
     values = _stored_optimizer_values(filepath)
     if values is None:
         return
-    current = optimizer_variables(optimizer)
-    if not optimizer.built:
-        current = current[:1 if _has_schedule(optimizer) else 2]
+    current = optimizer_variables(optimizer)  # an optimizer not yet built: only its counters
     if len(values) != len(current):
         warnings.warn(
             f"Skipping variable loading for optimizer '{optimizer.name}', because it has "

@@ -292,10 +292,11 @@ class Trainer:
         """The sum of the weight penalties, as a float (Keras adds them to the reported loss)."""
         return sum(backend.to_float(regularizer(variable.value)) for _, variable, regularizer in regularized)
 
-    def _add_regularizer_gradients(self, weight_grads, regularized):
+    def _add_regularizer_gradients(self, weight_grads, regularized, scale=None):
         for name, variable, regularizer in regularized:
             grad = regularizers.gradient(regularizer, variable.value,
                                          f"Model '{self.name}', weight '{variable.path}' regularizer")
+            grad = grad if scale is None else grad * grad.dtype.type(scale)
             weight_grads[name] = weight_grads[name] + grad if weight_grads.get(name) is not None else grad
 
     def _loss_cache_positions(self):
@@ -450,9 +451,14 @@ class Trainer:
                 "training when this happens.", RuntimeWarning, stacklevel=4,
             )
         if self.trainable_weights:
-            _, weight_grads = self._backprop(output_grads, caches, plan, logits_grads)
+            scale = getattr(self.optimizer, "loss_scale", None)  # LossScaleOptimizer: scale the loss's gradient
+            scale = scale() if scale is not None else None
+            if scale is not None:
+                output_grads = [None if g is None else g * g.dtype.type(scale) for g in output_grads]
+                logits_grads = {p: g * g.dtype.type(scale) for p, g in logits_grads.items()}
+            _, weight_grads = self._backprop(output_grads, caches, plan, logits_grads, loss_scale=scale)
             if regularized:
-                self._add_regularizer_gradients(weight_grads, regularized)
+                self._add_regularizer_gradients(weight_grads, regularized, scale)
             self.optimizer.apply(self._gradient_list(weight_grads), self.trainable_weights)
         elif not self._warned_frozen:
             # Keras's words; it reads `trainable` when it first traces the step (course_lib: at every step).
