@@ -1274,7 +1274,98 @@ class Adam(_AdamFamily):
         return {**super().get_config(), "amsgrad": self.amsgrad}
 
 
-class AdamW(Adam):
+class _DecayExclusions:
+    """Keras's ``exclude_from_weight_decay`` (by weight or by name), shared by AdamW and Muon.
+
+    Put before the optimizer class in the bases; the subclass calls
+    :meth:`_start_exclusions` in ``__init__``. ``_weight_paths`` keeps each
+    Keras Variable's path (``'dense/kernel'``) by the id of its array.
+    """
+
+    def _start_exclusions(self):
+        self._excluded_ids = set()
+        self._excluded_pattern = None
+        self._decay_cache = {}
+        self._weight_names = {}
+        self._weight_paths = {}
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Leave some weights out of the weight decay, as Keras's method does.
+
+        Each call replaces the previous exclusions. As in Keras the call also
+        takes effect when the optimizer is already built (Keras's docstring
+        says "before build", but its check never fires).
+
+        Args:
+            var_list: weights to exclude: Keras Variables (``layer.bias``,
+                ``model.trainable_weights[i]``) or the arrays themselves.
+            var_names: a list of str; a weight is excluded when one of them
+                is found (``re.search``, so they are regular expressions) in
+                the name tf.keras searches: the TensorFlow variable's name,
+                which is the weight's path plus ``':0'``
+                (``'sequential/dense/bias:0'``), so ``['bias']`` excludes every
+                bias and ``['layer_normalization']`` that layer's ``gamma`` and
+                ``beta``. (Keras on JAX or PyTorch searches the short name,
+                ``'bias'``, instead.) Only Keras Variables have names: a bare
+                array is never matched by name.
+        """
+        if isinstance(var_names, str):
+            raise TypeError(
+                f"{type(self).__name__}.exclude_from_weight_decay: `var_names` must be a list of str (a bare str "
+                "would be read letter by letter). "
+                f"Received: var_names={var_names!r}; write var_names=[{var_names!r}]"
+            )
+        names = list(var_names or [])
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"{type(self).__name__}.exclude_from_weight_decay: `var_names` must be a list of str. "
+                    f"Received an item {name!r} of type {type(name).__name__} in var_names={var_names!r}"
+                )
+        excluded = set()
+        for position, variable in enumerate(var_list or []):
+            array = unwrap(variable)
+            if not isinstance(array, backend.xp.ndarray):
+                raise TypeError(
+                    f"{type(self).__name__}.exclude_from_weight_decay: `var_list` must hold Variables or arrays. "
+                    f"Received at index {position}: {type(variable).__name__}"
+                )
+            excluded.add(id(array))
+        self._excluded_ids = excluded
+        self._excluded_pattern = re.compile("|".join(set(names))) if names else None
+        self._decay_cache = {}
+
+    def _use_weight_decay(self, variable):
+        """Whether ``variable`` (an array) is decayed: not in ``var_list``, no name match (cached, as Keras)."""
+        key = id(variable)
+        if key not in self._decay_cache:
+            name = self._weight_names.get(key)
+            self._decay_cache[key] = not (
+                key in self._excluded_ids
+                or (self._excluded_pattern is not None and name is not None
+                    and self._excluded_pattern.search(name) is not None))
+        return self._decay_cache[key]
+
+    def _remember_names(self, variables):
+        """Keep the name ``var_names`` is searched in, tf.keras's ``'<path>:0'``, for each Variable's array."""
+        for variable in variables or ():
+            if isinstance(variable, Variable) and id(variable.value) not in self._weight_names:
+                self._weight_names[id(variable.value)] = f"{variable.path}:0"
+                self._weight_paths[id(variable.value)] = variable.path
+
+    def build(self, variables):
+        variables = list(variables)
+        self._remember_names(variables)
+        super().build(variables)
+
+    def apply(self, grads, variables=None):
+        if variables is not None:
+            variables = list(variables)
+            self._remember_names(variables)
+        return super().apply(grads, variables)
+
+
+class AdamW(_DecayExclusions, Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter, 2019).
 
     Each step first shrinks every weight, ``w -= w * weight_decay * lr``
@@ -1308,84 +1399,7 @@ class AdamW(Adam):
         _check_bool("AdamW", "amsgrad", amsgrad)
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad,
                          weight_decay=weight_decay, **kwargs)
-        self._excluded_ids = set()
-        self._excluded_pattern = None
-        self._decay_cache = {}
-        self._weight_names = {}
-
-    def exclude_from_weight_decay(self, var_list=None, var_names=None):
-        """Leave some weights out of the weight decay, as Keras's method does.
-
-        Each call replaces the previous exclusions. As in Keras the call also
-        takes effect when the optimizer is already built (Keras's docstring
-        says "before build", but its check never fires).
-
-        Args:
-            var_list: weights to exclude: Keras Variables (``layer.bias``,
-                ``model.trainable_weights[i]``) or the arrays themselves.
-            var_names: a list of str; a weight is excluded when one of them
-                is found (``re.search``, so they are regular expressions) in
-                the name tf.keras searches: the TensorFlow variable's name,
-                which is the weight's path plus ``':0'``
-                (``'sequential/dense/bias:0'``), so ``['bias']`` excludes every
-                bias and ``['layer_normalization']`` that layer's ``gamma`` and
-                ``beta``. (Keras on JAX or PyTorch searches the short name,
-                ``'bias'``, instead.) Only Keras Variables have names: a bare
-                array is never matched by name.
-        """
-        if isinstance(var_names, str):
-            raise TypeError(
-                "AdamW.exclude_from_weight_decay: `var_names` must be a list of str (a bare str "
-                "would be read letter by letter). "
-                f"Received: var_names={var_names!r}; write var_names=[{var_names!r}]"
-            )
-        names = list(var_names or [])
-        for name in names:
-            if not isinstance(name, str):
-                raise TypeError(
-                    "AdamW.exclude_from_weight_decay: `var_names` must be a list of str. "
-                    f"Received an item {name!r} of type {type(name).__name__} in var_names={var_names!r}"
-                )
-        excluded = set()
-        for position, variable in enumerate(var_list or []):
-            array = unwrap(variable)
-            if not isinstance(array, backend.xp.ndarray):
-                raise TypeError(
-                    "AdamW.exclude_from_weight_decay: `var_list` must hold Variables or arrays. "
-                    f"Received at index {position}: {type(variable).__name__}"
-                )
-            excluded.add(id(array))
-        self._excluded_ids = excluded
-        self._excluded_pattern = re.compile("|".join(set(names))) if names else None
-        self._decay_cache = {}
-
-    def _use_weight_decay(self, variable):
-        """Whether ``variable`` (an array) is decayed: not in ``var_list``, no name match (cached, as Keras)."""
-        key = id(variable)
-        if key not in self._decay_cache:
-            name = self._weight_names.get(key)
-            self._decay_cache[key] = not (
-                key in self._excluded_ids
-                or (self._excluded_pattern is not None and name is not None
-                    and self._excluded_pattern.search(name) is not None))
-        return self._decay_cache[key]
-
-    def _remember_names(self, variables):
-        """Keep the name ``var_names`` is searched in, tf.keras's ``'<path>:0'``, for each Variable's array."""
-        for variable in variables or ():
-            if isinstance(variable, Variable) and id(variable.value) not in self._weight_names:
-                self._weight_names[id(variable.value)] = f"{variable.path}:0"
-
-    def build(self, variables):
-        variables = list(variables)
-        self._remember_names(variables)
-        super().build(variables)
-
-    def apply(self, grads, variables=None):
-        if variables is not None:
-            variables = list(variables)
-            self._remember_names(variables)
-        return super().apply(grads, variables)
+        self._start_exclusions()
 
     def _apply_weight_decay(self, variables, learning_rate):
         super()._apply_weight_decay([v for v in variables if self._use_weight_decay(v)], learning_rate)
@@ -1894,6 +1908,148 @@ class Adafactor(Optimizer):
 # Lookup by name and (de)serialization
 # --------------------------------------------------------------------------
 
+class Muon(_DecayExclusions, Optimizer):
+    """Momentum orthogonalized by Newton-Schulz (Muon) for 2-D weights, Adam with weight decay for the rest.
+
+    For a 2-D weight (a Dense kernel) the step is
+    ``m = momentum * m + g``, ``u = g + momentum * m`` (Nesterov, the default;
+    else ``u = m``), then ``u`` made nearly orthogonal, every singular value
+    pushed towards 1, by ``ns_steps`` Newton-Schulz iterations
+    (``X /= ||X||_F + 1e-7``; ``A = X X^T``; ``X = a X + (b A + c A A) X``,
+    on the transpose when the matrix is taller than wide), and
+    ``w -= lr * X * sqrt(max(rows, columns)) * rms_rate`` (no factor with
+    ``rms_rate=None``). Every other weight (biases, norms, convolution
+    kernels, whose rank is not 2), an embedding (``'embedding'`` in its path)
+    when ``exclude_embeddings`` and any weight whose path matches one of
+    ``exclude_layers`` (``re.search``) takes Adam's step at
+    ``lr * adam_lr_ratio``. Before either, each weight decays,
+    ``w -= w * decay * lr``, with ``adam_weight_decay`` for the Adam weights
+    and ``weight_decay`` for the others (:meth:`exclude_from_weight_decay`
+    leaves some out). Slots: ``momentum`` for every weight and ``velocity``
+    after it for the Adam ones, Keras's order. Paths are known for Keras
+    Variables (``model.trainable_weights``); a bare array is treated by its
+    rank alone.
+
+    Args:
+        learning_rate: default 0.001.
+        adam_beta_1, adam_beta_2: floats in [0, 1), defaults 0.9 and 0.999.
+        adam_weight_decay: float >= 0 or None, default 0.004.
+        epsilon: float >= 0, default 1e-7 (Adam's).
+        weight_decay: float >= 0 or None, default 0.004 (Muon's weights).
+        exclude_layers: list of regular expressions, default none.
+        exclude_embeddings: bool, default True.
+        muon_a, muon_b, muon_c: the iteration's coefficients, defaults 3.4445, -4.7750, 2.0315.
+        adam_lr_ratio: float, default 1.
+        momentum: float in [0, 1], default 0.95.
+        ns_steps: int >= 0, default 5.
+        nesterov: bool, default True.
+        rms_rate: float or None, default 0.2.
+        **kwargs: the other base arguments (clipping, EMA, name).
+    """
+
+    def __init__(self, learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
+                 epsilon=1e-7, weight_decay=0.004, exclude_layers=None, exclude_embeddings=True, muon_a=3.4445,
+                 muon_b=-4.7750, muon_c=2.0315, adam_lr_ratio=1, momentum=0.95, ns_steps=5, nesterov=True,
+                 rms_rate=0.2, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
+        self._start_exclusions()
+        self.adam_beta_1, self.adam_beta_2 = _check_betas("Muon", adam_beta_1, adam_beta_2)
+        self.adam_weight_decay = (None if adam_weight_decay is None
+                                  else _check_number("Muon", "adam_weight_decay", adam_weight_decay, low=0))
+        self.epsilon = _check_number("Muon", "epsilon", epsilon, low=0)
+        if isinstance(exclude_layers, str) or not all(isinstance(k, str) for k in exclude_layers or []):
+            raise TypeError("Muon: exclude_layers must be a list of str (regular expressions searched in the "
+                            f"weights' paths). Received: exclude_layers={exclude_layers!r}")
+        self.exclude_layers = list(exclude_layers or [])
+        self.exclude_embeddings = _check_bool("Muon", "exclude_embeddings", exclude_embeddings)
+        self.muon_a, self.muon_b, self.muon_c = (backend.check_real("Muon", name, value) for name, value in
+                                                 (("muon_a", muon_a), ("muon_b", muon_b), ("muon_c", muon_c)))
+        self.adam_lr_ratio = backend.check_real("Muon", "adam_lr_ratio", adam_lr_ratio)
+        self.momentum = _check_number("Muon", "momentum", momentum, low=0, high=1)
+        if isinstance(ns_steps, bool) or not isinstance(ns_steps, numbers.Integral) or ns_steps < 0:
+            raise ValueError(f"Muon: ns_steps must be an int >= 0. Received: ns_steps={ns_steps!r}")
+        self.ns_steps = int(ns_steps)
+        self.nesterov = _check_bool("Muon", "nesterov", nesterov)
+        self.rms_rate = backend.check_real("Muon", "rms_rate", rms_rate, allow_none=True)
+
+    def _uses_adam(self, variable):
+        """Keras's rule: not 2-D, an embedding, or a path ``exclude_layers`` matches."""
+        if variable.ndim != 2:
+            return True
+        path = self._weight_paths.get(id(variable))
+        if path is None:
+            return False
+        if self.exclude_embeddings and "embedding" in path.lower():
+            return True
+        return any(re.search(keyword, path) for keyword in self.exclude_layers)
+
+    def _create_slots(self, variables):
+        self._momentums, self._velocities = [], []
+        for variable in variables:  # per weight: its momentum, then its velocity if it takes Adam's step
+            self._momentums.append(self.add_optimizer_variables([variable], "momentum")[0])
+            self._velocities.append(self.add_optimizer_variables([variable], "velocity")[0]
+                                    if self._uses_adam(variable) else None)
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        if self._velocities[index] is not None:
+            self._adam_step(gradient, variable, learning_rate * self.adam_lr_ratio, index)
+        else:
+            self._muon_step(gradient, variable, learning_rate, index)
+
+    def _muon_step(self, gradient, variable, learning_rate, index):
+        cast = variable.dtype.type
+        m = self._momentums[index]
+        m += gradient + m * cast(self.momentum - 1)
+        direction = gradient + cast(self.momentum) * m if self.nesterov else m
+        step = cast(learning_rate) * self.orthogonalize(direction)
+        if self.rms_rate is not None:
+            step = step * cast(math.sqrt(max(variable.shape))) * cast(self.rms_rate)
+        variable -= step
+
+    def orthogonalize(self, x):
+        """``ns_steps`` Newton-Schulz iterations of Muon on a matrix (Keras's ``zeropower_via_newtonschulz5``)."""
+        if x.ndim < 2:
+            raise ValueError(f"Muon: expected a gradient or momentum of at least 2 dimensions. "
+                             f"Received: shape={x.shape}")
+        xp, cast = backend.xp, x.dtype.type
+        a, b, c = cast(self.muon_a), cast(self.muon_b), cast(self.muon_c)
+        tall = x.shape[-2] > x.shape[-1]
+        if tall:
+            x = xp.swapaxes(x, -1, -2)
+        x = x / (xp.sqrt(xp.sum(xp.square(x), axis=(-2, -1), keepdims=True)) + cast(1e-7))
+        for _ in range(self.ns_steps):
+            gram = x @ xp.swapaxes(x, -1, -2)
+            x = a * x + (b * gram + (c * gram) @ gram) @ x
+        return xp.swapaxes(x, -1, -2) if tall else x
+
+    def _adam_step(self, gradient, variable, learning_rate, index):
+        xp, cast = backend.xp, variable.dtype.type
+        step = cast(self._iterations + 1)
+        alpha = cast(learning_rate) * xp.sqrt(1 - cast(self.adam_beta_2) ** step) / (1 - cast(self.adam_beta_1) ** step)
+        m, v = self._momentums[index], self._velocities[index]
+        m += (gradient - m) * cast(1 - self.adam_beta_1)
+        v += (xp.square(gradient) - v) * cast(1 - self.adam_beta_2)
+        variable -= (m * alpha) / (xp.sqrt(v) + cast(self.epsilon))
+
+    def _apply_weight_decay(self, variables, learning_rate):
+        for variable in variables:
+            if not self._use_weight_decay(variable):
+                continue
+            decay = self.adam_weight_decay if self._uses_adam(variable) else self.weight_decay
+            if decay is not None:
+                cast = variable.dtype.type
+                variable -= variable * cast(decay) * cast(learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "adam_beta_1": self.adam_beta_1, "adam_beta_2": self.adam_beta_2,
+                "epsilon": self.epsilon, "exclude_layers": self.exclude_layers, "muon_a": self.muon_a,
+                "muon_b": self.muon_b, "muon_c": self.muon_c, "adam_lr_ratio": self.adam_lr_ratio,
+                "momentum": self.momentum, "ns_steps": self.ns_steps, "nesterov": self.nesterov,
+                "exclude_embeddings": self.exclude_embeddings, "adam_weight_decay": self.adam_weight_decay,
+                "rms_rate": self.rms_rate}
+
+
 class LossScaleOptimizer(Optimizer):
     """Dynamic loss scaling (动态损失缩放) around another optimizer, for float16 training.
 
@@ -2060,7 +2216,7 @@ class LossScaleOptimizer(Optimizer):
 
 _OPTIMIZERS = {cls.__name__.lower(): cls
                for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam,
-                           Lion, Ftrl, Adafactor, ScheduleFreeAdamW)}
+                           Lion, Ftrl, Adafactor, ScheduleFreeAdamW, Muon)}
 # Lamb is not among Keras's string names (`keras.optimizers.get('lamb')`
 # raises): a saved Lamb deserializes from its class name, but a string does
 # not resolve, in either library.
