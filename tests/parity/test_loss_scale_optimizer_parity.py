@@ -139,32 +139,13 @@ def test_a_layer_that_adds_its_own_loss_trains_as_in_keras_under_loss_scaling():
     """Its backward adds the penalty's gradient itself: the engine must hand it unscaled gradients."""
     import keras as keras3
 
-    class KerasPenalty(keras3.layers.Layer):
-        def call(self, inputs):
-            self.add_loss(0.05 * keras3.ops.sum(inputs ** 2))
-            return inputs
+    from penalty_model import penalty_model, regression_data
 
-    class OurPenalty(cl.layers.Layer):
-        def forward(self, inputs, training=False):
-            self.add_loss(0.05 * np.sum(inputs ** 2))
-            return inputs, inputs
-
-        def backward(self, output_grads, inputs):
-            return output_grads + 0.1 * inputs, {}
-
-    def build(library, penalty):
-        library.utils.set_random_seed(0)
-        inputs = library.Input((5,))
-        hidden = penalty()(library.layers.Dense(4, activation="tanh")(inputs))
-        model = library.Model(inputs, library.layers.Dense(1)(hidden))
+    x, y = regression_data()
+    theirs, ours = penalty_model(keras3), penalty_model(cl)
+    for library, model in ((keras3, theirs), (cl, ours)):
         model.compile(library.optimizers.LossScaleOptimizer(library.optimizers.SGD(0.05), initial_scale=2.0 ** 12),
                       "mse")
-        return model
-
-    generator = np.random.default_rng(0)
-    x = generator.standard_normal((32, 5)).astype("float32")
-    y = generator.standard_normal((32, 1)).astype("float32")
-    theirs, ours = build(keras3, KerasPenalty), build(cl, OurPenalty)
     ours.set_weights(theirs.get_weights())
     expected = theirs.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
     received = ours.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]

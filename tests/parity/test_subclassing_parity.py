@@ -111,29 +111,10 @@ def test_add_loss_trains_as_in_keras():
     """A layer that penalises its activations with add_loss, written for each library, trains alike."""
     import keras as keras3
 
-    class KerasPenalty(keras3.layers.Layer):
-        def call(self, inputs):
-            self.add_loss(0.05 * keras3.ops.sum(inputs ** 2))
-            return inputs
+    from penalty_model import penalty_model, regression_data
 
-    class OurPenalty(cl.layers.Layer):
-        def forward(self, inputs, training=False):
-            self.add_loss(0.05 * np.sum(inputs ** 2))
-            return inputs, inputs
-
-        def backward(self, output_grads, inputs):
-            return output_grads + 0.1 * inputs, {}  # the penalty's gradient is the layer's to add
-
-    def build(library, penalty):
-        library.utils.set_random_seed(0)
-        inputs = library.Input((5,))
-        hidden = penalty()(library.layers.Dense(4, activation="tanh", name="hidden")(inputs))
-        return library.Model(inputs, library.layers.Dense(1, name="out")(hidden))
-
-    generator = np.random.default_rng(0)
-    x = generator.standard_normal((32, 5)).astype("float32")
-    y = generator.standard_normal((32, 1)).astype("float32")
-    keras_model, ours = build(keras3, KerasPenalty), build(cl, OurPenalty)
+    x, y = regression_data()
+    keras_model, ours = penalty_model(keras3), penalty_model(cl)
     ours.set_weights(keras_model.get_weights())
     keras_model(x)
     ours(x)
