@@ -497,8 +497,9 @@ class Trainer:
                 datasets course_lib's loaders return, as Keras never reorders the
                 ``tf.data.Dataset`` its loaders return).
             steps_per_epoch: batches per epoch (needed for endless generators and
-                datasets). Smaller than a PyDataset's length, the next epoch goes on
-                where the last one stopped, as in Keras.
+                datasets). Smaller than the number of batches (of arrays or of a
+                PyDataset), the next epoch goes on where the last one stopped, as in
+                Keras; larger, an epoch ends when the data do, with Keras's warning.
             sample_weight: a weight per sample (or a list/dict of them, one per output).
             class_weight: ``{class_index: weight}`` for a single-output model.
         """
