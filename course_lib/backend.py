@@ -15,6 +15,11 @@ NumPy without touching the layers:
 - Random draws come from one host generator (NumPy's PCG64), seeded by
   ``keras.utils.set_random_seed``; :func:`random_uniform` moves a draw to the
   array module, so a seed gives the same masks and shuffles on every backend.
+
+It also has every name of Keras 3's ``keras.backend`` (``image_data_format``,
+``epsilon``, ``standardize_dtype``, ``result_type`` with Keras's promotion
+lattice, ``get_uid`` ...), so that ``from course_lib import backend as K`` serves
+code written against Keras's; ``keras.config`` reads the same settings.
 """
 from __future__ import annotations
 
@@ -136,7 +141,7 @@ def sliding_window_view(array, window_shape, axis):
 
 _FLOAT_TYPES = ("float16", "float32", "float64")
 _state = threading.local()
-_config = {"floatx": "float32", "epsilon": 1e-7}
+_config = {"floatx": "float32", "epsilon": 1e-7, "image_data_format": "channels_last"}
 _name_counts: defaultdict[str, int] = defaultdict(int)
 _rng = numpy.random.default_rng()
 
@@ -178,6 +183,165 @@ def _check_float_name(where: str, value) -> str:
 def epsilon() -> float:
     """The fuzz factor Keras uses in losses and optimizers (1e-7)."""
     return _config["epsilon"]
+
+
+def set_epsilon(value) -> None:
+    """Set the fuzz factor that losses, metrics and constraints read (Keras's ``set_epsilon``).
+
+    Raises:
+        TypeError: for something that is not a real number (Keras stores anything).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"set_epsilon: expected a float. Received: {value!r} of type {type(value).__name__}")
+    _config["epsilon"] = float(value)
+
+
+def image_data_format() -> str:
+    """``'channels_last'`` (the default) or ``'channels_first'``: the layout image layers assume."""
+    return _config["image_data_format"]
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Set the default ``data_format`` of image layers: ``'channels_last'`` or ``'channels_first'`` (any case).
+
+    Raises:
+        ValueError: for any other value.
+    """
+    if not isinstance(data_format, str) or data_format.lower() not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "set_image_data_format: the data_format argument must be one of {'channels_first', 'channels_last'}. "
+            f"Received: data_format={data_format!r}"
+        )
+    _config["image_data_format"] = data_format.lower()
+
+
+def backend() -> str:
+    """The name of the array module in use: ``'numpy'``, ``'cupy'`` or ``'strict'``.
+
+    Keras's ``keras.backend.backend()`` names Keras's backend (``'tensorflow'``, ``'jax'`` ...);
+    course_lib's backend is the array module every computation goes through.
+    """
+    return _backend_name
+
+
+# ---------------------------------------------------------------- dtypes, as Keras names and promotes them
+_PYTHON_DTYPES = {bool: "bool", int: "int64", float: "float32", str: "string", complex: "complex128", "int": "int64"}
+_ALLOWED_DTYPES = frozenset({
+    "bfloat16", "bool", "complex128", "complex64", "float16", "float32", "float64", "float8_e4m3fn", "float8_e5m2",
+    "int16", "int32", "int64", "int8", "string", "uint16", "uint32", "uint64", "uint8",
+})
+
+
+def standardize_dtype(dtype) -> str:
+    """Keras's name for a dtype: ``None`` is ``floatx()``, Python's ``int`` ``"int64"``, ``float`` ``"float32"``,
+    ``str`` ``"string"``; a NumPy dtype or type its name; anything Keras does not list is a ValueError."""
+    if dtype is None:
+        return floatx()
+    try:
+        dtype = _PYTHON_DTYPES.get(dtype, dtype)
+    except TypeError:  # unhashable (a list): Keras's lookup fails with a TypeError too
+        raise TypeError("standardize_dtype: a dtype is a name, a NumPy dtype or a type. "
+                        f"Received: {dtype!r}") from None
+    if hasattr(dtype, "name"):
+        dtype = dtype.name
+    elif hasattr(dtype, "__name__"):
+        dtype = dtype.__name__
+    if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
+        raise ValueError(f"Invalid dtype: {dtype}")
+    return dtype
+
+
+def is_float_dtype(dtype) -> bool:
+    """Whether :func:`standardize_dtype` names a float type (``bfloat16`` included, float8 too)."""
+    return standardize_dtype(dtype).startswith(("float", "bfloat"))
+
+
+def is_int_dtype(dtype) -> bool:
+    """Whether :func:`standardize_dtype` names a signed or unsigned integer type."""
+    return standardize_dtype(dtype).startswith(("int", "uint"))
+
+
+# Keras's promotion lattice (JAX's): each type and the types just above it. "int" and "float" are
+# the weak types of Python numbers, which take the other operand's width.
+_PROMOTES_TO = {
+    "bool": ("int",), "int": ("uint8", "int8", "complex64"),
+    "uint8": ("int16", "uint16"), "uint16": ("int32", "uint32"), "uint32": ("int64", "uint64"),
+    "uint64": ("float",), "int8": ("int16",), "int16": ("int32",), "int32": ("int64",), "int64": ("float",),
+    "float": ("bfloat16", "float16"), "bfloat16": ("float32",), "float16": ("float32",),
+    "float32": ("float64", "complex64"), "float64": ("complex128",), "complex64": ("complex128",),
+    "complex128": (),
+}
+
+
+def _above(node):
+    """``node`` and every type it promotes to, directly or through others."""
+    seen, todo = {node}, [node]
+    while todo:
+        for higher in _PROMOTES_TO[todo.pop()]:
+            if higher not in seen:
+                seen.add(higher)
+                todo.append(higher)
+    return seen
+
+
+_ABOVE = {node: frozenset(_above(node)) for node in _PROMOTES_TO}
+# On TensorFlow (course_lib's oracle) Keras keeps 64-bit ints and floats but narrows these two.
+_NARROWED = {"uint64": "uint32", "complex128": "complex64"}
+
+
+def _least_upper_bound(nodes):
+    unknown = sorted(node for node in nodes if node not in _ABOVE)
+    if unknown:
+        raise ValueError(f"result_type: {unknown[0]!r} has no place in Keras's type promotion.")
+    common = frozenset.intersection(*(_ABOVE[node] for node in nodes))
+    least = [node for node in common if common <= _ABOVE[node]]
+    if not least:
+        raise ValueError(f"result_type: the dtypes {tuple(nodes)} have no common type to promote to; "
+                         "cast them explicitly.")
+    return least[0]
+
+
+def result_type(*dtypes) -> str:
+    """The dtype Keras's promotion rules give these dtypes (Keras's ``keras.backend.result_type``).
+
+    Each argument is named by :func:`standardize_dtype` (None is ``floatx()``); Python's ``int`` and
+    ``float`` are weak: they take the width of the typed arguments, or of ``floatx()`` when every
+    argument is weak. The result is the least type above them all on the lattice of
+    ``_PROMOTES_TO``, as Keras's TensorFlow backend reports it. No argument gives ``floatx()``.
+    """
+    if not dtypes:
+        return floatx()
+    if any(isinstance(dtype, str) and dtype.startswith("float8") for dtype in dtypes):
+        raise ValueError(f"result_type: float8 types promote to nothing; cast them first. Received: {dtypes}")
+    named = [(standardize_dtype(dtype), dtype is int or dtype is float) for dtype in dtypes]
+    names, weak = {name for name, _ in named}, [is_weak for _, is_weak in named]
+    if len(named) == 1 or (len(names) == 1 and not all(weak)):
+        result, result_weak = named[0][0], weak[0] and len(named) == 1
+    elif all(weak):
+        result, result_weak = _least_upper_bound(names), True
+    else:
+        result = _least_upper_bound({("float" if name.startswith("float") else "int") if is_weak else name
+                                     for name, is_weak in named})
+        result_weak = result in ("int", "float")
+    if result_weak and result != "bool":  # a weak result takes floatx()'s width
+        result = {"i": "int", "u": "uint"}.get(result[0], "float") + floatx()[-2:]
+    return _NARROWED.get(result, result)
+
+
+def get_uid(prefix: str = "") -> int:
+    """The next number of ``prefix`` on the counter that automatic layer names use (Keras's ``get_uid``).
+
+    After ``Dense()`` named ``dense``, ``get_uid("dense")`` is 2; :func:`clear_session` resets it.
+    """
+    _name_counts[prefix] += 1
+    return _name_counts[prefix]
+
+
+def is_keras_tensor(x) -> bool:
+    """Whether ``x`` is a symbolic tensor (a :class:`~course_lib.layers.KerasTensor`, from ``Input`` or a layer call)."""
+    from course_lib.layers.base import KerasTensor
+
+    return isinstance(x, KerasTensor)
 
 
 def set_seed(seed: int) -> None:

@@ -45,8 +45,7 @@ __all__ = [
     "set_max_steps_per_epoch",
 ]
 
-_IMAGE_DATA_FORMATS = ("channels_last", "channels_first")
-_settings = {"image_data_format": "channels_last", "interactive_logging": True,
+_settings = {"interactive_logging": True,
              "max_epochs": None, "max_steps_per_epoch": None}
 
 
@@ -76,49 +75,11 @@ def epsilon():
     return _backend.epsilon()
 
 
-def set_epsilon(value):
-    """Set the fuzz factor that losses, metrics and constraints read (Keras's ``keras.config.set_epsilon``).
-
-    Args:
-        value: a float.
-
-    Raises:
-        TypeError: for something that is not a real number.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"set_epsilon: expected a float. Received: {value!r} of type {type(value).__name__}")
-    _backend._config["epsilon"] = float(value)  # backend.epsilon() reads it
-
-
-def image_data_format():
-    """``'channels_last'`` or ``'channels_first'`` (Keras's ``keras.config.image_data_format``)."""
-    return _settings["image_data_format"]
-
-
-def set_image_data_format(data_format):
-    """Set the default ``data_format`` of image layers (Keras's ``keras.config.set_image_data_format``).
-
-    Args:
-        data_format: ``'channels_last'`` or ``'channels_first'`` (any case).
-
-    Raises:
-        ValueError: for any other value.
-    """
-    if not isinstance(data_format, str) or data_format.lower() not in _IMAGE_DATA_FORMATS:
-        raise ValueError(
-            "set_image_data_format: the data_format argument must be one of {'channels_first', 'channels_last'}. "
-            f"Received: data_format={data_format!r}"
-        )
-    _settings["image_data_format"] = data_format.lower()
-
-
-def backend():
-    """The name of the array module in use: ``'numpy'``, ``'cupy'`` or ``'strict'``.
-
-    Keras's ``keras.config.backend()`` names Keras's backend; course_lib's
-    "backend" is the array module every computation goes through.
-    """
-    return _backend.backend_name()
+# Kept in course_lib.backend, where Keras 3 exports them too (``keras.backend.image_data_format`` ...).
+set_epsilon = _backend.set_epsilon
+image_data_format = _backend.image_data_format
+set_image_data_format = _backend.set_image_data_format
+backend = _backend.backend
 
 
 def enable_unsafe_deserialization():

@@ -6,6 +6,7 @@ import numbers
 import random
 
 from course_lib import backend
+from course_lib.backend import is_keras_tensor, standardize_dtype
 from course_lib.config import (
     disable_interactive_logging, enable_interactive_logging, is_interactive_logging_enabled,
 )
@@ -38,32 +39,6 @@ __all__ = ["Config", "CustomObjectScope", "Progbar", "PyDataset", "Sequence", "a
            "split_dataset", "standardize_dtype", "text_dataset_from_directory", "timeseries_dataset_from_array",
            "to_categorical",
            "unpack_x_y_sample_weight"]
-
-
-_PYTHON_DTYPES = {bool: "bool", int: "int64", float: "float32", str: "string", complex: "complex128", "int": "int64"}
-_ALLOWED_DTYPES = frozenset({
-    "bfloat16", "bool", "complex128", "complex64", "float16", "float32", "float64", "float8_e4m3fn", "float8_e5m2",
-    "int16", "int32", "int64", "int8", "string", "uint16", "uint32", "uint64", "uint8",
-})
-
-
-def standardize_dtype(dtype):
-    """Keras's name for a dtype: ``None`` is ``floatx()``, Python's ``int`` ``"int64"``, ``float`` ``"float32"``,
-    ``str`` ``"string"``; a NumPy dtype or type its name; anything Keras does not list is a ValueError."""
-    if dtype is None:
-        return backend.floatx()
-    try:
-        dtype = _PYTHON_DTYPES.get(dtype, dtype)
-    except TypeError:  # unhashable (a list): Keras's lookup fails with a TypeError too
-        raise TypeError("standardize_dtype: a dtype is a name, a NumPy dtype or a type. "
-                        f"Received: {dtype!r}") from None
-    if hasattr(dtype, "name"):
-        dtype = dtype.name
-    elif hasattr(dtype, "__name__"):
-        dtype = dtype.__name__
-    if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
-        raise ValueError(f"Invalid dtype: {dtype}")
-    return dtype
 
 
 def set_random_seed(seed):
@@ -155,13 +130,6 @@ def unpack_x_y_sample_weight(data):
         "unpack_x_y_sample_weight: data is expected to be x, (x,), (x, y) or (x, y, sample_weight). "
         f"Received: a tuple of {len(data)} items"
     )
-
-
-def is_keras_tensor(x):
-    """Whether ``x`` is a symbolic tensor (a :class:`~course_lib.layers.KerasTensor`, from ``Input`` or a layer call)."""
-    from course_lib.layers.base import KerasTensor
-
-    return isinstance(x, KerasTensor)
 
 
 def get_source_inputs(tensor):
