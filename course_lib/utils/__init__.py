@@ -1,5 +1,5 @@
-"""Utilities with Keras's names: seeding, label encoding, padding sequences, PyDataset, plot_model, image and
-text folders, time series windows, dataset splits, the progress bar and the functional graph's inputs."""
+"""Utilities with Keras's names: seeding, label encoding, padding sequences, PyDataset, plot_model, image,
+text and audio folders, time series windows, dataset splits, the progress bar and the functional graph's inputs."""
 import gc
 import math
 import numbers
@@ -14,6 +14,7 @@ from course_lib.saving import (
     CustomObjectScope, custom_object_scope, deserialize_keras_object, get_custom_objects, get_registered_name,
     get_registered_object, register_keras_serializable, serialize_keras_object,
 )
+from course_lib.utils.audio_dataset import audio_dataset_from_directory
 from course_lib.utils.config_dict import Config
 from course_lib.utils.dataset_ops import Dataset
 from course_lib.utils.file_utils import get_file
@@ -28,7 +29,8 @@ from course_lib.preprocessing.sequence import pad_sequences
 
 Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as another name for PyDataset
 
-__all__ = ["Config", "CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img", "clear_session",
+__all__ = ["Config", "CustomObjectScope", "Progbar", "PyDataset", "Sequence", "array_to_img",
+           "audio_dataset_from_directory", "clear_session",
            "custom_object_scope", "deserialize_keras_object", "disable_interactive_logging",
            "enable_interactive_logging", "get_custom_objects", "get_file", "get_registered_name",
            "get_registered_object",

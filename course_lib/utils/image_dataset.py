@@ -132,6 +132,44 @@ def _split(paths, labels, validation_split, subset, verbose):
     return paths[kept], None if labels is None else labels[kept]
 
 
+def folder_datasets(where, noun, formats, make, directory, labels, label_mode, class_names, shuffle, seed,
+                    validation_split, subset, follow_links, verbose, keep=None):
+    """The rest of a folder reader once its arguments are checked: list, label, split and build.
+
+    ``make(paths, labels, class_names, label_mode, shuffle, seed)`` builds one subset's dataset;
+    ``keep`` is :func:`index_directory`'s (None: every listed file). Returns the dataset, or
+    ``(training, validation)`` with ``subset="both"`` (the validation one unshuffled, as Keras's).
+    Shared by the image, text and audio readers.
+    """
+    if labels is None or label_mode is None:
+        labels, label_mode = None, None
+    if seed is None:
+        seed = int(backend.rng().integers(10 ** 6))  # Keras draws one too; here from course_lib's generator
+    paths, found, names = index_directory(
+        directory, labels, class_names=class_names, shuffle=shuffle, seed=seed, follow_links=follow_links,
+        verbose=verbose, formats=formats, keep=keep, where=where, noun=noun,
+    )
+    if label_mode == "binary" and len(names) != 2:
+        raise ValueError(f"{where}: label_mode='binary' needs exactly 2 classes. Received: class_names={names}")
+    out_of_range = found is not None and len(found) and not 0 <= found.min() <= found.max() < len(names)
+    if label_mode == "categorical" and out_of_range:
+        raise ValueError(
+            f"{where}: label_mode='categorical' needs labels from 0 to {len(names) - 1} (one per class). "
+            f"Received labels from {found.min()} to {found.max()}"
+        )
+
+    def one(subset_name, shuffled):
+        subset_paths, subset_labels = _split(paths, found, validation_split, subset_name, verbose)
+        if not subset_paths:
+            part = "" if subset_name is None else f" for the {subset_name} subset"
+            raise ValueError(f"{where}: no {noun} files{part} in {directory!r}. Allowed format: {', '.join(formats)}")
+        return make(subset_paths, subset_labels, names, label_mode, shuffled, seed)
+
+    if subset == "both":
+        return one("training", shuffle), one("validation", False)
+    return one(subset, shuffle)
+
+
 # ---------------------------------------------------------------- the datasets
 class FolderDataset(Dataset):
     """Batches of files read from class folders, in Keras's file order; subclasses say how a file is read.
@@ -375,31 +413,11 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         validation_split, subset, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio,
     )
     data_format = image_utils.standardize_data_format(_WHERE, data_format)
-    if labels is None or label_mode is None:
-        labels, label_mode = None, None
-    if seed is None:
-        seed = int(backend.rng().integers(10 ** 6))  # Keras draws one too; here from course_lib's generator
-    paths, found, names = index_directory(directory, labels, class_names=class_names, shuffle=shuffle, seed=seed,
-                                          follow_links=follow_links, verbose=verbose)
-    if label_mode == "binary" and len(names) != 2:
-        raise ValueError(f"{_WHERE}: label_mode='binary' needs exactly 2 classes. Received: class_names={names}")
-    if label_mode == "categorical" and found is not None and len(found) and (found.min() < 0 or found.max() >= len(names)):
-        raise ValueError(
-            f"{_WHERE}: label_mode='categorical' needs labels from 0 to {len(names) - 1} (one per class). "
-            f"Received labels from {found.min()} to {found.max()}"
-        )
 
-    def make(subset_name, shuffled):
-        subset_paths, subset_labels = _split(paths, found, validation_split, subset_name, verbose)
-        if not subset_paths:
-            part = "" if subset_name is None else f" for the {subset_name} subset"
-            raise ValueError(
-                f"{_WHERE}: no images{part} in {directory!r}. Allowed formats: {ALLOWLIST_FORMATS}"
-            )
-        return ImageFolderDataset(subset_paths, subset_labels, names, label_mode, batch_size, image_size,
-                                  _CHANNELS[color_mode], interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio,
-                                  data_format, shuffled, seed)
+    def make(paths, found, names, subset_label_mode, shuffled, seed):
+        return ImageFolderDataset(paths, found, names, subset_label_mode, batch_size, image_size, _CHANNELS[color_mode],
+                                  interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio, data_format, shuffled, seed)
 
-    if subset == "both":
-        return make("training", shuffle), make("validation", False)
-    return make(subset, shuffle)
+    return folder_datasets(_WHERE, "image", ALLOWLIST_FORMATS, make, directory, labels, label_mode, class_names,
+                           shuffle, seed, validation_split, subset, follow_links, verbose,
+                           keep=image_utils.readable_image)

@@ -37,7 +37,6 @@ import numbers
 
 import numpy
 
-from course_lib import backend
 from course_lib.utils import image_dataset
 
 __all__ = ["TextFolderDataset", "text_dataset_from_directory"]
@@ -126,30 +125,8 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int", 
     """
     _check_arguments(directory, labels, label_mode, class_names, batch_size, max_length, shuffle, seed,
                      validation_split, subset, format)
-    if labels is None or label_mode is None:
-        labels, label_mode = None, None
-    if seed is None:
-        seed = int(backend.rng().integers(10 ** 6))  # Keras draws one too; here from course_lib's generator
-    paths, found, names = image_dataset.index_directory(
-        directory, labels, class_names=class_names, shuffle=shuffle, seed=seed, follow_links=follow_links,
-        verbose=verbose, formats=ALLOWLIST_FORMATS, keep=None, where=_WHERE, noun="text",
-    )
-    if label_mode == "binary" and len(names) != 2:
-        raise ValueError(f"{_WHERE}: label_mode='binary' needs exactly 2 classes. Received: class_names={names}")
-    if label_mode == "categorical" and found is not None and len(found) and (found.min() < 0 or found.max() >= len(names)):
-        raise ValueError(
-            f"{_WHERE}: label_mode='categorical' needs labels from 0 to {len(names) - 1} (one per class). "
-            f"Received labels from {found.min()} to {found.max()}"
-        )
+    def make(paths, found, names, subset_label_mode, shuffled, seed):
+        return TextFolderDataset(paths, found, names, subset_label_mode, batch_size, max_length, shuffled, seed)
 
-    def make(subset_name, shuffled):
-        subset_paths, subset_labels = image_dataset._split(paths, found, validation_split, subset_name, verbose)
-        if not subset_paths:
-            part = "" if subset_name is None else f" for the {subset_name} subset"
-            raise ValueError(f"{_WHERE}: no text files{part} in {directory!r}. Allowed format: .txt")
-        return TextFolderDataset(subset_paths, subset_labels, names, label_mode, batch_size, max_length, shuffled,
-                                 seed)
-
-    if subset == "both":
-        return make("training", shuffle), make("validation", False)
-    return make(subset, shuffle)
+    return image_dataset.folder_datasets(_WHERE, "text", ALLOWLIST_FORMATS, make, directory, labels, label_mode,
+                                         class_names, shuffle, seed, validation_split, subset, follow_links, verbose)

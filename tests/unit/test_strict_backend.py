@@ -210,7 +210,7 @@ def test_no_module_calls_numpy_behind_the_backends_back():
     Keras's do), the classical estimators of ``ml`` (scikit-learn's API: NumPy in,
     NumPy out), plot_model (it lays out boxes for matplotlib, which draws on the host) and the image
     files of ``utils`` (``image_utils``, ``image_dataset``: Pillow decodes on the host, and Keras's
-    readers return NumPy arrays), and likewise the text-folder and time-series readers of ``utils`` and
+    readers return NumPy arrays), and likewise the text-folder, audio-folder and time-series readers of ``utils`` and
     the TensorBoard event files (``event_files``: bytes for a file, from weights copied to the host).
     """
     import io
@@ -219,7 +219,8 @@ def test_no_module_calls_numpy_behind_the_backends_back():
 
     root = pathlib.Path(cl.__file__).parent
     host_by_design = {"backend.py", "strict_backend.py", "initializers.py", "saving.py", "plot_model.py",
-                      "image_utils.py", "image_dataset.py", "text_dataset.py", "timeseries.py", "event_files.py"}
+                      "image_utils.py", "image_dataset.py", "text_dataset.py", "audio_dataset.py", "timeseries.py",
+                      "event_files.py"}
     host_folders = {"testing", "grading", "datasets", "preprocessing", "ml"}
     allowed = {"dtype", "integer", "floating", "generic", "broadcast_shapes", "ndarray"}
     offenders = []
