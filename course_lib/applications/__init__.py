@@ -19,6 +19,8 @@ from course_lib.applications.convnext import ConvNeXtBase, ConvNeXtLarge, ConvNe
 from course_lib.applications import efficientnet, efficientnet_v2
 from course_lib.applications.efficientnet import (EfficientNetB0, EfficientNetB1, EfficientNetB2, EfficientNetB3,
                                                   EfficientNetB4, EfficientNetB5, EfficientNetB6, EfficientNetB7)
+from course_lib.applications import nasnet
+from course_lib.applications.nasnet import NASNetLarge, NASNetMobile
 from course_lib.applications.efficientnet_v2 import (EfficientNetV2B0, EfficientNetV2B1, EfficientNetV2B2,
                                                      EfficientNetV2B3, EfficientNetV2L, EfficientNetV2M,
                                                      EfficientNetV2S)
@@ -34,4 +36,4 @@ __all__ = ["VGG16", "VGG19", "imagenet_utils", "vgg16", "vgg19",
            "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
            "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "efficientnet",
            "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2S",
-           "EfficientNetV2M", "EfficientNetV2L", "efficientnet_v2"]
+           "EfficientNetV2M", "EfficientNetV2L", "efficientnet_v2", "NASNetLarge", "NASNetMobile", "nasnet"]

@@ -17,16 +17,15 @@ import course_lib as cl
 tf = pytest.importorskip("tensorflow")
 keras = tf.keras
 
+from applications_checks import (  # noqa: E402  (it imports tensorflow)
+    assert_close, layer_table, pair, randomize_batch_norms, trainable_count,
+)
+
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
 
 NETWORKS = ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large"]
 MODULES = {"MobileNet": "mobilenet", "MobileNetV2": "mobilenet_v2", "MobileNetV3Small": "mobilenet_v3",
            "MobileNetV3Large": "mobilenet_v3"}
-
-
-def _assert_close(mine, theirs, rtol=1e-4):
-    scale = float(np.max(np.abs(theirs)))
-    np.testing.assert_allclose(mine, theirs, rtol=rtol, atol=1e-5 * scale)
 
 
 def _images(count=2, size=32, seed=0):
@@ -38,37 +37,8 @@ def _inputs(network, seed=0):
     return getattr(cl.applications, MODULES[network]).preprocess_input(_images(seed=seed))
 
 
-def _randomize_batch_norms(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
-                               rng.normal(0, 0.1, beta.shape).astype("float32"),
-                               rng.normal(0, 0.1, mean.shape).astype("float32"),
-                               rng.uniform(0.5, 1.5, variance.shape).astype("float32")])
-
-
-def _pair(network, **kwargs):
-    kwargs.setdefault("weights", None)
-    theirs = getattr(keras.applications, network)(**kwargs)
-    _randomize_batch_norms(theirs)
-    ours = getattr(cl.applications, network)(**kwargs)
-    cl.testing.copy_weights(theirs, ours)
-    return ours, theirs
-
-
-def _layers(model):
-    return [(type(layer).__name__, layer.name, tuple(layer.output.shape), layer.count_params())
-            for layer in model.layers]
-
-
 def _operations(model):
     return [(type(op).__name__, op.name, tuple(op.output.shape)) for op in model.operations]
-
-
-def _trainable(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 @pytest.mark.parametrize("network, total, trainable, without_top", [
@@ -80,10 +50,10 @@ def test_the_full_network_has_keras_s_layers_and_parameter_counts(network, total
     ours = getattr(cl.applications, network)(weights=None)
     theirs = getattr(keras.applications, network)(weights=None)
     assert ours.count_params() == theirs.count_params() == total
-    assert _trainable(ours) == _trainable(theirs) == trainable
+    assert trainable_count(ours) == trainable_count(theirs) == trainable
     assert ours.name == theirs.name
     # V3's hard sigmoid is two keras.ops operations (add, multiply ...) on both sides: in `operations`, not `layers`
-    assert _layers(ours) == _layers(theirs)
+    assert layer_table(ours) == layer_table(theirs)
     assert _operations(ours) == _operations(theirs)
     keras_layers = {layer.name: layer for layer in theirs.layers}
     for layer in ours.layers:
@@ -105,7 +75,7 @@ def test_variants_have_keras_s_parameter_counts(network, kwargs):
         theirs = getattr(keras.applications, network)(weights=None, input_shape=(32, 32, 3),
                                                       include_top=include_top, classes=10, **kwargs)
         assert ours.count_params() == theirs.count_params()
-        assert _trainable(ours) == _trainable(theirs)
+        assert trainable_count(ours) == trainable_count(theirs)
         assert [l.name for l in ours.layers if l.get_weights()] == [l.name for l in theirs.layers if l.get_weights()]
         assert ours.name == theirs.name
 
@@ -113,20 +83,20 @@ def test_variants_have_keras_s_parameter_counts(network, kwargs):
 @pytest.mark.parametrize("network", NETWORKS)
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])
 def test_predictions_without_the_top_match_keras(network, pooling):
-    ours, theirs = _pair(network, include_top=False, input_shape=(32, 32, 3), pooling=pooling)
+    ours, theirs = pair(network, include_top=False, input_shape=(32, 32, 3), pooling=pooling)
     x = _inputs(network, seed=1)
     mine, expected = ours.predict(x, verbose=0), theirs.predict(x, verbose=0)
     assert mine.shape == expected.shape
-    _assert_close(mine, expected)
+    assert_close(mine, expected)
 
 
 @pytest.mark.parametrize("network, kwargs", [
     ("MobileNet", {"alpha": 0.25, "depth_multiplier": 2}), ("MobileNetV2", {"alpha": 0.35}),
     ("MobileNetV3Small", {"minimalistic": True}), ("MobileNetV3Large", {"alpha": 0.75})])
 def test_predictions_with_the_top_match_keras(network, kwargs):
-    ours, theirs = _pair(network, input_shape=(32, 32, 3), classes=10, **kwargs)
+    ours, theirs = pair(network, input_shape=(32, 32, 3), classes=10, **kwargs)
     x = _inputs(network, seed=2)
-    _assert_close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    assert_close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
 
 
 @pytest.mark.parametrize("network, alpha", [("MobileNet", 0.5), ("MobileNetV2", 0.5), ("MobileNetV3Small", 0.75),
@@ -136,12 +106,12 @@ def test_the_bridge_rebuilds_keras_s_model(network, alpha):
     keras.backend.clear_session()
     theirs = getattr(keras.applications, network)(include_top=False, weights=None, input_shape=(32, 32, 3),
                                                   alpha=alpha)
-    _randomize_batch_norms(theirs)
+    randomize_batch_norms(theirs)
     rebuilt = cl.testing.from_keras(theirs)
-    assert _layers(rebuilt) == _layers(theirs)
+    assert layer_table(rebuilt) == layer_table(theirs)
     assert _operations(rebuilt) == _operations(theirs)
     x = _inputs(network, seed=3)
-    _assert_close(rebuilt.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    assert_close(rebuilt.predict(x, verbose=0), theirs.predict(x, verbose=0))
 
 
 @pytest.mark.parametrize("network", ["MobileNetV3Small", "MobileNetV3Large"])
@@ -150,21 +120,21 @@ def test_keras_files_of_v3_go_both_ways(tmp_path, network):
     course_lib's opens in Keras, both without custom_objects, with the same operations and predictions."""
     keras.backend.clear_session()
     cl.backend.clear_session()
-    ours, theirs = _pair(network, include_top=True, input_shape=(32, 32, 3), classes=10)
+    ours, theirs = pair(network, include_top=True, input_shape=(32, 32, 3), classes=10)
     x = _inputs(network, seed=7)
     expected = theirs.predict(x, verbose=0)
     path = str(tmp_path / "keras_s.keras")
     theirs.save(path)
     loaded = cl.models.load_model(path)
-    assert _layers(loaded) == _layers(theirs)
+    assert layer_table(loaded) == layer_table(theirs)
     assert _operations(loaded) == _operations(theirs)
-    _assert_close(loaded.predict(x, verbose=0), expected)
+    assert_close(loaded.predict(x, verbose=0), expected)
     path = str(tmp_path / "ours.keras")
     ours.save(path)
     back = keras.models.load_model(path)
-    assert _layers(back) == _layers(theirs)
+    assert layer_table(back) == layer_table(theirs)
     assert _operations(back) == _operations(theirs)
-    _assert_close(back.predict(x, verbose=0), expected)
+    assert_close(back.predict(x, verbose=0), expected)
 
 
 @pytest.mark.parametrize("network, kwargs", [
@@ -186,7 +156,7 @@ def test_one_epoch_of_sgd_gives_keras_s_weights(network, kwargs, float64_in_both
     mean behind it; hence the absolute floor, far below any real update.
     """
     keras.utils.set_random_seed(1)
-    ours, theirs = _pair(network, input_shape=(64, 64, 3), classes=3, **kwargs)
+    ours, theirs = pair(network, input_shape=(64, 64, 3), classes=3, **kwargs)
     x = getattr(cl.applications, MODULES[network]).preprocess_input(_images(count=4, size=64, seed=4))
     x = x.astype("float64")
     y = np.eye(3)[[0, 1, 2, 1]]
@@ -206,7 +176,7 @@ def test_one_epoch_of_sgd_gives_keras_s_weights(network, kwargs, float64_in_both
 @pytest.mark.parametrize("network", NETWORKS)
 def test_weights_files_go_both_ways(tmp_path, network):
     theirs = getattr(keras.applications, network)(include_top=False, weights=None, input_shape=(32, 32, 3))
-    _randomize_batch_norms(theirs)
+    randomize_batch_norms(theirs)
     x = _inputs(network, seed=5)
     expected = theirs.predict(x, verbose=0)
     for suffix in (".weights.h5", ".h5"):
@@ -216,11 +186,11 @@ def test_weights_files_go_both_ways(tmp_path, network):
         else:
             theirs.save_weights(path)
         ours = getattr(cl.applications, network)(include_top=False, weights=path, input_shape=(32, 32, 3))
-        _assert_close(ours.predict(x, verbose=0), expected)
+        assert_close(ours.predict(x, verbose=0), expected)
     path = str(tmp_path / "ours.weights.h5")
     ours.save_weights(path)
     back = getattr(keras.applications, network)(include_top=False, weights=path, input_shape=(32, 32, 3))
-    _assert_close(back.predict(x, verbose=0), expected)
+    assert_close(back.predict(x, verbose=0), expected)
 
 
 BAD = [
