@@ -40,6 +40,7 @@ import re
 import sys
 import types
 import warnings
+from collections.abc import MutableMapping
 
 from course_lib.variables import Variable, unwrap
 from course_lib import backend
@@ -59,6 +60,10 @@ __all__ = [
     "Lamb",
     "Ftrl",
     "Adafactor",
+    "Muon",
+    "LossScaleOptimizer",
+    "MultiOptimizer",
+    "OptimizerMap",
     "get",
     "serialize",
     "deserialize",
@@ -752,6 +757,10 @@ class Optimizer(abc.ABC):
         if not isinstance(self._learning_rate, LearningRateSchedule):
             counters.append(xp.asarray(self.learning_rate, dtype="float32"))
         return counters + list(self.variables)
+
+    def _nested_saved_groups(self):
+        """``(group path, name, values)`` that Keras writes again under ``optimizer/`` (a wrapper's inner ones)."""
+        return []
 
     def _counter_count(self):
         """How many of :meth:`_saved_variables` an unbuilt optimizer has (Keras's file before a first step)."""
@@ -2080,6 +2089,8 @@ class LossScaleOptimizer(Optimizer):
         name: None or str.
     """
 
+    _wraps_optimizers = True  # its config is its own, not a base optimizer's
+
     _BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
                       "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
                       "loss_scale_factor": None, "gradient_accumulation_steps": None}
@@ -2184,6 +2195,9 @@ class LossScaleOptimizer(Optimizer):
     def _counter_count(self):
         return 2 + self.inner_optimizer._counter_count()
 
+    def _nested_saved_groups(self):
+        return [("inner_optimizer", self.inner_optimizer.name, self.inner_optimizer._saved_variables())]
+
     def _assign_saved_variables(self, values):
         self._iterations = int(values[0])
         if len(values) == self._counter_count():  # saved before a first step: counters only, no scale yet
@@ -2214,13 +2228,241 @@ class LossScaleOptimizer(Optimizer):
                 f"scale={self.loss_scale():g}>")
 
 
+class OptimizerMap(MutableMapping):
+    """Which optimizer updates which weight, by the weight's path (Keras's ``keras.optimizers.OptimizerMap``).
+
+    ``optimizer_map[path]`` is the optimizer of the key equal to ``path``, else of the one key that
+    is a regular expression matching the whole path (``re.fullmatch``: ``"encoder/.*"`` for every
+    weight under ``encoder``), else ``default_optimizer``; two matching patterns are an error.
+    Paths are Keras's (``"sequential/dense/kernel"``, ``"head/bias"``): see ``model.weights``.
+
+    Args:
+        default_optimizer: the optimizer of every weight no key matches.
+        optimizer_map: None or a dict ``{key: optimizer}``.
+    """
+
+    def __init__(self, default_optimizer, optimizer_map=None):
+        if not isinstance(default_optimizer, Optimizer):
+            raise TypeError(f"OptimizerMap: default_optimizer must be an optimizer. Received: {default_optimizer!r}")
+        if optimizer_map is not None and not isinstance(optimizer_map, dict):
+            raise TypeError(f"OptimizerMap: optimizer_map must be a dict. Received: {optimizer_map!r}")
+        self._default_optimizer = default_optimizer
+        self._optimizer_map = dict(optimizer_map or {})
+
+    @property
+    def default_optimizer(self):
+        return self._default_optimizer
+
+    def __getitem__(self, key):
+        if key in self._optimizer_map:
+            return self._optimizer_map[key]
+        matching = [pattern for pattern in self._optimizer_map if re.fullmatch(pattern, key)]
+        if len(matching) > 1:
+            raise ValueError(f"OptimizerMap: the weight {key!r} matches several keys: {matching}.")
+        return self._optimizer_map[matching[0]] if matching else self._default_optimizer
+
+    def __setitem__(self, key, optimizer):
+        if key in self._optimizer_map:
+            raise ValueError(f"OptimizerMap: the key {key!r} is already mapped to {self._optimizer_map[key]!r}; "
+                             "each key may appear once.")
+        if not isinstance(key, str):
+            raise ValueError(f"OptimizerMap: a key must be a string (a path or a pattern). Received: {key!r}")
+        if not isinstance(optimizer, Optimizer) or isinstance(optimizer, (LossScaleOptimizer, MultiOptimizer)):
+            raise ValueError("OptimizerMap: a value must be a plain optimizer (neither a LossScaleOptimizer "
+                             f"nor a MultiOptimizer). Received: {optimizer!r}")
+        self._optimizer_map[key] = optimizer
+
+    def __delitem__(self, key):
+        del self._optimizer_map[key]
+
+    def __len__(self):
+        return len(self._optimizer_map)
+
+    def __iter__(self):
+        return iter(self._optimizer_map)
+
+    def __call__(self, variable):
+        """The optimizer of a weight (a Variable, whose ``path`` is looked up)."""
+        return self[variable.path]
+
+    def get_config(self):
+        from course_lib import saving
+
+        return {"default_optimizer": saving.serialize_keras_object(self._default_optimizer),
+                "optimizer_map": {key: saving.serialize_keras_object(value)
+                                  for key, value in self._optimizer_map.items()}}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from course_lib import saving
+
+        def load(value):
+            return saving.deserialize_keras_object(value, custom_objects=custom_objects)
+
+        return cls(load(config["default_optimizer"]),
+                   {key: load(value) for key, value in (config.get("optimizer_map") or {}).items()})
+
+
+class MultiOptimizer(Optimizer):
+    """Different optimizers for different weights (Keras's ``keras.optimizers.MultiOptimizer``).
+
+    ``optimizer_map`` is an :class:`OptimizerMap` or a function from a weight (a Variable) to its
+    optimizer. On the first step every weight is handed to its optimizer, and each step gives
+    each optimizer the gradients of its own weights; an optimizer that has no weights takes no
+    steps. As in Keras, ``learning_rate`` cannot be read or set here (each optimizer has its
+    own: see :attr:`optimizers`), and ``iterations`` counts this optimizer's steps.
+
+    The variables are Keras's, in Keras's order: this optimizer's counter and (unused) rate, then
+    each inner optimizer's counter, rate and slots, the mapped ones first and the default last.
+    A ``.keras`` file saved with one resumes in course_lib with every optimizer's state; Keras
+    3.15 loads the file but drops the optimizers' state (its warning says so).
+
+    Args:
+        optimizer_map: an :class:`OptimizerMap`, or a callable ``variable -> optimizer``.
+        loss_scale_factor: must be None (course_lib does not scale losses in optimizers).
+        name: None or str.
+    """
+
+    _wraps_optimizers = True  # its config is its own, not a base optimizer's
+
+    def __init__(self, optimizer_map, loss_scale_factor=None, name=None):
+        if not callable(optimizer_map):
+            raise TypeError("MultiOptimizer: optimizer_map must be an OptimizerMap or a function from a weight to "
+                            f"its optimizer. Received: {optimizer_map!r}")
+        super().__init__(learning_rate=0.0, name=name, loss_scale_factor=loss_scale_factor)
+        self._optimizer_map = optimizer_map
+        self._inner_optimizers = []
+        for optimizer in list(getattr(optimizer_map, "values", lambda: [])()) + [
+                getattr(optimizer_map, "default_optimizer", None)]:
+            if optimizer is not None and all(optimizer is not known for known in self._inner_optimizers):
+                self._inner_optimizers.append(optimizer)
+
+    @property
+    def optimizers(self):
+        """The inner optimizers, in the order their variables are saved."""
+        return list(self._inner_optimizers)
+
+    @property
+    def learning_rate(self):
+        raise AttributeError("MultiOptimizer: the learning rate cannot be read on a MultiOptimizer; each of its "
+                             "optimizers has its own (optimizer.optimizers[i].learning_rate).")
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        raise AttributeError("MultiOptimizer: the learning rate cannot be set on a MultiOptimizer; set it on "
+                             "each of its optimizers (optimizer.optimizers[i].learning_rate).")
+
+    def build(self, variables):
+        if self.built:
+            return
+        variables = list(variables)
+        groups = {}
+        for position, variable in enumerate(variables):
+            if not isinstance(variable, Variable):
+                raise TypeError(f"MultiOptimizer.build: variable {position} must be a Keras Variable (it is mapped "
+                                f"by its path: model.trainable_weights). Received: {type(variable).__name__}")
+            optimizer = self._optimizer_map(variable)
+            if not isinstance(optimizer, Optimizer) or isinstance(optimizer, (LossScaleOptimizer, MultiOptimizer)):
+                raise ValueError(f"MultiOptimizer.build: the optimizer for {variable.path!r} must be a plain "
+                                 f"optimizer (neither a LossScaleOptimizer nor a MultiOptimizer). "
+                                 f"Received: {optimizer!r}")
+            if all(optimizer is not known for known in self._inner_optimizers):
+                self._inner_optimizers.append(optimizer)
+            index = next(i for i, known in enumerate(self._inner_optimizers) if known is optimizer)
+            groups.setdefault(index, []).append(variable)
+        self._groups = groups
+        self._owner = {id(unwrap(variable)): index for index, group in groups.items() for variable in group}
+        super().build(variables)
+
+    def _create_slots(self, variables):
+        for index, group in self._groups.items():
+            self._inner_optimizers[index].build(group)
+
+    def apply(self, grads, variables=None):
+        """Hand each gradient to the optimizer of its weight, then count one step."""
+        grads = list(grads)
+        if not grads:
+            return
+        if variables is None:
+            if not self.built:
+                raise ValueError("MultiOptimizer.apply: without `variables` the optimizer must already be built; "
+                                 "call optimizer.build(variables) first or pass them.")
+            variables = self._variable_objects
+        variables = list(variables)
+        self.build(variables)
+        if len(grads) != len(variables) or len(grads) != len(self._owner):
+            raise ValueError(f"MultiOptimizer.apply: gradients must match the {len(self._owner)} weights one to "
+                             f"one. Received: {len(grads)} gradients for {len(variables)} variables")
+        shares = {}
+        for position, (gradient, variable) in enumerate(zip(grads, variables)):
+            index = self._owner.get(id(unwrap(variable)))
+            if index is None:
+                raise ValueError(f"MultiOptimizer.apply: variable {position} is not one of the weights this "
+                                 "optimizer was built with.")
+            shares.setdefault(index, ([], []))
+            shares[index][0].append(gradient)
+            shares[index][1].append(variable)
+        for index, (share_grads, share_variables) in sorted(shares.items()):
+            self._inner_optimizers[index].apply(share_grads, share_variables)
+        self._iterations += 1
+
+    def update_step(self, gradient, variable, learning_rate):
+        raise TypeError("MultiOptimizer takes no steps of its own: its optimizers do (apply).")
+
+    def finalize_variable_values(self, var_list):
+        owned = {}
+        for variable in var_list:
+            owned.setdefault(self._owner[id(unwrap(variable))], []).append(variable)
+        for index, share in owned.items():
+            self._inner_optimizers[index].finalize_variable_values(share)
+
+    @property
+    def variables(self):
+        return [value for optimizer in self._inner_optimizers for value in optimizer.variables]
+
+    def _saved_variables(self):
+        own = [backend.xp.asarray(self._iterations, dtype="int64"), backend.xp.asarray(0.0, dtype="float32")]
+        return own + [value for optimizer in self._inner_optimizers for value in optimizer._saved_variables()]
+
+    def _counter_count(self):
+        return 2 + sum(optimizer._counter_count() for optimizer in self._inner_optimizers)
+
+    def _assign_saved_variables(self, values):
+        self._iterations = int(values[0])
+        start = 2
+        for optimizer in self._inner_optimizers:
+            count = len(optimizer._saved_variables())
+            optimizer._assign_saved_variables(values[start:start + count])
+            start += count
+
+    def _nested_saved_groups(self):
+        return [(f"optimizers/{optimizer.name}", optimizer.name, optimizer._saved_variables())
+                for optimizer in self._inner_optimizers]
+
+    def get_config(self):
+        from course_lib import saving
+
+        return {"optimizer_map": saving.serialize_keras_object(self._optimizer_map), "loss_scale_factor": None,
+                "name": self.name}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from course_lib import saving
+
+        config = dict(config)
+        config["optimizer_map"] = saving.deserialize_keras_object(config["optimizer_map"],
+                                                                  custom_objects=custom_objects)
+        return cls(**config)
+
+
 _OPTIMIZERS = {cls.__name__.lower(): cls
                for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam,
                            Lion, Ftrl, Adafactor, ScheduleFreeAdamW, Muon)}
 # Lamb is not among Keras's string names (`keras.optimizers.get('lamb')`
 # raises): a saved Lamb deserializes from its class name, but a string does
 # not resolve, in either library.
-_SERIALIZABLE = {**_OPTIMIZERS, "lamb": Lamb, "lossscaleoptimizer": LossScaleOptimizer}
+_SERIALIZABLE = {**_OPTIMIZERS, "lamb": Lamb, "lossscaleoptimizer": LossScaleOptimizer,
+                 "multioptimizer": MultiOptimizer, "optimizermap": OptimizerMap}  # the map: inside MultiOptimizer's
 
 
 def serialize(optimizer) -> dict:

@@ -287,8 +287,8 @@ def serialize_keras_object(obj):
                 f"It returned: {inner!r}"
             )
         module = None if cls in _GLOBAL_CUSTOM_NAMES else _public_module(cls)
-        if module == "keras.optimizers" and not hasattr(obj, "inner_optimizer"):  # a wrapper's config is its own
-            inner = _keras_optimizer_config(inner)
+        if module == "keras.optimizers" and "learning_rate" in inner and not getattr(obj, "_wraps_optimizers", False):
+            inner = _keras_optimizer_config(inner)  # a plain optimizer's (a wrapper's, a map's config is its own)
         config = {"module": module or cls.__module__, "class_name": cls.__name__,
                   "config": serialize_keras_object(inner),
                   "registered_name": None if module else get_registered_name(cls)}
@@ -694,10 +694,10 @@ def _write_h5(model, filepath):
         if getattr(model, "compiled", False) and optimizer is not None:
             state = _optimizer_state(model)
             group = handle.create_group("optimizer")
-            inner = getattr(optimizer, "inner_optimizer", None)
-            if inner is not None:  # Keras writes a wrapped optimizer's variables again in a group of its own
-                _write_values(group.create_group("inner_optimizer").create_group("vars"), inner.name,
-                              [backend.to_numpy(value) for value in inner._saved_variables()])
+            # Keras writes a wrapper's inner optimizers' variables again, each in a group of its own.
+            for path, name, values in optimizer._nested_saved_groups():
+                _write_values(group.require_group(path).create_group("vars"), name,
+                              [backend.to_numpy(value) for value in values])
             _write_values(group.create_group("vars"), optimizer.name, state)
 
 
