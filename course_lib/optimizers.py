@@ -2089,8 +2089,6 @@ class LossScaleOptimizer(Optimizer):
         name: None or str.
     """
 
-    _wraps_optimizers = True  # its config is its own, not a base optimizer's
-
     _BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
                       "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
                       "loss_scale_factor": None, "gradient_accumulation_steps": None}
@@ -2322,8 +2320,6 @@ class MultiOptimizer(Optimizer):
         loss_scale_factor: must be None (course_lib does not scale losses in optimizers).
         name: None or str.
     """
-
-    _wraps_optimizers = True  # its config is its own, not a base optimizer's
 
     def __init__(self, optimizer_map, loss_scale_factor=None, name=None):
         if not callable(optimizer_map):

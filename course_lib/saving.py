@@ -287,7 +287,7 @@ def serialize_keras_object(obj):
                 f"It returned: {inner!r}"
             )
         module = None if cls in _GLOBAL_CUSTOM_NAMES else _public_module(cls)
-        if module == "keras.optimizers" and "learning_rate" in inner and not getattr(obj, "_wraps_optimizers", False):
+        if module == "keras.optimizers" and "learning_rate" in inner:
             inner = _keras_optimizer_config(inner)  # a plain optimizer's (a wrapper's, a map's config is its own)
         config = {"module": module or cls.__module__, "class_name": cls.__name__,
                   "config": serialize_keras_object(inner),

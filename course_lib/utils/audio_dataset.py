@@ -14,12 +14,16 @@ as Keras:
 
 What differs: with ``ragged=True`` a batch is a NumPy ``object`` array of the files' own
 ``(frames, channels)`` arrays, where Keras gives a ``tf.RaggedTensor`` (``theirs[i].numpy()``
-equals ``ours[i]``); ``sampling_rate`` is refused, since Keras resamples through TensorFlow I/O's
-``resample``, whose filter course_lib does not reproduce (resample the files beforehand); and, as
-for texts, a shuffled training set holds Keras's files in another order.
+equals ``ours[i]``); ``sampling_rate`` resamples with SciPy's polyphase filter
+(``scipy.signal.resample_poly``, a Kaiser-windowed low-pass), where Keras needs TensorFlow I/O
+(without it Keras raises an ImportError) and its own filter, so resampled values agree with Keras's
+only as two good low-pass filters agree; as in Keras, a file is first cut or padded to
+``output_sequence_length`` frames at its own rate, then resampled. And, as for texts, a shuffled
+training set holds Keras's files in another order.
 
 Host code by design, as the other readers: it reads files and hands NumPy arrays to the model.
 """
+import math
 import wave
 
 import numpy
@@ -33,19 +37,20 @@ ALLOWED_FORMATS = (".wav",)
 _WHERE = "audio_dataset_from_directory"
 
 
-def read_wav(path, output_sequence_length=None):
+def read_wav(path, output_sequence_length=None, sampling_rate=None):
     """The file's samples as float32 ``(frames, channels)``, as TensorFlow's ``decode_wav`` gives them.
 
     Args:
         path: a 16-bit PCM WAV file.
         output_sequence_length: cut or zero-pad to this many frames (None: all of them).
+        sampling_rate: None, or the rate (samples per second) to resample to, after the cut.
 
     Raises:
         ValueError: a file that is not a WAV file, or whose samples are not 16-bit.
     """
     try:
         with wave.open(str(path), "rb") as reader:
-            width, channels = reader.getsampwidth(), reader.getnchannels()
+            width, channels, rate = reader.getsampwidth(), reader.getnchannels(), reader.getframerate()
             frames = reader.readframes(reader.getnframes())
     except (wave.Error, EOFError) as error:
         raise ValueError(f"{_WHERE}: {str(path)!r} is not a PCM WAV file that can be read: {error}") from None
@@ -54,12 +59,27 @@ def read_wav(path, output_sequence_length=None):
                          f"Received: {str(path)!r} with {8 * width}-bit samples")
     samples = numpy.frombuffer(frames, dtype="<i2").reshape(-1, channels)
     audio = samples.astype("float32") / numpy.float32(32768)
-    if output_sequence_length is None:
+    if output_sequence_length is not None:
+        fitted = numpy.zeros((output_sequence_length, channels), dtype="float32")
+        kept = min(output_sequence_length, len(audio))
+        fitted[:kept] = audio[:kept]
+        audio = fitted
+    return audio if sampling_rate is None else resample(audio, rate, sampling_rate)
+
+
+def resample(audio, rate_in, rate_out):
+    """``(frames, channels)`` samples at ``rate_in`` per second, at ``rate_out`` instead.
+
+    SciPy's polyphase resampling: up by ``rate_out / g``, a Kaiser-windowed low-pass filter at the
+    lower of the two Nyquist frequencies, down by ``rate_in / g`` (``g`` their greatest common
+    divisor); ``ceil(frames * rate_out / rate_in)`` frames come out.
+    """
+    from scipy import signal
+
+    if rate_in == rate_out or len(audio) == 0:
         return audio
-    fitted = numpy.zeros((output_sequence_length, channels), dtype="float32")
-    kept = min(output_sequence_length, len(audio))
-    fitted[:kept] = audio[:kept]
-    return fitted
+    common = math.gcd(rate_in, rate_out)
+    return signal.resample_poly(audio, rate_out // common, rate_in // common, axis=0).astype("float32")
 
 
 class AudioFolderDataset(image_dataset.FolderDataset):
@@ -73,17 +93,18 @@ class AudioFolderDataset(image_dataset.FolderDataset):
 
     Attributes:
         file_paths, class_names, labels, batch_size, label_mode: as the other folder datasets.
-        output_sequence_length, ragged.
+        output_sequence_length, ragged, sampling_rate.
     """
 
     def __init__(self, file_paths, labels, class_names, label_mode, batch_size, output_sequence_length, ragged,
-                 shuffle, seed, **kwargs):
+                 shuffle, seed, sampling_rate=None, **kwargs):
         super().__init__(file_paths, labels, class_names, label_mode, batch_size, shuffle, seed, **kwargs)
         self.output_sequence_length = output_sequence_length
         self.ragged = ragged
+        self.sampling_rate = sampling_rate
 
     def _read(self, paths):
-        clips = [read_wav(path, self.output_sequence_length) for path in paths]
+        clips = [read_wav(path, self.output_sequence_length, self.sampling_rate) for path in paths]
         if self.ragged:
             batch = numpy.empty(len(clips), dtype=object)
             batch[:] = clips
@@ -104,15 +125,9 @@ def _check_arguments(directory, labels, label_mode, class_names, batch_size, sam
     if ragged and output_sequence_length is not None:
         raise ValueError(f"{_WHERE}: ragged and output_sequence_length cannot both be set. "
                          f"Received: ragged={ragged!r}, output_sequence_length={output_sequence_length!r}")
-    if sampling_rate is not None:
-        if not image_dataset._is_int(sampling_rate) or sampling_rate <= 0:
-            raise ValueError(f"{_WHERE}: sampling_rate must be a positive int. "
-                             f"Received: sampling_rate={sampling_rate!r}")
-        raise NotImplementedError(
-            f"{_WHERE}: sampling_rate={sampling_rate} asks for resampling, which Keras does with TensorFlow I/O's "
-            "resample and course_lib does not implement; resample the files beforehand (for example with "
-            "scipy.signal.resample_poly) and pass sampling_rate=None."
-        )
+    if sampling_rate is not None and (not image_dataset._is_int(sampling_rate) or sampling_rate <= 0):
+        raise ValueError(f"{_WHERE}: sampling_rate must be None or a positive int. "
+                         f"Received: sampling_rate={sampling_rate!r}")
     if batch_size is not None and (not image_dataset._is_int(batch_size) or batch_size < 1):
         raise ValueError(f"{_WHERE}: batch_size must be None or a positive int. Received: batch_size={batch_size!r}")
     if output_sequence_length is not None and (
@@ -134,7 +149,8 @@ def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
         label_mode: ``"int"``, ``"categorical"``, ``"binary"`` (two classes) or None.
         class_names: with ``labels="inferred"``, the sub-folders to use, in label order.
         batch_size: files per batch, or None for single samples.
-        sampling_rate: must be None (course_lib does not resample; see the module's notes).
+        sampling_rate: None (each file's own rate), or the rate every file is resampled to
+            (SciPy's polyphase filter; see the module's notes).
         output_sequence_length: cut or zero-pad every file to this many frames (None: pad
             each batch to its longest file).
         ragged: give each batch as an ``object`` array of unpadded arrays.
@@ -153,7 +169,7 @@ def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
 
     def make(paths, found, names, subset_label_mode, shuffled, seed):
         return AudioFolderDataset(paths, found, names, subset_label_mode, batch_size, output_sequence_length,
-                                  bool(ragged), shuffled, seed)
+                                  bool(ragged), shuffled, seed, sampling_rate=sampling_rate)
 
     return image_dataset.folder_datasets(
         _WHERE, "audio", ALLOWED_FORMATS, make, directory, labels, label_mode, class_names, shuffle, seed,

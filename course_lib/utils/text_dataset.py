@@ -33,7 +33,6 @@ Host code by design, as the image reader: it reads files and hands NumPy
 arrays to the model (strings have no place on a GPU).
 """
 import codecs
-import numbers
 
 import numpy
 
@@ -44,10 +43,6 @@ __all__ = ["TextFolderDataset", "text_dataset_from_directory"]
 ALLOWLIST_FORMATS = (".txt",)
 """The file extensions read (case-insensitive), Keras's list."""
 _WHERE = "text_dataset_from_directory"
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def read_text(path, max_length=None):
@@ -91,9 +86,9 @@ def _check_arguments(directory, labels, label_mode, class_names, batch_size, max
     image_dataset._check_folder_arguments(_WHERE, "text", directory, labels, label_mode, class_names)
     if format not in ("tf", "grain"):
         raise ValueError(f"{_WHERE}: format must be 'tf' or 'grain'. Received: format={format!r}")
-    if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
+    if batch_size is not None and (not image_dataset._is_int(batch_size) or batch_size < 1):
         raise ValueError(f"{_WHERE}: batch_size must be None or a positive int. Received: batch_size={batch_size!r}")
-    if max_length is not None and (not _is_int(max_length) or max_length < 0):
+    if max_length is not None and (not image_dataset._is_int(max_length) or max_length < 0):
         raise ValueError(f"{_WHERE}: max_length must be None or an int >= 0. Received: max_length={max_length!r}")
     image_dataset._check_split_arguments(_WHERE, validation_split, subset, shuffle, seed)
 
